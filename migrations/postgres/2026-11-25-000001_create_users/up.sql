@@ -1,0 +1,12 @@
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    -- Stored trimmed and lower-cased, so this index makes addresses unique case-insensitively.
+    email TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    profile_pic TEXT,
+    created_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    updated_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
+);
+
+CREATE UNIQUE INDEX users_email_key ON users (email);

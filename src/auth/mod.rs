@@ -1,0 +1,7 @@
+//! Passwords, access tokens, and the `AuthUser` extractor that protected handlers take.
+
+pub mod extractor;
+pub mod password;
+pub mod token;
+
+pub use extractor::AuthUser;

@@ -1,0 +1,205 @@
+//! `ApiError`: every failure the service can answer with, and the only code that writes the
+//! contract's `{"status":"error","message":…}` body and picks its status code.
+
+use std::error::Error as StdError;
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+type Source = Box<dyn StdError + Send + Sync>;
+
+/// One variant per message of the contract; `Internal` and `Unavailable` carry their cause for
+/// the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("All fields are required")]
+    AllFieldsRequired,
+    #[error("Invalid email address")]
+    InvalidEmail,
+    #[error("Name must be 1 to 100 characters, without control characters")]
+    InvalidName,
+    #[error("Password must be at least 8 characters")]
+    PasswordTooShort,
+    #[error("Password must be at most 72 bytes")]
+    PasswordTooLong,
+    #[error("Email already registered")]
+    EmailAlreadyRegistered,
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    #[error("Not logged in")]
+    NotLoggedIn,
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("No file uploaded")]
+    NoFileUploaded,
+    #[error("Invalid file type")]
+    InvalidFileType,
+    #[error("File too large")]
+    FileTooLarge,
+    #[error("Malformed multipart body")]
+    MalformedMultipart,
+    #[error("Malformed JSON body")]
+    MalformedJson,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Not found")]
+    NotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// Any other framework error status, answered with its standard reason phrase.
+    #[error("{}", .0.canonical_reason().unwrap_or("Error"))]
+    Http(StatusCode),
+    #[error("Service unavailable")]
+    Unavailable(#[source] Source),
+    #[error("Internal server error")]
+    Internal(#[source] Source),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `"error"`.
+    #[schema(example = "error")]
+    pub status: &'static str,
+    /// Human-readable; never carries internal details.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn internal(source: impl Into<Source>) -> Self {
+        ApiError::Internal(source.into())
+    }
+
+    /// The error an empty framework response of this status stands for.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            status => ApiError::Http(status),
+        }
+    }
+
+    /// `GET /` answers every authentication failure with its own message (as the seed did).
+    pub fn into_not_logged_in(self) -> Self {
+        match self {
+            ApiError::Unauthorized | ApiError::UserNotFound => ApiError::NotLoggedIn,
+            other => other,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            AllFieldsRequired | InvalidEmail | InvalidName | PasswordTooShort | PasswordTooLong
+            | EmailAlreadyRegistered | NoFileUploaded | InvalidFileType | MalformedMultipart
+            | MalformedJson => StatusCode::BAD_REQUEST,
+            InvalidCredentials | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
+            UserNotFound | NotFound => StatusCode::NOT_FOUND,
+            FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Http(status) => *status,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // actix's Logger prints a failed response's cause only at debug level, so the cause
+        // chain is logged here; the client gets the variant's fixed message and nothing more.
+        if let Some(source) = StdError::source(self) {
+            let mut chain = source.to_string();
+            let mut next = source.source();
+            while let Some(cause) = next {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                next = cause.source();
+            }
+            log::error!("{self}: {chain}");
+        }
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
+            status: "error",
+            message: self.to_string(),
+        })
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                ApiError::Unavailable(error.into())
+            }
+            error => ApiError::internal(error),
+        }
+    }
+}
+
+/// A pool checkout that times out means the database cannot be reached.
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        ApiError::Unavailable(error.into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(error: std::io::Error) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<bcrypt::BcryptError> for ApiError {
+    fn from(error: bcrypt::BcryptError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<actix_web::error::JsonPayloadError> for ApiError {
+    fn from(error: actix_web::error::JsonPayloadError) -> Self {
+        use actix_web::error::JsonPayloadError as E;
+        match error {
+            E::ContentType => ApiError::UnsupportedMediaType,
+            E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+            _ => ApiError::MalformedJson,
+        }
+    }
+}
+
+impl From<actix_multipart::MultipartError> for ApiError {
+    fn from(error: actix_multipart::MultipartError) -> Self {
+        use actix_multipart::MultipartError as E;
+        match error {
+            // Not a multipart request at all: there is no file in it.
+            E::ContentTypeMissing
+            | E::ContentTypeParse
+            | E::ContentTypeIncompatible
+            | E::BoundaryMissing => ApiError::NoFileUploaded,
+            _ => ApiError::MalformedMultipart,
+        }
+    }
+}

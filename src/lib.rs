@@ -1,0 +1,10 @@
+//! auth-service: stateless JWT authentication over PostgreSQL or SQLite.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod uploads;
+pub mod validation;

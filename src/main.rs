@@ -1,0 +1,30 @@
+use std::process::ExitCode;
+
+use auth_service::{settings::Settings, startup::Application};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("auth-service: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let application = match Application::build(settings) {
+        Ok(application) => application,
+        Err(error) => {
+            eprintln!("auth-service: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!("listening on port {}", application.port());
+    match application.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("auth-service: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

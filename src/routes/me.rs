@@ -1,0 +1,57 @@
+//! `GET /`: the current user.
+
+use actix_web::{HttpRequest, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    auth::AuthUser,
+    error::{ApiError, ErrorBody},
+    startup::AppState,
+    uploads::picture_url,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentUserResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    pub user: UserProfile,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserProfile {
+    pub name: String,
+    pub email: String,
+    /// Absolute URL of the profile picture, or null.
+    pub profile_pic_url: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user the token names", body = CurrentUserResponse),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+    )
+)]
+pub async fn current_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: Result<AuthUser, ApiError>,
+) -> Result<web::Json<CurrentUserResponse>, ApiError> {
+    let AuthUser { user, .. } = auth.map_err(ApiError::into_not_logged_in)?;
+    let profile_pic_url = user
+        .profile_pic
+        .as_deref()
+        .map(|name| picture_url(&req, state.public_base_url.as_deref(), name));
+    Ok(web::Json(CurrentUserResponse {
+        status: "success",
+        user: UserProfile {
+            name: user.name,
+            email: user.email,
+            profile_pic_url,
+        },
+    }))
+}

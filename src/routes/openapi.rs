@@ -1,0 +1,58 @@
+//! `GET /api/openapi.json`, generated from the handlers' own annotations and types.
+
+use actix_web::web;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use super::{health, login, logout, me, profile_pic, register, uploads};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "auth-service",
+        description = "Stateless JWT authentication: register, login, current user, profile pictures."
+    ),
+    paths(
+        register::register,
+        login::login,
+        me::current_user,
+        profile_pic::upload_profile_pic,
+        profile_pic::upload_profile_pic_alias,
+        uploads::serve_upload,
+        logout::logout,
+        health::healthz,
+        health::readyz,
+        openapi_json,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This OpenAPI 3 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> web::Json<utoipa::openapi::OpenApi> {
+    web::Json(ApiDoc::openapi())
+}

@@ -1,0 +1,112 @@
+//! `POST /api/upload_profile_pic` (and its seed-era alias `/upload_profile_pic`).
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    auth::AuthUser,
+    db::{self, users},
+    error::{ApiError, ErrorBody},
+    startup::AppState,
+    uploads::{
+        picture_url,
+        store::{remove_stored_picture, store_profile_pic},
+    },
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    #[schema(example = "Profile picture updated")]
+    pub message: &'static str,
+    #[schema(example = "http://localhost:5000/uploads/2_test.png")]
+    pub profile_pic_url: String,
+}
+
+/// The multipart form: one file part named `profile_pic` (PNG, JPEG, GIF or WebP).
+#[derive(ToSchema)]
+pub struct UploadForm {
+    #[schema(value_type = String, format = Binary)]
+    pub profile_pic: Vec<u8>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/upload_profile_pic",
+    tag = "user",
+    security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Profile picture updated", body = UploadResponse),
+        (status = 400, description = "No file uploaded, or invalid file type", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 413, description = "File too large", body = ErrorBody),
+    )
+)]
+pub async fn upload_profile_pic(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    payload: Multipart,
+) -> Result<web::Json<UploadResponse>, ApiError> {
+    let user_id = auth.user.id;
+    let stored = store_profile_pic(
+        payload,
+        user_id,
+        &state.upload_dir,
+        state.max_upload_bytes,
+    )
+    .await?;
+
+    let name = stored.clone();
+    let replaced = db::run(&state.pool, move |conn| {
+        Ok(users::replace_profile_pic(conn, user_id, &name)?)
+    })
+    .await;
+    let previous = match replaced {
+        Ok(previous) => previous,
+        Err(error) => {
+            // The row still names the old picture: the new file must not linger.
+            if auth.user.profile_pic.as_deref() != Some(stored.as_str()) {
+                remove_stored_picture(&state.upload_dir, &stored).await;
+            }
+            return Err(error);
+        }
+    };
+    if let Some(previous) = previous.filter(|previous| *previous != stored) {
+        remove_stored_picture(&state.upload_dir, &previous).await;
+    }
+    Ok(web::Json(UploadResponse {
+        status: "success",
+        message: "Profile picture updated",
+        profile_pic_url: picture_url(&req, state.public_base_url.as_deref(), &stored),
+    }))
+}
+
+/// The seed's curl test posts to `/upload_profile_pic`; it behaves exactly as the main route.
+#[utoipa::path(
+    post,
+    path = "/upload_profile_pic",
+    tag = "user",
+    security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Same as /api/upload_profile_pic", body = UploadResponse),
+        (status = 400, description = "No file uploaded, or invalid file type", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 413, description = "File too large", body = ErrorBody),
+    )
+)]
+pub async fn upload_profile_pic_alias(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    payload: Multipart,
+) -> Result<web::Json<UploadResponse>, ApiError> {
+    upload_profile_pic(req, state, auth, payload).await
+}

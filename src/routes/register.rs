@@ -1,0 +1,74 @@
+//! `POST /api/register`
+
+use actix_web::{HttpResponse, web};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::MessageResponse;
+use crate::{
+    db::{self, users},
+    error::{ApiError, ErrorBody},
+    startup::AppState,
+    validation::{required, string_or_none, valid_email, valid_name, valid_password},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "Arun CS")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "aruncs31ss@proton.me")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "correct horse battery")]
+    pub password: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "User registered successfully", body = MessageResponse),
+        (status = 400, description = "Missing field, invalid email, name or password, or email already registered", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (Some(name), Some(email), Some(password)) = (
+        required(&body.name),
+        required(&body.email),
+        required(&body.password),
+    ) else {
+        return Err(ApiError::AllFieldsRequired);
+    };
+    let name = valid_name(name)?;
+    let email = valid_email(email)?;
+    valid_password(password)?;
+
+    let password_hash = state.passwords.hash(password.to_owned()).await?;
+    db::run(&state.pool, move |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        let new_user = users::NewUser {
+            name: &name,
+            email: &email,
+            password_hash: &password_hash,
+            created_at: now,
+            updated_at: now,
+        };
+        users::insert_user(conn, &new_user).map_err(|error| match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::EmailAlreadyRegistered
+            }
+            error => error.into(),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(MessageResponse::success("User registered successfully")))
+}

@@ -1,0 +1,281 @@
+//! One typed `Settings`, read once at start: `config/default.toml` (compiled in), then
+//! `config/{APP_ENV}.toml`, then the environment. A bad value stops the start with an error
+//! naming the variable.
+
+use std::{collections::HashMap, fmt, path::PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The variables of the contract (plus `WORKERS`), by the name an operator sets.
+const VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "HOST",
+    "PORT",
+    "JWT_SECRET",
+    "ACCESS_TOKEN_TTL_SECS",
+    "BCRYPT_COST",
+    "UPLOAD_DIR",
+    "MAX_UPLOAD_BYTES",
+    "PUBLIC_URL",
+    "CORS_ALLOWED_ORIGINS",
+    "WORKERS",
+];
+
+/// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
+pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_env: String,
+    pub database_url: DatabaseUrl,
+    pub host: String,
+    pub port: u16,
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl_secs: u64,
+    pub bcrypt_cost: u32,
+    pub upload_dir: PathBuf,
+    pub max_upload_bytes: u64,
+    pub public_url: Option<String>,
+    pub cors_allowed_origins: Vec<String>,
+    pub workers: Option<usize>,
+}
+
+/// A setting that cannot be used, named as the operator sets it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SettingsError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+fn invalid(variable: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        variable: variable.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// The process's settings: files under `./config`, then the process environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::load_from(&env)
+    }
+
+    /// Settings from the compiled-in defaults, the `config/` files and the given environment.
+    /// Tests pass their own map so they never touch the shared process environment.
+    pub fn load_from(env: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let app_env = env
+            .get("APP_ENV")
+            .cloned()
+            .unwrap_or_else(|| "development".to_owned());
+        let overrides: config::Map<String, String> = VARIABLES
+            .iter()
+            .filter_map(|name| Some((name.to_string(), env.get(*name)?.clone())))
+            .collect();
+        let layered = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::with_name(&format!("config/{app_env}")).required(false))
+            .add_source(Environment::default().source(Some(overrides)))
+            .build()
+            .map_err(|e| invalid(&format!("config/{app_env}.toml"), e.to_string()))?;
+        let get = |name: &str| -> Option<String> { layered.get_string(&name.to_lowercase()).ok() };
+        let required = |name: &str| get(name).ok_or_else(|| invalid(name, "is not set"));
+
+        let settings = Settings {
+            database_url: parse_database_url(&required("DATABASE_URL")?)?,
+            host: required("HOST")?,
+            port: parse_number("PORT", &required("PORT")?)?,
+            jwt_secret: get("JWT_SECRET").filter(|s| !s.is_empty()),
+            access_token_ttl_secs: parse_number(
+                "ACCESS_TOKEN_TTL_SECS",
+                &required("ACCESS_TOKEN_TTL_SECS")?,
+            )?,
+            bcrypt_cost: parse_number("BCRYPT_COST", &required("BCRYPT_COST")?)?,
+            upload_dir: PathBuf::from(required("UPLOAD_DIR")?),
+            max_upload_bytes: parse_number("MAX_UPLOAD_BYTES", &required("MAX_UPLOAD_BYTES")?)?,
+            public_url: get("PUBLIC_URL").filter(|s| !s.is_empty()),
+            cors_allowed_origins: required("CORS_ALLOWED_ORIGINS")?
+                .split(',')
+                .map(|origin| origin.trim().to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
+            workers: get("WORKERS")
+                .map(|w| parse_number("WORKERS", &w))
+                .transpose()?,
+            app_env,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if self.app_env == "production" {
+            match &self.jwt_secret {
+                None => return Err(invalid("JWT_SECRET", "is required when APP_ENV=production")),
+                Some(secret) if secret.len() < MIN_PRODUCTION_SECRET_BYTES => {
+                    return Err(invalid(
+                        "JWT_SECRET",
+                        format!(
+                            "must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes when APP_ENV=production"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.access_token_ttl_secs == 0 {
+            return Err(invalid("ACCESS_TOKEN_TTL_SECS", "must be at least 1"));
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(invalid("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        if self.max_upload_bytes == 0 {
+            return Err(invalid("MAX_UPLOAD_BYTES", "must be at least 1"));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
+        }
+        if self.cors_allowed_origins.is_empty() {
+            return Err(invalid("CORS_ALLOWED_ORIGINS", "lists no origin (use * for any)"));
+        }
+        if self.workers == Some(0) {
+            return Err(invalid("WORKERS", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// `PUBLIC_URL` without its trailing slash.
+    pub fn public_base_url(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|url| url.trim_end_matches('/'))
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(variable: &str, value: &str) -> Result<T, SettingsError> {
+    value.trim().parse().map_err(|_| {
+        invalid(
+            variable,
+            format!("{value:?} is not a valid number for this setting"),
+        )
+    })
+}
+
+fn parse_database_url(url: &str) -> Result<DatabaseUrl, SettingsError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(DatabaseUrl::Postgres(url.to_owned()))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(invalid("DATABASE_URL", "sqlite:// needs a file path"));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    } else {
+        Err(invalid(
+            "DATABASE_URL",
+            "unknown scheme; expected postgres://… or sqlite://PATH",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(&env)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.database_url, DatabaseUrl::Sqlite("data/auth.db".into()));
+        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 5000));
+        assert_eq!(s.jwt_secret, None);
+        assert_eq!(s.access_token_ttl_secs, 3600);
+        assert_eq!(s.bcrypt_cost, 12);
+        assert_eq!(s.upload_dir, PathBuf::from("uploads"));
+        assert_eq!(s.max_upload_bytes, 5_242_880);
+        assert_eq!(s.public_url, None);
+        assert_eq!(s.cors_allowed_origins, vec!["*"]);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = load(&[
+            ("DATABASE_URL", "postgres://u@db/auth"),
+            ("PORT", "8080"),
+            ("BCRYPT_COST", "4"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
+            ("PUBLIC_URL", "https://auth.example/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Postgres("postgres://u@db/auth".into())
+        );
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.bcrypt_cost, 4);
+        assert_eq!(
+            s.cors_allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(s.public_base_url(), Some("https://auth.example"));
+    }
+
+    #[test]
+    fn unparsable_port_names_the_variable() {
+        let err = load(&[("PORT", "fivethousand")]).unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: PORT: \"fivethousand\" is not a valid number for this setting"
+        );
+    }
+
+    #[test]
+    fn unknown_database_scheme_names_the_variable() {
+        let err = load(&[("DATABASE_URL", "mysql://x/y")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        let err = load(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: JWT_SECRET: is required when APP_ENV=production"
+        );
+        let err = load(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        let long = "x".repeat(32);
+        assert!(load(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]).is_ok());
+    }
+
+    #[test]
+    fn bcrypt_cost_out_of_range_is_refused() {
+        assert_eq!(load(&[("BCRYPT_COST", "3")]).unwrap_err().variable, "BCRYPT_COST");
+        assert_eq!(load(&[("BCRYPT_COST", "32")]).unwrap_err().variable, "BCRYPT_COST");
+    }
+}

@@ -1,0 +1,188 @@
+//! Builds the application from `Settings`: used by `main.rs` and, on port 0, by the tests.
+
+use std::{net::TcpListener, path::PathBuf};
+
+use actix_cors::Cors;
+use actix_web::{
+    App, HttpServer, ResponseError,
+    body::MessageBody,
+    dev::{Server, ServiceResponse},
+    http::header,
+    middleware::{ErrorHandlerResponse, ErrorHandlers, Logger},
+    web,
+};
+
+use crate::{
+    auth::{password::Passwords, token::TokenKeys},
+    db::{self, Pool},
+    error::ApiError,
+    routes,
+    settings::Settings,
+};
+
+/// JSON bodies are small (three strings at most); anything larger is refused early.
+const JSON_BODY_LIMIT: usize = 16 * 1024;
+const GENERATED_SECRET_BYTES: usize = 32;
+
+/// What every handler shares.
+pub struct AppState {
+    pub pool: Pool,
+    pub tokens: TokenKeys,
+    pub passwords: Passwords,
+    pub upload_dir: PathBuf,
+    pub max_upload_bytes: u64,
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create UPLOAD_DIR {path:?}: {source}")]
+    UploadDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open DATABASE_URL: {0}")]
+    Database(String),
+    #[error("database migrations failed: {0}")]
+    Migrations(db::MigrationError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot make a random JWT secret: {0}")]
+    Random(getrandom::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database, runs pending migrations, binds `HOST:PORT` and builds the server.
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        // actix-files once served the working directory when its folder was missing.
+        std::fs::create_dir_all(&settings.upload_dir).map_err(|source| {
+            StartupError::UploadDir {
+                path: settings.upload_dir.clone(),
+                source,
+            }
+        })?;
+        let pool = db::build_pool(&settings.database_url)
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        db::run_migrations(&mut conn).map_err(StartupError::Migrations)?;
+        drop(conn);
+
+        let secret = match &settings.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                log::warn!(
+                    "JWT_SECRET is not set: using a random secret; tokens stop working when \
+                     this process exits and are not accepted by other replicas"
+                );
+                let mut secret = vec![0; GENERATED_SECRET_BYTES];
+                getrandom::fill(&mut secret).map_err(StartupError::Random)?;
+                secret
+            }
+        };
+        let state = web::Data::new(AppState {
+            pool,
+            tokens: TokenKeys::from_secret(&secret, settings.access_token_ttl_secs),
+            passwords: Passwords::new(settings.bcrypt_cost),
+            upload_dir: settings.upload_dir.clone(),
+            max_upload_bytes: settings.max_upload_bytes,
+            public_base_url: settings.public_base_url().map(str::to_owned),
+        });
+
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Listen {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                address: address.clone(),
+                source,
+            })?
+            .port();
+
+        let origins = settings.cors_allowed_origins.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(ErrorHandlers::new().default_handler(json_error_body))
+                .wrap(cors(&origins))
+                .wrap(request_logger())
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_BODY_LIMIT)
+                        .error_handler(|error, _| ApiError::from(error).into()),
+                )
+                .configure(routes::configure)
+                .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+        });
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Listen { address, source })?
+            .run();
+        Ok(Application { port, server })
+    }
+
+    /// The bound port (the one the OS chose when `PORT` is 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    // Tokens travel in the Authorization header, never in cookies, so no credentials mode.
+    let cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .max_age(3600);
+    if origins.iter().any(|origin| origin == "*") {
+        cors.allow_any_origin().send_wildcard()
+    } else {
+        origins
+            .iter()
+            .fold(cors, |cors, origin| cors.allowed_origin(origin))
+    }
+}
+
+/// actix's default format logs the whole request line, query string included; a client that
+/// puts a token in the query would have it written to the log. Only the path is logged.
+fn request_logger() -> Logger {
+    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("method", |req| req.method().to_string())
+}
+
+/// Gives framework errors that carry no JSON body (unknown method, payload limits, extractor
+/// failures) the contract's error shape.
+fn json_error_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, response) = res.into_parts();
+    let replacement = ApiError::from_status(response.status()).error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, replacement).map_into_right_body(),
+    ))
+}
