@@ -103,8 +103,15 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            AllFieldsRequired | InvalidEmail | InvalidName | PasswordTooShort | PasswordTooLong
-            | EmailAlreadyRegistered | NoFileUploaded | InvalidFileType | MalformedMultipart
+            AllFieldsRequired
+            | InvalidEmail
+            | InvalidName
+            | PasswordTooShort
+            | PasswordTooLong
+            | EmailAlreadyRegistered
+            | NoFileUploaded
+            | InvalidFileType
+            | MalformedMultipart
             | MalformedJson => StatusCode::BAD_REQUEST,
             InvalidCredentials | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
             UserNotFound | NotFound => StatusCode::NOT_FOUND,
@@ -142,15 +149,11 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Whether a failed query means the database is down is decided in `db::run`, which still
+/// holds the connection and can ask it.
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match error {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                ApiError::Unavailable(error.into())
-            }
-            error => ApiError::internal(error),
-        }
+        ApiError::internal(error)
     }
 }
 

@@ -57,7 +57,11 @@ pub struct SettingsError {
 
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}: {}", self.variable, self.problem)
+        write!(
+            f,
+            "invalid configuration: {}: {}",
+            self.variable, self.problem
+        )
     }
 }
 
@@ -156,7 +160,10 @@ impl Settings {
             return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
         }
         if self.cors_allowed_origins.is_empty() {
-            return Err(invalid("CORS_ALLOWED_ORIGINS", "lists no origin (use * for any)"));
+            return Err(invalid(
+                "CORS_ALLOWED_ORIGINS",
+                "lists no origin (use * for any)",
+            ));
         }
         if self.workers == Some(0) {
             return Err(invalid("WORKERS", "must be at least 1"));
@@ -166,7 +173,9 @@ impl Settings {
 
     /// `PUBLIC_URL` without its trailing slash.
     pub fn public_base_url(&self) -> Option<&str> {
-        self.public_url.as_deref().map(|url| url.trim_end_matches('/'))
+        self.public_url
+            .as_deref()
+            .map(|url| url.trim_end_matches('/'))
     }
 }
 
@@ -227,7 +236,10 @@ mod tests {
             ("DATABASE_URL", "postgres://u@db/auth"),
             ("PORT", "8080"),
             ("BCRYPT_COST", "4"),
-            ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            ),
             ("PUBLIC_URL", "https://auth.example/"),
         ])
         .unwrap();
@@ -275,7 +287,13 @@ mod tests {
 
     #[test]
     fn bcrypt_cost_out_of_range_is_refused() {
-        assert_eq!(load(&[("BCRYPT_COST", "3")]).unwrap_err().variable, "BCRYPT_COST");
-        assert_eq!(load(&[("BCRYPT_COST", "32")]).unwrap_err().variable, "BCRYPT_COST");
+        assert_eq!(
+            load(&[("BCRYPT_COST", "3")]).unwrap_err().variable,
+            "BCRYPT_COST"
+        );
+        assert_eq!(
+            load(&[("BCRYPT_COST", "32")]).unwrap_err().variable,
+            "BCRYPT_COST"
+        );
     }
 }

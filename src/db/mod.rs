@@ -4,7 +4,14 @@ pub mod revoked_tokens;
 pub mod schema;
 pub mod users;
 
-use std::time::Duration;
+use std::{
+    ops::{Deref, DerefMut},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use actix_web::web;
 use diesel::{
@@ -22,6 +29,8 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// r2d2 waits 30 s for a connection by default; a dead database must answer 503 quickly.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 const POOL_SIZE: u32 = 10;
+/// A connection used this recently is not pinged before reuse (HikariCP's default window).
+const ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
 /// How long an SQLite writer waits for another's lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -33,50 +42,112 @@ pub enum AnyConnection {
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
+/// Opens one connection of the backend the URL names; SQLite connections get their pragmas.
+pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, r2d2::Error> {
+    match url {
+        DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
+            .map(AnyConnection::Postgresql)
+            .map_err(r2d2::Error::ConnectionError),
+        DatabaseUrl::Sqlite(path) => {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                .map_err(r2d2::Error::ConnectionError)?;
+            // WAL lets readers run beside the writer; busy_timeout makes concurrent writers
+            // queue instead of failing with SQLITE_BUSY.
+            conn.batch_execute(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+            ))
+            .map_err(r2d2::Error::QueryError)?;
+            Ok(AnyConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// A pooled connection that knows whether it may have died unseen. diesel's `is_broken` for
+/// PostgreSQL looks only at the transaction state, so without this a connection the server has
+/// closed would go back to the pool and fail later requests even after the database is back.
+pub struct ManagedConnection {
+    conn: AnyConnection,
+    broken: bool,
+    last_used: Instant,
+    /// The pool's count of dead connections found when this one was last known alive.
+    generation: u64,
+    dead_found: Arc<AtomicU64>,
+}
+
+impl ManagedConnection {
+    /// As HikariCP does: a connection used moments ago is trusted without a ping (so a busy
+    /// service makes one round trip per query); one idle for longer, or older than the last dead
+    /// connection found (a database restart kills them all), is pinged before use.
+    fn needs_check(&self) -> bool {
+        self.last_used.elapsed() > ALIVE_BYPASS_WINDOW
+            || self.generation < self.dead_found.load(Ordering::Relaxed)
+    }
+
+    fn mark_alive(&mut self) {
+        self.last_used = Instant::now();
+        self.generation = self.dead_found.load(Ordering::Relaxed);
+    }
+
+    /// r2d2 discards it when it is returned (`has_broken`).
+    fn mark_dead(&mut self) {
+        self.broken = true;
+        self.dead_found.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Deref for ManagedConnection {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for ManagedConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
 /// Opens connections of the backend the URL names. diesel's own `ConnectionManager` over a
 /// `MultiConnection` tries each backend in turn, and SQLite accepts any string as a file name,
 /// so a PostgreSQL URL whose server is down would quietly open an SQLite file instead.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    dead_found: Arc<AtomicU64>,
 }
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        ConnectionManager { url }
+        ConnectionManager {
+            url,
+            dead_found: Arc::default(),
+        }
     }
 }
 
 impl ManageConnection for ConnectionManager {
-    type Connection = AnyConnection;
+    type Connection = ManagedConnection;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        match &self.url {
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the writer; busy_timeout makes concurrent writers
-                // queue instead of failing with SQLITE_BUSY.
-                conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
-                ))
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Sqlite(conn))
-            }
-        }
+    fn connect(&self) -> Result<ManagedConnection, r2d2::Error> {
+        Ok(ManagedConnection {
+            conn: establish(&self.url)?,
+            broken: false,
+            last_used: Instant::now(),
+            generation: self.dead_found.load(Ordering::Relaxed),
+            dead_found: Arc::clone(&self.dead_found),
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, conn: &mut ManagedConnection) -> Result<(), r2d2::Error> {
+        conn.conn.ping().map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut ManagedConnection) -> bool {
+        conn.broken || conn.conn.is_broken()
     }
 }
 
@@ -117,10 +188,38 @@ where
 {
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
+        let mut conn = checkout_live(&pool)?;
+        match work(&mut conn) {
+            // A failed query on a connection that no longer answers means the database is
+            // gone, not that the request was wrong: 503, and the connection is not reused.
+            Err(ApiError::Internal(source)) if conn.conn.ping().is_err() => {
+                conn.mark_dead();
+                Err(ApiError::Unavailable(source))
+            }
+            result => {
+                conn.mark_alive();
+                result
+            }
+        }
     })
     .await?
+}
+
+/// A connection that is alive as far as can be known without a round trip; dead ones found
+/// on the way are discarded (r2d2 opens replacements).
+fn checkout_live(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, ApiError> {
+    for _ in 0..=POOL_SIZE {
+        let mut conn = pool.get()?;
+        if !conn.needs_check() {
+            return Ok(conn);
+        }
+        if conn.conn.ping().is_ok() {
+            conn.mark_alive();
+            return Ok(conn);
+        }
+        conn.mark_dead();
+    }
+    Err(ApiError::Unavailable("no live database connection".into()))
 }
 
 /// One round trip that proves the database answers.
@@ -133,11 +232,14 @@ mod tests {
     use std::{collections::BTreeSet, fs};
 
     fn steps(backend: &str) -> BTreeSet<String> {
-        fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| !name.starts_with('.'))
-            .collect()
+        fs::read_dir(format!(
+            "{}/migrations/{backend}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect()
     }
 
     #[test]

@@ -36,9 +36,6 @@ pub async fn healthz() -> web::Json<HealthResponse> {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<HealthResponse>, ApiError> {
-    db::run(&state.pool, |conn| {
-        db::ping(conn).map_err(|error| ApiError::Unavailable(error.into()))
-    })
-    .await?;
+    db::run(&state.pool, |conn| Ok(db::ping(conn)?)).await?;
     Ok(web::Json(HealthResponse { status: "ok" }))
 }

@@ -30,9 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/logout").route(web::post().to(logout::logout)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-        .service(
-            web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)),
-        );
+        .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)));
 }
 
 /// `{"status":"success","message":…}`, the body of register and logout.

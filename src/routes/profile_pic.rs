@@ -54,13 +54,8 @@ pub async fn upload_profile_pic(
     payload: Multipart,
 ) -> Result<web::Json<UploadResponse>, ApiError> {
     let user_id = auth.user.id;
-    let stored = store_profile_pic(
-        payload,
-        user_id,
-        &state.upload_dir,
-        state.max_upload_bytes,
-    )
-    .await?;
+    let stored =
+        store_profile_pic(payload, user_id, &state.upload_dir, state.max_upload_bytes).await?;
 
     let name = stored.clone();
     let replaced = db::run(&state.pool, move |conn| {

@@ -1,0 +1,77 @@
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends! {
+    async fn healthz_and_readyz_are_ok(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for path in ["/healthz", "/readyz"] {
+            let response = app.client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(status_and_json(response).await, (200, json!({"status": "ok"})), "{path}");
+        }
+    }
+
+    async fn database_error_is_500_without_internals(backend: Backend) {
+        use diesel::RunQueryDsl;
+        let app = spawn_app(backend).await;
+        app.register("A", "a@example.com", PASSWORD).await;
+        diesel::sql_query("DROP TABLE users").execute(&mut app.db()).unwrap();
+        let (status, body) = status_and_json(app.login("a@example.com", PASSWORD).await).await;
+        assert_eq!((status, body), (500, error_body("Internal server error")));
+    }
+}
+
+/// PostgreSQL going away answers 503, and the service recovers by itself when it returns.
+/// (An embedded SQLite file cannot go down independently of the process.)
+#[tokio::test]
+async fn database_down_gives_503_and_recovers_postgres() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    if !postgres_enabled() {
+        return;
+    }
+    let app = spawn_app(Backend::Postgres).await;
+    let token = app.register_and_login("down@example.com").await;
+    let auth_service::settings::DatabaseUrl::Postgres(url) = &app.database_url else {
+        unreachable!()
+    };
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = PgConnection::establish(&postgres_base_url().unwrap()).unwrap();
+    let set_connections = |admin: &mut PgConnection, allow: bool| {
+        diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+            .execute(admin)
+            .unwrap();
+    };
+    set_connections(&mut admin, false);
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut admin)
+    .unwrap();
+
+    let unavailable = (503, error_body("Service unavailable"));
+    // The first request on a killed connection may be the one that finds it dead; both
+    // outcomes are 503, never 500.
+    for _ in 0..3 {
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(status_and_json(response).await, unavailable);
+        let response = app.get_me(Some(&format!("Bearer {token}"))).await;
+        assert_eq!(status_and_json(response).await, unavailable);
+        let response = app.login("down@example.com", PASSWORD).await;
+        assert_eq!(status_and_json(response).await, unavailable);
+    }
+
+    set_connections(&mut admin, true);
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        status_and_json(response).await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        app.get_me(Some(&format!("Bearer {token}")))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}

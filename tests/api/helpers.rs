@@ -1,0 +1,272 @@
+//! `spawn_app`: the real application on port 0 with a database of its own.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use auth_service::{
+    db::{AnyConnection, establish},
+    settings::{DatabaseUrl, Settings},
+    startup::Application,
+};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// Signs the tokens of every test app, so tests can forge tokens with or without it.
+pub const TEST_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body against SQLite, and against PostgreSQL when `TEST_DATABASE_URL` is set.
+/// Each backend is a test of its own (`<name>::sqlite`, `<name>::postgres`).
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($backend: $crate::helpers::Backend) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                body($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::helpers::postgres_enabled() {
+                    body($crate::helpers::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
+
+/// The PostgreSQL server the tests create their databases on, when there is one.
+pub fn postgres_base_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether PostgreSQL tests can run; they fail when `REQUIRE_POSTGRES=1` and it is missing.
+pub fn postgres_enabled() -> bool {
+    if postgres_base_url().is_some() {
+        return true;
+    }
+    if std::env::var("REQUIRE_POSTGRES").as_deref() == Ok("1") {
+        panic!("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
+    }
+    eprintln!("TEST_DATABASE_URL is not set: this PostgreSQL test did not run");
+    false
+}
+
+/// A database created for one test and dropped with it.
+struct PgTestDatabase {
+    base_url: String,
+    name: String,
+}
+
+impl PgTestDatabase {
+    fn create() -> (Self, String) {
+        let base_url = postgres_base_url().expect("TEST_DATABASE_URL");
+        let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&base_url).expect("connect to TEST_DATABASE_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create test database");
+        let (server, _) = base_url
+            .rsplit_once('/')
+            .expect("TEST_DATABASE_URL names a database");
+        let url = format!("{server}/{name}");
+        (PgTestDatabase { base_url, name }, url)
+    }
+}
+
+impl Drop for PgTestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.base_url) {
+            // FORCE ends the app's pooled connections, which outlive the test body.
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub database_url: DatabaseUrl,
+    pub upload_dir: PathBuf,
+    _pg: Option<PgTestDatabase>,
+    _dir: TempDir,
+}
+
+/// Test settings: the contract's defaults, then port 0, a fresh database, a temporary
+/// UPLOAD_DIR, the lowest bcrypt cost and a known secret.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = TempDir::new().expect("temp dir");
+    let (pg, database_url) = match backend {
+        Backend::Sqlite => (None, DatabaseUrl::Sqlite(dir.path().join("data/auth.db"))),
+        Backend::Postgres => {
+            let (db, url) = PgTestDatabase::create();
+            (Some(db), DatabaseUrl::Postgres(url))
+        }
+    };
+    let mut settings = Settings::load_from(&HashMap::new()).expect("default settings");
+    settings.database_url = database_url.clone();
+    settings.host = "127.0.0.1".into();
+    settings.port = 0;
+    settings.upload_dir = dir.path().join("uploads");
+    settings.bcrypt_cost = 4;
+    settings.jwt_secret = Some(TEST_SECRET.into());
+    settings.workers = Some(1);
+    configure(&mut settings);
+    let upload_dir = settings.upload_dir.clone();
+
+    let app = Application::build(settings).expect("application builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        database_url,
+        upload_dir,
+        _pg: pg,
+        _dir: dir,
+    }
+}
+
+/// A response's status and JSON body.
+pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
+    (status, body)
+}
+
+pub fn error_body(message: &str) -> Value {
+    json!({"status": "error", "message": message})
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A connection of the test's own to the app's database, to check rows.
+    pub fn db(&self) -> AnyConnection {
+        establish(&self.database_url).expect("test connection")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, name: &str, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/register",
+            &json!({"name": name, "email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json("/api/login", &json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Registers `email` with `PASSWORD` and returns a fresh access token.
+    pub async fn register_and_login(&self, email: &str) -> String {
+        let response = self.register("Test User", email, PASSWORD).await;
+        assert_eq!(response.status().as_u16(), 201, "register {email}");
+        self.token_for(email).await
+    }
+
+    pub async fn token_for(&self, email: &str) -> String {
+        let (status, body) = status_and_json(self.login(email, PASSWORD).await).await;
+        assert_eq!(status, 200, "login {email}: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_me(&self, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url("/"));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn upload(
+        &self,
+        path: &str,
+        token: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
+        let form = reqwest::multipart::Form::new().part("profile_pic", part);
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn logout(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The names in UPLOAD_DIR, temporary files included.
+    pub fn stored_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.upload_dir)
+            .expect("upload dir")
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A small valid PNG header followed by `len - 8` filler bytes.
+pub fn png_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..len.saturating_sub(8)).map(|i| (i % 251) as u8));
+    bytes
+}
+
+pub fn jpeg_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00".to_vec();
+    bytes.extend((0..len.saturating_sub(11)).map(|i| (i % 241) as u8));
+    bytes
+}

@@ -1,0 +1,14 @@
+//! Integration tests over a real socket, against SQLite and PostgreSQL.
+
+mod helpers;
+
+mod errors;
+mod health;
+mod login;
+mod logout;
+mod me;
+mod openapi;
+mod profile_pic;
+mod register;
+mod tokens;
+mod uploads;

@@ -1,0 +1,35 @@
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends! {
+    async fn openapi_documents_every_route(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let (status, doc) = status_and_json(app.client.get(app.url("/api/openapi.json")).send().await.unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let operations: BTreeSet<String> = doc["paths"].as_object().unwrap().iter()
+            .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+            .collect();
+        let expected: BTreeSet<String> = [
+            "POST /api/register", "POST /api/login", "GET /", "POST /api/upload_profile_pic",
+            "POST /upload_profile_pic", "GET /uploads/{filename}", "POST /api/logout", "GET /healthz",
+            "GET /readyz", "GET /api/openapi.json",
+        ].into_iter().map(String::from).collect();
+        assert_eq!(operations, expected);
+
+        let schemas = &doc["components"]["schemas"];
+        for schema in ["RegisterRequest", "LoginRequest", "LoginResponse", "CurrentUserResponse",
+                       "UploadResponse", "MessageResponse", "ErrorBody"] {
+            assert!(schemas[schema].is_object(), "{schema} missing");
+        }
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::from("bearer"));
+        assert_eq!(
+            doc["paths"]["/api/login"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            Value::from("#/components/schemas/LoginResponse")
+        );
+    }
+}
