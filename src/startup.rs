@@ -54,6 +54,14 @@ pub enum StartupError {
     Random(getrandom::Error),
 }
 
+impl StartupError {
+    /// libpq's messages span several lines; the start error stays one line.
+    fn database(error: impl std::fmt::Display) -> Self {
+        let message = error.to_string();
+        StartupError::Database(message.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -69,11 +77,8 @@ impl Application {
                 source,
             }
         })?;
-        let pool = db::build_pool(&settings.database_url)
-            .map_err(|e| StartupError::Database(e.to_string()))?;
-        let mut conn = pool
-            .get()
-            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let pool = db::build_pool(&settings.database_url).map_err(StartupError::database)?;
+        let mut conn = pool.get().map_err(StartupError::database)?;
         db::run_migrations(&mut conn).map_err(StartupError::Migrations)?;
         drop(conn);
 

@@ -166,6 +166,9 @@ pub fn build_pool(url: &DatabaseUrl) -> std::io::Result<Pool> {
         // A checkout ping would double every request's round trips; a dead connection fails
         // its query instead, answers 503 once, and is then discarded by `has_broken`.
         .test_on_check_out(false)
+        // r2d2 logs every failed background (re)connection, many a second while the database
+        // is down; a request that cannot get a connection logs its cause once, as a 503.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
         .build_unchecked(ConnectionManager::new(url.clone())))
 }
 

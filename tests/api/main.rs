@@ -10,5 +10,6 @@ mod me;
 mod openapi;
 mod profile_pic;
 mod register;
+mod startup;
 mod tokens;
 mod uploads;
