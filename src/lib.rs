@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod healthcheck;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -12,6 +12,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return match auth_service::healthcheck::check(&settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("auth-service healthcheck: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let application = match Application::build(settings) {
         Ok(application) => application,
         Err(error) => {

@@ -21,6 +21,7 @@ const VARIABLES: &[&str] = &[
     "PUBLIC_URL",
     "CORS_ALLOWED_ORIGINS",
     "WORKERS",
+    "SHUTDOWN_TIMEOUT_SECS",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -46,6 +47,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub cors_allowed_origins: Vec<String>,
     pub workers: Option<usize>,
+    /// How long a stopping server lets in-flight requests finish (SIGTERM, SIGINT).
+    pub shutdown_timeout_secs: u64,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -124,6 +127,10 @@ impl Settings {
             workers: get("WORKERS")
                 .map(|w| parse_number("WORKERS", &w))
                 .transpose()?,
+            shutdown_timeout_secs: parse_number(
+                "SHUTDOWN_TIMEOUT_SECS",
+                &required("SHUTDOWN_TIMEOUT_SECS")?,
+            )?,
             app_env,
         };
         settings.validate()?;
@@ -228,6 +235,7 @@ mod tests {
         assert_eq!(s.max_upload_bytes, 5_242_880);
         assert_eq!(s.public_url, None);
         assert_eq!(s.cors_allowed_origins, vec!["*"]);
+        assert_eq!(s.shutdown_timeout_secs, 30);
     }
 
     #[test]

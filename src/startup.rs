@@ -131,6 +131,11 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
         });
+        // On a stop signal the server stops accepting, lets in-flight requests finish for this
+        // long, then drops them (an unfinished upload's temporary file goes with its handler).
+        server = server
+            .shutdown_signal(stop_signal())
+            .shutdown_timeout(settings.shutdown_timeout_secs);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -149,6 +154,29 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// SIGTERM (`docker stop`) or SIGINT (Ctrl-C). actix's own handlers treat SIGINT as a forced
+/// stop that drops in-flight requests; here both stop gracefully.
+async fn stop_signal() {
+    use futures_util::future::{Either, select};
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let (mut terminate, mut interrupt) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+        (Err(error), _) | (_, Err(error)) => {
+            log::error!("cannot listen for SIGTERM/SIGINT: {error}");
+            return std::future::pending().await;
+        }
+    };
+    let name = match select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await {
+        Either::Left(_) => "SIGTERM",
+        Either::Right(_) => "SIGINT",
+    };
+    log::info!("{name} received: finishing in-flight requests, then stopping");
 }
 
 fn cors(origins: &[String]) -> Cors {

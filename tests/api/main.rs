@@ -10,6 +10,7 @@ mod me;
 mod openapi;
 mod profile_pic;
 mod register;
+mod shutdown;
 mod startup;
 mod tokens;
 mod uploads;

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Checks the deployment files by what can run without a Docker engine.
+
+1. Reads docker-compose.yml, Dockerfile, .dockerignore and .env.example and checks what they
+   promise operators (services, healthchecks, depends_on condition, volumes, no committed
+   secret, the image's stages, user, port, healthcheck and exec-form entrypoint).
+2. With --binary and --postgres-url: starts the release binary (built with the Dockerfile's
+   flags) with the compose file's environment for `auth`, pointed at the given PostgreSQL
+   server instead of the `db` container, checks /readyz and the image's HEALTHCHECK command,
+   then stops it with SIGTERM and expects exit code 0.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+try:
+    import yaml
+except ImportError:  # PyYAML is on these machines; install it where it is not.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pyyaml"], check=True)
+    import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD_FLAGS = "cargo build --release --locked"
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|KEY", re.I)
+REFERENCE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def read(name):
+    with open(os.path.join(ROOT, name)) as f:
+        return f.read()
+
+
+def env_file(text):
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def interpolate(value, variables):
+    """docker compose's ${VAR}, ${VAR:-default} and ${VAR:?error}."""
+
+    def one(match):
+        name, op, arg = match.groups()
+        value = variables.get(name, "")
+        if op in (":?", "?") and not value:
+            raise SystemExit(f"compose needs {name}: {arg}")
+        if op in (":-", "-") and not value:
+            return arg
+        return value
+
+    return REFERENCE.sub(one, str(value))
+
+
+def check_files():
+    compose = yaml.safe_load(read("docker-compose.yml"))
+    services = compose.get("services", {})
+    check(set(services) >= {"db", "auth"}, "compose has services db and auth")
+    db, auth = services.get("db", {}), services.get("auth", {})
+    named_volumes = set((compose.get("volumes") or {}).keys())
+
+    image = db.get("image", "")
+    version = re.match(r"postgres:(\d+)", image)
+    check(version and int(version.group(1)) >= 15, f"db runs postgres 15 or newer ({image})")
+    test = " ".join(db.get("healthcheck", {}).get("test", []))
+    check("pg_isready" in test, "db has a pg_isready healthcheck")
+    db_volumes = [v.split(":") for v in db.get("volumes", [])]
+    check(any(v[0] in named_volumes and v[1] == "/var/lib/postgresql/data" for v in db_volumes),
+          "db keeps its data on a named volume")
+
+    check("build" in auth, "auth is built from the Dockerfile")
+    depends = auth.get("depends_on", {})
+    check(isinstance(depends, dict) and depends.get("db", {}).get("condition") == "service_healthy",
+          "auth depends on db: condition service_healthy")
+    env = auth.get("environment", {})
+    check(env.get("APP_ENV") == "production", "auth runs with APP_ENV=production")
+    check("@db:" in env.get("DATABASE_URL", ""), "auth's DATABASE_URL points at db")
+    for name, value in list(env.items()) + list(db.get("environment", {}).items()):
+        if SECRET_NAME.search(name):
+            refs = REFERENCE.findall(str(value))
+            check(refs and all(op in (":?", "?") for _, op, _ in refs),
+                  f"{name} comes from .env, required, with no committed value or default")
+    check(re.search(r"://\w+:\$\{\w+:\?[^}]*\}@", env.get("DATABASE_URL", "")),
+          "DATABASE_URL's password comes from .env")
+    upload_dir = env.get("UPLOAD_DIR")
+    auth_volumes = [v.split(":") for v in auth.get("volumes", [])]
+    check(any(v[0] in named_volumes and v[1] == upload_dir for v in auth_volumes),
+          f"uploads ({upload_dir}) are on a named volume")
+    ports = [str(p) for p in auth.get("ports", [])]
+    check(any(p.split(":")[0].split("-")[0] == "5000" and p.endswith(":5000") for p in ports),
+          f"port 5000 is published ({ports})")
+    grace = int(str(auth.get("stop_grace_period", "10s")).rstrip("s"))
+    check(grace > int(env.get("SHUTDOWN_TIMEOUT_SECS", "30")),
+          "stop_grace_period outlasts SHUTDOWN_TIMEOUT_SECS")
+
+    example = env_file(read(".env.example"))
+    check(set(example) >= {"JWT_SECRET", "POSTGRES_PASSWORD"} and not any(example.values()),
+          ".env.example names the secrets and commits no value")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT).returncode == 0
+    check(ignored, ".env is git-ignored")
+    dockerignore = read(".dockerignore").split()
+    check(all(p in dockerignore for p in ["target/", "data/", "uploads/", ".env"]),
+          ".dockerignore keeps target/, data/, uploads/ and .env out of the build context")
+
+    dockerfile = read("Dockerfile")
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile, re.M | re.I)
+    check(len(stages) >= 2, f"Dockerfile is multi-stage ({stages})")
+    check(dockerfile.count(BUILD_FLAGS) >= 2,
+          f"Dockerfile builds dependencies, then the service, with `{BUILD_FLAGS}`")
+    check("slim" in stages[-1][0], f"runtime stage is slim Debian ({stages[-1][0]})")
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
+    check(users and users[-1].split(":")[0] not in ("root", "0"), f"runs as non-root ({users})")
+    check(re.search(r"^EXPOSE\s+5000\b", dockerfile, re.M), "exposes 5000")
+    healthcheck = re.search(r"^HEALTHCHECK.*?CMD\s+(\[.*?\])", dockerfile, re.M | re.S)
+    check(healthcheck, "declares a HEALTHCHECK")
+    entrypoint = re.search(r"^ENTRYPOINT\s+(\[.*\])", dockerfile, re.M)
+    check(entrypoint, "starts the binary in exec form")
+
+    if shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True
+    ).returncode == 0:
+        with tempfile.NamedTemporaryFile("w", suffix=".env") as f:
+            f.write("JWT_SECRET=" + "x" * 64 + "\nPOSTGRES_PASSWORD=p\n")
+            f.flush()
+            result = subprocess.run(["docker", "compose", "--env-file", f.name, "config", "-q"],
+                                    cwd=ROOT, capture_output=True, text=True)
+        check(result.returncode == 0, f"docker compose config parses the file {result.stderr}")
+    else:
+        print("note docker compose plugin not installed: `docker compose config` not run")
+
+    return env, json.loads(healthcheck.group(1)) if healthcheck else None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return None, b""
+
+
+def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
+    variables = dict(env_file(read(".env.example")))
+    variables.update(JWT_SECRET=os.urandom(32).hex(), POSTGRES_PASSWORD="unused-with-trust-auth")
+    env = {name: interpolate(value, variables) for name, value in compose_env.items()}
+    # The same URL, with the compose network's `db` replaced by the local server.
+    server, _ = postgres_url.rsplit("/", 1)
+    local = re.sub(r"^postgres(ql)?://[^/]*", server.replace("\\", "\\\\"), env["DATABASE_URL"])
+    env["DATABASE_URL"] = local
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        # As in the image: WORKDIR holds config/, UPLOAD_DIR is a volume.
+        shutil.copytree(os.path.join(ROOT, "config"), os.path.join(workdir, "config"))
+        env.update(PORT=str(port), UPLOAD_DIR=os.path.join(workdir, "uploads"), PATH=os.environ["PATH"])
+        shown = {k: ("<set>" if SECRET_NAME.search(k) else v) for k, v in env.items()}
+        print(f"starting {binary} with the compose environment: {shown}")
+        process = subprocess.Popen([binary], cwd=workdir, env=env)
+        try:
+            status = None
+            for _ in range(300):
+                status, body = get(f"http://127.0.0.1:{port}/readyz")
+                if status == 200 or process.poll() is not None:
+                    break
+                time.sleep(0.1)
+            check(status == 200 and json.loads(body) == {"status": "ok"},
+                  f"/readyz answers 200 {{\"status\":\"ok\"}} with the compose environment ({status})")
+            if healthcheck_cmd:
+                cmd = [binary if part.endswith("/auth-service") else part for part in healthcheck_cmd]
+                result = subprocess.run(cmd, cwd=workdir, env=env)
+                check(result.returncode == 0, f"the image's HEALTHCHECK ({' '.join(healthcheck_cmd)}) passes")
+            process.send_signal(signal.SIGTERM)
+            check(process.wait(timeout=60) == 0, "SIGTERM stops it with exit code 0")
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary")
+    parser.add_argument("--postgres-url", help="a database the service may create tables in")
+    args = parser.parse_args()
+    compose_env, healthcheck_cmd = check_files()
+    if args.binary and args.postgres_url:
+        run_like_compose(args.binary, args.postgres_url, compose_env, healthcheck_cmd)
+    if failures:
+        sys.exit(f"check-deploy: {len(failures)} check(s) failed")
+    print("check-deploy: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
