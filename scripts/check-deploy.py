@@ -179,9 +179,10 @@ def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
     with tempfile.TemporaryDirectory() as workdir:
         # As in the image: WORKDIR holds config/, UPLOAD_DIR is a volume.
         shutil.copytree(os.path.join(ROOT, "config"), os.path.join(workdir, "config"))
-        env.update(PORT=str(port), UPLOAD_DIR=os.path.join(workdir, "uploads"), PATH=os.environ["PATH"])
+        env.update(PORT=str(port), UPLOAD_DIR=os.path.join(workdir, "uploads"))
         shown = {k: ("<set>" if SECRET_NAME.search(k) else v) for k, v in env.items()}
         print(f"starting {binary} with the compose environment: {shown}")
+        env["PATH"] = os.environ["PATH"]
         process = subprocess.Popen([binary], cwd=workdir, env=env)
         try:
             status = None
