@@ -50,6 +50,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("Request body too large")]
     PayloadTooLarge,
+    #[error("Too many requests, try again later")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("Not found")]
     NotFound,
     #[error("Method not allowed")]
@@ -118,6 +120,7 @@ impl ResponseError for ApiError {
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Http(status) => *status,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +144,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(ErrorBody {
             status: "error",

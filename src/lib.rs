@@ -7,5 +7,6 @@ pub mod healthcheck;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod throttle;
 pub mod uploads;
 pub mod validation;

@@ -5,6 +5,9 @@
 use std::{collections::HashMap, fmt, path::PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
+use ipnet::IpNet;
+
+use crate::throttle::{Limits, RateLimit};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -22,6 +25,12 @@ const VARIABLES: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "WORKERS",
     "SHUTDOWN_TIMEOUT_SECS",
+    "RATE_LIMIT_ENABLED",
+    "RATE_LIMIT_LOGIN_PER_IP",
+    "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+    "RATE_LIMIT_REGISTER_PER_IP",
+    "RATE_LIMIT_UPLOAD_PER_IP",
+    "TRUSTED_PROXIES",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -49,6 +58,11 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// How long a stopping server lets in-flight requests finish (SIGTERM, SIGINT).
     pub shutdown_timeout_secs: u64,
+    /// `false` turns every rate limit off (benchmarks, test tools hammering from one address).
+    pub rate_limit_enabled: bool,
+    pub rate_limits: Limits,
+    /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -131,6 +145,32 @@ impl Settings {
                 "SHUTDOWN_TIMEOUT_SECS",
                 &required("SHUTDOWN_TIMEOUT_SECS")?,
             )?,
+            rate_limit_enabled: parse_bool("RATE_LIMIT_ENABLED", &required("RATE_LIMIT_ENABLED")?)?,
+            rate_limits: Limits {
+                login_per_ip: parse_rate(
+                    "RATE_LIMIT_LOGIN_PER_IP",
+                    &required("RATE_LIMIT_LOGIN_PER_IP")?,
+                )?,
+                login_per_account: parse_rate(
+                    "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+                    &required("RATE_LIMIT_LOGIN_PER_ACCOUNT")?,
+                )?,
+                register_per_ip: parse_rate(
+                    "RATE_LIMIT_REGISTER_PER_IP",
+                    &required("RATE_LIMIT_REGISTER_PER_IP")?,
+                )?,
+                upload_per_ip: parse_rate(
+                    "RATE_LIMIT_UPLOAD_PER_IP",
+                    &required("RATE_LIMIT_UPLOAD_PER_IP")?,
+                )?,
+            },
+            trusted_proxies: get("TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(parse_network)
+                .collect::<Result<_, _>>()?,
             app_env,
         };
         settings.validate()?;
@@ -195,6 +235,31 @@ fn parse_number<T: std::str::FromStr>(variable: &str, value: &str) -> Result<T, 
     })
 }
 
+fn parse_bool(variable: &str, value: &str) -> Result<bool, SettingsError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(variable, format!("{value:?} is not true or false"))),
+    }
+}
+
+fn parse_rate(variable: &str, value: &str) -> Result<RateLimit, SettingsError> {
+    value.parse().map_err(|problem| invalid(variable, problem))
+}
+
+/// An address (`10.0.0.2`) or a block (`10.0.0.0/8`).
+fn parse_network(entry: &str) -> Result<IpNet, SettingsError> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            invalid(
+                "TRUSTED_PROXIES",
+                format!("{entry:?} is not an IP address or CIDR block"),
+            )
+        })
+}
+
 fn parse_database_url(url: &str) -> Result<DatabaseUrl, SettingsError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(DatabaseUrl::Postgres(url.to_owned()))
@@ -236,6 +301,49 @@ mod tests {
         assert_eq!(s.public_url, None);
         assert_eq!(s.cors_allowed_origins, vec!["*"]);
         assert_eq!(s.shutdown_timeout_secs, 30);
+        assert!(s.rate_limit_enabled);
+        assert_eq!(s.rate_limits.login_per_ip, "20/1m".parse().unwrap());
+        assert_eq!(s.rate_limits.login_per_account, "10/15m".parse().unwrap());
+        assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
+        assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
+        assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn rate_limit_settings_are_parsed_and_named_when_bad() {
+        let s = load(&[
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("RATE_LIMIT_LOGIN_PER_IP", "5/30s"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1"),
+        ])
+        .unwrap();
+        assert!(!s.rate_limit_enabled);
+        assert_eq!(
+            s.rate_limits.login_per_ip,
+            RateLimit {
+                max: 5,
+                period_secs: 30
+            }
+        );
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert_eq!(
+            load(&[("RATE_LIMIT_ENABLED", "maybe")])
+                .unwrap_err()
+                .variable,
+            "RATE_LIMIT_ENABLED"
+        );
+        assert_eq!(
+            load(&[("RATE_LIMIT_UPLOAD_PER_IP", "lots")])
+                .unwrap_err()
+                .variable,
+            "RATE_LIMIT_UPLOAD_PER_IP"
+        );
+        assert_eq!(
+            load(&[("TRUSTED_PROXIES", "proxy.local")])
+                .unwrap_err()
+                .variable,
+            "TRUSTED_PROXIES"
+        );
     }
 
     #[test]

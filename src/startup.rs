@@ -18,6 +18,7 @@ use crate::{
     error::ApiError,
     routes,
     settings::Settings,
+    throttle::Throttle,
 };
 
 /// JSON bodies are small (three strings at most); anything larger is refused early.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub upload_dir: PathBuf,
     pub max_upload_bytes: u64,
     pub public_base_url: Option<String>,
+    pub throttle: Throttle,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,12 @@ impl Application {
             upload_dir: settings.upload_dir.clone(),
             max_upload_bytes: settings.max_upload_bytes,
             public_base_url: settings.public_base_url().map(str::to_owned),
+            throttle: Throttle::new(
+                settings
+                    .rate_limit_enabled
+                    .then(|| settings.rate_limits.clone()),
+            ),
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
 
         let address = format!("{}:{}", settings.host, settings.port);

@@ -1,5 +1,6 @@
 //! The database: one diesel code base over PostgreSQL or SQLite, chosen once by `DATABASE_URL`.
 
+pub mod rate_limits;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod users;

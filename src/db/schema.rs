@@ -2,6 +2,14 @@
 // with migrations/sqlite by the migration-listing test in db/mod.rs.
 
 diesel::table! {
+    rate_limits (key) {
+        key -> Text,
+        hits -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     revoked_tokens (jti) {
         jti -> Text,
         expires_at -> Timestamp,
@@ -20,4 +28,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, users);
+diesel::allow_tables_to_appear_in_same_query!(rate_limits, revoked_tokens, users);

@@ -9,6 +9,7 @@ use crate::{
     db::{self, users},
     error::{ApiError, ErrorBody},
     startup::AppState,
+    throttle::{ClientIp, Limit},
     validation::{normalize_email, required, string_or_none},
 };
 
@@ -46,10 +47,12 @@ pub struct LoginResponse {
         (status = 200, description = "Login successful", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn login(
     state: web::Data<AppState>,
+    client: ClientIp,
     body: web::Json<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let (Some(email), Some(password)) = (required(&body.email), required(&body.password)) else {
@@ -61,6 +64,12 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let email = normalize_email(email);
+    // Before any lookup or bcrypt: a throttled guess costs one upsert per limit.
+    let limits = [
+        (Limit::LoginPerIp, client.rate_limit_subject()),
+        (Limit::LoginPerAccount, email.clone()),
+    ];
+    state.throttle.check(&state.pool, &limits).await?;
     let user = db::run(&state.pool, move |conn| {
         Ok(users::find_user_by_email(conn, &email)?)
     })

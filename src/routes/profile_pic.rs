@@ -10,6 +10,7 @@ use crate::{
     db::{self, users},
     error::{ApiError, ErrorBody},
     startup::AppState,
+    throttle::{ClientIp, Limit},
     uploads::{
         picture_url,
         store::{remove_stored_picture, store_profile_pic},
@@ -45,14 +46,19 @@ pub struct UploadForm {
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 404, description = "User not found", body = ErrorBody),
         (status = 413, description = "File too large", body = ErrorBody),
+        (status = 429, description = "Too many uploads from this address; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn upload_profile_pic(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: ClientIp,
     auth: AuthUser,
     payload: Multipart,
 ) -> Result<web::Json<UploadResponse>, ApiError> {
+    // Before a byte of the body is read.
+    let limits = [(Limit::UploadPerIp, client.rate_limit_subject())];
+    state.throttle.check(&state.pool, &limits).await?;
     let user_id = auth.user.id;
     let stored =
         store_profile_pic(payload, user_id, &state.upload_dir, state.max_upload_bytes).await?;
@@ -95,13 +101,15 @@ pub async fn upload_profile_pic(
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 404, description = "User not found", body = ErrorBody),
         (status = 413, description = "File too large", body = ErrorBody),
+        (status = 429, description = "Too many uploads from this address; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn upload_profile_pic_alias(
     req: HttpRequest,
     state: web::Data<AppState>,
+    client: ClientIp,
     auth: AuthUser,
     payload: Multipart,
 ) -> Result<web::Json<UploadResponse>, ApiError> {
-    upload_profile_pic(req, state, auth, payload).await
+    upload_profile_pic(req, state, client, auth, payload).await
 }

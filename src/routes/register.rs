@@ -10,6 +10,7 @@ use crate::{
     db::{self, users},
     error::{ApiError, ErrorBody},
     startup::AppState,
+    throttle::{ClientIp, Limit},
     validation::{required, string_or_none, valid_email, valid_name, valid_password},
 };
 
@@ -35,10 +36,12 @@ pub struct RegisterRequest {
         (status = 201, description = "User registered successfully", body = MessageResponse),
         (status = 400, description = "Missing field, invalid email, name or password, or email already registered", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn register(
     state: web::Data<AppState>,
+    client: ClientIp,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (Some(name), Some(email), Some(password)) = (
@@ -51,6 +54,9 @@ pub async fn register(
     let name = valid_name(name)?;
     let email = valid_email(email)?;
     valid_password(password)?;
+    // Counted before bcrypt and before the unique index can tell whether the email exists.
+    let limits = [(Limit::RegisterPerIp, client.rate_limit_subject())];
+    state.throttle.check(&state.pool, &limits).await?;
 
     let password_hash = state.passwords.hash(password.to_owned()).await?;
     db::run(&state.pool, move |conn| {

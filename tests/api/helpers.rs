@@ -134,6 +134,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     settings.bcrypt_cost = 4;
     settings.jwt_secret = Some(TEST_SECRET.into());
     settings.workers = Some(1);
+    // Tests make many requests from one address; the throttling tests turn limits back on.
+    settings.rate_limit_enabled = false;
     configure(&mut settings);
     let upload_dir = settings.upload_dir.clone();
 

@@ -12,5 +12,6 @@ mod profile_pic;
 mod register;
 mod shutdown;
 mod startup;
+mod throttle;
 mod tokens;
 mod uploads;

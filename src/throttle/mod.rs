@@ -1,0 +1,207 @@
+//! Rate limits on login, register and upload, counted in the service's own database so that
+//! every replica sees the same counts (no new server). Fixed windows: a limit of N per PERIOD
+//! allows N requests from a client in each aligned PERIOD.
+
+pub mod client_ip;
+
+use std::{fmt, str::FromStr};
+
+use chrono::DateTime;
+
+use crate::{
+    db::{self, Pool, rate_limits},
+    error::ApiError,
+};
+
+pub use client_ip::ClientIp;
+
+/// "N/PERIOD": at most N requests per PERIOD, e.g. `30/60s`, `10/15m`, `5/1h` (units s, m,
+/// h, d; a bare unit means one of it: `10/m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u64,
+    pub period_secs: u64,
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let bad = || format!("{value:?} is not N/PERIOD (e.g. 30/60s, 10/15m, 5/1h)");
+        let (max, period) = value.trim().split_once('/').ok_or_else(bad)?;
+        let max: u64 = max.trim().parse().map_err(|_| bad())?;
+        let period = period.trim();
+        let unit_at = period.len().checked_sub(1).ok_or_else(bad)?;
+        let (count, unit) = period.split_at(unit_at);
+        let count: u64 = if count.is_empty() {
+            1
+        } else {
+            count.parse().map_err(|_| bad())?
+        };
+        let unit_secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        let period_secs = count.checked_mul(unit_secs).ok_or_else(bad)?;
+        if max == 0 || period_secs == 0 {
+            return Err(format!("{value:?}: N and PERIOD must be at least 1"));
+        }
+        Ok(RateLimit { max, period_secs })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.max, self.period_secs)
+    }
+}
+
+/// What is limited, and by what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    LoginPerIp,
+    LoginPerAccount,
+    RegisterPerIp,
+    UploadPerIp,
+}
+
+impl Limit {
+    fn key_prefix(self) -> &'static str {
+        match self {
+            Limit::LoginPerIp => "login-ip",
+            Limit::LoginPerAccount => "login-account",
+            Limit::RegisterPerIp => "register-ip",
+            Limit::UploadPerIp => "upload-ip",
+        }
+    }
+}
+
+/// The configured limits; `None` when `RATE_LIMIT_ENABLED=false`.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub login_per_ip: RateLimit,
+    pub login_per_account: RateLimit,
+    pub register_per_ip: RateLimit,
+    pub upload_per_ip: RateLimit,
+}
+
+impl Throttle {
+    pub fn new(limits: Option<Limits>) -> Self {
+        Throttle { limits }
+    }
+
+    /// Counts the request against each `(limit, subject)` in turn, in one database checkout,
+    /// and stops at the first one exceeded: 429 with the seconds until its window ends. A
+    /// request refused by the per-IP limit is not counted against the account.
+    pub async fn check(&self, pool: &Pool, checks: &[(Limit, String)]) -> Result<(), ApiError> {
+        let Some(limits) = &self.limits else {
+            return Ok(());
+        };
+        let checks: Vec<(String, RateLimit)> = checks
+            .iter()
+            .map(|(limit, subject)| {
+                let rate = limits.rate(*limit);
+                (format!("{}:{subject}", limit.key_prefix()), rate)
+            })
+            .collect();
+        db::run(pool, move |conn| {
+            let now = chrono::Utc::now().timestamp();
+            for (key, rate) in checks {
+                let period = rate.period_secs as i64;
+                let window = now.div_euclid(period);
+                let ends = (window + 1) * period;
+                let hits = rate_limits::record_hit(
+                    conn,
+                    &format!("{key}:{window}"),
+                    timestamp(ends)?,
+                    timestamp(now)?,
+                )?;
+                if hits > rate.max as i64 {
+                    return Err(ApiError::TooManyRequests {
+                        retry_after_secs: (ends - now).max(1) as u64,
+                    });
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Limits {
+    fn rate(&self, limit: Limit) -> RateLimit {
+        match limit {
+            Limit::LoginPerIp => self.login_per_ip,
+            Limit::LoginPerAccount => self.login_per_account,
+            Limit::RegisterPerIp => self.register_per_ip,
+            Limit::UploadPerIp => self.upload_per_ip,
+        }
+    }
+}
+
+fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, ApiError> {
+    DateTime::from_timestamp(secs, 0)
+        .map(|t| t.naive_utc())
+        .ok_or_else(|| ApiError::internal("time out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+
+    #[test]
+    fn rate_limits_parse_from_n_per_period() {
+        let parse = |s: &str| s.parse::<RateLimit>();
+        assert_eq!(
+            parse("30/60s"),
+            Ok(RateLimit {
+                max: 30,
+                period_secs: 60
+            })
+        );
+        assert_eq!(
+            parse("10/15m"),
+            Ok(RateLimit {
+                max: 10,
+                period_secs: 900
+            })
+        );
+        assert_eq!(
+            parse(" 5 / 1h "),
+            Ok(RateLimit {
+                max: 5,
+                period_secs: 3600
+            })
+        );
+        assert_eq!(
+            parse("100/d"),
+            Ok(RateLimit {
+                max: 100,
+                period_secs: 86_400
+            })
+        );
+        for bad in [
+            "",
+            "30",
+            "30/",
+            "/60s",
+            "x/60s",
+            "30/60",
+            "30/60x",
+            "0/1m",
+            "1/0s",
+            "-1/1m",
+            "1/99999999999999999999d",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
