@@ -26,6 +26,8 @@ pub enum ApiError {
     PasswordTooShort,
     #[error("Password must be at most 72 bytes")]
     PasswordTooLong,
+    #[error("Password is too common, choose another")]
+    PasswordTooCommon,
     #[error("Email already registered")]
     EmailAlreadyRegistered,
     #[error("Invalid credentials")]
@@ -110,6 +112,7 @@ impl ResponseError for ApiError {
             | InvalidName
             | PasswordTooShort
             | PasswordTooLong
+            | PasswordTooCommon
             | EmailAlreadyRegistered
             | NoFileUploaded
             | InvalidFileType

@@ -31,6 +31,7 @@ const VARIABLES: &[&str] = &[
     "RATE_LIMIT_REGISTER_PER_IP",
     "RATE_LIMIT_UPLOAD_PER_IP",
     "TRUSTED_PROXIES",
+    "PASSWORD_REJECT_COMMON",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -63,6 +64,8 @@ pub struct Settings {
     pub rate_limits: Limits,
     /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
     pub trusted_proxies: Vec<IpNet>,
+    /// Refuse the 10,000 most common passwords at registration.
+    pub password_reject_common: bool,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -171,6 +174,10 @@ impl Settings {
                 .filter(|entry| !entry.is_empty())
                 .map(parse_network)
                 .collect::<Result<_, _>>()?,
+            password_reject_common: parse_bool(
+                "PASSWORD_REJECT_COMMON",
+                &required("PASSWORD_REJECT_COMMON")?,
+            )?,
             app_env,
         };
         settings.validate()?;
@@ -307,6 +314,7 @@ mod tests {
         assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
         assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
         assert!(s.trusted_proxies.is_empty());
+        assert!(s.password_reject_common);
     }
 
     #[test]

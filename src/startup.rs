@@ -35,6 +35,7 @@ pub struct AppState {
     pub public_base_url: Option<String>,
     pub throttle: Throttle,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub password_reject_common: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,7 @@ impl Application {
                     .then(|| settings.rate_limits.clone()),
             ),
             trusted_proxies: settings.trusted_proxies.clone(),
+            password_reject_common: settings.password_reject_common,
         });
 
         let address = format!("{}:{}", settings.host, settings.port);

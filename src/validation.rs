@@ -1,5 +1,7 @@
 //! The registration rules of the contract, applied to register's (and login's) input.
 
+use std::{collections::HashSet, sync::OnceLock};
+
 use serde::{Deserialize, Deserializer};
 
 use crate::{auth::password::MAX_PASSWORD_BYTES, error::ApiError};
@@ -69,6 +71,20 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether the password is one of the 10,000 most common ones (NIST SP 800-63B §5.1.1.2:
+/// refuse values known to be commonly used), compared case-insensitively. The list is compiled
+/// in: no network call.
+pub fn is_common_password(password: &str) -> bool {
+    static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let common = COMMON.get_or_init(|| {
+        include_str!("auth/common_passwords.txt")
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .collect()
+    });
+    common.contains(password.to_lowercase().as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +134,14 @@ mod tests {
         ));
         // 25 three-byte characters: 25 characters but 75 bytes.
         assert!(valid_password(&"€".repeat(25)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_recognised_in_any_case() {
+        assert!(is_common_password("password1"));
+        assert!(is_common_password("PaSsWoRd1"));
+        assert!(is_common_password("pass1234"));
+        assert!(!is_common_password("correct horse battery"));
+        assert!(!is_common_password("password1 "));
     }
 }

@@ -14,7 +14,7 @@ both_backends! {
     async fn register_creates_user_with_bcrypt_hash(backend: Backend) {
         let app = spawn_app(backend).await;
         let (status, body) =
-            status_and_json(app.register("  Arun CS ", " ArunCS31ss@Proton.me ", "pass1234").await).await;
+            status_and_json(app.register("  Arun CS ", " ArunCS31ss@Proton.me ", PASSWORD).await).await;
         assert_eq!(status, 201);
         assert_eq!(body, json!({"status": "success", "message": "User registered successfully"}));
 
@@ -23,7 +23,7 @@ both_backends! {
         assert_eq!(user.email, "aruncs31ss@proton.me");
         assert_eq!(user.profile_pic, None);
         assert!(user.password_hash.starts_with("$2b$04$"), "{}", user.password_hash);
-        assert!(bcrypt::verify("pass1234", &user.password_hash).unwrap());
+        assert!(bcrypt::verify(PASSWORD, &user.password_hash).unwrap());
     }
 
     async fn register_rejects_missing_null_non_string_or_blank_fields(backend: Backend) {
@@ -85,6 +85,26 @@ both_backends! {
         let exactly_72 = "p".repeat(72);
         assert_eq!(app.register("A", "a@example.com", &exactly_72).await.status().as_u16(), 201);
         assert_eq!(app.login("a@example.com", &exactly_72).await.status().as_u16(), 200);
+    }
+
+    async fn register_rejects_common_passwords_in_any_case(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for common in ["password1", "PassWord1", "pass1234", "qwertyuiop"] {
+            let (status, body) = status_and_json(app.register("A", "a@example.com", common).await).await;
+            assert_eq!((status, body), (400, error_body("Password is too common, choose another")), "{common}");
+        }
+        assert_eq!(user_count(&app), 0);
+        // Never trimmed: with a trailing space it is another password.
+        assert_eq!(app.register("A", "a@example.com", "pass1234 ").await.status().as_u16(), 201);
+        assert_eq!(app.login("a@example.com", "pass1234").await.status().as_u16(), 401);
+        assert_eq!(app.login("a@example.com", "pass1234 ").await.status().as_u16(), 200);
+    }
+
+    async fn register_accepts_common_passwords_when_the_check_is_off(backend: Backend) {
+        // The seed's own curl example registers with pass1234.
+        let app = spawn_app_with(backend, |s| s.password_reject_common = false).await;
+        let (status, body) = status_and_json(app.register("Arun CS", "aruncs31ss@proton.me", "pass1234").await).await;
+        assert_eq!((status, body), (201, json!({"status": "success", "message": "User registered successfully"})));
     }
 
     async fn register_rejects_duplicate_email_case_insensitive(backend: Backend) {
