@@ -13,5 +13,6 @@ mod register;
 mod shutdown;
 mod startup;
 mod throttle;
+mod token_attacks;
 mod tokens;
 mod uploads;
