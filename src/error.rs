@@ -42,8 +42,12 @@ pub enum ApiError {
     NoFileUploaded,
     #[error("Invalid file type")]
     InvalidFileType,
+    #[error("Image must be at most 4096x4096 pixels")]
+    ImageTooLarge,
     #[error("File too large")]
     FileTooLarge,
+    #[error("Upload took too long")]
+    UploadTimeout,
     #[error("Malformed multipart body")]
     MalformedMultipart,
     #[error("Malformed JSON body")]
@@ -116,6 +120,7 @@ impl ResponseError for ApiError {
             | EmailAlreadyRegistered
             | NoFileUploaded
             | InvalidFileType
+            | ImageTooLarge
             | MalformedMultipart
             | MalformedJson => StatusCode::BAD_REQUEST,
             InvalidCredentials | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
@@ -123,6 +128,7 @@ impl ResponseError for ApiError {
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UploadTimeout => StatusCode::REQUEST_TIMEOUT,
             TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Http(status) => *status,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

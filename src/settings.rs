@@ -32,6 +32,7 @@ const VARIABLES: &[&str] = &[
     "RATE_LIMIT_UPLOAD_PER_IP",
     "TRUSTED_PROXIES",
     "PASSWORD_REJECT_COMMON",
+    "UPLOAD_TIMEOUT_SECS",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -54,6 +55,9 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub upload_dir: PathBuf,
     pub max_upload_bytes: u64,
+    /// How long an upload may take from its first byte to its last (slow clients hold a
+    /// connection and a temporary file).
+    pub upload_timeout_secs: u64,
     pub public_url: Option<String>,
     pub cors_allowed_origins: Vec<String>,
     pub workers: Option<usize>,
@@ -135,6 +139,10 @@ impl Settings {
             bcrypt_cost: parse_number("BCRYPT_COST", &required("BCRYPT_COST")?)?,
             upload_dir: PathBuf::from(required("UPLOAD_DIR")?),
             max_upload_bytes: parse_number("MAX_UPLOAD_BYTES", &required("MAX_UPLOAD_BYTES")?)?,
+            upload_timeout_secs: parse_number(
+                "UPLOAD_TIMEOUT_SECS",
+                &required("UPLOAD_TIMEOUT_SECS")?,
+            )?,
             public_url: get("PUBLIC_URL").filter(|s| !s.is_empty()),
             cors_allowed_origins: required("CORS_ALLOWED_ORIGINS")?
                 .split(',')
@@ -207,6 +215,9 @@ impl Settings {
         }
         if self.max_upload_bytes == 0 {
             return Err(invalid("MAX_UPLOAD_BYTES", "must be at least 1"));
+        }
+        if self.upload_timeout_secs == 0 {
+            return Err(invalid("UPLOAD_TIMEOUT_SECS", "must be at least 1"));
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))

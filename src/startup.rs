@@ -32,6 +32,7 @@ pub struct AppState {
     pub passwords: Passwords,
     pub upload_dir: PathBuf,
     pub max_upload_bytes: u64,
+    pub upload_timeout: std::time::Duration,
     pub public_base_url: Option<String>,
     pub throttle: Throttle,
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -104,6 +105,7 @@ impl Application {
             passwords: Passwords::new(settings.bcrypt_cost),
             upload_dir: settings.upload_dir.clone(),
             max_upload_bytes: settings.max_upload_bytes,
+            upload_timeout: std::time::Duration::from_secs(settings.upload_timeout_secs),
             public_base_url: settings.public_base_url().map(str::to_owned),
             throttle: Throttle::new(
                 settings

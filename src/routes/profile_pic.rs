@@ -42,9 +42,10 @@ pub struct UploadForm {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Profile picture updated", body = UploadResponse),
-        (status = 400, description = "No file uploaded, or invalid file type", body = ErrorBody),
+        (status = 400, description = "No file uploaded, invalid file type, image over 4096x4096, or malformed multipart", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 404, description = "User not found", body = ErrorBody),
+        (status = 408, description = "Upload took longer than UPLOAD_TIMEOUT_SECS", body = ErrorBody),
         (status = 413, description = "File too large", body = ErrorBody),
         (status = 429, description = "Too many uploads from this address; see Retry-After", body = ErrorBody),
     )
@@ -60,8 +61,11 @@ pub async fn upload_profile_pic(
     let limits = [(Limit::UploadPerIp, client.rate_limit_subject())];
     state.throttle.check(&state.pool, &limits).await?;
     let user_id = auth.user.id;
-    let stored =
-        store_profile_pic(payload, user_id, &state.upload_dir, state.max_upload_bytes).await?;
+    let store = store_profile_pic(payload, user_id, &state.upload_dir, state.max_upload_bytes);
+    // On timeout the store future is dropped, and its temporary files with it.
+    let stored = actix_web::rt::time::timeout(state.upload_timeout, store)
+        .await
+        .map_err(|_| ApiError::UploadTimeout)??;
 
     let name = stored.clone();
     let replaced = db::run(&state.pool, move |conn| {
@@ -97,9 +101,10 @@ pub async fn upload_profile_pic(
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Same as /api/upload_profile_pic", body = UploadResponse),
-        (status = 400, description = "No file uploaded, or invalid file type", body = ErrorBody),
+        (status = 400, description = "No file uploaded, invalid file type, image over 4096x4096, or malformed multipart", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 404, description = "User not found", body = ErrorBody),
+        (status = 408, description = "Upload took longer than UPLOAD_TIMEOUT_SECS", body = ErrorBody),
         (status = 413, description = "File too large", body = ErrorBody),
         (status = 429, description = "Too many uploads from this address; see Retry-After", body = ErrorBody),
     )

@@ -1,6 +1,7 @@
 //! Profile pictures: safe names, type sniffing, and streaming storage.
 
 pub mod filename;
+pub mod reencode;
 pub mod sniff;
 pub mod store;
 

@@ -1,5 +1,6 @@
 //! Streams the `profile_pic` part of a multipart body to a temporary file inside `UPLOAD_DIR`,
-//! enforcing `MAX_UPLOAD_BYTES` and the type check as bytes arrive, then renames it into place.
+//! enforcing `MAX_UPLOAD_BYTES` and the type check as bytes arrive, re-encodes it into a second
+//! temporary file, then renames that into place.
 //! The temporary file is deleted when anything fails, including the client going away (the
 //! handler's future is dropped, and the file with it).
 
@@ -11,11 +12,12 @@ use std::{
 use actix_multipart::{Field, Multipart};
 use actix_web::web;
 use futures_util::TryStreamExt;
-use tempfile::TempPath;
+use tempfile::{NamedTempFile, TempPath};
 use tokio::io::AsyncWriteExt;
 
 use super::{
     filename::secure_filename,
+    reencode::reencode,
     sniff::{ImageType, SNIFF_LEN},
 };
 use crate::error::ApiError;
@@ -26,6 +28,8 @@ pub const FIELD_NAME: &str = "profile_pic";
 /// collide with a stored picture nor be served.
 const TEMP_PREFIX: &str = ".upload-";
 const STORED_FILE_MODE: u32 = 0o644;
+/// The website's form sends one part; a body of thousands of tiny parts is refused early.
+const MAX_PARTS: usize = 16;
 
 /// Stores the first `profile_pic` part as `<user id>_<safe filename>` and returns that name.
 pub async fn store_profile_pic(
@@ -35,7 +39,12 @@ pub async fn store_profile_pic(
     max_upload_bytes: u64,
 ) -> Result<String, ApiError> {
     let mut budget = ByteBudget::new(max_upload_bytes);
+    let mut parts = 0;
     while let Some(mut field) = payload.try_next().await? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::MalformedMultipart);
+        }
         if field.name() != Some(FIELD_NAME) {
             while let Some(chunk) = field.try_next().await? {
                 budget.spend(chunk.len())?;
@@ -53,9 +62,10 @@ pub async fn store_profile_pic(
         let claimed = ImageType::from_extension(&safe).ok_or(ApiError::InvalidFileType)?;
         let stored_name = format!("{user_id}_{safe}");
 
-        let temp = stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
+        let raw = stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
+        let clean = reencode_to_temp_file(raw, upload_dir, claimed).await?;
         let target = upload_dir.join(&stored_name);
-        persist(temp, target).await?;
+        persist(clean, target).await?;
         return Ok(stored_name);
     }
     Err(ApiError::NoFileUploaded)
@@ -68,15 +78,7 @@ async fn stream_to_temp_file(
     budget: &mut ByteBudget,
 ) -> Result<TempPath, ApiError> {
     let dir = upload_dir.to_owned();
-    let temp = web::block(move || {
-        tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            // tempfile's 0600 would hide pictures from a web server or sidecar reading the
-            // volume under another user.
-            .permissions(std::fs::Permissions::from_mode(STORED_FILE_MODE))
-            .tempfile_in(dir)
-    })
-    .await??;
+    let temp = web::block(move || new_temp_file(&dir)).await??;
     let (file, temp_path) = temp.into_parts();
     let mut file = tokio::fs::File::from_std(file);
 
@@ -98,6 +100,33 @@ async fn stream_to_temp_file(
     }
     file.flush().await?;
     Ok(temp_path)
+}
+
+/// A temporary file in `dir`, named so that it is never served and never collides.
+fn new_temp_file(dir: &Path) -> std::io::Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        // tempfile's 0600 would hide pictures from a web server or sidecar reading the
+        // volume under another user.
+        .permissions(std::fs::Permissions::from_mode(STORED_FILE_MODE))
+        .tempfile_in(dir)
+}
+
+/// Decodes the streamed file and writes it anew (see `reencode`) into a second temporary
+/// file; the streamed one is removed either way. If the request is dropped meanwhile, the
+/// returned path is dropped with it and its file removed.
+async fn reencode_to_temp_file(
+    raw: TempPath,
+    upload_dir: &Path,
+    kind: ImageType,
+) -> Result<TempPath, ApiError> {
+    let dir = upload_dir.to_owned();
+    web::block(move || {
+        let mut clean = new_temp_file(&dir)?;
+        reencode(&raw, kind, clean.as_file_mut())?;
+        Ok(clean.into_temp_path())
+    })
+    .await?
 }
 
 fn check_type(head: &[u8], claimed: ImageType) -> Result<(), ApiError> {
@@ -147,5 +176,73 @@ pub async fn remove_stored_picture(upload_dir: &Path, stored_name: &str) {
         Ok(()) => {}
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => log::warn!("cannot remove old picture {stored_name}: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{
+        http::header::{self, HeaderMap, HeaderValue},
+        web::Bytes,
+    };
+    use futures_util::{StreamExt, stream};
+
+    use super::*;
+
+    /// A multipart body holding one `profile_pic` part, delivered `chunk` bytes at a time.
+    fn multipart(filename: &str, picture: &[u8], chunk: usize) -> Multipart {
+        let mut body = format!(
+            "--XX\r\nContent-Disposition: form-data; name=\"profile_pic\"; filename=\"{filename}\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(picture);
+        body.extend_from_slice(b"\r\n--XX--\r\n");
+        let chunks: Vec<Result<Bytes, actix_web::error::PayloadError>> = body
+            .chunks(chunk)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=XX"),
+        );
+        // Each chunk after a yield: the parser cannot gather several into one read.
+        let trickle = stream::iter(chunks).then(|chunk| async {
+            actix_web::rt::task::yield_now().await;
+            chunk
+        });
+        Multipart::new(&headers, Box::pin(trickle))
+    }
+
+    fn png() -> Vec<u8> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::RgbImage::from_pixel(3, 2, image::Rgb([200, 10, 10]))
+            .write_to(&mut bytes, image::ImageFormat::Png)
+            .unwrap();
+        bytes.into_inner()
+    }
+
+    #[actix_web::test]
+    async fn png_sent_one_byte_per_chunk_is_sniffed_and_stored() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let stored = store_profile_pic(multipart("a.png", &png(), 1), 7, dir.path(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(stored, "7_a.png");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["7_a.png"]);
+    }
+
+    #[actix_web::test]
+    async fn wrong_magic_split_over_chunks_is_refused_leaving_nothing() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut fake = b"GIF89a".to_vec();
+        fake.extend_from_slice(&png()[6..]);
+        let result = store_profile_pic(multipart("a.png", &fake, 1), 7, dir.path(), 1 << 20).await;
+        assert!(matches!(result, Err(ApiError::InvalidFileType)));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -260,7 +260,41 @@ impl TestApp {
     }
 }
 
-/// A small valid PNG header followed by `len - 8` filler bytes.
+/// A real picture of `width`×`height` pixels in `format`. The pixels are noise, so PNG cannot
+/// compress it much: about 3 bytes a pixel.
+pub fn image_bytes(format: image::ImageFormat, width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let picture = image::RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut bytes, format)
+        .expect("encode test picture");
+    bytes.into_inner()
+}
+
+pub fn png_image(width: u32, height: u32) -> Vec<u8> {
+    image_bytes(image::ImageFormat::Png, width, height)
+}
+
+pub fn jpeg_image(width: u32, height: u32) -> Vec<u8> {
+    image_bytes(image::ImageFormat::Jpeg, width, height)
+}
+
+/// The pixels of an encoded picture, to compare a re-encoded picture with what was sent.
+pub fn pixels(bytes: &[u8]) -> image::RgbaImage {
+    image::load_from_memory(bytes)
+        .expect("a decodable picture")
+        .into_rgba8()
+}
+
+/// PNG magic bytes followed by `len - 8` filler bytes: passes the type sniff, but is no
+/// picture (for the checks that come before decoding: size, type, streaming).
 pub fn png_bytes(len: usize) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     bytes.extend((0..len.saturating_sub(8)).map(|i| (i % 251) as u8));

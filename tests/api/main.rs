@@ -15,4 +15,5 @@ mod startup;
 mod throttle;
 mod token_attacks;
 mod tokens;
+mod upload_attacks;
 mod uploads;

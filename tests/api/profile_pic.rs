@@ -26,7 +26,7 @@ both_backends! {
         let app = spawn_app(backend).await;
         let token = app.register_and_login("pic@example.com").await;
         let id = user_id(&app, "pic@example.com");
-        let bytes = png_bytes(4096);
+        let bytes = png_image(40, 30);
 
         let (status, body) =
             status_and_json(app.upload("/api/upload_profile_pic", &token, "test.png", bytes.clone()).await).await;
@@ -35,7 +35,9 @@ both_backends! {
         assert_eq!(body, json!({"status": "success", "message": "Profile picture updated", "profile_pic_url": url}));
 
         assert_eq!(app.stored_files(), vec![format!("{id}_test.png")]);
-        assert_eq!(std::fs::read(app.upload_dir.join(format!("{id}_test.png"))).unwrap(), bytes);
+        // Stored re-encoded: the same pixels, not necessarily the same bytes.
+        let stored = std::fs::read(app.upload_dir.join(format!("{id}_test.png"))).unwrap();
+        assert_eq!(pixels(&stored), pixels(&bytes));
         assert_eq!(stored_pic(&app, "pic@example.com"), Some(format!("{id}_test.png")));
 
         let (_, me) = status_and_json(app.get_me(Some(&format!("Bearer {token}"))).await).await;
@@ -45,7 +47,7 @@ both_backends! {
         assert_eq!(served.status().as_u16(), 200);
         assert_eq!(served.headers()["content-type"], "image/png");
         assert_eq!(served.headers()["x-content-type-options"], "nosniff");
-        assert_eq!(served.bytes().await.unwrap().to_vec(), bytes);
+        assert_eq!(served.bytes().await.unwrap().to_vec(), stored);
     }
 
     async fn upload_alias_route_behaves_like_the_main_route(backend: Backend) {
@@ -53,7 +55,7 @@ both_backends! {
         let token = app.register_and_login("alias@example.com").await;
         let id = user_id(&app, "alias@example.com");
         let (status, body) =
-            status_and_json(app.upload("/upload_profile_pic", &token, "test.jpg", jpeg_bytes(512)).await).await;
+            status_and_json(app.upload("/upload_profile_pic", &token, "test.jpg", jpeg_image(16, 16)).await).await;
         assert_eq!(status, 200);
         assert_eq!(body["profile_pic_url"], json!(format!("http://127.0.0.1:{}/uploads/{id}_test.jpg", app.port)));
         assert_eq!(app.stored_files(), vec![format!("{id}_test.jpg")]);
@@ -64,12 +66,15 @@ both_backends! {
     async fn upload_accepts_each_allowed_type(backend: Backend) {
         let app = spawn_app(backend).await;
         let token = app.register_and_login("types@example.com").await;
-        let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00".to_vec();
-        let webp = b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00".to_vec();
-        for (name, bytes) in [("a.png", png_bytes(100)), ("b.jpeg", jpeg_bytes(100)), ("c.JPG", jpeg_bytes(100)),
-                              ("d.gif", gif), ("e.webp", webp)] {
-            let response = app.upload("/api/upload_profile_pic", &token, name, bytes).await;
+        use image::ImageFormat::*;
+        let id = user_id(&app, "types@example.com");
+        for (name, format) in [("a.png", Png), ("b.jpeg", Jpeg), ("c.JPG", Jpeg), ("d.gif", Gif), ("e.webp", WebP)] {
+            let response = app.upload("/api/upload_profile_pic", &token, name, image_bytes(format, 12, 10)).await;
             assert_eq!(response.status().as_u16(), 200, "{name}");
+            // Stored in the format it came in.
+            let stored = std::fs::read(app.upload_dir.join(format!("{id}_{name}"))).unwrap();
+            assert_eq!(image::guess_format(&stored).unwrap(), format, "{name}");
+            assert_eq!(pixels(&stored).dimensions(), (12, 10), "{name}");
         }
     }
 
@@ -77,20 +82,21 @@ both_backends! {
         let app = spawn_app(backend).await;
         let token = app.register_and_login("again@example.com").await;
         let id = user_id(&app, "again@example.com");
-        app.upload("/api/upload_profile_pic", &token, "first.png", png_bytes(100)).await;
+        app.upload("/api/upload_profile_pic", &token, "first.png", png_image(4, 4)).await;
         assert_eq!(app.stored_files(), vec![format!("{id}_first.png")]);
 
-        let second = png_bytes(200);
+        let second = png_image(5, 5);
         let response = app.upload("/api/upload_profile_pic", &token, "second.png", second.clone()).await;
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(app.stored_files(), vec![format!("{id}_second.png")]);
         assert_eq!(stored_pic(&app, "again@example.com"), Some(format!("{id}_second.png")));
 
         // Same name again: replaced in place.
-        let third = png_bytes(300);
+        let third = png_image(6, 6);
         app.upload("/api/upload_profile_pic", &token, "second.png", third.clone()).await;
         assert_eq!(app.stored_files(), vec![format!("{id}_second.png")]);
-        assert_eq!(std::fs::read(app.upload_dir.join(format!("{id}_second.png"))).unwrap(), third);
+        let stored = std::fs::read(app.upload_dir.join(format!("{id}_second.png"))).unwrap();
+        assert_eq!(pixels(&stored), pixels(&third));
     }
 
     async fn upload_without_file_is_400_no_file_uploaded(backend: Backend) {
@@ -155,7 +161,7 @@ both_backends! {
                                ("..\\..\\win.png", "win.png"), (".hidden.png", "hidden.png"),
                                ("my pic (1).png", "my_pic_1.png")] {
             let (status, body) =
-                status_and_json(app.upload("/api/upload_profile_pic", &token, name, png_bytes(64)).await).await;
+                status_and_json(app.upload("/api/upload_profile_pic", &token, name, png_image(2, 2)).await).await;
             assert_eq!(status, 200, "{name}");
             assert_eq!(
                 body["profile_pic_url"],
@@ -184,7 +190,7 @@ both_backends! {
         assert_eq!(stored_pic(&app, "big@example.com"), None);
 
         // A file that fits still goes through.
-        let response = app.upload("/api/upload_profile_pic", &token, "small.png", png_bytes(5_000)).await;
+        let response = app.upload("/api/upload_profile_pic", &token, "small.png", png_image(10, 10)).await;
         assert_eq!(response.status().as_u16(), 200);
     }
 
@@ -192,11 +198,13 @@ both_backends! {
         let app = spawn_app_with(backend, |s| s.max_upload_bytes = 10_000).await;
         let token = app.register_and_login("keep@example.com").await;
         let id = user_id(&app, "keep@example.com");
-        app.upload("/api/upload_profile_pic", &token, "keep.png", png_bytes(100)).await;
+        let response = app.upload("/api/upload_profile_pic", &token, "keep.png", png_image(3, 3)).await;
+        assert_eq!(response.status().as_u16(), 200);
+        let kept = std::fs::read(app.upload_dir.join(format!("{id}_keep.png"))).unwrap();
         let response = app.upload("/api/upload_profile_pic", &token, "keep.png", png_bytes(50_000)).await;
         assert_eq!(response.status().as_u16(), 413);
         assert_eq!(app.stored_files(), vec![format!("{id}_keep.png")]);
-        assert_eq!(std::fs::read(app.upload_dir.join(format!("{id}_keep.png"))).unwrap(), png_bytes(100));
+        assert_eq!(std::fs::read(app.upload_dir.join(format!("{id}_keep.png"))).unwrap(), kept);
     }
 
     async fn upload_uses_public_url_when_set(backend: Backend) {
@@ -204,7 +212,7 @@ both_backends! {
         let token = app.register_and_login("public@example.com").await;
         let id = user_id(&app, "public@example.com");
         let (_, body) =
-            status_and_json(app.upload("/api/upload_profile_pic", &token, "test.png", png_bytes(64)).await).await;
+            status_and_json(app.upload("/api/upload_profile_pic", &token, "test.png", png_image(2, 2)).await).await;
         assert_eq!(body["profile_pic_url"], json!(format!("https://auth.example.com/uploads/{id}_test.png")));
         let (_, me) = status_and_json(app.get_me(Some(&format!("Bearer {token}"))).await).await;
         assert_eq!(me["user"]["profile_pic_url"], json!(format!("https://auth.example.com/uploads/{id}_test.png")));

@@ -163,7 +163,7 @@ both_backends! {
             s.rate_limits.upload_per_ip = limit("1/1h");
         }).await;
         let token = app.register_and_login("up@example.com").await;
-        let first = app.upload("/api/upload_profile_pic", &token, "one.png", png_bytes(100)).await;
+        let first = app.upload("/api/upload_profile_pic", &token, "one.png", png_image(2, 2)).await;
         assert_eq!(first.status().as_u16(), 200);
         let files = app.stored_files();
         assert_throttled(app.upload("/upload_profile_pic", &token, "two.png", png_bytes(100)).await, 3600).await;
