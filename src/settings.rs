@@ -33,6 +33,8 @@ const VARIABLES: &[&str] = &[
     "TRUSTED_PROXIES",
     "PASSWORD_REJECT_COMMON",
     "UPLOAD_TIMEOUT_SECS",
+    "DATABASE_POOL_TIMEOUT_SECS",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -48,6 +50,11 @@ pub enum DatabaseUrl {
 pub struct Settings {
     pub app_env: String,
     pub database_url: DatabaseUrl,
+    /// How long a request waits for a database connection before answering 503.
+    pub database_pool_timeout_secs: u64,
+    /// How long one statement may run (PostgreSQL) or wait for a lock (SQLite) before the
+    /// request answers 503.
+    pub database_statement_timeout_ms: u64,
     pub host: String,
     pub port: u16,
     pub jwt_secret: Option<String>,
@@ -129,6 +136,14 @@ impl Settings {
 
         let settings = Settings {
             database_url: parse_database_url(&required("DATABASE_URL")?)?,
+            database_pool_timeout_secs: parse_number(
+                "DATABASE_POOL_TIMEOUT_SECS",
+                &required("DATABASE_POOL_TIMEOUT_SECS")?,
+            )?,
+            database_statement_timeout_ms: parse_number(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                &required("DATABASE_STATEMENT_TIMEOUT_MS")?,
+            )?,
             host: required("HOST")?,
             port: parse_number("PORT", &required("PORT")?)?,
             jwt_secret: get("JWT_SECRET").filter(|s| !s.is_empty()),
@@ -207,6 +222,15 @@ impl Settings {
                 Some(_) => {}
             }
         }
+        if self.database_pool_timeout_secs == 0 {
+            return Err(invalid("DATABASE_POOL_TIMEOUT_SECS", "must be at least 1"));
+        }
+        if self.database_statement_timeout_ms == 0 {
+            return Err(invalid(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                "must be at least 1",
+            ));
+        }
         if self.access_token_ttl_secs == 0 {
             return Err(invalid("ACCESS_TOKEN_TTL_SECS", "must be at least 1"));
         }
@@ -234,6 +258,13 @@ impl Settings {
             return Err(invalid("WORKERS", "must be at least 1"));
         }
         Ok(())
+    }
+
+    pub fn database_options(&self) -> crate::db::DatabaseOptions {
+        crate::db::DatabaseOptions {
+            pool_timeout: std::time::Duration::from_secs(self.database_pool_timeout_secs),
+            statement_timeout: std::time::Duration::from_millis(self.database_statement_timeout_ms),
+        }
     }
 
     /// `PUBLIC_URL` without its trailing slash.

@@ -46,10 +46,8 @@ pub enum StartupError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot open DATABASE_URL: {0}")]
-    Database(String),
-    #[error("database migrations failed: {0}")]
-    Migrations(db::MigrationError),
+    #[error("DATABASE_URL: {0}")]
+    Database(#[from] db::BuildPoolError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -57,14 +55,6 @@ pub enum StartupError {
     },
     #[error("cannot make a random JWT secret: {0}")]
     Random(getrandom::Error),
-}
-
-impl StartupError {
-    /// libpq's messages span several lines; the start error stays one line.
-    fn database(error: impl std::fmt::Display) -> Self {
-        let message = error.to_string();
-        StartupError::Database(message.split_whitespace().collect::<Vec<_>>().join(" "))
-    }
 }
 
 pub struct Application {
@@ -82,10 +72,7 @@ impl Application {
                 source,
             }
         })?;
-        let pool = db::build_pool(&settings.database_url).map_err(StartupError::database)?;
-        let mut conn = pool.get().map_err(StartupError::database)?;
-        db::run_migrations(&mut conn).map_err(StartupError::Migrations)?;
-        drop(conn);
+        let pool = db::build_pool(&settings.database_url, &settings.database_options())?;
 
         let secret = match &settings.jwt_secret {
             Some(secret) => secret.as_bytes().to_vec(),

@@ -8,7 +8,7 @@ pub mod users;
 use std::{
     ops::{Deref, DerefMut},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -27,13 +27,21 @@ use crate::{error::ApiError, settings::DatabaseUrl};
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// r2d2 waits 30 s for a connection by default; a dead database must answer 503 quickly.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 const POOL_SIZE: u32 = 10;
 /// A connection used this recently is not pinged before reuse (HikariCP's default window).
 const ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
-/// How long an SQLite writer waits for another's lock before giving up.
+/// How long an SQLite writer waits for another's lock before giving up; the pool's connections
+/// use `DatabaseOptions::statement_timeout` instead.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// How long requests wait on the database before they answer 503.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseOptions {
+    /// For a free connection (r2d2 waits 30 s by default: a dead database must answer fast).
+    pub pool_timeout: Duration,
+    /// For one statement: PostgreSQL's `statement_timeout`, SQLite's `busy_timeout`.
+    pub statement_timeout: Duration,
+}
 
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -52,11 +60,12 @@ pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, r2d2::Error> {
         DatabaseUrl::Sqlite(path) => {
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
                 .map_err(r2d2::Error::ConnectionError)?;
-            // WAL lets readers run beside the writer; busy_timeout makes concurrent writers
-            // queue instead of failing with SQLITE_BUSY.
+            // busy_timeout makes concurrent writers queue instead of failing with SQLITE_BUSY;
+            // it comes first because switching to WAL takes a lock too. WAL lets readers run
+            // beside the writer.
             conn.batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
             ))
             .map_err(r2d2::Error::QueryError)?;
             Ok(AnyConnection::Sqlite(conn))
@@ -114,18 +123,78 @@ impl DerefMut for ManagedConnection {
 /// Opens connections of the backend the URL names. diesel's own `ConnectionManager` over a
 /// `MultiConnection` tries each backend in turn, and SQLite accepts any string as a file name,
 /// so a PostgreSQL URL whose server is down would quietly open an SQLite file instead.
+///
+/// It also runs pending migrations on the first connection it opens, so a service started while
+/// its database was down becomes ready, schema included, as soon as the database answers.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    statement_timeout: Duration,
     dead_found: Arc<AtomicU64>,
+    migrated: Arc<Mutex<bool>>,
 }
 
 impl ConnectionManager {
-    pub fn new(url: DatabaseUrl) -> Self {
+    pub fn new(url: DatabaseUrl, options: &DatabaseOptions) -> Self {
         ConnectionManager {
             url,
+            statement_timeout: options.statement_timeout,
             dead_found: Arc::default(),
+            migrated: Arc::default(),
         }
+    }
+
+    /// A connection with its statement timeout, after pending migrations have run (once per
+    /// process: connections opened meanwhile wait for them, so none is used before the schema
+    /// is in place).
+    fn open(&self) -> Result<AnyConnection, OpenError> {
+        let mut conn = establish(&self.url).map_err(OpenError::Connect)?;
+        set_statement_timeout(&mut conn, self.statement_timeout)
+            .map_err(|error| OpenError::Connect(r2d2::Error::QueryError(error)))?;
+        let mut migrated = self.migrated.lock().unwrap_or_else(|e| e.into_inner());
+        if !*migrated {
+            run_migrations(&mut conn).map_err(OpenError::Migrate)?;
+            *migrated = true;
+        }
+        Ok(conn)
+    }
+}
+
+/// Why a connection could not be opened: the database does not answer (it may later), or it
+/// answers but its schema cannot be migrated (it will not get better by waiting).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    Connect(r2d2::Error),
+    #[error("database migrations failed: {0}")]
+    Migrate(MigrationError),
+}
+
+/// Applies the statement timeout to one of the pool's connections.
+fn set_statement_timeout(conn: &mut AnyConnection, timeout: Duration) -> QueryResult<()> {
+    let ms = timeout.as_millis();
+    match conn {
+        AnyConnection::Postgresql(conn) => {
+            conn.batch_execute(&format!("SET statement_timeout = {ms}"))
+        }
+        AnyConnection::Sqlite(conn) => conn.batch_execute(&format!("PRAGMA busy_timeout = {ms}")),
+    }
+}
+
+/// A statement stopped by the statement timeout, or an SQLite lock that never came: the
+/// database is too busy to answer, which is a 503, not a bug.
+fn is_busy(error: &diesel::result::Error) -> bool {
+    const BUSY: [&str; 4] = [
+        "canceling statement due to statement timeout",
+        "canceling statement due to lock timeout",
+        "database is locked",
+        "database table is locked",
+    ];
+    match error {
+        diesel::result::Error::DatabaseError(_, info) => BUSY
+            .iter()
+            .any(|message| info.message().starts_with(message)),
+        _ => false,
     }
 }
 
@@ -134,8 +203,15 @@ impl ManageConnection for ConnectionManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<ManagedConnection, r2d2::Error> {
+        let conn = self.open().map_err(|error| match error {
+            OpenError::Connect(error) => error,
+            OpenError::Migrate(error) => {
+                log::error!("database migrations failed: {error}");
+                r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(error))
+            }
+        })?;
         Ok(ManagedConnection {
-            conn: establish(&self.url)?,
+            conn,
             broken: false,
             last_used: Instant::now(),
             generation: self.dead_found.load(Ordering::Relaxed),
@@ -152,33 +228,71 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
-/// Builds the pool without connecting, so the service starts (and `/readyz` says 503) while
-/// the database is still coming up; creates the SQLite file's folder.
-pub fn build_pool(url: &DatabaseUrl) -> std::io::Result<Pool> {
+/// Builds the pool and runs pending migrations (creating the SQLite file's folder first). A
+/// database that does not answer yet is not an error: the service starts, answers 503 (and
+/// `/readyz` says so) until it does, and the pool migrates on its first connection. A schema
+/// that cannot be migrated is an error.
+pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, BuildPoolError> {
     if let DatabaseUrl::Sqlite(path) = url
         && let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent).map_err(BuildPoolError::Folder)?;
+    }
+    let manager = ConnectionManager::new(url.clone(), options);
+    match manager.open() {
+        Ok(_) => {}
+        Err(OpenError::Connect(error)) => log::warn!(
+            "database not reachable at start, answering 503 until it is: {}",
+            one_line(&error)
+        ),
+        Err(OpenError::Migrate(error)) => return Err(BuildPoolError::Migrations(error)),
     }
     Ok(r2d2::Pool::builder()
         .max_size(POOL_SIZE)
-        .connection_timeout(CONNECTION_TIMEOUT)
+        .connection_timeout(options.pool_timeout)
         // A checkout ping would double every request's round trips; a dead connection fails
         // its query instead, answers 503 once, and is then discarded by `has_broken`.
         .test_on_check_out(false)
         // r2d2 logs every failed background (re)connection, many a second while the database
         // is down; a request that cannot get a connection logs its cause once, as a 503.
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build_unchecked(ConnectionManager::new(url.clone())))
+        .build_unchecked(manager))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildPoolError {
+    #[error("cannot create the database's folder: {0}")]
+    Folder(std::io::Error),
+    #[error("database migrations failed: {0}")]
+    Migrations(MigrationError),
+}
+
+/// libpq's messages span several lines; a log line stays on one.
+pub fn one_line(error: &impl std::fmt::Display) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 
+/// An arbitrary key for the PostgreSQL advisory lock that migrations hold ("auth").
+const MIGRATION_LOCK_KEY: i64 = 0x6175_7468;
+
+/// Runs pending migrations. On PostgreSQL they hold an advisory lock, so replicas starting
+/// together migrate one after the other instead of racing to create the same tables.
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<(), MigrationError> {
     match conn {
-        AnyConnection::Postgresql(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS)?,
-        AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS)?,
+        AnyConnection::Postgresql(conn) => {
+            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let migrated = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
+            conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            migrated?
+        }
+        AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(drop)?,
     };
     Ok(())
 }
@@ -194,6 +308,14 @@ where
     web::block(move || {
         let mut conn = checkout_live(&pool)?;
         match work(&mut conn) {
+            Err(ApiError::Internal(source))
+                if source
+                    .downcast_ref::<diesel::result::Error>()
+                    .is_some_and(is_busy) =>
+            {
+                conn.mark_alive();
+                Err(ApiError::Unavailable(source))
+            }
             // A failed query on a connection that no longer answers means the database is
             // gone, not that the request was wrong: 503, and the connection is not reused.
             Err(ApiError::Internal(source)) if conn.conn.ping().is_err() => {

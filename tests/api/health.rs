@@ -59,6 +59,11 @@ async fn database_down_gives_503_and_recovers_postgres() {
         assert_eq!(status_and_json(response).await, unavailable);
         let response = app.login("down@example.com", PASSWORD).await;
         assert_eq!(status_and_json(response).await, unavailable);
+        let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(
+            status_and_json(response).await,
+            (200, json!({"status": "ok"}))
+        );
     }
 
     set_connections(&mut admin, true);

@@ -1,6 +1,12 @@
 //! `spawn_app`: the real application on port 0 with a database of its own.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
 
 use auth_service::{
     db::{AnyConnection, establish},
@@ -67,24 +73,35 @@ pub fn postgres_enabled() -> bool {
 }
 
 /// A database created for one test and dropped with it.
-struct PgTestDatabase {
+pub struct PgTestDatabase {
     base_url: String,
     name: String,
 }
 
 impl PgTestDatabase {
     fn create() -> (Self, String) {
+        let (db, url) = Self::not_yet_created();
+        db.create_now();
+        (db, url)
+    }
+
+    /// A fresh name and its URL, for a database that does not exist until `create_now`.
+    pub fn not_yet_created() -> (Self, String) {
         let base_url = postgres_base_url().expect("TEST_DATABASE_URL");
         let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::establish(&base_url).expect("connect to TEST_DATABASE_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .expect("create test database");
         let (server, _) = base_url
             .rsplit_once('/')
             .expect("TEST_DATABASE_URL names a database");
         let url = format!("{server}/{name}");
         (PgTestDatabase { base_url, name }, url)
+    }
+
+    pub fn create_now(&self) {
+        let mut conn =
+            PgConnection::establish(&self.base_url).expect("connect to TEST_DATABASE_URL");
+        diesel::sql_query(format!("CREATE DATABASE {}", self.name))
+            .execute(&mut conn)
+            .expect("create test database");
     }
 }
 
@@ -305,4 +322,111 @@ pub fn jpeg_bytes(len: usize) -> Vec<u8> {
     let mut bytes = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00".to_vec();
     bytes.extend((0..len.saturating_sub(11)).map(|i| (i % 241) as u8));
     bytes
+}
+
+/// The service's binary in a process of its own, started as the Dockerfile starts it (its
+/// environment only), on a port the OS chose; killed when dropped.
+pub struct ServiceProcess {
+    child: Child,
+    pub port: u16,
+    pub upload_dir: PathBuf,
+    _dir: TempDir,
+}
+
+impl ServiceProcess {
+    pub fn start(extra_env: &[(&str, &str)]) -> ServiceProcess {
+        let dir = TempDir::new().unwrap();
+        let upload_dir = dir.path().join("uploads");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/auth.db", dir.path().display()),
+            )
+            .env("PORT", "0")
+            .env("UPLOAD_DIR", &upload_dir)
+            .env("BCRYPT_COST", "4")
+            .env("JWT_SECRET", TEST_SECRET)
+            .env("WORKERS", "2")
+            .env("RUST_LOG", "info")
+            .envs(extra_env.iter().copied())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start auth-service");
+        // The port the OS chose is in the start-up log line; the rest of the log is drained so
+        // the server never blocks on a full pipe.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| line.rsplit_once("listening on port ")?.1.parse().ok())
+            .expect("auth-service logs its port");
+        std::thread::spawn(move || lines.for_each(drop));
+        ServiceProcess {
+            child,
+            port,
+            upload_dir,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (a minute at most: a hang is a failure, not a wait).
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "auth-service did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn upload_dir_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.upload_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn token(&self, client: &reqwest::Client, email: &str) -> String {
+        let user = json!({"name": "Slow Uploader", "email": email, "password": PASSWORD});
+        let response = client
+            .post(self.url("/api/register"))
+            .json(&user)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let response = client
+            .post(self.url("/api/login"))
+            .json(&user)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

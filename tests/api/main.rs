@@ -3,6 +3,7 @@
 mod helpers;
 
 mod errors;
+mod faults;
 mod health;
 mod login;
 mod logout;

@@ -2,128 +2,19 @@
 //! SQLite only: stopping is the HTTP server's business, the same whatever the backend.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
-use serde_json::{Value, json};
-use tempfile::TempDir;
+use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
-use crate::helpers::{PASSWORD, pixels, png_bytes, png_image};
+use crate::helpers::{ServiceProcess as Server, pixels, png_bytes, png_image};
 
 const BOUNDARY: &str = "shutdown-test-boundary";
-
-/// The release-like binary, started as the Dockerfile starts it, on a free port.
-struct Server {
-    child: Child,
-    port: u16,
-    upload_dir: PathBuf,
-    _dir: TempDir,
-}
-
-impl Server {
-    fn start(extra_env: &[(&str, &str)]) -> Server {
-        let dir = TempDir::new().unwrap();
-        let upload_dir = dir.path().join("uploads");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/auth.db", dir.path().display()),
-            )
-            .env("PORT", "0")
-            .env("UPLOAD_DIR", &upload_dir)
-            .env("BCRYPT_COST", "4")
-            .env("JWT_SECRET", crate::helpers::TEST_SECRET)
-            .env("WORKERS", "2")
-            .env("RUST_LOG", "info")
-            .envs(extra_env.iter().copied())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start auth-service");
-        // The port the OS chose is in the start-up log line; the rest of the log is drained so
-        // the server never blocks on a full pipe.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let port = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.rsplit_once("listening on port ")?.1.parse().ok())
-            .expect("auth-service logs its port");
-        std::thread::spawn(move || lines.for_each(drop));
-        Server {
-            child,
-            port,
-            upload_dir,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit (a minute at most: a hang is a failure, not a wait).
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "auth-service did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn upload_dir_entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.upload_dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    async fn token(&self, client: &reqwest::Client, email: &str) -> String {
-        let user = json!({"name": "Slow Uploader", "email": email, "password": PASSWORD});
-        let response = client
-            .post(self.url("/api/register"))
-            .json(&user)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 201);
-        let response = client
-            .post(self.url("/api/login"))
-            .json(&user)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// An upload whose body is sent in two halves, so it can be held open across a signal.
 struct SlowUpload {

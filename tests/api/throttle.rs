@@ -219,8 +219,8 @@ fn concurrent_hits_on_one_key_are_all_counted() {
     // The upsert is atomic: 40 hits from 8 threads on one key count to exactly 40.
     let dir = tempfile::TempDir::new().unwrap();
     let url = auth_service::settings::DatabaseUrl::Sqlite(dir.path().join("limits.db"));
-    let pool = auth_service::db::build_pool(&url).unwrap();
-    auth_service::db::run_migrations(&mut pool.get().unwrap()).unwrap();
+    let settings = Settings::load_from(&Default::default()).unwrap();
+    let pool = auth_service::db::build_pool(&url, &settings.database_options()).unwrap();
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
     let now = chrono::Utc::now().naive_utc();
     let counts: Vec<i64> = std::thread::scope(|scope| {

@@ -1,0 +1,141 @@
+//! The database and the disk failing under the service: 503 (or 500) in the contract's shape,
+//! nothing half-done, and recovery without a restart.
+
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+const UNAVAILABLE: &str = "Service unavailable";
+
+async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
+    status_and_json(app.client.get(app.url(path)).send().await.unwrap()).await
+}
+
+fn user_count(app: &TestApp) -> i64 {
+    use diesel::{QueryDsl, RunQueryDsl};
+    auth_service::db::schema::users::table
+        .count()
+        .get_result(&mut app.db())
+        .unwrap()
+}
+
+both_backends! {
+    async fn statement_stuck_behind_a_lock_is_503_while_other_endpoints_answer(backend: Backend) {
+        let app = spawn_app_with(backend, |s| s.database_statement_timeout_ms = 300).await;
+        let token = app.register_and_login("first@example.com").await;
+        // Another client holds the users table (PostgreSQL) or the write lock (SQLite).
+        let mut locker = app.db();
+        locker.batch_execute(match backend {
+            Backend::Postgres => "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;",
+            Backend::Sqlite => "BEGIN IMMEDIATE;",
+        }).unwrap();
+
+        let response = app.register("B", "second@example.com", PASSWORD).await;
+        assert_eq!(status_and_json(response).await, (503, error_body(UNAVAILABLE)));
+        assert_eq!(get(&app, "/healthz").await, (200, json!({"status": "ok"})));
+        assert_eq!(get(&app, "/readyz").await, (200, json!({"status": "ok"})));
+
+        locker.batch_execute("ROLLBACK;").unwrap();
+        assert_eq!(app.register("B", "second@example.com", PASSWORD).await.status().as_u16(), 201);
+        assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
+        assert_eq!(user_count(&app), 2);
+    }
+
+    async fn upload_dir_that_cannot_be_written_is_500_without_a_path_and_recovers(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let token = app.register_and_login("disk@example.com").await;
+        // A file where the folder should be: every write into it fails (as root, permission
+        // bits would not stop the test's own process).
+        std::fs::remove_dir(&app.upload_dir).unwrap();
+        std::fs::write(&app.upload_dir, b"not a folder").unwrap();
+        let response = app.upload("/api/upload_profile_pic", &token, "a.png", png_image(2, 2)).await;
+        assert_eq!(status_and_json(response).await, (500, error_body("Internal server error")));
+        assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
+
+        std::fs::remove_file(&app.upload_dir).unwrap();
+        std::fs::create_dir(&app.upload_dir).unwrap();
+        let response = app.upload("/api/upload_profile_pic", &token, "a.png", png_image(2, 2)).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(app.stored_files().len(), 1);
+    }
+}
+
+/// Started before its database exists: /healthz 200, everything else 503; once the database is
+/// there, the pool migrates it and the service serves, with no restart.
+#[tokio::test]
+async fn service_started_before_its_postgres_database_becomes_ready_when_it_appears() {
+    if !postgres_enabled() {
+        return;
+    }
+    let (database, url) = PgTestDatabase::not_yet_created();
+    let app = spawn_app_with(Backend::Postgres, |s| {
+        s.database_url = auth_service::settings::DatabaseUrl::Postgres(url.clone());
+        s.database_pool_timeout_secs = 1;
+    })
+    .await;
+    assert_eq!(get(&app, "/healthz").await, (200, json!({"status": "ok"})));
+    assert_eq!(get(&app, "/readyz").await, (503, error_body(UNAVAILABLE)));
+    let response = app.register("A", "early@example.com", PASSWORD).await;
+    assert_eq!(
+        status_and_json(response).await,
+        (503, error_body(UNAVAILABLE))
+    );
+
+    database.create_now();
+    // r2d2 retries in the background; a request that comes before its next try waits for it
+    // (at most the pool timeout) or answers 503, so ask until ready.
+    let mut ready = get(&app, "/readyz").await;
+    for _ in 0..20 {
+        if ready.0 == 200 {
+            break;
+        }
+        ready = get(&app, "/readyz").await;
+    }
+    assert_eq!(ready, (200, json!({"status": "ok"})));
+    assert_eq!(
+        app.register("A", "early@example.com", PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    assert_eq!(
+        app.login("early@example.com", PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+/// The binary, as a container starts it before its database: it serves instead of exiting.
+#[tokio::test]
+async fn binary_started_with_an_unreachable_database_serves_503_and_healthz() {
+    // Port 1 on loopback refuses at once.
+    let mut server = ServiceProcess::start(&[
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/auth"),
+        ("DATABASE_POOL_TIMEOUT_SECS", "1"),
+    ]);
+    let client = reqwest::Client::new();
+    let healthz = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        status_and_json(healthz).await,
+        (200, json!({"status": "ok"}))
+    );
+    let readyz = client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        status_and_json(readyz).await,
+        (503, error_body(UNAVAILABLE))
+    );
+    let login = client
+        .post(server.url("/api/login"))
+        .json(&json!({"email": "a@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_json(login).await, (503, error_body(UNAVAILABLE)));
+    server.signal("-TERM");
+    assert_eq!(server.wait().code(), Some(0));
+}
