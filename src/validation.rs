@@ -136,6 +136,28 @@ mod tests {
         assert!(valid_password(&"€".repeat(25)).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_input_is_judged_without_panic(input in "\\PC*|\\p{Cc}*") {
+            if let Ok(email) = valid_email(&input) {
+                proptest::prop_assert_eq!(email.matches('@').count(), 1);
+                proptest::prop_assert!(email.chars().count() <= MAX_EMAIL_CHARS);
+                proptest::prop_assert!(!email.chars().any(|c| c.is_control() || c.is_whitespace()));
+                proptest::prop_assert_eq!(email.clone(), normalize_email(&email));
+            }
+            if let Ok(name) = valid_name(&input) {
+                proptest::prop_assert!((1..=MAX_NAME_CHARS).contains(&name.chars().count()));
+                proptest::prop_assert!(!name.chars().any(char::is_control));
+                proptest::prop_assert_eq!(name.trim(), name.as_str());
+            }
+            if valid_password(&input).is_ok() {
+                proptest::prop_assert!(input.len() <= MAX_PASSWORD_BYTES);
+                proptest::prop_assert!(input.chars().count() >= MIN_PASSWORD_CHARS);
+            }
+            let _ = is_common_password(&input);
+        }
+    }
+
     #[test]
     fn common_passwords_are_recognised_in_any_case() {
         assert!(is_common_password("password1"));

@@ -89,6 +89,18 @@ mod tests {
         list.iter().map(|s| s.parse().unwrap()).collect()
     }
 
+    proptest::proptest! {
+        #[test]
+        fn forwarded_chain_never_overrides_an_untrusted_peer(peer in proptest::num::u32::ANY, chain in "\\PC*") {
+            let peer = IpAddr::from(std::net::Ipv4Addr::from(peer));
+            let proxies = nets(&["10.0.0.0/8"]);
+            let client = client_ip(peer, &chain, &proxies);
+            if !proxies[0].contains(&peer) {
+                proptest::prop_assert_eq!(client, peer);
+            }
+        }
+    }
+
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_forwards() {
         assert_eq!(

@@ -157,6 +157,15 @@ fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, ApiError> {
 mod tests {
     use super::RateLimit;
 
+    proptest::proptest! {
+        #[test]
+        fn any_setting_parses_without_panic(value in "\\PC*|[0-9]{1,25}/[0-9]{0,25}[smhdx]?") {
+            if let Ok(rate) = value.parse::<RateLimit>() {
+                proptest::prop_assert!(rate.max >= 1 && rate.period_secs >= 1);
+            }
+        }
+    }
+
     #[test]
     fn rate_limits_parse_from_n_per_period() {
         let parse = |s: &str| s.parse::<RateLimit>();

@@ -44,6 +44,28 @@ mod tests {
         assert_eq!(secure_filename(".hidden.png"), "hidden.png");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn output_is_a_plain_name_inside_the_folder(name in "\\PC*") {
+            let safe = secure_filename(&name);
+            proptest::prop_assert!(safe.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "{safe:?}");
+            proptest::prop_assert!(!safe.starts_with('.'), "{safe:?}");
+            proptest::prop_assert_eq!(secure_filename(&safe), safe.clone());
+            if !safe.is_empty() {
+                let dir = std::path::Path::new("/srv/uploads");
+                let path = dir.join(&safe);
+                proptest::prop_assert_eq!(path.parent(), Some(dir));
+            }
+        }
+
+        #[test]
+        fn traversal_pieces_never_survive(parts in proptest::collection::vec("(\\.\\.|/|\\\\|[a-z]{1,3}|%2e|\\.)", 0..12)) {
+            let safe = secure_filename(&parts.concat());
+            proptest::prop_assert!(!safe.contains('/') && !safe.contains('\\') && !safe.starts_with('.'));
+            proptest::prop_assert!(safe != ".." && safe != ".");
+        }
+    }
+
     #[test]
     fn may_be_empty() {
         assert_eq!(secure_filename("../.."), "");

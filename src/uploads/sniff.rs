@@ -55,6 +55,23 @@ mod tests {
         assert_eq!(ImageType::from_extension("png"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_and_names_are_judged_without_panic(head in proptest::collection::vec(proptest::num::u8::ANY, 0..32), name in "\\PC*") {
+            let _ = ImageType::from_magic(&head);
+            let _ = ImageType::from_extension(&name);
+        }
+
+        #[test]
+        fn real_magic_followed_by_anything_is_its_type(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..16)) {
+            for (magic, kind) in [(&b"\x89PNG\r\n\x1a\n"[..], Png), (b"\xff\xd8\xff", Jpeg), (b"GIF89a", Gif)] {
+                let mut head = magic.to_vec();
+                head.extend_from_slice(&tail);
+                proptest::prop_assert_eq!(ImageType::from_magic(&head), Some(kind));
+            }
+        }
+    }
+
     #[test]
     fn magic_bytes() {
         assert_eq!(
