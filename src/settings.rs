@@ -7,7 +7,7 @@ use std::{collections::HashMap, fmt, path::PathBuf};
 use config::{Config, Environment, File, FileFormat};
 use ipnet::IpNet;
 
-use crate::throttle::{Limits, RateLimit};
+use crate::throttle::{Limits, ProxyHeader, RateLimit};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -31,6 +31,7 @@ const VARIABLES: &[&str] = &[
     "RATE_LIMIT_REGISTER_PER_IP",
     "RATE_LIMIT_UPLOAD_PER_IP",
     "TRUSTED_PROXIES",
+    "TRUSTED_PROXY_HEADER",
     "PASSWORD_REJECT_COMMON",
     "UPLOAD_TIMEOUT_SECS",
     "DATABASE_POOL_TIMEOUT_SECS",
@@ -75,6 +76,8 @@ pub struct Settings {
     pub rate_limits: Limits,
     /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
     pub trusted_proxies: Vec<IpNet>,
+    /// The header those proxies write the client's address to.
+    pub trusted_proxy_header: ProxyHeader,
     /// Refuse the 10,000 most common passwords at registration.
     pub password_reject_common: bool,
 }
@@ -197,6 +200,9 @@ impl Settings {
                 .filter(|entry| !entry.is_empty())
                 .map(parse_network)
                 .collect::<Result<_, _>>()?,
+            trusted_proxy_header: required("TRUSTED_PROXY_HEADER")?
+                .parse()
+                .map_err(|problem| invalid("TRUSTED_PROXY_HEADER", problem))?,
             password_reject_common: parse_bool(
                 "PASSWORD_REJECT_COMMON",
                 &required("PASSWORD_REJECT_COMMON")?,
@@ -356,6 +362,7 @@ mod tests {
         assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
         assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
         assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.trusted_proxy_header, ProxyHeader::XForwardedFor);
         assert!(s.password_reject_common);
     }
 

@@ -18,7 +18,7 @@ use crate::{
     error::ApiError,
     routes,
     settings::Settings,
-    throttle::Throttle,
+    throttle::{Throttle, TrustedProxies},
 };
 
 /// JSON bodies are small (three strings at most); anything larger is refused early.
@@ -35,7 +35,7 @@ pub struct AppState {
     pub upload_timeout: std::time::Duration,
     pub public_base_url: Option<String>,
     pub throttle: Throttle,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub trusted_proxies: TrustedProxies,
     pub password_reject_common: bool,
 }
 
@@ -99,7 +99,10 @@ impl Application {
                     .rate_limit_enabled
                     .then(|| settings.rate_limits.clone()),
             ),
-            trusted_proxies: settings.trusted_proxies.clone(),
+            trusted_proxies: TrustedProxies {
+                networks: settings.trusted_proxies.clone(),
+                header: settings.trusted_proxy_header,
+            },
             password_reject_common: settings.password_reject_common,
         });
 

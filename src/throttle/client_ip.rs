@@ -1,11 +1,14 @@
 //! `ClientIp`: the address rate limits count against. It is the socket's peer unless that peer
-//! is one of `TRUSTED_PROXIES`; then it is the right-most `X-Forwarded-For` entry that is not a
-//! trusted proxy, the one the nearest trusted proxy saw. Entries further left were written by
-//! the client and are never believed.
+//! is one of `TRUSTED_PROXIES`; then it is the right-most entry of the proxies' header
+//! (`TRUSTED_PROXY_HEADER`: `X-Forwarded-For` or RFC 7239 `Forwarded`) that is not a trusted
+//! proxy, the one the nearest trusted proxy saw. Entries further left were written by the
+//! client and are never believed. Only the header the proxies write is read: one they pass
+//! through untouched would be the client's to forge.
 
 use std::{
     future::{Ready, ready},
     net::{IpAddr, Ipv6Addr},
+    str::FromStr,
 };
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -15,6 +18,43 @@ use crate::{error::ApiError, startup::AppState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
+
+/// The header the trusted proxies append the client's address to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyHeader {
+    XForwardedFor,
+    Forwarded,
+}
+
+impl ProxyHeader {
+    fn name(self) -> &'static str {
+        match self {
+            ProxyHeader::XForwardedFor => "x-forwarded-for",
+            ProxyHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl FromStr for ProxyHeader {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(ProxyHeader::XForwardedFor),
+            "forwarded" => Ok(ProxyHeader::Forwarded),
+            _ => Err(format!(
+                "{value:?} is neither X-Forwarded-For nor Forwarded"
+            )),
+        }
+    }
+}
+
+/// Which peers are proxies, and which header they write.
+#[derive(Debug, Clone)]
+pub struct TrustedProxies {
+    pub networks: Vec<IpNet>,
+    pub header: ProxyHeader,
+}
 
 impl ClientIp {
     /// The string counters are keyed by. An IPv6 client usually holds a whole /64, so it is
@@ -41,29 +81,34 @@ impl FromRequest for ClientIp {
         let Some(peer) = req.peer_addr() else {
             return ready(Err(ApiError::internal("request without a peer address")));
         };
-        let forwarded_for: Vec<&str> = req
+        let proxies = &state.trusted_proxies;
+        let chain: Vec<&str> = req
             .headers()
-            .get_all("x-forwarded-for")
+            .get_all(proxies.header.name())
             .filter_map(|value| value.to_str().ok())
             .collect();
         ready(Ok(ClientIp(client_ip(
             peer.ip(),
-            &forwarded_for.join(","),
-            &state.trusted_proxies,
+            &chain.join(","),
+            proxies,
         ))))
     }
 }
 
-/// The client's address given the peer, the `X-Forwarded-For` chain (all headers joined by
-/// commas) and the trusted proxies.
-pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+/// The client's address given the peer, the proxies' header (all its lines joined by commas)
+/// and the trusted proxies.
+pub fn client_ip(peer: IpAddr, chain: &str, proxies: &TrustedProxies) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| proxies.networks.iter().any(|net| net.contains(ip));
     let mut client = peer.to_canonical();
     if !is_trusted(&client) {
         return client;
     }
-    for entry in forwarded_for.rsplit(',') {
-        match entry.trim().parse::<IpAddr>() {
+    let entries: Vec<&str> = match proxies.header {
+        ProxyHeader::XForwardedFor => chain.split(',').map(str::trim).collect(),
+        ProxyHeader::Forwarded => forwarded_for_nodes(chain),
+    };
+    for entry in entries.into_iter().rev() {
+        match entry.parse::<IpAddr>() {
             Ok(ip) => {
                 client = ip.to_canonical();
                 if !is_trusted(&client) {
@@ -77,6 +122,33 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr
     client
 }
 
+/// The address of each `for=` node of an RFC 7239 `Forwarded` value, in order, without quotes,
+/// brackets or ports (`for="[2001:db8::1]:4711"` is `2001:db8::1`). Obfuscated and `unknown`
+/// nodes stay as they are and then fail to parse as addresses.
+fn forwarded_for_nodes(header: &str) -> Vec<&str> {
+    header
+        .split(',')
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then_some(value.trim())
+            })
+        })
+        .map(|node| {
+            let node = node.trim_matches('"');
+            if let Some(bracketed) = node.strip_prefix('[') {
+                bracketed.split(']').next().unwrap_or_default()
+            } else if node.matches(':').count() == 1 {
+                node.split(':').next().unwrap_or_default()
+            } else {
+                node
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,8 +157,11 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn nets(list: &[&str]) -> Vec<IpNet> {
-        list.iter().map(|s| s.parse().unwrap()).collect()
+    fn nets(list: &[&str]) -> TrustedProxies {
+        TrustedProxies {
+            networks: list.iter().map(|s| s.parse().unwrap()).collect(),
+            header: ProxyHeader::XForwardedFor,
+        }
     }
 
     proptest::proptest! {
@@ -95,7 +170,7 @@ mod tests {
             let peer = IpAddr::from(std::net::Ipv4Addr::from(peer));
             let proxies = nets(&["10.0.0.0/8"]);
             let client = client_ip(peer, &chain, &proxies);
-            if !proxies[0].contains(&peer) {
+            if !proxies.networks[0].contains(&peer) {
                 proptest::prop_assert_eq!(client, peer);
             }
         }
@@ -104,7 +179,7 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_forwards() {
         assert_eq!(
-            client_ip(ip("203.0.113.9"), "1.2.3.4", &[]),
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &nets(&[])),
             ip("203.0.113.9")
         );
         let proxies = nets(&["10.0.0.0/8"]);
@@ -134,6 +209,31 @@ mod tests {
         assert_eq!(
             client_ip(ip("10.0.0.2"), "10.3.3.3", &proxies),
             ip("10.3.3.3")
+        );
+    }
+
+    #[test]
+    fn forwarded_header_nodes_are_walked_from_the_right() {
+        let mut proxies = nets(&["10.0.0.0/8"]);
+        proxies.header = ProxyHeader::Forwarded;
+        let chain = r#"for=1.1.1.1;proto=https, For="[2001:db8:cafe::17]:4711", for="198.51.100.7:8080";by=10.0.0.1, for=10.9.9.9"#;
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), chain, &proxies),
+            ip("198.51.100.7")
+        );
+        let chain = r#"for=1.1.1.1, for="[2001:db8:cafe::17]:4711""#;
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), chain, &proxies),
+            ip("2001:db8:cafe::17")
+        );
+        // An obfuscated node stops the walk at the proxy that wrote it.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "for=_hidden, for=10.1.1.1", &proxies),
+            ip("10.1.1.1")
+        );
+        assert_eq!(
+            forwarded_for_nodes(r#"for=192.0.2.60;proto=http;by=203.0.113.43, for=unknown"#),
+            ["192.0.2.60", "unknown"]
         );
     }
 

@@ -13,7 +13,7 @@ use crate::{
     error::ApiError,
 };
 
-pub use client_ip::ClientIp;
+pub use client_ip::{ClientIp, ProxyHeader, TrustedProxies};
 
 /// "N/PERIOD": at most N requests per PERIOD, e.g. `30/60s`, `10/15m`, `5/1h` (units s, m,
 /// h, d; a bare unit means one of it: `10/m`).

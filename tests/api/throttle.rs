@@ -111,6 +111,27 @@ both_backends! {
         assert_eq!(other.status().as_u16(), 200);
     }
 
+    async fn login_behind_a_forwarded_proxy_reads_only_forwarded(backend: Backend) {
+        let app = spawn_app_with(backend, |s| {
+            limits(s);
+            s.rate_limits.login_per_ip = limit("1/1h");
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.trusted_proxy_header = "Forwarded".parse().unwrap();
+        }).await;
+        let login = |forwarded: &'static str, x_forwarded_for: &'static str| {
+            app.client.post(app.url("/api/login"))
+                .header("Forwarded", forwarded)
+                .header("X-Forwarded-For", x_forwarded_for)
+                .json(&json!({"email": "a@example.com", "password": PASSWORD}))
+                .send()
+        };
+        assert_eq!(login("for=198.51.100.1", "203.0.113.1").await.unwrap().status().as_u16(), 401);
+        // The client changes the header the proxy does not write: still the same client.
+        assert_throttled(login("for=198.51.100.1", "203.0.113.2").await.unwrap(), 3600).await;
+        // Another client, as the proxy reports it, has its own count.
+        assert_eq!(login("for=\"[2001:db8::7]:4711\"", "203.0.113.2").await.unwrap().status().as_u16(), 401);
+    }
+
     async fn login_over_the_per_account_limit_is_429_from_any_address(backend: Backend) {
         let app = spawn_app_with(backend, |s| {
             limits(s);
