@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod dependencies;
 mod errors;
 mod faults;
 mod health;
