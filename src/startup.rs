@@ -13,7 +13,7 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{password::Passwords, token::TokenKeys},
+    auth::{bcrypt_pool::BcryptPool, password::Passwords, token::TokenKeys},
     db::{self, Pool},
     error::ApiError,
     routes,
@@ -53,6 +53,8 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+    #[error("cannot start the bcrypt threads: {0}")]
+    Threads(std::io::Error),
     #[error("cannot make a random JWT secret: {0}")]
     Random(getrandom::Error),
 }
@@ -89,7 +91,10 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             tokens: TokenKeys::from_secret(&secret, settings.access_token_ttl_secs),
-            passwords: Passwords::new(settings.bcrypt_cost),
+            passwords: Passwords::new(
+                settings.bcrypt_cost,
+                BcryptPool::per_core().map_err(StartupError::Threads)?,
+            ),
             upload_dir: settings.upload_dir.clone(),
             max_upload_bytes: settings.max_upload_bytes,
             upload_timeout: std::time::Duration::from_secs(settings.upload_timeout_secs),

@@ -1,5 +1,6 @@
 //! Passwords, access tokens, and the `AuthUser` extractor that protected handlers take.
 
+pub mod bcrypt_pool;
 pub mod extractor;
 pub mod password;
 pub mod token;

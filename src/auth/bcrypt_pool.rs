@@ -1,0 +1,113 @@
+//! The threads bcrypt runs on: one per core, at a lower CPU priority. A burst of logins then
+//! uses every core (bcrypt's throughput is cores ÷ the time of one hash) without taking them
+//! from the async workers, so token checks stay fast while it lasts. Neither the async workers
+//! nor actix's blocking pool (hundreds of threads, shared with diesel) ever run bcrypt.
+
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    thread,
+};
+
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+
+/// Added to the threads' nice value: the kernel then gives a waiting async worker about ten
+/// times the CPU share of a bcrypt thread (CFS weights 1024 : 110).
+const NICENESS: libc::c_int = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub struct BcryptPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl BcryptPool {
+    /// Starts `threads` threads; they end when the pool is dropped.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            thread::Builder::new()
+                .name(format!("bcrypt-{index}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(BcryptPool { jobs })
+    }
+
+    /// One per core the process may use.
+    pub fn per_core() -> std::io::Result<Self> {
+        Self::new(thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// Runs `work` on the pool and waits for it without blocking the caller's thread; jobs queue
+    /// when every thread is busy.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| ApiError::internal("bcrypt pool stopped"))?;
+        result
+            .await
+            .map_err(|_| ApiError::internal("bcrypt job dropped"))
+    }
+}
+
+/// Lowers the calling thread's priority. On Linux `setpriority(PRIO_PROCESS, tid)` applies to
+/// that one thread; raising it back would need privileges, which is why these threads are
+/// bcrypt's own. Failure only costs the priority, so it is logged, not fatal.
+fn lower_priority() {
+    // SAFETY: gettid has no arguments and cannot fail; setpriority only reads its arguments.
+    let result = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS)
+    };
+    if result != 0 {
+        log::warn!(
+            "cannot lower bcrypt thread priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn jobs_run_on_niced_bcrypt_threads_and_return_their_result() {
+        let pool = BcryptPool::new(2).unwrap();
+        let (name, nice) = pool
+            .run(|| {
+                // SAFETY: getpriority only reads its arguments.
+                let nice = unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::getpriority(libc::PRIO_PROCESS, tid)
+                };
+                (thread::current().name().map(str::to_owned), nice)
+            })
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("bcrypt-"));
+        assert!(nice >= NICENESS, "nice {nice}");
+    }
+}
