@@ -21,6 +21,7 @@ use diesel::{
     r2d2::{self, ManageConnection, R2D2Connection},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::Semaphore;
 
 use crate::{error::ApiError, settings::DatabaseUrl};
 
@@ -49,7 +50,22 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
-pub type Pool = r2d2::Pool<ConnectionManager>;
+/// The connection pool, and as many permits as it has connections: a request waits for a
+/// permit on its async worker before it takes a blocking thread, so no more threads block in
+/// the pool's own queue than there are connections (waking those is most of what a query
+/// costs under load).
+#[derive(Clone)]
+pub struct Pool {
+    connections: r2d2::Pool<ConnectionManager>,
+    checkouts: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// A connection, waiting for one at most `DATABASE_POOL_TIMEOUT_SECS`.
+    pub fn get(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, r2d2::PoolError> {
+        self.connections.get()
+    }
+}
 
 /// Opens one connection of the backend the URL names; SQLite connections get their pragmas.
 pub fn establish(url: &DatabaseUrl) -> Result<AnyConnection, r2d2::Error> {
@@ -248,8 +264,11 @@ pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, 
         ),
         Err(OpenError::Migrate(error)) => return Err(BuildPoolError::Migrations(error)),
     }
-    Ok(r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(POOL_SIZE)
+        // One connection stays open; the others open under load and close when idle (each
+        // idle SQLite connection keeps its page cache, each PostgreSQL one a backend).
+        .min_idle(Some(1))
         .connection_timeout(options.pool_timeout)
         // A checkout ping would double every request's round trips; a dead connection fails
         // its query instead, answers 503 once, and is then discarded by `has_broken`.
@@ -257,7 +276,11 @@ pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, 
         // r2d2 logs every failed background (re)connection, many a second while the database
         // is down; a request that cannot get a connection logs its cause once, as a 503.
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build_unchecked(manager))
+        .build_unchecked(manager);
+    Ok(Pool {
+        connections,
+        checkouts: Arc::new(Semaphore::new(POOL_SIZE as usize)),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,8 +327,14 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    let timeout = pool.connections.connection_timeout();
+    let permit = actix_web::rt::time::timeout(timeout, Arc::clone(&pool.checkouts).acquire_owned())
+        .await
+        .map_err(|_| ApiError::Unavailable("no database connection came free".into()))?
+        .map_err(ApiError::internal)?;
     let pool = pool.clone();
     web::block(move || {
+        let _permit = permit;
         let mut conn = checkout_live(&pool)?;
         match work(&mut conn) {
             Err(ApiError::Internal(source))

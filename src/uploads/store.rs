@@ -13,7 +13,7 @@ use actix_multipart::{Field, Multipart};
 use actix_web::web;
 use futures_util::TryStreamExt;
 use tempfile::{NamedTempFile, TempPath};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::{
     filename::secure_filename,
@@ -28,6 +28,8 @@ pub const FIELD_NAME: &str = "profile_pic";
 /// collide with a stored picture nor be served.
 const TEMP_PREFIX: &str = ".upload-";
 const STORED_FILE_MODE: u32 = 0o644;
+/// Per upload in flight: large enough that a 5 MiB picture takes a handful of disk writes.
+const WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// The website's form sends one part; a body of thousands of tiny parts is refused early.
 const MAX_PARTS: usize = 16;
 
@@ -80,7 +82,9 @@ async fn stream_to_temp_file(
     let dir = upload_dir.to_owned();
     let temp = web::block(move || new_temp_file(&dir)).await??;
     let (file, temp_path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(file);
+    // Each write to a tokio file is a hop to the blocking pool; multipart chunks are a few KiB,
+    // so they are gathered into writes of WRITE_BUFFER_BYTES.
+    let mut file = BufWriter::with_capacity(WRITE_BUFFER_BYTES, tokio::fs::File::from_std(file));
 
     // The magic bytes may arrive split over several chunks.
     let mut head = Vec::with_capacity(SNIFF_LEN);
