@@ -3,9 +3,10 @@
 
 # ---- build: dependencies first (a layer that survives source edits), then the service ----
 FROM rust:1.95-slim-bookworm AS build
-# libpq for diesel's postgres feature; SQLite is compiled in (libsqlite3-sys "bundled").
+# libpq and SQLite are compiled in (pq-sys and libsqlite3-sys "bundled"); libpq links OpenSSL
+# for TLS to PostgreSQL.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq-dev pkg-config \
+ && apt-get install -y --no-install-recommends libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -25,10 +26,10 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked \
  && strip target/release/auth-service
 
-# ---- runtime: only what the binary needs ----
+# ---- runtime: only what the binary needs (OpenSSL for libpq's TLS, CA certificates) ----
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+ && apt-get install -y --no-install-recommends libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 auth \
  && useradd --system --uid 10001 --gid auth --home-dir /app --shell /usr/sbin/nologin auth \
