@@ -1,4 +1,4 @@
-//! The threads bcrypt runs on: one per core, at a lower CPU priority. A burst of logins then
+//! The threads bcrypt runs on: one per core, at the lowest CPU priority (SCHED_IDLE). A burst of logins then
 //! uses every core (bcrypt's throughput is cores ÷ the time of one hash) without taking them
 //! from the async workers, so token checks stay fast while it lasts. Neither the async workers
 //! nor actix's blocking pool (hundreds of threads, shared with diesel) ever run bcrypt.
@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 
-/// Added to the threads' nice value: the kernel then gives a waiting async worker about ten
-/// times the CPU share of a bcrypt thread (CFS weights 1024 : 110).
+/// The fallback where SCHED_IDLE is refused: the kernel then gives a waiting async worker of
+/// the same session about ten times the CPU share of a bcrypt thread (weights 1024 : 110).
 const NICENESS: libc::c_int = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -72,10 +72,17 @@ impl BcryptPool {
     }
 }
 
-/// Lowers the calling thread's priority. On Linux `setpriority(PRIO_PROCESS, tid)` applies to
-/// that one thread; raising it back would need privileges, which is why these threads are
-/// bcrypt's own. Failure only costs the priority, so it is logged, not fatal.
+/// Puts the calling thread in the SCHED_IDLE class: it runs on any CPU time nothing else wants,
+/// and any other thread that wakes up preempts it at once (the kernel gives that preemption to
+/// SCHED_IDLE threads whatever their process group, where a nice value only weighs against
+/// threads of the same session). Where that is refused, the thread is niced instead. Going back
+/// would need privileges, which is why these threads are bcrypt's own.
 fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; the parameter is a valid sched_param for SCHED_IDLE.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        return;
+    }
     // SAFETY: gettid has no arguments and cannot fail; setpriority only reads its arguments.
     let result = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
@@ -94,20 +101,17 @@ mod tests {
     use super::*;
 
     #[actix_web::test]
-    async fn jobs_run_on_niced_bcrypt_threads_and_return_their_result() {
+    async fn jobs_run_on_idle_priority_bcrypt_threads_and_return_their_result() {
         let pool = BcryptPool::new(2).unwrap();
-        let (name, nice) = pool
+        let (name, policy) = pool
             .run(|| {
-                // SAFETY: getpriority only reads its arguments.
-                let nice = unsafe {
-                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                    libc::getpriority(libc::PRIO_PROCESS, tid)
-                };
-                (thread::current().name().map(str::to_owned), nice)
+                // SAFETY: pid 0 is the calling thread.
+                let policy = unsafe { libc::sched_getscheduler(0) };
+                (thread::current().name().map(str::to_owned), policy)
             })
             .await
             .unwrap();
         assert!(name.unwrap().starts_with("bcrypt-"));
-        assert!(nice >= NICENESS, "nice {nice}");
+        assert_eq!(policy, libc::SCHED_IDLE);
     }
 }
