@@ -13,14 +13,6 @@ async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
     status_and_json(app.client.get(app.url(path)).send().await.unwrap()).await
 }
 
-fn user_count(app: &TestApp) -> i64 {
-    use diesel::{QueryDsl, RunQueryDsl};
-    auth_service::db::schema::users::table
-        .count()
-        .get_result(&mut app.db())
-        .unwrap()
-}
-
 both_backends! {
     async fn statement_stuck_behind_a_lock_is_503_while_other_endpoints_answer(backend: Backend) {
         let app = spawn_app_with(backend, |s| s.database_statement_timeout_ms = 300).await;
@@ -40,7 +32,7 @@ both_backends! {
         locker.batch_execute("ROLLBACK;").unwrap();
         assert_eq!(app.register("B", "second@example.com", PASSWORD).await.status().as_u16(), 201);
         assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
-        assert_eq!(user_count(&app), 2);
+        assert_eq!(app.user_count(), 2);
     }
 
     async fn upload_dir_that_cannot_be_written_is_500_without_a_path_and_recovers(backend: Backend) {

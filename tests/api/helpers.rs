@@ -196,6 +196,15 @@ impl TestApp {
         establish(&self.database_url).expect("test connection")
     }
 
+    /// Rows in `users`.
+    pub fn user_count(&self) -> i64 {
+        use diesel::QueryDsl;
+        auth_service::db::schema::users::table
+            .count()
+            .get_result(&mut self.db())
+            .expect("count users")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))

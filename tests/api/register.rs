@@ -1,14 +1,8 @@
 use auth_service::db::users::find_user_by_email;
-use diesel::{QueryDsl, RunQueryDsl};
 use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
-
-fn user_count(app: &TestApp) -> i64 {
-    use auth_service::db::schema::users;
-    users::table.count().get_result(&mut app.db()).unwrap()
-}
 
 both_backends! {
     async fn register_creates_user_with_bcrypt_hash(backend: Backend) {
@@ -43,7 +37,7 @@ both_backends! {
             let (status, body) = status_and_json(app.post_json("/api/register", &case).await).await;
             assert_eq!((status, body), (400, error_body("All fields are required")), "{case}");
         }
-        assert_eq!(user_count(&app), 0);
+        assert_eq!(app.user_count(), 0);
     }
 
     async fn register_rejects_invalid_email(backend: Backend) {
@@ -54,7 +48,7 @@ both_backends! {
             let (status, body) = status_and_json(app.register("A", email, PASSWORD).await).await;
             assert_eq!((status, body), (400, error_body("Invalid email address")), "{email:?}");
         }
-        assert_eq!(user_count(&app), 0);
+        assert_eq!(app.user_count(), 0);
     }
 
     async fn register_rejects_invalid_name(backend: Backend) {
@@ -68,7 +62,7 @@ both_backends! {
                 "{name:?}"
             );
         }
-        assert_eq!(user_count(&app), 0);
+        assert_eq!(app.user_count(), 0);
         let hundred = "n".repeat(100);
         assert_eq!(app.register(&hundred, "a@example.com", PASSWORD).await.status().as_u16(), 201);
     }
@@ -80,7 +74,7 @@ both_backends! {
         let (status, body) =
             status_and_json(app.register("A", "a@example.com", &"p".repeat(73)).await).await;
         assert_eq!((status, body), (400, error_body("Password must be at most 72 bytes")));
-        assert_eq!(user_count(&app), 0);
+        assert_eq!(app.user_count(), 0);
 
         let exactly_72 = "p".repeat(72);
         assert_eq!(app.register("A", "a@example.com", &exactly_72).await.status().as_u16(), 201);
@@ -93,7 +87,7 @@ both_backends! {
             let (status, body) = status_and_json(app.register("A", "a@example.com", common).await).await;
             assert_eq!((status, body), (400, error_body("Password is too common, choose another")), "{common}");
         }
-        assert_eq!(user_count(&app), 0);
+        assert_eq!(app.user_count(), 0);
         // Never trimmed: with a trailing space it is another password.
         assert_eq!(app.register("A", "a@example.com", "pass1234 ").await.status().as_u16(), 201);
         assert_eq!(app.login("a@example.com", "pass1234").await.status().as_u16(), 401);
@@ -113,7 +107,7 @@ both_backends! {
         let (status, body) =
             status_and_json(app.register("B", "  DUP@Example.com", "another password").await).await;
         assert_eq!((status, body), (400, error_body("Email already registered")));
-        assert_eq!(user_count(&app), 1);
+        assert_eq!(app.user_count(), 1);
         let user = find_user_by_email(&mut app.db(), "dup@example.com").unwrap().unwrap();
         assert_eq!(user.name, "A");
     }
@@ -133,7 +127,7 @@ both_backends! {
             .filter(|(status, body)| *status == 400 && *body == error_body("Email already registered"))
             .count();
         assert_eq!((created, duplicates), (1, 19), "{results:?}");
-        assert_eq!(user_count(&app), 1);
+        assert_eq!(app.user_count(), 1);
     }
 
     async fn register_rejects_non_json_and_malformed_bodies(backend: Backend) {
@@ -157,6 +151,6 @@ both_backends! {
         let response = app.client.post(app.url("/api/register"))
             .header("Content-Type", "application/json").body("[1, 2, 3]").send().await.unwrap();
         assert_eq!(status_and_json(response).await, (400, error_body("All fields are required")));
-        assert_eq!(user_count(&app), 0);
+        assert_eq!(app.user_count(), 0);
     }
 }

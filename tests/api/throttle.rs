@@ -55,13 +55,6 @@ async fn assert_throttled(response: reqwest::Response, window_secs: u64) {
     );
 }
 
-fn user_count(app: &TestApp) -> i64 {
-    auth_service::db::schema::users::table
-        .count()
-        .get_result(&mut app.db())
-        .unwrap()
-}
-
 both_backends! {
     async fn login_over_the_per_ip_limit_is_429_with_retry_after(backend: Backend) {
         let app = spawn_app_with(backend, |s| {
@@ -175,7 +168,7 @@ both_backends! {
             assert_eq!(response.status().as_u16(), 201);
         }
         assert_throttled(app.register("A", "r9@example.com", PASSWORD).await, 3600).await;
-        assert_eq!(user_count(&app), 2);
+        assert_eq!(app.user_count(), 2);
     }
 
     async fn upload_over_the_per_ip_limit_is_429_and_stores_nothing(backend: Backend) {
