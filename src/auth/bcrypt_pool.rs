@@ -1,6 +1,6 @@
-//! The threads bcrypt runs on: one per core, at the lowest CPU priority (SCHED_IDLE). A burst of logins then
-//! uses every core (bcrypt's throughput is cores ÷ the time of one hash) without taking them
-//! from the async workers, so token checks stay fast while it lasts. Neither the async workers
+//! The threads bcrypt runs on: one per core, at the lowest CPU priority (SCHED_IDLE). A burst of
+//! logins then uses every core (bcrypt's throughput is cores ÷ the time of one hash) without
+//! taking them from the async workers, so token checks stay fast while it lasts. Neither the async workers
 //! nor actix's blocking pool (hundreds of threads, shared with diesel) ever run bcrypt.
 
 use std::{
