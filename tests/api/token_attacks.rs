@@ -40,30 +40,9 @@ async fn victim(app: &TestApp) -> Value {
            "jti": uuid::Uuid::new_v4().to_string()})
 }
 
-/// 401 on `GET /` (its own message) and on upload and logout; no file is stored.
+/// The checks of tokens.rs (401 with `WWW-Authenticate` on `GET /`, logout and upload; no file).
 async fn assert_refused(app: &TestApp, token: &str) {
-    let bearer = format!("Bearer {token}");
-    let response = app.get_me(Some(&bearer)).await;
-    assert_eq!(
-        status_and_json(response).await,
-        (401, error_body("Not logged in")),
-        "{token}"
-    );
-    let response = app
-        .upload("/api/upload_profile_pic", token, "a.png", png_bytes(64))
-        .await;
-    assert_eq!(
-        status_and_json(response).await,
-        (401, error_body("Unauthorized")),
-        "{token}"
-    );
-    let response = app.logout(token).await;
-    assert_eq!(
-        status_and_json(response).await,
-        (401, error_body("Unauthorized")),
-        "{token}"
-    );
-    assert!(app.stored_files().is_empty());
+    crate::tokens::assert_refused(app, &format!("Bearer {token}")).await;
 }
 
 both_backends! {

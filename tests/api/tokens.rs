@@ -40,7 +40,7 @@ async fn user(app: &TestApp) -> (String, String) {
 }
 
 /// The token is refused on `GET /`, on upload and on logout, with the contract's bodies.
-async fn assert_refused(app: &TestApp, authorization: &str) {
+pub(crate) async fn assert_refused(app: &TestApp, authorization: &str) {
     let response = app.get_me(Some(authorization)).await;
     assert_eq!(
         response.headers()["www-authenticate"],
