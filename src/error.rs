@@ -32,6 +32,14 @@ pub enum ApiError {
     EmailAlreadyRegistered,
     #[error("Invalid credentials")]
     InvalidCredentials,
+    #[error("Invalid refresh token")]
+    InvalidRefreshToken,
+    /// The password confirming a change or a deletion (the bearer token itself is fine, so
+    /// not a 401, which clients take as "log in again").
+    #[error("Password is incorrect")]
+    WrongPassword,
+    #[error("Unknown logout scope")]
+    UnknownScope,
     #[error("Not logged in")]
     NotLoggedIn,
     #[error("Unauthorized")]
@@ -122,8 +130,12 @@ impl ResponseError for ApiError {
             | InvalidFileType
             | ImageTooLarge
             | MalformedMultipart
-            | MalformedJson => StatusCode::BAD_REQUEST,
-            InvalidCredentials | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
+            | MalformedJson
+            | UnknownScope => StatusCode::BAD_REQUEST,
+            InvalidCredentials | InvalidRefreshToken | NotLoggedIn | Unauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
+            WrongPassword => StatusCode::FORBIDDEN,
             UserNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

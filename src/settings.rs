@@ -17,7 +17,13 @@ const VARIABLES: &[&str] = &[
     "HOST",
     "PORT",
     "JWT_SECRET",
+    "JWT_ALGORITHM",
+    "JWT_PRIVATE_KEY_FILE",
+    "JWT_PREVIOUS_KEY_FILES",
+    "JWT_PREVIOUS_SECRETS",
     "ACCESS_TOKEN_TTL_SECS",
+    "REFRESH_TOKEN_TTL_SECS",
+    "REFRESH_REUSE_INTERVAL_SECS",
     "BCRYPT_COST",
     "UPLOAD_DIR",
     "MAX_UPLOAD_BYTES",
@@ -47,6 +53,15 @@ pub enum DatabaseUrl {
     Sqlite(PathBuf),
 }
 
+/// How access tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    /// HMAC with `JWT_SECRET`: only holders of the secret can verify.
+    Hs256,
+    /// Ed25519 with `JWT_PRIVATE_KEY_FILE`: anyone can verify with the published public key.
+    EdDsa,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub app_env: String,
@@ -59,7 +74,18 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub jwt_secret: Option<String>,
+    pub jwt_algorithm: JwtAlgorithm,
+    /// The Ed25519 private key (PKCS#8 PEM) when `jwt_algorithm` is EdDSA.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// Ed25519 keys (private or public PEM) whose tokens are still accepted, never used to sign.
+    pub jwt_previous_key_files: Vec<PathBuf>,
+    /// HS256 secrets whose tokens are still accepted, never used to sign.
+    pub jwt_previous_secrets: Vec<String>,
     pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// How long after a refresh token is spent a second use still gets a successor (a
+    /// concurrent request of the same client) instead of ending the session.
+    pub refresh_reuse_interval_secs: u64,
     pub bcrypt_cost: u32,
     pub upload_dir: PathBuf,
     pub max_upload_bytes: u64,
@@ -150,9 +176,26 @@ impl Settings {
             host: required("HOST")?,
             port: parse_number("PORT", &required("PORT")?)?,
             jwt_secret: get("JWT_SECRET").filter(|s| !s.is_empty()),
+            jwt_algorithm: parse_jwt_algorithm(&required("JWT_ALGORITHM")?)?,
+            jwt_private_key_file: get("JWT_PRIVATE_KEY_FILE")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            jwt_previous_key_files: comma_list(get("JWT_PREVIOUS_KEY_FILES"))
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            jwt_previous_secrets: comma_list(get("JWT_PREVIOUS_SECRETS")),
             access_token_ttl_secs: parse_number(
                 "ACCESS_TOKEN_TTL_SECS",
                 &required("ACCESS_TOKEN_TTL_SECS")?,
+            )?,
+            refresh_token_ttl_secs: parse_number(
+                "REFRESH_TOKEN_TTL_SECS",
+                &required("REFRESH_TOKEN_TTL_SECS")?,
+            )?,
+            refresh_reuse_interval_secs: parse_number(
+                "REFRESH_REUSE_INTERVAL_SECS",
+                &required("REFRESH_REUSE_INTERVAL_SECS")?,
             )?,
             bcrypt_cost: parse_number("BCRYPT_COST", &required("BCRYPT_COST")?)?,
             upload_dir: PathBuf::from(required("UPLOAD_DIR")?),
@@ -193,12 +236,9 @@ impl Settings {
                     &required("RATE_LIMIT_UPLOAD_PER_IP")?,
                 )?,
             },
-            trusted_proxies: get("TRUSTED_PROXIES")
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|entry| !entry.is_empty())
-                .map(parse_network)
+            trusted_proxies: comma_list(get("TRUSTED_PROXIES"))
+                .iter()
+                .map(|entry| parse_network(entry))
                 .collect::<Result<_, _>>()?,
             trusted_proxy_header: required("TRUSTED_PROXY_HEADER")?
                 .parse()
@@ -214,7 +254,13 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
-        if self.app_env == "production" {
+        if self.jwt_algorithm == JwtAlgorithm::EdDsa && self.jwt_private_key_file.is_none() {
+            return Err(invalid(
+                "JWT_PRIVATE_KEY_FILE",
+                "is required when JWT_ALGORITHM=EdDSA",
+            ));
+        }
+        if self.app_env == "production" && self.jwt_algorithm == JwtAlgorithm::Hs256 {
             match &self.jwt_secret {
                 None => return Err(invalid("JWT_SECRET", "is required when APP_ENV=production")),
                 Some(secret) if secret.len() < MIN_PRODUCTION_SECRET_BYTES => {
@@ -239,6 +285,14 @@ impl Settings {
         }
         if self.access_token_ttl_secs == 0 {
             return Err(invalid("ACCESS_TOKEN_TTL_SECS", "must be at least 1"));
+        }
+        // A session row outlives the access tokens issued from it only if refresh tokens live
+        // at least as long; an access token whose session is gone is refused.
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            return Err(invalid(
+                "REFRESH_TOKEN_TTL_SECS",
+                "must be at least ACCESS_TOKEN_TTL_SECS",
+            ));
         }
         if !(4..=31).contains(&self.bcrypt_cost) {
             return Err(invalid("BCRYPT_COST", "must be between 4 and 31"));
@@ -298,6 +352,27 @@ fn parse_bool(variable: &str, value: &str) -> Result<bool, SettingsError> {
     }
 }
 
+fn parse_jwt_algorithm(value: &str) -> Result<JwtAlgorithm, SettingsError> {
+    match value.trim() {
+        "HS256" => Ok(JwtAlgorithm::Hs256),
+        "EdDSA" => Ok(JwtAlgorithm::EdDsa),
+        other => Err(invalid(
+            "JWT_ALGORITHM",
+            format!("{other:?} is not HS256 or EdDSA"),
+        )),
+    }
+}
+
+/// The non-empty, trimmed entries of a comma-separated setting.
+fn comma_list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(|entry| entry.trim().to_owned())
+        .filter(|entry| !entry.is_empty())
+        .collect()
+}
+
 fn parse_rate(variable: &str, value: &str) -> Result<RateLimit, SettingsError> {
     value.parse().map_err(|problem| invalid(variable, problem))
 }
@@ -350,6 +425,10 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 5000));
         assert_eq!(s.jwt_secret, None);
         assert_eq!(s.access_token_ttl_secs, 3600);
+        assert_eq!(s.jwt_algorithm, JwtAlgorithm::Hs256);
+        assert_eq!(s.refresh_token_ttl_secs, 30 * 24 * 3600);
+        assert_eq!(s.refresh_reuse_interval_secs, 10);
+        assert!(s.jwt_previous_key_files.is_empty() && s.jwt_previous_secrets.is_empty());
         assert_eq!(s.bcrypt_cost, 12);
         assert_eq!(s.upload_dir, PathBuf::from("uploads"));
         assert_eq!(s.max_upload_bytes, 5_242_880);
@@ -456,6 +535,32 @@ mod tests {
         assert_eq!(err.variable, "JWT_SECRET");
         let long = "x".repeat(32);
         assert!(load(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]).is_ok());
+    }
+
+    #[test]
+    fn eddsa_needs_a_key_file_and_no_secret_in_production() {
+        let err = load(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_PRIVATE_KEY_FILE");
+        let s = load(&[
+            ("APP_ENV", "production"),
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWT_PRIVATE_KEY_FILE", "/run/secrets/jwt.pem"),
+            ("JWT_PREVIOUS_KEY_FILES", "/a.pem, /b.pem"),
+            ("JWT_PREVIOUS_SECRETS", "old-secret"),
+        ])
+        .unwrap();
+        assert_eq!(s.jwt_previous_key_files.len(), 2);
+        assert_eq!(s.jwt_previous_secrets, vec!["old-secret"]);
+        assert_eq!(
+            load(&[("JWT_ALGORITHM", "RS256")]).unwrap_err().variable,
+            "JWT_ALGORITHM"
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_cannot_die_before_access_tokens() {
+        let err = load(&[("REFRESH_TOKEN_TTL_SECS", "60")]).unwrap_err();
+        assert_eq!(err.variable, "REFRESH_TOKEN_TTL_SECS");
     }
 
     #[test]

@@ -13,11 +13,16 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{bcrypt_pool::BcryptPool, password::Passwords, token::TokenKeys},
+    auth::{
+        bcrypt_pool::BcryptPool,
+        keys::{KeyError, SigningKey, SigningKeySource, VerifyingKey},
+        password::Passwords,
+        token::TokenKeys,
+    },
     db::{self, Pool},
     error::ApiError,
     routes,
-    settings::Settings,
+    settings::{JwtAlgorithm, Settings},
     throttle::{Throttle, TrustedProxies},
 };
 
@@ -29,6 +34,8 @@ const GENERATED_SECRET_BYTES: usize = 32;
 pub struct AppState {
     pub pool: Pool,
     pub tokens: TokenKeys,
+    pub refresh_token_ttl: chrono::Duration,
+    pub refresh_reuse_interval: chrono::Duration,
     pub passwords: Passwords,
     pub upload_dir: PathBuf,
     pub max_upload_bytes: u64,
@@ -57,6 +64,8 @@ pub enum StartupError {
     Threads(std::io::Error),
     #[error("cannot make a random JWT secret: {0}")]
     Random(getrandom::Error),
+    #[error("{0}")]
+    Keys(#[from] KeyError),
 }
 
 pub struct Application {
@@ -76,21 +85,12 @@ impl Application {
         })?;
         let pool = db::build_pool(&settings.database_url, &settings.database_options())?;
 
-        let secret = match &settings.jwt_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => {
-                log::warn!(
-                    "JWT_SECRET is not set: using a random secret; tokens stop working when \
-                     this process exits and are not accepted by other replicas"
-                );
-                let mut secret = vec![0; GENERATED_SECRET_BYTES];
-                getrandom::fill(&mut secret).map_err(StartupError::Random)?;
-                secret
-            }
-        };
+        let tokens = token_keys(&settings)?;
         let state = web::Data::new(AppState {
             pool,
-            tokens: TokenKeys::from_secret(&secret, settings.access_token_ttl_secs),
+            tokens,
+            refresh_token_ttl: seconds(settings.refresh_token_ttl_secs),
+            refresh_reuse_interval: seconds(settings.refresh_reuse_interval_secs),
             passwords: Passwords::new(
                 settings.bcrypt_cost,
                 BcryptPool::per_core().map_err(StartupError::Threads)?,
@@ -162,6 +162,45 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The current signing key and the previous keys still accepted.
+fn token_keys(settings: &Settings) -> Result<TokenKeys, StartupError> {
+    let source = match (settings.jwt_algorithm, &settings.jwt_private_key_file) {
+        (JwtAlgorithm::EdDsa, Some(path)) => SigningKeySource::Ed25519PrivateKeyFile(path.clone()),
+        _ => SigningKeySource::Secret(match &settings.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                log::warn!(
+                    "JWT_SECRET is not set: using a random secret; tokens stop working when \
+                     this process exits and are not accepted by other replicas"
+                );
+                let mut secret = vec![0; GENERATED_SECRET_BYTES];
+                getrandom::fill(&mut secret).map_err(StartupError::Random)?;
+                secret
+            }
+        }),
+    };
+    let mut previous = settings
+        .jwt_previous_key_files
+        .iter()
+        .map(|path| VerifyingKey::load_ed25519(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    previous.extend(
+        settings
+            .jwt_previous_secrets
+            .iter()
+            .map(|secret| VerifyingKey::from_secret(secret.as_bytes())),
+    );
+    Ok(TokenKeys::new(
+        SigningKey::load(&source)?,
+        previous,
+        settings.access_token_ttl_secs,
+    )?)
+}
+
+fn seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(secs.try_into().unwrap_or(i64::MAX))
 }
 
 /// SIGTERM (`docker stop`) or SIGINT (Ctrl-C). actix's own handlers treat SIGINT as a forced

@@ -71,6 +71,15 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The registration rules for a new password (registration and password change).
+pub fn acceptable_new_password(password: &str, reject_common: bool) -> Result<(), ApiError> {
+    valid_password(password)?;
+    if reject_common && is_common_password(password) {
+        return Err(ApiError::PasswordTooCommon);
+    }
+    Ok(())
+}
+
 /// Whether the password is one of the 10,000 most common ones (NIST SP 800-63B §5.1.1.2:
 /// refuse values known to be commonly used), compared case-insensitively. The list is compiled
 /// in: no network call.

@@ -34,16 +34,34 @@ impl FromRequest for AuthUser {
                 .validate(&token)
                 .map_err(|_| ApiError::Unauthorized)?;
             let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
+            // A token without `sid` was issued before sessions existed; it has no session to
+            // end, but logout may have revoked its `jti`.
+            let session_id = claims.sid.clone().unwrap_or_default();
             let jti = claims.jti.clone();
             let found = db::run(&state.pool, move |conn| {
-                Ok(db::users::find_user_and_revocation(conn, user_id, &jti)?)
+                Ok(db::users::find_token_user(
+                    conn,
+                    user_id,
+                    &session_id,
+                    &jti,
+                )?)
             })
             .await?;
-            match found {
-                Some((_, true)) => Err(ApiError::Unauthorized),
-                Some((user, false)) => Ok(AuthUser { user, claims }),
-                None => Err(ApiError::UserNotFound),
+            let Some(found) = found else {
+                return Err(ApiError::UserNotFound);
+            };
+            let session_ended = claims.sid.is_some() && !found.session_live;
+            let logged_out_everywhere = found
+                .user
+                .tokens_valid_after
+                .is_some_and(|valid_after| claims.iat < valid_after);
+            if found.revoked || session_ended || logged_out_everywhere {
+                return Err(ApiError::Unauthorized);
             }
+            Ok(AuthUser {
+                user: found.user,
+                claims,
+            })
         })
     }
 }

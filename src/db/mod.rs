@@ -3,6 +3,7 @@
 pub mod rate_limits;
 pub mod revoked_tokens;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::{

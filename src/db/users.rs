@@ -5,7 +5,7 @@ use diesel::{dsl::exists, prelude::*};
 
 use super::{
     AnyConnection,
-    schema::{revoked_tokens, users},
+    schema::{revoked_tokens, sessions, users},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -18,6 +18,8 @@ pub struct User {
     pub profile_pic: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Access tokens issued before this second (unix time) are refused: logout everywhere.
+    pub tokens_valid_after: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -47,20 +49,105 @@ pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<
         .optional()
 }
 
-/// The user a token names and whether the token was revoked, in one round trip.
-pub fn find_user_and_revocation(
+/// What the extractor needs to know about a token's user, from one round trip.
+#[derive(Debug)]
+pub struct TokenUser {
+    pub user: User,
+    /// Whether the token's session (`sid`) is still going.
+    pub session_live: bool,
+    /// Whether the token's `jti` was revoked (logout of a token that has no session).
+    pub revoked: bool,
+}
+
+/// The user a token names, whether its session is live and whether the token was revoked.
+pub fn find_token_user(
     conn: &mut AnyConnection,
     user_id: i64,
+    session_id: &str,
     jti: &str,
-) -> QueryResult<Option<(User, bool)>> {
+) -> QueryResult<Option<TokenUser>> {
     users::table
         .filter(users::id.eq(user_id))
         .select((
             User::as_select(),
+            exists(
+                sessions::table
+                    .filter(sessions::id.eq(session_id))
+                    .filter(sessions::user_id.eq(user_id)),
+            ),
             exists(revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))),
         ))
-        .first(conn)
+        .first::<(User, bool, bool)>(conn)
         .optional()
+        .map(|found| {
+            found.map(|(user, session_live, revoked)| TokenUser {
+                user,
+                session_live,
+                revoked,
+            })
+        })
+}
+
+/// Replaces the password hash if it is still `current_hash` (a concurrent change wins once)
+/// and refuses every access token issued before `now`'s second. Returns whether it changed.
+pub fn change_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    current_hash: &str,
+    new_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::password_hash.eq(current_hash)),
+    )
+    .set((
+        users::password_hash.eq(new_hash),
+        users::updated_at.eq(now),
+        users::tokens_valid_after.eq(now.and_utc().timestamp()),
+    ))
+    .execute(conn)
+    .map(|changed| changed == 1)
+}
+
+/// Refuses every access token of the user issued before `now`'s second.
+pub fn refuse_tokens_before(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::tokens_valid_after.eq(now.and_utc().timestamp()))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Deletes the user (sessions and refresh tokens go with it, by cascade) if its password hash
+/// is still `password_hash`, and returns its picture's file name. `None`: nothing was deleted.
+pub fn delete_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    password_hash: &str,
+) -> QueryResult<Option<Option<String>>> {
+    // diesel's MultiConnection backend has no RETURNING clause; each backend runs the same
+    // statement itself.
+    macro_rules! delete_returning_picture {
+        ($conn:expr) => {
+            diesel::delete(
+                users::table
+                    .find(user_id)
+                    .filter(users::password_hash.eq(password_hash)),
+            )
+            .returning(users::profile_pic)
+            .get_result::<Option<String>>($conn)
+            .optional()
+        };
+    }
+    match conn {
+        AnyConnection::Postgresql(conn) => delete_returning_picture!(conn),
+        AnyConnection::Sqlite(conn) => delete_returning_picture!(conn),
+    }
 }
 
 /// Sets the user's picture and returns the one it replaces.

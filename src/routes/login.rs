@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    auth::password::MAX_PASSWORD_BYTES,
-    db::{self, users},
+    auth::{password::MAX_PASSWORD_BYTES, refresh_token},
+    db::{
+        self,
+        sessions::{self, NewRefreshToken},
+        users,
+    },
     error::{ApiError, ErrorBody},
     startup::AppState,
     throttle::{ClientIp, Limit},
@@ -23,19 +27,64 @@ pub struct LoginRequest {
     pub password: Option<String>,
 }
 
+/// The body of login, refresh and password change: the tokens of one session.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     #[schema(example = "success")]
     pub status: &'static str,
     #[schema(example = "Login successful!")]
     pub message: &'static str,
-    /// An HS256 JWT with claims `sub`, `email`, `iat`, `exp`, `jti`.
+    /// A JWT (HS256 by default, EdDSA when configured) with a `kid` header and claims `sub`,
+    /// `email`, `iat`, `exp`, `jti` and `sid` (the session).
     pub access_token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     #[schema(example = 3600)]
     pub expires_in: u64,
+    /// Opaque; exchanged once at `POST /api/token/refresh` for new tokens of the same session.
+    #[schema(example = "3q2-7wW3Xb0q9Y1lJ8m4kZr0sVn6tPc2aFh5dGi7eKo")]
+    pub refresh_token: String,
+}
+
+impl LoginResponse {
+    /// A new access token for `session_id`, beside that session's new refresh token.
+    pub(super) fn new(
+        state: &AppState,
+        message: &'static str,
+        user_id: i64,
+        email: &str,
+        session_id: &str,
+        refresh_token: String,
+    ) -> Result<Self, ApiError> {
+        let access_token = state
+            .tokens
+            .issue(user_id, email, session_id)
+            .map_err(ApiError::internal)?;
+        Ok(LoginResponse {
+            status: "success",
+            message,
+            access_token,
+            token_type: "Bearer",
+            expires_in: state.tokens.ttl_secs(),
+            refresh_token,
+        })
+    }
+}
+
+/// A new refresh token for the client, and what the database keeps of it.
+pub(super) fn new_refresh_token(
+    state: &AppState,
+    now: chrono::NaiveDateTime,
+) -> Result<(String, NewRefreshToken), ApiError> {
+    let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
+    Ok((
+        token,
+        NewRefreshToken {
+            token_hash,
+            expires_at: now + state.refresh_token_ttl,
+        },
+    ))
 }
 
 #[utoipa::path(
@@ -44,7 +93,7 @@ pub struct LoginResponse {
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Login successful", body = LoginResponse),
+        (status = 200, description = "Login successful: a new session", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
@@ -82,15 +131,19 @@ pub async fn login(
     let Some(user) = user.filter(|_| matches) else {
         return Err(ApiError::InvalidCredentials);
     };
-    let access_token = state
-        .tokens
-        .issue(user.id, &user.email)
-        .map_err(ApiError::internal)?;
-    Ok(web::Json(LoginResponse {
-        status: "success",
-        message: "Login successful!",
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.tokens.ttl_secs(),
-    }))
+    let now = chrono::Utc::now().naive_utc();
+    let (refresh_token, first) = new_refresh_token(&state, now)?;
+    let user_id = user.id;
+    let session_id = db::run(&state.pool, move |conn| {
+        Ok(sessions::start(conn, user_id, &first, now)?)
+    })
+    .await?;
+    Ok(web::Json(LoginResponse::new(
+        &state,
+        "Login successful!",
+        user.id,
+        &user.email,
+        &session_id,
+        refresh_token,
+    )?))
 }

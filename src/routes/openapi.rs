@@ -6,13 +6,15 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{health, login, logout, me, profile_pic, register, uploads};
+use super::{
+    health, jwks, login, logout, me, password, profile_pic, register, token_refresh, uploads, user,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "auth-service",
-        description = "Stateless JWT authentication: register, login, current user, profile pictures."
+        description = "Stateless JWT authentication: register, login, current user, profile pictures; refresh tokens, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
     ),
     paths(
         register::register,
@@ -25,6 +27,10 @@ use super::{health, login, logout, me, profile_pic, register, uploads};
         health::healthz,
         health::readyz,
         openapi_json,
+        token_refresh::refresh,
+        password::change_password,
+        user::delete_user,
+        jwks::jwks,
     ),
     modifiers(&BearerAuth)
 )]

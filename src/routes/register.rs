@@ -11,9 +11,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     startup::AppState,
     throttle::{ClientIp, Limit},
-    validation::{
-        is_common_password, required, string_or_none, valid_email, valid_name, valid_password,
-    },
+    validation::{acceptable_new_password, required, string_or_none, valid_email, valid_name},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -55,10 +53,7 @@ pub async fn register(
     };
     let name = valid_name(name)?;
     let email = valid_email(email)?;
-    valid_password(password)?;
-    if state.password_reject_common && is_common_password(password) {
-        return Err(ApiError::PasswordTooCommon);
-    }
+    acceptable_new_password(password, state.password_reject_common)?;
     // Counted before bcrypt and before the unique index can tell whether the email exists.
     let limits = [(Limit::RegisterPerIp, client.rate_limit_subject())];
     state.throttle.check(&state.pool, &limits).await?;

@@ -173,6 +173,22 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
+/// The decoded header of a JWT.
+pub fn jwt_header(token: &str) -> Value {
+    jwt_segment(token, 0)
+}
+
+/// The decoded claims of a JWT.
+pub fn jwt_claims(token: &str) -> Value {
+    jwt_segment(token, 1)
+}
+
+fn jwt_segment(token: &str, index: usize) -> Value {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let segment = token.split('.').nth(index).expect("JWT segment");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).expect("base64url")).expect("JSON")
+}
+
 /// A response's status and JSON body.
 pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
@@ -235,9 +251,34 @@ impl TestApp {
     }
 
     pub async fn token_for(&self, email: &str) -> String {
+        self.session_for(email).await.access
+    }
+
+    /// Logs `email` in with `PASSWORD`: a new session.
+    pub async fn session_for(&self, email: &str) -> Tokens {
         let (status, body) = status_and_json(self.login(email, PASSWORD).await).await;
         assert_eq!(status, 200, "login {email}: {body}");
-        body["access_token"].as_str().unwrap().to_owned()
+        Tokens::from_body(&body)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/token/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// Rows in `sessions` for the user with this email.
+    pub fn session_count(&self, email: &str) -> i64 {
+        use auth_service::db::schema::{sessions, users};
+        use diesel::{ExpressionMethods, QueryDsl};
+        sessions::table
+            .inner_join(users::table)
+            .filter(users::email.eq(email))
+            .count()
+            .get_result(&mut self.db())
+            .expect("count sessions")
     }
 
     pub async fn get_me(&self, authorization: Option<&str>) -> reqwest::Response {
@@ -283,6 +324,32 @@ impl TestApp {
             .collect();
         names.sort();
         names
+    }
+}
+
+/// The access and refresh token of a login, refresh or password change response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn from_body(body: &Value) -> Tokens {
+        Tokens {
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.access)
     }
 }
 

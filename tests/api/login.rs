@@ -1,11 +1,18 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::both_backends;
 use crate::helpers::*;
 
-fn decode_segment(segment: &str) -> Value {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+/// The RFC 7638 thumbprint of an HMAC key, computed here from the RFC rather than by the
+/// service's library: `{"k":…,"kty":"oct"}` hashed with SHA-256.
+fn oct_thumbprint(secret: &[u8]) -> String {
+    let jwk = format!(
+        r#"{{"k":"{}","kty":"oct"}}"#,
+        URL_SAFE_NO_PAD.encode(secret)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
 }
 
 both_backends! {
@@ -15,6 +22,7 @@ both_backends! {
         let (status, body) = status_and_json(app.login("aruncs31ss@proton.me", PASSWORD).await).await;
         assert_eq!(status, 200);
         let token = body["access_token"].as_str().unwrap();
+        let refresh_token = body["refresh_token"].as_str().unwrap();
         assert_eq!(
             body,
             json!({
@@ -22,14 +30,19 @@ both_backends! {
                 "message": "Login successful!",
                 "access_token": token,
                 "token_type": "Bearer",
-                "expires_in": 3600
+                "expires_in": 3600,
+                "refresh_token": refresh_token
             })
         );
+        // 256 bits, base64url without padding.
+        assert_eq!(URL_SAFE_NO_PAD.decode(refresh_token).unwrap().len(), 32);
 
-        let segments: Vec<&str> = token.split('.').collect();
-        assert_eq!(segments.len(), 3);
-        assert_eq!(decode_segment(segments[0]), json!({"alg": "HS256", "typ": "JWT"}));
-        let claims = decode_segment(segments[1]);
+        assert_eq!(token.split('.').count(), 3);
+        assert_eq!(
+            jwt_header(token),
+            json!({"alg": "HS256", "typ": "JWT", "kid": oct_thumbprint(TEST_SECRET.as_bytes())})
+        );
+        let claims = jwt_claims(token);
         let user = auth_service::db::users::find_user_by_email(&mut app.db(), "aruncs31ss@proton.me")
             .unwrap()
             .unwrap();
@@ -38,6 +51,7 @@ both_backends! {
         let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
         assert_eq!(exp - iat, 3600);
         assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
+        assert!(uuid::Uuid::parse_str(claims["sid"].as_str().unwrap()).is_ok());
 
         // Verifiable by another service holding the secret.
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);

@@ -11,6 +11,7 @@ mod logout;
 mod me;
 mod openapi;
 mod profile_pic;
+mod refresh;
 mod register;
 mod shutdown;
 mod startup;

@@ -17,13 +17,15 @@ both_backends! {
         let expected: BTreeSet<String> = [
             "POST /api/register", "POST /api/login", "GET /", "POST /api/upload_profile_pic",
             "POST /upload_profile_pic", "GET /uploads/{filename}", "POST /api/logout", "GET /healthz",
-            "GET /readyz", "GET /api/openapi.json",
+            "GET /readyz", "GET /api/openapi.json", "POST /api/token/refresh", "PUT /api/password",
+            "DELETE /api/user", "GET /.well-known/jwks.json",
         ].into_iter().map(String::from).collect();
         assert_eq!(operations, expected);
 
         let schemas = &doc["components"]["schemas"];
         for schema in ["RegisterRequest", "LoginRequest", "LoginResponse", "CurrentUserResponse",
-                       "UploadResponse", "MessageResponse", "ErrorBody"] {
+                       "UploadResponse", "MessageResponse", "ErrorBody", "RefreshRequest",
+                       "ChangePasswordRequest", "DeleteUserRequest"] {
             assert!(schemas[schema].is_object(), "{schema} missing");
         }
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::from("bearer"));
@@ -31,5 +33,9 @@ both_backends! {
             doc["paths"]["/api/login"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
             Value::from("#/components/schemas/LoginResponse")
         );
+        // The login response documents the field v1 clients did not have.
+        assert!(schemas["LoginResponse"]["properties"]["refresh_token"].is_object());
+        let logout_params = &doc["paths"]["/api/logout"]["post"]["parameters"];
+        assert_eq!(logout_params[0]["name"], Value::from("scope"));
     }
 }

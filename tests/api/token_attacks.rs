@@ -101,10 +101,13 @@ both_backends! {
     async fn key_url_headers_are_ignored_never_fetched(backend: Backend) {
         // jku/x5u point at an attacker's server, jwk embeds an attacker's key: a token signed
         // with that key is refused, and one signed with the service's secret is accepted
-        // because the headers are ignored (nothing is fetched).
+        // because the headers are ignored (nothing is fetched). `kid` does select a key, among
+        // the configured ones only: a name of no configured key is refused.
         let app = spawn_app(backend).await;
         let claims = victim(&app).await;
-        let header = json!({"alg": "HS256", "kid": "attacker", "jku": "http://127.0.0.1:9/jwks.json",
+        let named_by_attacker = json!({"alg": "HS256", "kid": "attacker"});
+        assert_refused(&app, &hs256(&named_by_attacker, &claims)).await;
+        let header = json!({"alg": "HS256", "jku": "http://127.0.0.1:9/jwks.json",
                             "x5u": "http://127.0.0.1:9/cert.pem",
                             "jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(b"attacker-key")}});
         assert_refused(&app, &forge(&header, &claims, b"attacker-key", Algorithm::HS256)).await;

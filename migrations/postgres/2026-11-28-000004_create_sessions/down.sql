@@ -1,0 +1,3 @@
+ALTER TABLE users DROP COLUMN tokens_valid_after;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;

@@ -1,0 +1,166 @@
+//! The `sessions` and `refresh_tokens` tables: one session per login, and the refresh tokens
+//! of its family (each spent one's successor, down from the login's).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{
+    AnyConnection,
+    schema::{refresh_tokens, sessions, users},
+};
+
+/// A new refresh token, known by its hash, and when it stops working.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub expires_at: NaiveDateTime,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// It was live (or spent moments ago by a concurrent request of the same client): the
+    /// successor is stored in the same session.
+    Rotated {
+        user_id: i64,
+        email: String,
+        session_id: String,
+    },
+    /// It was spent before the grace interval: someone holds a copy, so the session is over.
+    ReuseDetected { user_id: i64 },
+    /// Unknown, expired, or its session has ended.
+    Invalid,
+}
+
+/// Starts a session with its first refresh token and returns the session id. Sessions and
+/// tokens past their expiry are deleted on the way (logins are frequent enough to keep the
+/// tables small, and rare enough for the two deletes not to matter).
+pub fn start(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    first: &NewRefreshToken,
+    now: NaiveDateTime,
+) -> QueryResult<String> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    conn.transaction(|conn| {
+        prune_expired(conn, now)?;
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(&session_id),
+                sessions::user_id.eq(user_id),
+                sessions::created_at.eq(now),
+                sessions::expires_at.eq(first.expires_at),
+            ))
+            .execute(conn)?;
+        insert_refresh_token(conn, &session_id, first)
+    })?;
+    Ok(session_id)
+}
+
+/// Spends the token `presented_hash` names and stores its successor `successor_hash` (living
+/// `ttl`) in its session, in one transaction. A token spent at most `grace` ago is answered like
+/// a live one, so that two requests racing with one token (two tabs, a retried request) both
+/// succeed in one session.
+pub fn rotate(
+    conn: &mut AnyConnection,
+    presented_hash: &str,
+    successor_hash: &str,
+    ttl: chrono::Duration,
+    grace: chrono::Duration,
+) -> QueryResult<Refresh> {
+    conn.transaction(|conn| {
+        // The session row is locked first, in the same order as a logout deleting it takes its
+        // locks (session, then its tokens), so the two cannot deadlock; on SQLite this first
+        // write takes the database's write lock, so concurrent rotations queue here.
+        let session_of_token = refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(presented_hash))
+            .select(refresh_tokens::session_id);
+        diesel::update(sessions::table.filter(sessions::id.eq_any(session_of_token)))
+            .set(sessions::id.eq(sessions::id))
+            .execute(conn)?;
+        // Read after the lock: a request that waited for a concurrent one must see its spend
+        // as earlier than itself.
+        let now = chrono::Utc::now().naive_utc();
+        let spent_now = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(presented_hash))
+                .filter(refresh_tokens::spent_at.is_null())
+                .filter(refresh_tokens::expires_at.gt(now)),
+        )
+        .set(refresh_tokens::spent_at.eq(now))
+        .execute(conn)?
+            == 1;
+        let found = refresh_tokens::table
+            .inner_join(sessions::table.inner_join(users::table))
+            .filter(refresh_tokens::token_hash.eq(presented_hash))
+            .select((
+                refresh_tokens::session_id,
+                refresh_tokens::expires_at,
+                refresh_tokens::spent_at,
+                users::id,
+                users::email,
+            ))
+            .first::<(String, NaiveDateTime, Option<NaiveDateTime>, i64, String)>(conn)
+            .optional()?;
+        let Some((session_id, expires_at, spent_at, user_id, email)) = found else {
+            return Ok(Refresh::Invalid);
+        };
+        if expires_at <= now {
+            return Ok(Refresh::Invalid);
+        }
+        let within_grace = spent_at.is_some_and(|spent_at| now - spent_at <= grace);
+        if !spent_now && !within_grace {
+            end(conn, &session_id)?;
+            return Ok(Refresh::ReuseDetected { user_id });
+        }
+        let successor = NewRefreshToken {
+            token_hash: successor_hash.to_owned(),
+            expires_at: now + ttl,
+        };
+        insert_refresh_token(conn, &session_id, &successor)?;
+        diesel::update(sessions::table.find(&session_id))
+            .set(sessions::expires_at.eq(successor.expires_at))
+            .execute(conn)?;
+        Ok(Refresh::Rotated {
+            user_id,
+            email,
+            session_id,
+        })
+    })
+}
+
+/// Ends one session: its refresh tokens (by cascade) and the access tokens naming it.
+pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<()> {
+    diesel::delete(sessions::table.find(session_id))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Ends every session of a user.
+pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
+        .execute(conn)
+        .map(drop)
+}
+
+fn insert_refresh_token(
+    conn: &mut AnyConnection,
+    session_id: &str,
+    token: &NewRefreshToken,
+) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::token_hash.eq(&token.token_hash),
+            refresh_tokens::session_id.eq(session_id),
+            refresh_tokens::expires_at.eq(token.expires_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
