@@ -12,9 +12,15 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn tokens(c: &mut Criterion) {
     let keys = TokenKeys::from_secret(b"bench-secret-0123456789abcdef0123456789", 3600);
     c.bench_function("token issue (HS256)", |b| {
-        b.iter(|| keys.issue(black_box(42), black_box("user@example.com")))
+        b.iter(|| {
+            keys.issue(
+                black_box(42),
+                black_box("user@example.com"),
+                black_box("session"),
+            )
+        })
     });
-    let token = keys.issue(42, "user@example.com").unwrap();
+    let token = keys.issue(42, "user@example.com", "session").unwrap();
     c.bench_function("token validate (HS256)", |b| {
         b.iter(|| keys.validate(black_box(&token)).unwrap())
     });
