@@ -1,0 +1,112 @@
+//! `PUT /api/password`
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+const NEW_PASSWORD: &str = "staple battery horse correct";
+
+async fn change_password(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .put(app.url("/api/password"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
+async fn me_status(app: &TestApp, tokens: &Tokens) -> u16 {
+    app.get_me(Some(&tokens.bearer())).await.status().as_u16()
+}
+
+both_backends! {
+    async fn password_change_ends_every_other_session_and_starts_a_new_one(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.register("A", "pw@example.com", PASSWORD).await;
+        let this = app.session_for("pw@example.com").await;
+        let other = app.session_for("pw@example.com").await;
+
+        let (status, body) = change_password(&app, &this.access,
+            &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})).await;
+        assert_eq!(status, 200, "{body}");
+        let fresh = Tokens::from_body(&body);
+        assert_eq!(body, json!({
+            "status": "success",
+            "message": "Password changed",
+            "access_token": fresh.access,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "refresh_token": fresh.refresh
+        }));
+        // Every token from before the change is dead, this client's old ones included; the
+        // response's tokens carry on.
+        for old in [&this, &other] {
+            assert_eq!(me_status(&app, old).await, 401);
+            assert_eq!(app.refresh(&old.refresh).await.status().as_u16(), 401);
+        }
+        assert_eq!(app.session_count("pw@example.com"), 1);
+        assert_eq!(me_status(&app, &fresh).await, 200);
+        assert_eq!(app.refresh(&fresh.refresh).await.status().as_u16(), 200);
+        assert_eq!(status_and_json(app.login("pw@example.com", PASSWORD).await).await,
+                   (401, error_body("Invalid credentials")));
+        assert_eq!(app.login("pw@example.com", NEW_PASSWORD).await.status().as_u16(), 200);
+    }
+
+    async fn wrong_current_password_is_403_and_changes_nothing(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.register("A", "pw@example.com", PASSWORD).await;
+        let session = app.session_for("pw@example.com").await;
+        let (status, body) = change_password(&app, &session.access,
+            &json!({"current_password": "not the password", "new_password": NEW_PASSWORD})).await;
+        assert_eq!((status, body), (403, error_body("Password is incorrect")));
+        assert_eq!(me_status(&app, &session).await, 200);
+        assert_eq!(app.login("pw@example.com", PASSWORD).await.status().as_u16(), 200);
+    }
+
+    async fn new_password_follows_the_registration_rules(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.register("A", "pw@example.com", PASSWORD).await;
+        let session = app.session_for("pw@example.com").await;
+        let cases = [
+            (json!({"current_password": PASSWORD}), "All fields are required"),
+            (json!({"current_password": PASSWORD, "new_password": 12345678}), "All fields are required"),
+            (json!({"new_password": NEW_PASSWORD}), "All fields are required"),
+            (json!({"current_password": PASSWORD, "new_password": "short"}), "Password must be at least 8 characters"),
+            (json!({"current_password": PASSWORD, "new_password": "x".repeat(73)}), "Password must be at most 72 bytes"),
+            (json!({"current_password": PASSWORD, "new_password": "password123"}), "Password is too common, choose another"),
+        ];
+        for (body, message) in cases {
+            assert_eq!(change_password(&app, &session.access, &body).await, (400, error_body(message)), "{body}");
+        }
+        assert_eq!(me_status(&app, &session).await, 200);
+        assert_eq!(app.login("pw@example.com", PASSWORD).await.status().as_u16(), 200);
+    }
+
+    async fn password_change_needs_a_bearer_token(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let response = app.client.put(app.url("/api/password"))
+            .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+            .send().await.unwrap();
+        assert_eq!(status_and_json(response).await, (401, error_body("Unauthorized")));
+    }
+
+    async fn password_guesses_through_a_stolen_token_are_throttled(backend: Backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.rate_limit_enabled = true;
+            s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
+            s.rate_limits.login_per_account = "3/1h".parse().unwrap();
+        }).await;
+        app.register("A", "pw@example.com", PASSWORD).await;
+        // The login itself counts once against the account.
+        let session = app.session_for("pw@example.com").await;
+        let guess = json!({"current_password": "guess 1234", "new_password": NEW_PASSWORD});
+        assert_eq!(change_password(&app, &session.access, &guess).await.0, 403);
+        assert_eq!(change_password(&app, &session.access, &guess).await.0, 403);
+        let (status, body) = change_password(&app, &session.access, &guess).await;
+        assert_eq!((status, body), (429, error_body("Too many requests, try again later")));
+    }
+}
