@@ -3,9 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey,
-    jwk::{Jwk, PublicKeyUse, ThumbprintHash},
+    jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, KeyAlgorithm,
+        OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, ThumbprintHash,
+    },
 };
 
 /// Where keys come from, as the operator configured them.
@@ -57,12 +63,16 @@ impl SigningKey {
             SigningKeySource::Secret(secret) => Ok(SigningKey::from_secret(secret)),
             SigningKeySource::Ed25519PrivateKeyFile(path) => {
                 let pem = read(path, "JWT_PRIVATE_KEY_FILE")?;
-                let encoding = EncodingKey::from_ed_pem(&pem).map_err(|_| not_ed25519(path))?;
-                let verifying = ed25519_from_private(&encoding).ok_or_else(|| not_ed25519(path))?;
+                let private = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+                    .map_err(|_| not_ed25519("JWT_PRIVATE_KEY_FILE", path))?;
+                let der = private
+                    .to_pkcs8_der()
+                    .map_err(|_| not_ed25519("JWT_PRIVATE_KEY_FILE", path))?;
+                let verifying = VerifyingKey::ed25519(&private.verifying_key());
                 Ok(SigningKey {
                     kid: verifying.kid.clone(),
                     algorithm: Algorithm::EdDSA,
-                    encoding,
+                    encoding: EncodingKey::from_ed_der(der.as_bytes()),
                     verifying,
                 })
             }
@@ -100,54 +110,130 @@ impl VerifyingKey {
     pub fn load_ed25519(path: &Path) -> Result<Self, KeyError> {
         const VARIABLE: &str = "JWT_PREVIOUS_KEY_FILES";
         let pem = read(path, VARIABLE)?;
-        if let Ok(encoding) = EncodingKey::from_ed_pem(&pem) {
-            return ed25519_from_private(&encoding).ok_or_else(|| KeyError::NotEd25519 {
-                variable: VARIABLE,
-                path: path.to_owned(),
-            });
+        let public = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .map(|private| private.verifying_key())
+            .or_else(|_| ed25519_dalek::VerifyingKey::from_public_key_pem(&pem))
+            .map_err(|_| not_ed25519(VARIABLE, path))?;
+        Ok(VerifyingKey::ed25519(&public))
+    }
+
+    /// The verifying key and published JWK of an Ed25519 public key (RFC 8037).
+    fn ed25519(public: &ed25519_dalek::VerifyingKey) -> Self {
+        let mut jwk = Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                ..Default::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+            }),
+        };
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .expect("an Ed25519 JWK always has a thumbprint");
+        jwk.common.key_id = Some(kid.clone());
+        VerifyingKey {
+            kid,
+            algorithm: Algorithm::EdDSA,
+            decoding: DecodingKey::from_ed_der(public.as_bytes()),
+            public_jwk: Some(jwk),
         }
-        DecodingKey::from_ed_pem(&pem)
-            .ok()
-            .and_then(|decoding| {
-                let jwk = Jwk::from_decoding_key(&decoding, Some(Algorithm::EdDSA)).ok()?;
-                ed25519_from_jwk(jwk)
-            })
-            .ok_or_else(|| KeyError::NotEd25519 {
-                variable: VARIABLE,
-                path: path.to_owned(),
-            })
     }
 }
 
-fn ed25519_from_private(encoding: &EncodingKey) -> Option<VerifyingKey> {
-    ed25519_from_jwk(Jwk::from_encoding_key(encoding, Algorithm::EdDSA).ok()?)
-}
-
-/// The verifying key and published JWK of an Ed25519 public key (RFC 8037).
-fn ed25519_from_jwk(mut jwk: Jwk) -> Option<VerifyingKey> {
-    let kid = jwk.thumbprint(ThumbprintHash::SHA256).ok()?;
-    let decoding = DecodingKey::from_jwk(&jwk).ok()?;
-    jwk.common.key_id = Some(kid.clone());
-    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    Some(VerifyingKey {
-        kid,
-        algorithm: Algorithm::EdDSA,
-        decoding,
-        public_jwk: Some(jwk),
-    })
-}
-
-fn read(path: &Path, variable: &'static str) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|source| KeyError::Read {
+fn read(path: &Path, variable: &'static str) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::Read {
         variable,
         path: path.to_owned(),
         source,
     })
 }
 
-fn not_ed25519(path: &Path) -> KeyError {
+fn not_ed25519(variable: &'static str, path: &Path) -> KeyError {
     KeyError::NotEd25519 {
-        variable: "JWT_PRIVATE_KEY_FILE",
+        variable,
         path: path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8410 §10.3's private key (PKCS#8 v1, as `openssl genpkey -algorithm ed25519` writes)
+    /// and §10.1's public key, which is its public half.
+    const RFC_8410_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC
+-----END PRIVATE KEY-----
+";
+    const RFC_8410_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
+-----END PUBLIC KEY-----
+";
+
+    fn write(dir: &tempfile::TempDir, name: &str, contents: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn private_and_public_pem_of_one_key_give_one_kid() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let private = write(&dir, "key.pem", RFC_8410_PRIVATE);
+        let public = write(&dir, "key.pub.pem", RFC_8410_PUBLIC);
+        let signing =
+            SigningKey::load(&SigningKeySource::Ed25519PrivateKeyFile(private.clone())).unwrap();
+        let from_private = VerifyingKey::load_ed25519(&private).unwrap();
+        let from_public = VerifyingKey::load_ed25519(&public).unwrap();
+        assert_eq!(signing.kid, from_public.kid);
+        assert_eq!(from_private.kid, from_public.kid);
+        let jwk = serde_json::to_value(from_public.public_jwk.unwrap()).unwrap();
+        assert_eq!(jwk["x"], "Gb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE");
+        assert_eq!(jwk["kty"], "OKP");
+    }
+
+    #[test]
+    fn pkcs8_v2_private_keys_are_read_too() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let pem = key
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
+        let path = write(&dir, "v2.pem", &pem);
+        let signing = SigningKey::load(&SigningKeySource::Ed25519PrivateKeyFile(path)).unwrap();
+        assert_eq!(
+            signing.verifying.public_jwk.unwrap().algorithm,
+            AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            })
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused_naming_the_variable() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let secret = write(&dir, "secret.txt", "not a key");
+        let error = SigningKey::load(&SigningKeySource::Ed25519PrivateKeyFile(secret.clone()))
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().starts_with("JWT_PRIVATE_KEY_FILE: "),
+            "{error}"
+        );
+        let error = VerifyingKey::load_ed25519(&secret).err().unwrap();
+        assert!(
+            error.to_string().starts_with("JWT_PREVIOUS_KEY_FILES: "),
+            "{error}"
+        );
+        let missing = VerifyingKey::load_ed25519(&dir.path().join("missing.pem"))
+            .err()
+            .unwrap();
+        assert!(matches!(missing, KeyError::Read { .. }));
     }
 }

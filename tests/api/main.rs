@@ -6,6 +6,7 @@ mod dependencies;
 mod errors;
 mod faults;
 mod health;
+mod keys;
 mod login;
 mod logout;
 mod me;
