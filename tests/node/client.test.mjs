@@ -41,13 +41,16 @@ test('register, login, profile, upload, logout', async () => {
   const login = await postJson('/api/login', { email, password });
   assert.equal(login.status, 200);
   const token = login.body.access_token;
+  // The v1 body, field for field, plus the refresh token the token lifecycle added.
   assert.deepEqual(login.body, {
     status: 'success',
     message: 'Login successful!',
     access_token: token,
     token_type: 'Bearer',
     expires_in: 3600,
+    refresh_token: login.body.refresh_token,
   });
+  assert.match(login.body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
   const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
   assert.equal(claims.email, email);
   assert.equal(claims.exp - claims.iat, 3600);
