@@ -98,8 +98,10 @@ def check_files():
     for name, value in list(env.items()) + list(db.get("environment", {}).items()):
         if SECRET_NAME.search(name):
             refs = REFERENCE.findall(str(value))
-            check(refs and all(op in (":?", "?") for _, op, _ in refs),
-                  f"{name} comes from .env, required, with no committed value or default")
+            # Required (:?), or optional with an empty default (:-): never a committed value.
+            check(refs and all(op in (":?", "?") or (op == ":-" and not arg) for _, op, arg in refs)
+                  and not REFERENCE.sub("", str(value)),
+                  f"{name} comes from .env, with no committed value or default")
     check(re.search(r"://\w+:\$\{\w+:\?[^}]*\}@", env.get("DATABASE_URL", "")),
           "DATABASE_URL's password comes from .env")
     upload_dir = env.get("UPLOAD_DIR")
