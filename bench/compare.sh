@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# What a change costs on the authenticated path: req/s of `GET /` for the binary of a baseline
+# revision against this working tree's, on SQLite and PostgreSQL, runs alternating in one
+# session (bench/compare.py). Numbers are printed, never asserted.
+#   bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS]
+# BASELINE_TARGET_DIR reuses a cargo target folder for the baseline build (it is a full release
+# build otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/postgres.sh
+[[ $# -ge 1 ]] || die "usage: bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS]"
+baseline_rev=$(git rev-parse --verify "$1^{commit}")
+
+if ! command -v wrk >/dev/null; then
+  [[ $(id -u) -eq 0 ]] || die "wrk is missing (apt-get install wrk)"
+  log "installing wrk"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+WORK=$(mktemp -d /tmp/auth-service-compare.XXXXXX)
+cleanup() {
+  local status=$?
+  stop_throwaway_postgres
+  git worktree remove --force "$WORK/baseline" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+log "building the baseline ($baseline_rev)"
+git worktree add --detach "$WORK/baseline" "$baseline_rev" >/dev/null
+baseline_target=${BASELINE_TARGET_DIR:-$WORK/target}
+(cd "$WORK/baseline" && CARGO_TARGET_DIR="$baseline_target" cargo build --release --locked --bin auth-service)
+log "building the candidate (this working tree)"
+cargo build --release --locked --bin auth-service
+
+start_throwaway_postgres
+create_database bench_baseline
+create_database bench_candidate
+python3 bench/compare.py --baseline "$baseline_target/release/auth-service" \
+  --candidate "$PWD/target/release/auth-service" \
+  --postgres-baseline-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_baseline" \
+  --postgres-candidate-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_candidate" \
+  --seconds "${2:-8}" --rounds "${3:-3}"
