@@ -11,11 +11,8 @@ source scripts/lib/postgres.sh
 [[ $# -ge 1 ]] || die "usage: bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS]"
 baseline_rev=$(git rev-parse --verify "$1^{commit}")
 
-if ! command -v wrk >/dev/null; then
-  [[ $(id -u) -eq 0 ]] || die "wrk is missing (apt-get install wrk)"
-  log "installing wrk"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+source bench/lib.sh
+ensure_wrk
 
 WORK=$(mktemp -d /tmp/auth-service-compare.XXXXXX)
 cleanup() {

@@ -8,11 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
 
-if ! command -v wrk >/dev/null; then
-  [[ $(id -u) -eq 0 ]] || die "wrk is missing (apt-get install wrk)"
-  log "installing wrk"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+source bench/lib.sh
+ensure_wrk
 
 WORK=$(mktemp -d /tmp/auth-service-bench.XXXXXX)
 cleanup() {

@@ -261,6 +261,33 @@ impl TestApp {
         Tokens::from_body(&body)
     }
 
+    /// A JSON request with a bearer token, and its status and JSON body.
+    pub async fn bearer_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_and_json(response).await
+    }
+
+    /// The status of `GET /` with this access token.
+    pub async fn me_status(&self, access_token: &str) -> u16 {
+        self.get_me(Some(&format!("Bearer {access_token}")))
+            .await
+            .status()
+            .as_u16()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
         self.post_json(
             "/api/token/refresh",
@@ -350,6 +377,18 @@ impl Tokens {
 
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.access)
+    }
+
+    /// The body of login, refresh and password change that carries these tokens.
+    pub fn body(&self, message: &str) -> Value {
+        json!({
+            "status": "success",
+            "message": message,
+            "access_token": self.access,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "refresh_token": self.refresh
+        })
     }
 }
 

@@ -95,13 +95,6 @@ async fn jwks(app: &TestApp) -> (u16, String, Value) {
     (status, cache, body)
 }
 
-async fn me_status(app: &TestApp, token: &str) -> u16 {
-    app.get_me(Some(&format!("Bearer {token}")))
-        .await
-        .status()
-        .as_u16()
-}
-
 both_backends! {
     async fn eddsa_tokens_verify_with_the_published_key_alone(backend: Backend) {
         let dir = TempDir::new().unwrap();
@@ -112,7 +105,7 @@ both_backends! {
             app.session_for("ed@example.com").await
         };
         assert_eq!(jwt_header(&tokens.access), json!({"alg": "EdDSA", "typ": "JWT", "kid": key.kid()}));
-        assert_eq!(me_status(&app, &tokens.access).await, 200);
+        assert_eq!(app.me_status(&tokens.access).await, 200);
 
         let (status, cache, body) = jwks(&app).await;
         assert_eq!(status, 200);
@@ -146,13 +139,13 @@ both_backends! {
         // half) still verifies.
         for previous in [&old.private_pem, &old.public_pem] {
             let rotated = eddsa_app(backend, &new, &[previous.as_path()], Some(&before)).await;
-            assert_eq!(me_status(&rotated, &session.access).await, 200);
+            assert_eq!(rotated.me_status(&session.access).await, 200);
             let (_, _, body) = jwks(&rotated).await;
             assert_eq!(body, json!({"keys": [new.jwk(), old.jwk()]}));
             let fresh = rotated.session_for("rot@example.com").await;
             assert_eq!(jwt_header(&fresh.access)["kid"], json!(new.kid()));
             // The old-only replica, still running during the rollout, refuses the new kid.
-            assert_eq!(me_status(&before, &fresh.access).await, 401);
+            assert_eq!(before.me_status(&fresh.access).await, 401);
         }
 
         // Step 2, one access-token lifetime later: the old key is dropped. Its tokens are 401,
@@ -164,7 +157,7 @@ both_backends! {
         assert_eq!(status, 200, "{body}");
         let renewed = Tokens::from_body(&body);
         assert_eq!(jwt_header(&renewed.access)["kid"], json!(new.kid()));
-        assert_eq!(me_status(&after, &renewed.access).await, 200);
+        assert_eq!(after.me_status(&renewed.access).await, 200);
         let (_, _, body) = jwks(&after).await;
         assert_eq!(body, json!({"keys": [new.jwk()]}));
     }
@@ -179,7 +172,7 @@ both_backends! {
             s.jwt_secret = Some(NEW_SECRET.into());
             s.jwt_previous_secrets = vec![TEST_SECRET.into()];
         }).await;
-        assert_eq!(me_status(&rotated, &token).await, 200);
+        assert_eq!(rotated.me_status(&token).await, 200);
         let fresh = rotated.token_for("hs@example.com").await;
         assert_ne!(jwt_header(&fresh)["kid"], jwt_header(&token)["kid"]);
         // A secret is never published, current or previous.
@@ -189,8 +182,8 @@ both_backends! {
             s.database_url = database_url;
             s.jwt_secret = Some(NEW_SECRET.into());
         }).await;
-        assert_eq!(me_status(&after, &token).await, 401);
-        assert_eq!(me_status(&after, &fresh).await, 200);
+        assert_eq!(after.me_status(&token).await, 401);
+        assert_eq!(after.me_status(&fresh).await, 200);
     }
 
     async fn switching_from_hs256_to_eddsa_keeps_hs256_tokens_working(backend: Backend) {
@@ -206,7 +199,7 @@ both_backends! {
             s.jwt_secret = None;
             s.jwt_previous_secrets = vec![TEST_SECRET.into()];
         }).await;
-        assert_eq!(me_status(&switched, &token).await, 200);
+        assert_eq!(switched.me_status(&token).await, 200);
         assert_eq!(jwks(&switched).await.2, json!({"keys": [key.jwk()]}));
     }
 
@@ -226,6 +219,6 @@ both_backends! {
                 &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap();
             crate::tokens::assert_refused(&app, &format!("Bearer {forged}")).await;
         }
-        assert_eq!(me_status(&app, &honest).await, 200);
+        assert_eq!(app.me_status(&honest).await, 200);
     }
 }

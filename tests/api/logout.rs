@@ -28,22 +28,14 @@ fn user_id(app: &TestApp, email: &str) -> i64 {
         .unwrap()
 }
 
-async fn me_status(app: &TestApp, token: &str) -> u16 {
-    app.get_me(Some(&format!("Bearer {token}")))
-        .await
-        .status()
-        .as_u16()
-}
-
 async fn logout_everywhere(app: &TestApp, token: &str) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/api/logout?scope=all"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    status_and_json(response).await
+    app.bearer_json(
+        reqwest::Method::POST,
+        "/api/logout?scope=all",
+        token,
+        &json!({}),
+    )
+    .await
 }
 
 both_backends! {
@@ -60,13 +52,13 @@ both_backends! {
         assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
 
         for token in [&this.access, &this_now.access] {
-            assert_eq!(me_status(&app, token).await, 401);
+            assert_eq!(app.me_status(token).await, 401);
         }
         assert_eq!(status_and_json(app.logout(&this_now.access).await).await, (401, error_body("Unauthorized")));
         assert_eq!(status_and_json(app.refresh(&this_now.refresh).await).await,
                    (401, error_body("Invalid refresh token")));
         assert_eq!(app.session_count("out@example.com"), 1);
-        assert_eq!(me_status(&app, &other.access).await, 200);
+        assert_eq!(app.me_status(&other.access).await, 200);
         assert_eq!(app.refresh(&other.refresh).await.status().as_u16(), 200);
         // No denylist row: the session's end is what refuses its tokens.
         let rows: i64 = revoked::table.count().get_result(&mut app.db()).unwrap();
@@ -79,9 +71,9 @@ both_backends! {
         let database_url = first.database_url.clone();
         let second = spawn_app_with(backend, |s| s.database_url = database_url).await;
         let token = first.register_and_login("replica@example.com").await;
-        assert_eq!(me_status(&second, &token).await, 200);
+        assert_eq!(second.me_status(&token).await, 200);
         assert_eq!(first.logout(&token).await.status().as_u16(), 200);
-        assert_eq!(me_status(&second, &token).await, 401);
+        assert_eq!(second.me_status(&token).await, 401);
     }
 
     async fn logout_without_token_is_401_unauthorized(backend: Backend) {
@@ -104,14 +96,14 @@ both_backends! {
         let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(2);
         revoked_tokens::revoke(&mut app.db(), "expired-jti", long_ago).unwrap();
 
-        assert_eq!(me_status(&app, &token).await, 200);
+        assert_eq!(app.me_status(&token).await, 200);
         let (status, body) = status_and_json(app.logout(&token).await).await;
         assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
         let jti = jwt_claims(&token)["jti"].as_str().unwrap().to_owned();
         assert!(revoked_tokens::is_revoked(&mut app.db(), &jti).unwrap());
         assert!(!revoked_tokens::is_revoked(&mut app.db(), "expired-jti").unwrap());
-        assert_eq!(me_status(&app, &token).await, 401);
-        assert_eq!(me_status(&app, &other).await, 200);
+        assert_eq!(app.me_status(&token).await, 401);
+        assert_eq!(app.me_status(&other).await, 200);
     }
 
     async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend) {
@@ -125,14 +117,14 @@ both_backends! {
         let v1 = v1_token(id, "all@example.com", chrono::Utc::now().timestamp() - 5);
         second.register("B", "bystander@example.com", PASSWORD).await;
         let bystander = second.session_for("bystander@example.com").await;
-        assert_eq!(me_status(&first, &v1).await, 200);
+        assert_eq!(first.me_status(&v1).await, 200);
 
         let (status, body) = logout_everywhere(&second, &phone.access).await;
         assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out everywhere"})));
 
         for app in [&first, &second] {
             for token in [&laptop.access, &phone.access, &v1] {
-                assert_eq!(me_status(app, token).await, 401);
+                assert_eq!(app.me_status(token).await, 401);
             }
         }
         for refresh in [&laptop.refresh, &phone.refresh] {
@@ -149,8 +141,8 @@ both_backends! {
 
         // A login right after (within the same second) works, and other users were untouched.
         let again = first.session_for("all@example.com").await;
-        assert_eq!(me_status(&second, &again.access).await, 200);
-        assert_eq!(me_status(&first, &bystander.access).await, 200);
+        assert_eq!(second.me_status(&again.access).await, 200);
+        assert_eq!(first.me_status(&bystander.access).await, 200);
     }
 
     async fn unknown_logout_scope_is_400_and_ends_nothing(backend: Backend) {
@@ -161,7 +153,7 @@ both_backends! {
                 .bearer_auth(&token).send().await.unwrap();
             assert_eq!(status_and_json(response).await, (400, error_body("Unknown logout scope")), "{query}");
         }
-        assert_eq!(me_status(&app, &token).await, 200);
+        assert_eq!(app.me_status(&token).await, 200);
         assert_eq!(app.session_count("scope@example.com"), 1);
     }
 }

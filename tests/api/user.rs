@@ -8,15 +8,8 @@ use crate::both_backends;
 use crate::helpers::*;
 
 async fn delete_user(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    let response = app
-        .client
-        .delete(app.url("/api/user"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
+    app.bearer_json(reqwest::Method::DELETE, "/api/user", token, body)
         .await
-        .unwrap();
-    status_and_json(response).await
 }
 
 both_backends! {
@@ -50,7 +43,7 @@ both_backends! {
         assert_eq!(app.login("gone@example.com", PASSWORD).await.status().as_u16(), 401);
         // The address is free again, and nobody else was touched.
         assert_eq!(app.register("A again", "gone@example.com", PASSWORD).await.status().as_u16(), 201);
-        assert_eq!(app.get_me(Some(&bystander.bearer())).await.status().as_u16(), 200);
+        assert_eq!(app.me_status(&bystander.access).await, 200);
     }
 
     async fn deletion_with_a_wrong_password_is_403_and_deletes_nothing(backend: Backend) {
@@ -63,7 +56,7 @@ both_backends! {
         assert_eq!((status, body), (400, error_body("All fields are required")));
         assert_eq!(app.user_count(), 1);
         assert_eq!(app.stored_files().len(), 1);
-        assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
+        assert_eq!(app.me_status(&token).await, 200);
     }
 
     async fn deletion_needs_a_bearer_token(backend: Backend) {
