@@ -100,7 +100,7 @@ pub fn rotate(
                 users::id,
                 users::email,
             ))
-            .first::<(String, NaiveDateTime, Option<NaiveDateTime>, i64, String)>(conn)
+            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>, i64, String)>(conn)
             .optional()?;
         let Some((session_id, expires_at, spent_at, user_id, email)) = found else {
             return Ok(Refresh::Invalid);
