@@ -70,26 +70,34 @@ pub fn find_token_user(
     session_id: &str,
     jti: &str,
 ) -> QueryResult<Option<TokenUser>> {
-    users::table
-        .filter(users::id.eq(user_id))
-        .select((
-            User::as_select(),
-            exists(
-                sessions::table
-                    .filter(sessions::id.eq(session_id))
-                    .filter(sessions::user_id.eq(user_id)),
-            ),
-            exists(revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))),
-        ))
-        .get_result::<(User, bool, bool)>(conn)
-        .optional()
-        .map(|found| {
-            found.map(|(user, session_live, revoked)| TokenUser {
-                user,
-                session_live,
-                revoked,
-            })
+    // Every authenticated request runs this. On the concrete connection, diesel finds the
+    // prepared statement by the query's type; through `AnyConnection` it would build the SQL
+    // text again each time to look it up. The session is looked up by id alone: `sid` and `sub`
+    // are signed together, so a session of another user cannot be named.
+    macro_rules! find {
+        ($conn:expr) => {
+            users::table
+                .filter(users::id.eq(user_id))
+                .select((
+                    User::as_select(),
+                    exists(sessions::table.filter(sessions::id.eq(session_id))),
+                    exists(revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))),
+                ))
+                .get_result::<(User, bool, bool)>($conn)
+                .optional()
+        };
+    }
+    let found = match conn {
+        AnyConnection::Postgresql(conn) => find!(conn),
+        AnyConnection::Sqlite(conn) => find!(conn),
+    };
+    found.map(|found| {
+        found.map(|(user, session_live, revoked)| TokenUser {
+            user,
+            session_live,
+            revoked,
         })
+    })
 }
 
 /// Replaces the password hash if it is still `current_hash` (a concurrent change wins once)

@@ -31,7 +31,8 @@ impl FromStr for RateLimit {
         let (max, period) = value.trim().split_once('/').ok_or_else(bad)?;
         let max: u64 = max.trim().parse().map_err(|_| bad())?;
         let period = period.trim();
-        let unit_at = period.len().checked_sub(1).ok_or_else(bad)?;
+        // The unit is the last character, which need not be one byte ("5/1µ").
+        let unit_at = period.char_indices().last().ok_or_else(bad)?.0;
         let (count, unit) = period.split_at(unit_at);
         let count: u64 = if count.is_empty() {
             1
@@ -163,6 +164,14 @@ mod tests {
             if let Ok(rate) = value.parse::<RateLimit>() {
                 proptest::prop_assert!(rate.max >= 1 && rate.period_secs >= 1);
             }
+        }
+    }
+
+    #[test]
+    fn a_multibyte_last_character_is_an_error_not_a_panic() {
+        // Found by the property test above: the unit was cut at the last byte.
+        for value in ["5/1µ", "5/ﬓ", "1/🕴"] {
+            assert!(value.parse::<RateLimit>().is_err(), "{value}");
         }
     }
 
