@@ -7,7 +7,10 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 
 use crate::{
     auth::token::Claims,
-    db::{self, users::User},
+    db::{
+        self,
+        users::{TokenEnd, User},
+    },
     error::ApiError,
     startup::AppState,
 };
@@ -36,32 +39,24 @@ impl FromRequest for AuthUser {
             let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
             // A token without `sid` was issued before sessions existed; it has no session to
             // end, but logout may have revoked its `jti`.
-            let session_id = claims.sid.clone().unwrap_or_default();
-            let jti = claims.jti.clone();
+            let end = match &claims.sid {
+                Some(session_id) => TokenEnd::Session(session_id.clone()),
+                None => TokenEnd::Revocation(claims.jti.clone()),
+            };
             let found = db::run(&state.pool, move |conn| {
-                Ok(db::users::find_token_user(
-                    conn,
-                    user_id,
-                    &session_id,
-                    &jti,
-                )?)
+                Ok(db::users::find_token_user(conn, user_id, &end)?)
             })
             .await?;
-            let Some(found) = found else {
+            let Some((user, live)) = found else {
                 return Err(ApiError::UserNotFound);
             };
-            let session_ended = claims.sid.is_some() && !found.session_live;
-            let logged_out_everywhere = found
-                .user
+            let logged_out_everywhere = user
                 .tokens_valid_after
                 .is_some_and(|valid_after| claims.iat < valid_after);
-            if found.revoked || session_ended || logged_out_everywhere {
+            if !live || logged_out_everywhere {
                 return Err(ApiError::Unauthorized);
             }
-            Ok(AuthUser {
-                user: found.user,
-                claims,
-            })
+            Ok(AuthUser { user, claims })
         })
     }
 }

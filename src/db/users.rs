@@ -1,7 +1,10 @@
 //! The `users` table.
 
 use chrono::NaiveDateTime;
-use diesel::{dsl::exists, prelude::*};
+use diesel::{
+    dsl::{exists, not},
+    prelude::*,
+};
 
 use super::{
     AnyConnection,
@@ -53,51 +56,55 @@ pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<
 // (3.53, bundled) re-prepares a statement whose LIMIT is a bound parameter on every execution,
 // which was 46% of the instructions of an authenticated request.
 
-/// What the extractor needs to know about a token's user, from one round trip.
-#[derive(Debug)]
-pub struct TokenUser {
-    pub user: User,
-    /// Whether the token's session (`sid`) is still going.
-    pub session_live: bool,
-    /// Whether the token's `jti` was revoked (logout of a token that has no session).
-    pub revoked: bool,
+/// How a token can have been ended, and so what to look up beside its user.
+#[derive(Debug, Clone)]
+pub enum TokenEnd {
+    /// Its session (`sid`) was deleted: logout, logout everywhere, password change, reuse.
+    Session(String),
+    /// Its `jti` was revoked: logout of a token from before sessions (v1), which has no `sid`.
+    Revocation(String),
 }
 
-/// The user a token names, whether its session is live and whether the token was revoked.
+/// The user a token names, and whether the token is still live (its session exists, or it was
+/// not revoked), in one round trip.
 pub fn find_token_user(
     conn: &mut AnyConnection,
     user_id: i64,
-    session_id: &str,
-    jti: &str,
-) -> QueryResult<Option<TokenUser>> {
+    end: &TokenEnd,
+) -> QueryResult<Option<(User, bool)>> {
     // Every authenticated request runs this. On the concrete connection, diesel finds the
     // prepared statement by the query's type; through `AnyConnection` it would build the SQL
     // text again each time to look it up. The session is looked up by id alone: `sid` and `sub`
     // are signed together, so a session of another user cannot be named.
     macro_rules! find {
-        ($conn:expr) => {
+        ($conn:expr, $live:expr) => {
             users::table
                 .filter(users::id.eq(user_id))
-                .select((
-                    User::as_select(),
-                    exists(sessions::table.filter(sessions::id.eq(session_id))),
-                    exists(revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))),
-                ))
-                .get_result::<(User, bool, bool)>($conn)
+                .select((User::as_select(), $live))
+                .get_result::<(User, bool)>($conn)
                 .optional()
         };
     }
-    let found = match conn {
-        AnyConnection::Postgresql(conn) => find!(conn),
-        AnyConnection::Sqlite(conn) => find!(conn),
-    };
-    found.map(|found| {
-        found.map(|(user, session_live, revoked)| TokenUser {
-            user,
-            session_live,
-            revoked,
-        })
-    })
+    macro_rules! find_by_end {
+        ($conn:expr) => {
+            match end {
+                TokenEnd::Session(session_id) => find!(
+                    $conn,
+                    exists(sessions::table.filter(sessions::id.eq(session_id)))
+                ),
+                TokenEnd::Revocation(jti) => find!(
+                    $conn,
+                    not(exists(
+                        revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))
+                    ))
+                ),
+            }
+        };
+    }
+    match conn {
+        AnyConnection::Postgresql(conn) => find_by_end!(conn),
+        AnyConnection::Sqlite(conn) => find_by_end!(conn),
+    }
 }
 
 /// Replaces the password hash if it is still `current_hash` (a concurrent change wins once)
