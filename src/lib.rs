@@ -1,9 +1,12 @@
 //! auth-service: stateless JWT authentication over PostgreSQL or SQLite.
 
+pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod error;
 pub mod healthcheck;
+pub mod logging;
+pub mod request_id;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -1,10 +1,9 @@
 use std::process::ExitCode;
 
-use auth_service::{settings::Settings, startup::Application};
+use auth_service::{logging, settings::Settings, startup::Application};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(error) => {
@@ -12,6 +11,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    logging::init(settings.log_format);
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return match auth_service::healthcheck::check(&settings) {
             Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,10 @@ use std::{collections::HashMap, fmt, path::PathBuf};
 use config::{Config, Environment, File, FileFormat};
 use ipnet::IpNet;
 
-use crate::throttle::{Limits, ProxyHeader, RateLimit};
+use crate::{
+    logging::LogFormat,
+    throttle::{Limits, ProxyHeader, RateLimit},
+};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -42,6 +45,7 @@ const VARIABLES: &[&str] = &[
     "UPLOAD_TIMEOUT_SECS",
     "DATABASE_POOL_TIMEOUT_SECS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
+    "LOG_FORMAT",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -106,6 +110,8 @@ pub struct Settings {
     pub trusted_proxy_header: ProxyHeader,
     /// Refuse the 10,000 most common passwords at registration.
     pub password_reject_common: bool,
+    /// Log lines as readable text or as one JSON object each.
+    pub log_format: LogFormat,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -247,6 +253,9 @@ impl Settings {
                 "PASSWORD_REJECT_COMMON",
                 &required("PASSWORD_REJECT_COMMON")?,
             )?,
+            log_format: required("LOG_FORMAT")?
+                .parse()
+                .map_err(|problem| invalid("LOG_FORMAT", problem))?,
             app_env,
         };
         settings.validate()?;
@@ -443,6 +452,15 @@ mod tests {
         assert!(s.trusted_proxies.is_empty());
         assert_eq!(s.trusted_proxy_header, ProxyHeader::XForwardedFor);
         assert!(s.password_reject_common);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(
+            load(&[("LOG_FORMAT", "JSON")]).unwrap().log_format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            load(&[("LOG_FORMAT", "xml")]).unwrap_err().variable,
+            "LOG_FORMAT"
+        );
     }
 
     #[test]

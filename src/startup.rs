@@ -4,11 +4,11 @@ use std::{net::TcpListener, path::PathBuf};
 
 use actix_cors::Cors;
 use actix_web::{
-    App, HttpServer, ResponseError,
+    App, HttpMessage, HttpServer, ResponseError,
     body::MessageBody,
     dev::{Server, ServiceResponse},
     http::header,
-    middleware::{ErrorHandlerResponse, ErrorHandlers, Logger},
+    middleware::{ErrorHandlerResponse, ErrorHandlers, Logger, from_fn},
     web,
 };
 
@@ -21,6 +21,7 @@ use crate::{
     },
     db::{self, Pool},
     error::ApiError,
+    request_id::{self, RequestId},
     routes,
     settings::{JwtAlgorithm, Settings},
     throttle::{Throttle, TrustedProxies},
@@ -130,6 +131,8 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(json_error_body))
                 .wrap(cors(&origins))
                 .wrap(request_logger())
+                // Outermost: every response carries the id, and the logger inside sees it.
+                .wrap(from_fn(request_id::middleware))
                 .app_data(state.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -242,10 +245,18 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// actix's default format logs the whole request line, query string included; a client that
-/// puts a token in the query would have it written to the log. Only the path is logged.
+/// puts a token in the query would have it written to the log. Only the path is logged. The
+/// line is written after the response, outside the request's task, so it names the request id
+/// itself.
 fn request_logger() -> Logger {
-    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms request_id=%{request_id}xi"#)
         .custom_request_replace("method", |req| req.method().to_string())
+        .custom_request_replace("request_id", |req| {
+            req.extensions()
+                .get::<RequestId>()
+                .map(|id| id.0.clone())
+                .unwrap_or_default()
+        })
 }
 
 /// Gives framework errors that carry no JSON body (unknown method, payload limits, extractor

@@ -35,13 +35,23 @@ pub struct NewUser<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-/// Fails with `UniqueViolation` when the (normalised) email is taken: the unique index, not a
-/// prior lookup, decides between two concurrent registrations.
-pub fn insert_user(conn: &mut AnyConnection, user: &NewUser) -> QueryResult<()> {
-    diesel::insert_into(users::table)
-        .values(user)
-        .execute(conn)
-        .map(drop)
+/// Inserts the user and returns its id. Fails with `UniqueViolation` when the (normalised)
+/// email is taken: the unique index, not a prior lookup, decides between two concurrent
+/// registrations.
+pub fn insert_user(conn: &mut AnyConnection, user: &NewUser) -> QueryResult<i64> {
+    // diesel's MultiConnection backend has no RETURNING clause; each backend runs it itself.
+    macro_rules! insert_returning_id {
+        ($conn:expr) => {
+            diesel::insert_into(users::table)
+                .values(user)
+                .returning(users::id)
+                .get_result::<i64>($conn)
+        };
+    }
+    match conn {
+        AnyConnection::Postgresql(conn) => insert_returning_id!(conn),
+        AnyConnection::Sqlite(conn) => insert_returning_id!(conn),
+    }
 }
 
 pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    audit::{self, Event},
     auth::{password::MAX_PASSWORD_BYTES, refresh_token},
     db::{
         self,
@@ -118,17 +119,24 @@ pub async fn login(
         (Limit::LoginPerIp, client.rate_limit_subject()),
         (Limit::LoginPerAccount, email.clone()),
     ];
-    state.throttle.check(&state.pool, &limits).await?;
+    if let Err(error) = state.throttle.check(&state.pool, &limits).await {
+        if matches!(error, ApiError::TooManyRequests { .. }) {
+            audit::record(Event::Login, "throttled", None, Some(client));
+        }
+        return Err(error);
+    }
     let user = db::run(&state.pool, move |conn| {
         Ok(users::find_user_by_email(conn, &email)?)
     })
     .await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+    let known_id = user.as_ref().map(|user| user.id);
     let matches = state
         .passwords
         .verify(password.to_owned(), stored_hash)
         .await?;
     let Some(user) = user.filter(|_| matches) else {
+        audit::record(Event::Login, "bad_credentials", known_id, Some(client));
         return Err(ApiError::InvalidCredentials);
     };
     let now = chrono::Utc::now().naive_utc();
@@ -138,6 +146,7 @@ pub async fn login(
         Ok(sessions::start(conn, user_id, &first, now)?)
     })
     .await?;
+    audit::record(Event::Login, "ok", Some(user.id), Some(client));
     Ok(web::Json(LoginResponse::new(
         &state,
         "Login successful!",

@@ -7,10 +7,12 @@ use utoipa::IntoParams;
 
 use super::MessageResponse;
 use crate::{
+    audit::{self, Event},
     auth::AuthUser,
     db::{self, revoked_tokens, sessions, users},
     error::{ApiError, ErrorBody},
     startup::AppState,
+    throttle::ClientIp,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -33,6 +35,7 @@ pub struct LogoutQuery {
 )]
 pub async fn logout(
     state: web::Data<AppState>,
+    client: ClientIp,
     auth: AuthUser,
     query: Result<web::Query<LogoutQuery>, actix_web::Error>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
@@ -51,6 +54,7 @@ pub async fn logout(
             })?)
         })
         .await?;
+        audit::record(Event::LogoutEverywhere, "ok", Some(user_id), Some(client));
         return Ok(web::Json(MessageResponse::success("Logged out everywhere")));
     }
     let claims = auth.claims;
@@ -72,5 +76,6 @@ pub async fn logout(
             .await?
         }
     }
+    audit::record(Event::Logout, "ok", Some(user_id), Some(client));
     Ok(web::Json(MessageResponse::success("Logged out")))
 }

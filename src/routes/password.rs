@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::login::{LoginResponse, new_refresh_token};
 use crate::{
+    audit::{self, Event},
     auth::{AuthUser, password::MAX_PASSWORD_BYTES},
     db::{self, sessions, users},
     error::{ApiError, ErrorBody},
@@ -53,7 +54,7 @@ pub async fn change_password(
         return Err(ApiError::AllFieldsRequired);
     };
     acceptable_new_password(new, state.password_reject_common)?;
-    confirm_password(&state, &client, &auth, current).await?;
+    confirm_password(&state, client, &auth, current, Event::PasswordChange).await?;
     let new_hash = state.passwords.hash(new.to_owned()).await?;
 
     let now = chrono::Utc::now().naive_utc();
@@ -71,6 +72,7 @@ pub async fn change_password(
         })
     })
     .await?;
+    audit::record(Event::PasswordChange, "ok", Some(user_id), Some(client));
     Ok(web::Json(LoginResponse::new(
         &state,
         "Password changed",
@@ -83,20 +85,31 @@ pub async fn change_password(
 
 /// Checks the password a sensitive change is confirmed with, under the login limits: a stolen
 /// access token must not become a way to guess the password.
+/// A refusal is an audit event of `event`.
 pub(super) async fn confirm_password(
     state: &AppState,
-    client: &ClientIp,
+    client: ClientIp,
     auth: &AuthUser,
     password: &str,
+    event: Event,
 ) -> Result<(), ApiError> {
+    let refused = |outcome| {
+        audit::record(event, outcome, Some(auth.user.id), Some(client));
+    };
     if password.len() > MAX_PASSWORD_BYTES {
+        refused("wrong_password");
         return Err(ApiError::WrongPassword);
     }
     let limits = [
         (Limit::LoginPerIp, client.rate_limit_subject()),
         (Limit::LoginPerAccount, auth.user.email.clone()),
     ];
-    state.throttle.check(&state.pool, &limits).await?;
+    if let Err(error) = state.throttle.check(&state.pool, &limits).await {
+        if matches!(error, ApiError::TooManyRequests { .. }) {
+            refused("throttled");
+        }
+        return Err(error);
+    }
     let matches = state
         .passwords
         .verify(password.to_owned(), Some(auth.user.password_hash.clone()))
@@ -104,6 +117,7 @@ pub(super) async fn confirm_password(
     if matches {
         Ok(())
     } else {
+        refused("wrong_password");
         Err(ApiError::WrongPassword)
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    audit::{self, Event},
     auth::AuthUser,
     db::{self, users},
     error::{ApiError, ErrorBody},
@@ -85,6 +86,7 @@ pub async fn upload_profile_pic(
     if let Some(previous) = previous.filter(|previous| *previous != stored) {
         remove_stored_picture(&state.upload_dir, &previous).await;
     }
+    audit::record(Event::PictureUpload, "ok", Some(user_id), Some(client));
     Ok(web::Json(UploadResponse {
         status: "success",
         message: "Profile picture updated",

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::MessageResponse;
 use crate::{
+    audit::{self, Event},
     db::{self, users},
     error::{ApiError, ErrorBody},
     startup::AppState,
@@ -56,10 +57,14 @@ pub async fn register(
     acceptable_new_password(password, state.password_reject_common)?;
     // Counted before bcrypt and before the unique index can tell whether the email exists.
     let limits = [(Limit::RegisterPerIp, client.rate_limit_subject())];
-    state.throttle.check(&state.pool, &limits).await?;
+    state
+        .throttle
+        .check(&state.pool, &limits)
+        .await
+        .inspect_err(|error| audit_failure(error, client))?;
 
     let password_hash = state.passwords.hash(password.to_owned()).await?;
-    db::run(&state.pool, move |conn| {
+    let user_id = db::run(&state.pool, move |conn| {
         let now = chrono::Utc::now().naive_utc();
         let new_user = users::NewUser {
             name: &name,
@@ -75,6 +80,19 @@ pub async fn register(
             error => error.into(),
         })
     })
-    .await?;
+    .await
+    .inspect_err(|error| audit_failure(error, client))?;
+    audit::record(Event::Register, "ok", Some(user_id), Some(client));
     Ok(HttpResponse::Created().json(MessageResponse::success("User registered successfully")))
+}
+
+/// Refused registrations worth an operator's eye: throttled, or an address already taken (an
+/// enumeration attempt looks like many of these).
+fn audit_failure(error: &ApiError, client: ClientIp) {
+    let outcome = match error {
+        ApiError::TooManyRequests { .. } => "throttled",
+        ApiError::EmailAlreadyRegistered => "email_taken",
+        _ => return,
+    };
+    audit::record(Event::Register, outcome, None, Some(client));
 }

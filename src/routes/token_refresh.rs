@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::login::LoginResponse;
 use crate::{
+    audit::{self, Event},
     auth::refresh_token,
     db::{
         self,
@@ -13,6 +14,7 @@ use crate::{
     },
     error::{ApiError, ErrorBody},
     startup::AppState,
+    throttle::ClientIp,
     validation::{required, string_or_none},
 };
 
@@ -36,6 +38,7 @@ pub struct RefreshRequest {
 )]
 pub async fn refresh(
     state: web::Data<AppState>,
+    client: ClientIp,
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let Some(presented) = required(&body.refresh_token) else {
@@ -73,8 +76,11 @@ pub async fn refresh(
             successor_token,
         )?)),
         Refresh::ReuseDetected { user_id } => {
-            log::warn!(
-                "refresh token reused after it was spent: ended a session of user {user_id}"
+            audit::record(
+                Event::RefreshReuse,
+                "session_ended",
+                Some(user_id),
+                Some(client),
             );
             Err(ApiError::InvalidRefreshToken)
         }

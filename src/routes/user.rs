@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{MessageResponse, password::confirm_password};
 use crate::{
+    audit::{self, Event},
     auth::AuthUser,
     db::{self, users},
     error::{ApiError, ErrorBody},
@@ -45,7 +46,7 @@ pub async fn delete_user(
     let Some(password) = required(&body.password) else {
         return Err(ApiError::AllFieldsRequired);
     };
-    confirm_password(&state, &client, &auth, password).await?;
+    confirm_password(&state, client, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
     let password_hash = auth.user.password_hash;
     let deleted = db::run(&state.pool, move |conn| {
@@ -59,5 +60,6 @@ pub async fn delete_user(
     if let Some(picture) = picture {
         remove_stored_picture(&state.upload_dir, &picture).await;
     }
+    audit::record(Event::AccountDeletion, "ok", Some(user_id), Some(client));
     Ok(web::Json(MessageResponse::success("Account deleted")))
 }

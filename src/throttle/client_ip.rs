@@ -56,6 +56,12 @@ pub struct TrustedProxies {
     pub header: ProxyHeader,
 }
 
+impl TrustedProxies {
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.networks.iter().any(|net| net.contains(&peer))
+    }
+}
+
 impl ClientIp {
     /// The string counters are keyed by. An IPv6 client usually holds a whole /64, so it is
     /// counted as one: otherwise it could rotate addresses to escape every limit.
@@ -98,7 +104,7 @@ impl FromRequest for ClientIp {
 /// The client's address given the peer, the proxies' header (all its lines joined by commas)
 /// and the trusted proxies.
 pub fn client_ip(peer: IpAddr, chain: &str, proxies: &TrustedProxies) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| proxies.networks.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| proxies.trusts(*ip);
     let mut client = peer.to_canonical();
     if !is_trusted(&client) {
         return client;

@@ -5,6 +5,7 @@ use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -445,6 +446,7 @@ pub struct ServiceProcess {
     child: Child,
     pub port: u16,
     pub upload_dir: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
     _dir: TempDir,
 }
 
@@ -469,25 +471,51 @@ impl ServiceProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start auth-service");
-        // The port the OS chose is in the start-up log line; the rest of the log is drained so
-        // the server never blocks on a full pipe.
+        // The port the OS chose is in the start-up log line; the rest of the log is kept for
+        // `log_lines`, read as it comes so the server never blocks on a full pipe.
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let port = lines
             .by_ref()
             .map_while(Result::ok)
-            .find_map(|line| line.rsplit_once("listening on port ")?.1.parse().ok())
+            .find_map(|line| {
+                let (_, rest) = line.split_once("listening on port ")?;
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
             .expect("auth-service logs its port");
-        std::thread::spawn(move || lines.for_each(drop));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         ServiceProcess {
             child,
             port,
             upload_dir,
+            log,
             _dir: dir,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The log lines written since the start, waiting (ten seconds at most) until one
+    /// satisfies `until`: a line is written after its response is sent.
+    pub fn log_lines_until(&self, until: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.log.lock().unwrap().clone();
+            if lines.iter().any(|line| until(line)) || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn signal(&self, signal: &str) {

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod audit;
 mod dependencies;
 mod errors;
 mod faults;
