@@ -16,52 +16,73 @@ fn audit_lines(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
-async fn post(
-    client: &reqwest::Client,
-    service: &ServiceProcess,
-    path: &str,
-    body: &Value,
-    token: Option<&str>,
-    request_id: Option<&str>,
-) -> reqwest::Response {
-    let mut request = client.post(service.url(path)).json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+/// Requests to a `ServiceProcess` as a client would make them.
+struct Caller<'a> {
+    client: reqwest::Client,
+    service: &'a ServiceProcess,
+}
+
+impl Caller<'_> {
+    fn new(service: &ServiceProcess) -> Caller<'_> {
+        Caller {
+            client: reqwest::Client::new(),
+            service,
+        }
     }
-    if let Some(id) = request_id {
-        request = request.header("X-Request-Id", id);
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.service.url(path));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
-    request.send().await.unwrap()
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.request(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, None, body).await
+    }
+
+    async fn login(&self, user: &Value) -> Tokens {
+        Tokens::from_body(&self.post("/api/login", user).await.json().await.unwrap())
+    }
 }
 
 #[tokio::test]
 async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
     let service =
         ServiceProcess::start(&[("LOG_FORMAT", "json"), ("TRUSTED_PROXIES", "127.0.0.1")]);
-    let client = reqwest::Client::new();
+    let caller = Caller::new(&service);
     let user = json!({"name": "Audited", "email": "audit@example.com", "password": PASSWORD});
-    assert_eq!(
-        post(&client, &service, "/api/register", &user, None, None)
-            .await
-            .status(),
-        201
-    );
-    let login = post(&client, &service, "/api/login", &user, None, None).await;
-    let token = login.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert_eq!(caller.post("/api/register", &user).await.status(), 201);
+    let token = caller.login(&user).await.access;
 
     let failed = json!({"email": "audit@example.com", "password": WRONG_PASSWORD});
-    let response = post(
-        &client,
-        &service,
-        "/api/login",
-        &failed,
-        None,
-        Some("req-audit-1"),
-    )
-    .await;
+    let response = caller
+        .request(reqwest::Method::POST, "/api/login", None)
+        .header("X-Request-Id", "req-audit-1")
+        .json(&failed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["x-request-id"], "req-audit-1");
 
@@ -96,114 +117,70 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
 
 #[tokio::test]
 async fn every_audited_action_writes_one_event() {
+    use reqwest::Method;
     let service =
         ServiceProcess::start(&[("LOG_FORMAT", "json"), ("REFRESH_REUSE_INTERVAL_SECS", "0")]);
-    let client = reqwest::Client::new();
+    let caller = Caller::new(&service);
+    const NEW_PASSWORD: &str = "staple battery horse correct";
     let user = json!({"name": "Audited", "email": "every@example.com", "password": PASSWORD});
-    post(&client, &service, "/api/register", &user, None, None).await;
-    post(&client, &service, "/api/register", &user, None, None).await;
-    let tokens = |body: Value| Tokens::from_body(&body);
-    let first = tokens(
-        post(&client, &service, "/api/login", &user, None, None)
-            .await
-            .json()
-            .await
-            .unwrap(),
-    );
+    caller.post("/api/register", &user).await;
+    caller.post("/api/register", &user).await;
+    let first = caller.login(&user).await;
     let form = reqwest::multipart::Form::new().part(
         "profile_pic",
         reqwest::multipart::Part::bytes(png_image(4, 4)).file_name("me.png"),
     );
-    let upload = client
-        .post(service.url("/api/upload_profile_pic"))
-        .bearer_auth(&first.access)
+    let upload = caller
+        .request(Method::POST, "/api/upload_profile_pic", Some(&first.access))
         .multipart(form)
         .send()
         .await
         .unwrap();
     assert_eq!(upload.status(), 200);
-    post(
-        &client,
-        &service,
-        "/api/token/refresh",
-        &json!({"refresh_token": first.refresh}),
-        None,
-        None,
-    )
-    .await;
-    post(
-        &client,
-        &service,
-        "/api/token/refresh",
-        &json!({"refresh_token": first.refresh}),
-        None,
-        None,
-    )
-    .await;
-    let second = tokens(
-        post(&client, &service, "/api/login", &user, None, None)
-            .await
-            .json()
-            .await
-            .unwrap(),
-    );
-    post(
-        &client,
-        &service,
-        "/api/logout",
-        &json!({}),
-        Some(&second.access),
-        None,
-    )
-    .await;
-    let third = tokens(
-        post(&client, &service, "/api/login", &user, None, None)
-            .await
-            .json()
-            .await
-            .unwrap(),
-    );
-    post(
-        &client,
-        &service,
-        "/api/logout?scope=all",
-        &json!({}),
-        Some(&third.access),
-        None,
-    )
-    .await;
-    let fourth = tokens(
-        post(&client, &service, "/api/login", &user, None, None)
-            .await
-            .json()
-            .await
-            .unwrap(),
-    );
-    let change =
-        json!({"current_password": PASSWORD, "new_password": "staple battery horse correct"});
-    let changed = client
-        .put(service.url("/api/password"))
-        .bearer_auth(&fourth.access)
-        .json(&change)
-        .send()
-        .await
-        .unwrap();
-    let fifth = tokens(changed.json().await.unwrap());
-    let deleted = client
-        .delete(service.url("/api/user"))
-        .bearer_auth(&fifth.access)
-        .json(&json!({"password": "wrong password here"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 403);
-    let deleted = client
-        .delete(service.url("/api/user"))
-        .bearer_auth(&fifth.access)
-        .json(&json!({"password": "staple battery horse correct"}))
-        .send()
-        .await
-        .unwrap();
+    let refresh = json!({"refresh_token": first.refresh});
+    caller.post("/api/token/refresh", &refresh).await;
+    caller.post("/api/token/refresh", &refresh).await;
+    let second = caller.login(&user).await;
+    caller
+        .send(
+            Method::POST,
+            "/api/logout",
+            Some(&second.access),
+            &json!({}),
+        )
+        .await;
+    let third = caller.login(&user).await;
+    caller
+        .send(
+            Method::POST,
+            "/api/logout?scope=all",
+            Some(&third.access),
+            &json!({}),
+        )
+        .await;
+    let fourth = caller.login(&user).await;
+    let change = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let changed = caller
+        .send(Method::PUT, "/api/password", Some(&fourth.access), &change)
+        .await;
+    let fifth = Tokens::from_body(&changed.json().await.unwrap());
+    let wrong = caller
+        .send(
+            Method::DELETE,
+            "/api/user",
+            Some(&fifth.access),
+            &json!({"password": "wrong password here"}),
+        )
+        .await;
+    assert_eq!(wrong.status(), 403);
+    let deleted = caller
+        .send(
+            Method::DELETE,
+            "/api/user",
+            Some(&fifth.access),
+            &json!({"password": NEW_PASSWORD}),
+        )
+        .await;
     assert_eq!(deleted.status(), 200);
 
     let lines = service
