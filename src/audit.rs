@@ -2,7 +2,7 @@
 //! event, its outcome, the user id when known and the client's address; the request id is added
 //! by the log formatter. Never a password, token or hash: nothing here takes one.
 
-use crate::throttle::ClientIp;
+use crate::{metrics::Metrics, throttle::ClientIp};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,20 @@ impl Event {
 /// `session_ended`, `wrong_password`).
 pub type Outcome = &'static str;
 
-pub fn record(event: Event, outcome: Outcome, user_id: Option<i64>, client: Option<ClientIp>) {
+/// Writes the event's line and counts it in the metrics that follow it.
+pub fn record(
+    metrics: &Metrics,
+    event: Event,
+    outcome: Outcome,
+    user_id: Option<i64>,
+    client: Option<ClientIp>,
+) {
+    match event {
+        Event::Login => metrics.logins.with_label_values(&[outcome]).inc(),
+        Event::Register => metrics.registrations.with_label_values(&[outcome]).inc(),
+        Event::RefreshReuse => metrics.refreshes.with_label_values(&["reused"]).inc(),
+        _ => {}
+    }
     let event = event.name();
     let client_ip = client
         .map(|client| client.0.to_string())

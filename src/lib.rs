@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod healthcheck;
 pub mod logging;
+pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod settings;

@@ -46,6 +46,7 @@ const VARIABLES: &[&str] = &[
     "DATABASE_POOL_TIMEOUT_SECS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "LOG_FORMAT",
+    "METRICS_TOKEN",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -112,6 +113,8 @@ pub struct Settings {
     pub password_reject_common: bool,
     /// Log lines as readable text or as one JSON object each.
     pub log_format: LogFormat,
+    /// The bearer token `GET /metrics` asks for; unset, it is open.
+    pub metrics_token: Option<String>,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -253,6 +256,7 @@ impl Settings {
                 "PASSWORD_REJECT_COMMON",
                 &required("PASSWORD_REJECT_COMMON")?,
             )?,
+            metrics_token: get("METRICS_TOKEN").filter(|s| !s.is_empty()),
             log_format: required("LOG_FORMAT")?
                 .parse()
                 .map_err(|problem| invalid("LOG_FORMAT", problem))?,

@@ -21,6 +21,7 @@ use crate::{
     },
     db::{self, Pool},
     error::ApiError,
+    metrics::{self, Metrics},
     request_id::{self, RequestId},
     routes,
     settings::{JwtAlgorithm, Settings},
@@ -45,6 +46,9 @@ pub struct AppState {
     pub throttle: Throttle,
     pub trusted_proxies: TrustedProxies,
     pub password_reject_common: bool,
+    pub metrics: Metrics,
+    /// When set, `GET /metrics` wants `Authorization: Bearer <it>`.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +114,8 @@ impl Application {
                 header: settings.trusted_proxy_header,
             },
             password_reject_common: settings.password_reject_common,
+            metrics: Metrics::new(),
+            metrics_token: settings.metrics_token.clone(),
         });
 
         let address = format!("{}:{}", settings.host, settings.port);
@@ -131,6 +137,7 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(json_error_body))
                 .wrap(cors(&origins))
                 .wrap(request_logger())
+                .wrap(from_fn(metrics::middleware))
                 // Outermost: every response carries the id, and the logger inside sees it.
                 .wrap(from_fn(request_id::middleware))
                 .app_data(state.clone())

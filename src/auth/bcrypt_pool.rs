@@ -4,7 +4,11 @@
 //! nor actix's blocking pool (hundreds of threads, shared with diesel) ever run bcrypt.
 
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     thread,
 };
 
@@ -20,6 +24,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub struct BcryptPool {
     jobs: mpsc::Sender<Job>,
+    /// Jobs submitted and not finished: the queue depth `/metrics` reports.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl BcryptPool {
@@ -45,7 +51,15 @@ impl BcryptPool {
                     }
                 })?;
         }
-        Ok(BcryptPool { jobs })
+        Ok(BcryptPool {
+            jobs,
+            in_flight: Arc::default(),
+        })
+    }
+
+    /// Jobs submitted and not finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// One per core the process may use.
@@ -61,11 +75,17 @@ impl BcryptPool {
         T: Send + 'static,
     {
         let (done, result) = oneshot::channel();
+        let in_flight = Arc::clone(&self.in_flight);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.jobs
             .send(Box::new(move || {
                 let _ = done.send(work());
+                in_flight.fetch_sub(1, Ordering::Relaxed);
             }))
-            .map_err(|_| ApiError::internal("bcrypt pool stopped"))?;
+            .map_err(|_| {
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                ApiError::internal("bcrypt pool stopped")
+            })?;
         result
             .await
             .map_err(|_| ApiError::internal("bcrypt job dropped"))

@@ -27,6 +27,11 @@ impl Passwords {
         }
     }
 
+    /// bcrypt jobs submitted and not finished.
+    pub fn queued(&self) -> usize {
+        self.pool.in_flight()
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let cost = self.cost;
         Ok(self

@@ -62,6 +62,12 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Open connections and idle ones.
+    pub fn connections(&self) -> (u32, u32) {
+        let state = self.connections.state();
+        (state.connections, state.idle_connections)
+    }
+
     /// A connection, waiting for one at most `DATABASE_POOL_TIMEOUT_SECS`.
     pub fn get(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, r2d2::PoolError> {
         self.connections.get()

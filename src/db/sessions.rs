@@ -28,7 +28,9 @@ pub enum Refresh {
     },
     /// It was spent before the grace interval: someone holds a copy, so the session is over.
     ReuseDetected { user_id: i64 },
-    /// Unknown, expired, or its session has ended.
+    /// Past its lifetime.
+    Expired,
+    /// Unknown, or its session has ended.
     Invalid,
 }
 
@@ -106,7 +108,7 @@ pub fn rotate(
             return Ok(Refresh::Invalid);
         };
         if expires_at <= now {
-            return Ok(Refresh::Invalid);
+            return Ok(Refresh::Expired);
         }
         let within_grace = spent_at.is_some_and(|spent_at| now - spent_at <= grace);
         if !spent_now && !within_grace {

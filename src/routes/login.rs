@@ -121,7 +121,13 @@ pub async fn login(
     ];
     if let Err(error) = state.throttle.check(&state.pool, &limits).await {
         if matches!(error, ApiError::TooManyRequests { .. }) {
-            audit::record(Event::Login, "throttled", None, Some(client));
+            audit::record(
+                &state.metrics,
+                Event::Login,
+                "throttled",
+                None,
+                Some(client),
+            );
         }
         return Err(error);
     }
@@ -136,7 +142,13 @@ pub async fn login(
         .verify(password.to_owned(), stored_hash)
         .await?;
     let Some(user) = user.filter(|_| matches) else {
-        audit::record(Event::Login, "bad_credentials", known_id, Some(client));
+        audit::record(
+            &state.metrics,
+            Event::Login,
+            "bad_credentials",
+            known_id,
+            Some(client),
+        );
         return Err(ApiError::InvalidCredentials);
     };
     let now = chrono::Utc::now().naive_utc();
@@ -146,7 +158,13 @@ pub async fn login(
         Ok(sessions::start(conn, user_id, &first, now)?)
     })
     .await?;
-    audit::record(Event::Login, "ok", Some(user.id), Some(client));
+    audit::record(
+        &state.metrics,
+        Event::Login,
+        "ok",
+        Some(user.id),
+        Some(client),
+    );
     Ok(web::Json(LoginResponse::new(
         &state,
         "Login successful!",

@@ -54,7 +54,13 @@ pub async fn logout(
             })?)
         })
         .await?;
-        audit::record(Event::LogoutEverywhere, "ok", Some(user_id), Some(client));
+        audit::record(
+            &state.metrics,
+            Event::LogoutEverywhere,
+            "ok",
+            Some(user_id),
+            Some(client),
+        );
         return Ok(web::Json(MessageResponse::success("Logged out everywhere")));
     }
     let claims = auth.claims;
@@ -76,6 +82,12 @@ pub async fn logout(
             .await?
         }
     }
-    audit::record(Event::Logout, "ok", Some(user_id), Some(client));
+    audit::record(
+        &state.metrics,
+        Event::Logout,
+        "ok",
+        Some(user_id),
+        Some(client),
+    );
     Ok(web::Json(MessageResponse::success("Logged out")))
 }

@@ -5,6 +5,7 @@ pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod me;
+pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod profile_pic;
@@ -39,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/token/refresh").route(web::post().to(token_refresh::refresh)))
         .service(web::resource("/api/password").route(web::put().to(password::change_password)))
         .service(web::resource("/api/user").route(web::delete().to(user::delete_user)))
-        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)));
+        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
 }
 
 /// `{"status":"success","message":…}`, the body of register, logout and account deletion.

@@ -7,7 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    health, jwks, login, logout, me, password, profile_pic, register, token_refresh, uploads, user,
+    health, jwks, login, logout, me, metrics, password, profile_pic, register, token_refresh,
+    uploads, user,
 };
 
 #[derive(OpenApi)]
@@ -31,6 +32,7 @@ use super::{
         password::change_password,
         user::delete_user,
         jwks::jwks,
+        metrics::metrics,
     ),
     modifiers(&BearerAuth)
 )]

@@ -72,7 +72,13 @@ pub async fn change_password(
         })
     })
     .await?;
-    audit::record(Event::PasswordChange, "ok", Some(user_id), Some(client));
+    audit::record(
+        &state.metrics,
+        Event::PasswordChange,
+        "ok",
+        Some(user_id),
+        Some(client),
+    );
     Ok(web::Json(LoginResponse::new(
         &state,
         "Password changed",
@@ -94,7 +100,13 @@ pub(super) async fn confirm_password(
     event: Event,
 ) -> Result<(), ApiError> {
     let refused = |outcome| {
-        audit::record(event, outcome, Some(auth.user.id), Some(client));
+        audit::record(
+            &state.metrics,
+            event,
+            outcome,
+            Some(auth.user.id),
+            Some(client),
+        );
     };
     if password.len() > MAX_PASSWORD_BYTES {
         refused("wrong_password");

@@ -86,7 +86,17 @@ pub async fn upload_profile_pic(
     if let Some(previous) = previous.filter(|previous| *previous != stored) {
         remove_stored_picture(&state.upload_dir, &previous).await;
     }
-    audit::record(Event::PictureUpload, "ok", Some(user_id), Some(client));
+    audit::record(
+        &state.metrics,
+        Event::PictureUpload,
+        "ok",
+        Some(user_id),
+        Some(client),
+    );
+    state.metrics.uploads.inc();
+    if let Ok(stored_file) = tokio::fs::metadata(state.upload_dir.join(&stored)).await {
+        state.metrics.upload_bytes.inc_by(stored_file.len());
+    }
     Ok(web::Json(UploadResponse {
         status: "success",
         message: "Profile picture updated",

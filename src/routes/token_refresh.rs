@@ -46,6 +46,11 @@ pub async fn refresh(
     };
     // Only a string of the issued length can be one; anything else needs no lookup.
     if presented.len() != refresh_token::TOKEN_CHARS {
+        state
+            .metrics
+            .refreshes
+            .with_label_values(&["invalid"])
+            .inc();
         return Err(ApiError::InvalidRefreshToken);
     }
     let presented_hash = refresh_token::hash(presented);
@@ -67,16 +72,25 @@ pub async fn refresh(
             user_id,
             email,
             session_id,
-        } => Ok(web::Json(LoginResponse::new(
-            &state,
-            "Token refreshed",
-            user_id,
-            &email,
-            &session_id,
-            successor_token,
-        )?)),
+        } => {
+            state
+                .metrics
+                .refreshes
+                .with_label_values(&["rotated"])
+                .inc();
+            Ok(web::Json(LoginResponse::new(
+                &state,
+                "Token refreshed",
+                user_id,
+                &email,
+                &session_id,
+                successor_token,
+            )?))
+        }
         Refresh::ReuseDetected { user_id } => {
+            let metrics = &state.metrics;
             audit::record(
+                metrics,
                 Event::RefreshReuse,
                 "session_ended",
                 Some(user_id),
@@ -84,6 +98,21 @@ pub async fn refresh(
             );
             Err(ApiError::InvalidRefreshToken)
         }
-        Refresh::Invalid => Err(ApiError::InvalidRefreshToken),
+        Refresh::Expired => {
+            state
+                .metrics
+                .refreshes
+                .with_label_values(&["expired"])
+                .inc();
+            Err(ApiError::InvalidRefreshToken)
+        }
+        Refresh::Invalid => {
+            state
+                .metrics
+                .refreshes
+                .with_label_values(&["invalid"])
+                .inc();
+            Err(ApiError::InvalidRefreshToken)
+        }
     }
 }

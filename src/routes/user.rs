@@ -60,6 +60,12 @@ pub async fn delete_user(
     if let Some(picture) = picture {
         remove_stored_picture(&state.upload_dir, &picture).await;
     }
-    audit::record(Event::AccountDeletion, "ok", Some(user_id), Some(client));
+    audit::record(
+        &state.metrics,
+        Event::AccountDeletion,
+        "ok",
+        Some(user_id),
+        Some(client),
+    );
     Ok(web::Json(MessageResponse::success("Account deleted")))
 }

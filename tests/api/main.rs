@@ -11,6 +11,7 @@ mod keys;
 mod login;
 mod logout;
 mod me;
+mod metrics;
 mod openapi;
 mod password;
 mod profile_pic;

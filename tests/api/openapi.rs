@@ -18,7 +18,7 @@ both_backends! {
             "POST /api/register", "POST /api/login", "GET /", "POST /api/upload_profile_pic",
             "POST /upload_profile_pic", "GET /uploads/{filename}", "POST /api/logout", "GET /healthz",
             "GET /readyz", "GET /api/openapi.json", "POST /api/token/refresh", "PUT /api/password",
-            "DELETE /api/user", "GET /.well-known/jwks.json",
+            "DELETE /api/user", "GET /.well-known/jwks.json", "GET /metrics",
         ].into_iter().map(String::from).collect();
         assert_eq!(operations, expected);
 

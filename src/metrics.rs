@@ -1,0 +1,171 @@
+//! Prometheus metrics of one running service (`GET /metrics`): requests by route pattern,
+//! method and status with their latency, the outcomes of logins, registrations, refreshes and
+//! uploads, and the state of the bcrypt and database pools. Each application has its own
+//! registry, so tests running several in one process count separately.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{
+    Error,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    middleware::Next,
+    web,
+};
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// The route label of a request no route matched: scanning random paths adds one series, not
+/// one per path.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    pub logins: IntCounterVec,
+    pub registrations: IntCounterVec,
+    pub refreshes: IntCounterVec,
+    pub uploads: IntCounter,
+    pub upload_bytes: IntCounter,
+    bcrypt_queue: IntGauge,
+    db_connections: IntGauge,
+    db_idle: IntGauge,
+}
+
+/// What the pools report at scrape time.
+pub struct PoolReadings {
+    pub bcrypt_queued: usize,
+    pub db_connections: u32,
+    pub db_idle: u32,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
+            metric
+        };
+        let counter = |name: &str, help: &str| {
+            let metric = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
+            metric
+        };
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
+            metric
+        };
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from request to response head, by route pattern",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        Metrics {
+            requests: counter_vec(
+                "http_requests_total",
+                "Requests by route pattern, method and status",
+                &["route", "method", "status"],
+            ),
+            latency,
+            logins: counter_vec(
+                "auth_logins_total",
+                "Login attempts by outcome (ok, bad_credentials, throttled)",
+                &["outcome"],
+            ),
+            registrations: counter_vec(
+                "auth_registrations_total",
+                "Registrations by outcome (ok, email_taken, throttled)",
+                &["outcome"],
+            ),
+            refreshes: counter_vec(
+                "auth_refreshes_total",
+                "Refresh token uses by outcome (rotated, reused, expired, invalid)",
+                &["outcome"],
+            ),
+            uploads: counter("auth_uploads_total", "Profile pictures stored"),
+            upload_bytes: counter(
+                "auth_upload_bytes_total",
+                "Bytes of profile pictures stored",
+            ),
+            bcrypt_queue: gauge(
+                "bcrypt_queue_depth",
+                "bcrypt jobs submitted and not finished (running or waiting for a thread)",
+            ),
+            db_connections: gauge("db_pool_connections", "Open database connections"),
+            db_idle: gauge("db_pool_idle_connections", "Idle database connections"),
+            registry,
+        }
+    }
+
+    /// Counts one answered request under its route pattern (`/uploads/{filename}`).
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition format, with the pools' readings of this moment.
+    pub fn render(&self, pools: PoolReadings) -> String {
+        self.bcrypt_queue.set(pools.bcrypt_queued as i64);
+        self.db_connections.set(i64::from(pools.db_connections));
+        self.db_idle.set(i64::from(pools.db_idle));
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .expect("the text format encodes any metric");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Counts every request under the route pattern it matched, once the response head is ready.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let state = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .cloned();
+    let method = req.method().to_string();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        let route = response.request().match_pattern();
+        state.metrics.observe_request(
+            route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+            &method,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+    }
+    Ok(response)
+}
