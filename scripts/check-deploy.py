@@ -115,6 +115,18 @@ def check_files():
     check(grace > int(env.get("SHUTDOWN_TIMEOUT_SECS", "30")),
           "stop_grace_period outlasts SHUTDOWN_TIMEOUT_SECS")
 
+    prometheus = services.get("prometheus", {})
+    check(prometheus.get("profiles") == ["metrics"],
+          "prometheus runs only with --profile metrics (off by default)")
+    mounted = [v.split(":") for v in prometheus.get("volumes", [])]
+    config_mounts = [v for v in mounted if v[1] == "/etc/prometheus/prometheus.yml"]
+    check(config_mounts and os.path.exists(os.path.join(ROOT, config_mounts[0][0])),
+          "prometheus gets its scrape config from the repository")
+    scrape = yaml.safe_load(read("config/prometheus.yml"))["scrape_configs"][0]
+    dns = scrape.get("dns_sd_configs", [{}])[0]
+    check(dns.get("names") == ["auth"] and dns.get("port") == 5000,
+          "prometheus scrapes every auth replica (DNS service discovery of `auth`, port 5000)")
+
     example = env_file(read(".env.example"))
     check(set(example) >= {"JWT_SECRET", "POSTGRES_PASSWORD"} and not any(example.values()),
           ".env.example names the secrets and commits no value")
