@@ -13,10 +13,17 @@ use actix_web::{
     web,
 };
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+use std::sync::{
+    Mutex,
+    atomic::{AtomicU64, Ordering},
 };
+
+use prometheus::{
+    Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::{auth::bcrypt_pool::BcryptStats, db::PoolStats};
 
 /// The route label of a request no route matched: scanning random paths adds one series, not
 /// one per path.
@@ -32,15 +39,24 @@ pub struct Metrics {
     pub uploads: IntCounter,
     pub upload_bytes: IntCounter,
     bcrypt_queue: IntGauge,
+    bcrypt_jobs: IntCounter,
+    bcrypt_wait_seconds: Counter,
+    bcrypt_seconds: Counter,
     db_connections: IntGauge,
     db_idle: IntGauge,
+    db_checkouts: IntCounter,
+    db_wait_seconds: Counter,
+    /// The pools keep their own totals; a scrape copies them in, one scrape at a time.
+    render: Mutex<()>,
 }
 
 /// What the pools report at scrape time.
-pub struct PoolReadings {
+pub struct PoolReadings<'a> {
     pub bcrypt_queued: usize,
+    pub bcrypt: &'a BcryptStats,
     pub db_connections: u32,
     pub db_idle: u32,
+    pub db: &'a PoolStats,
 }
 
 impl Metrics {
@@ -58,6 +74,11 @@ impl Metrics {
             registry
                 .register(Box::new(metric.clone()))
                 .expect("unique metric");
+            metric
+        };
+        let seconds = |name: &str, help: &str| {
+            let metric = Counter::new(name, help).expect("valid metric");
+            registry.register(Box::new(metric.clone())).expect("unique metric");
             metric
         };
         let gauge = |name: &str, help: &str| {
@@ -112,8 +133,23 @@ impl Metrics {
                 "bcrypt_queue_depth",
                 "bcrypt jobs submitted and not finished (running or waiting for a thread)",
             ),
+            bcrypt_jobs: counter("bcrypt_jobs_total", "bcrypt hashes and verifications done"),
+            bcrypt_wait_seconds: seconds(
+                "bcrypt_wait_seconds_total",
+                "Time bcrypt jobs waited for a thread",
+            ),
+            bcrypt_seconds: seconds(
+                "bcrypt_seconds_total",
+                "Time bcrypt threads spent hashing and verifying",
+            ),
             db_connections: gauge("db_pool_connections", "Open database connections"),
             db_idle: gauge("db_pool_idle_connections", "Idle database connections"),
+            db_checkouts: counter("db_pool_checkouts_total", "Database connections handed out"),
+            db_wait_seconds: seconds(
+                "db_pool_wait_seconds_total",
+                "Time requests waited for a database connection",
+            ),
+            render: Mutex::new(()),
             registry,
         }
     }
@@ -130,9 +166,17 @@ impl Metrics {
 
     /// The text exposition format, with the pools' readings of this moment.
     pub fn render(&self, pools: PoolReadings) -> String {
+        let _one_at_a_time = self.render.lock().unwrap_or_else(|e| e.into_inner());
+        let total = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let secs = |nanos: &AtomicU64| total(nanos) as f64 / 1e9;
         self.bcrypt_queue.set(pools.bcrypt_queued as i64);
+        set_counter(&self.bcrypt_jobs, total(&pools.bcrypt.jobs));
+        set_seconds(&self.bcrypt_wait_seconds, secs(&pools.bcrypt.wait_nanos));
+        set_seconds(&self.bcrypt_seconds, secs(&pools.bcrypt.work_nanos));
         self.db_connections.set(i64::from(pools.db_connections));
         self.db_idle.set(i64::from(pools.db_idle));
+        set_counter(&self.db_checkouts, total(&pools.db.checkouts));
+        set_seconds(&self.db_wait_seconds, secs(&pools.db.wait_nanos));
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut text)
@@ -145,6 +189,17 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// A counter whose total the pool keeps (monotonic since start), copied in at scrape time.
+fn set_counter(counter: &IntCounter, total: u64) {
+    counter.reset();
+    counter.inc_by(total);
+}
+
+fn set_seconds(counter: &Counter, total: f64) {
+    counter.reset();
+    counter.inc_by(total);
 }
 
 /// Counts every request under the route pattern it matched, once the response head is ready.

@@ -6,10 +6,11 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc,
     },
     thread,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::oneshot;
@@ -26,6 +27,17 @@ pub struct BcryptPool {
     jobs: mpsc::Sender<Job>,
     /// Jobs submitted and not finished: the queue depth `/metrics` reports.
     in_flight: Arc<AtomicUsize>,
+    stats: Arc<BcryptStats>,
+}
+
+/// Totals since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct BcryptStats {
+    pub jobs: AtomicU64,
+    /// From submission to a thread taking the job.
+    pub wait_nanos: AtomicU64,
+    /// Hashing and verifying.
+    pub work_nanos: AtomicU64,
 }
 
 impl BcryptPool {
@@ -54,12 +66,17 @@ impl BcryptPool {
         Ok(BcryptPool {
             jobs,
             in_flight: Arc::default(),
+            stats: Arc::default(),
         })
     }
 
     /// Jobs submitted and not finished.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> &BcryptStats {
+        &self.stats
     }
 
     /// One per core the process may use.
@@ -76,11 +93,20 @@ impl BcryptPool {
     {
         let (done, result) = oneshot::channel();
         let in_flight = Arc::clone(&self.in_flight);
+        let stats = Arc::clone(&self.stats);
+        let submitted = Instant::now();
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.jobs
             .send(Box::new(move || {
-                let _ = done.send(work());
+                let started = Instant::now();
+                let output = work();
+                // Counted before the caller can see the result, so that a scrape after the
+                // response never finds the job still queued.
+                stats.jobs.fetch_add(1, Ordering::Relaxed);
+                stats.wait_nanos.fetch_add(nanos(started - submitted), Ordering::Relaxed);
+                stats.work_nanos.fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
                 in_flight.fetch_sub(1, Ordering::Relaxed);
+                let _ = done.send(output);
             }))
             .map_err(|_| {
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -90,6 +116,10 @@ impl BcryptPool {
             .await
             .map_err(|_| ApiError::internal("bcrypt job dropped"))
     }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Puts the calling thread in the SCHED_IDLE class: it runs on CPU time nothing else in its

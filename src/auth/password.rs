@@ -32,6 +32,10 @@ impl Passwords {
         self.pool.in_flight()
     }
 
+    pub fn stats(&self) -> &super::bcrypt_pool::BcryptStats {
+        self.pool.stats()
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let cost = self.cost;
         Ok(self

@@ -59,9 +59,22 @@ pub enum AnyConnection {
 pub struct Pool {
     connections: r2d2::Pool<ConnectionManager>,
     checkouts: Arc<Semaphore>,
+    stats: Arc<PoolStats>,
+}
+
+/// Totals since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    pub checkouts: AtomicU64,
+    /// From asking for a connection to holding one.
+    pub wait_nanos: AtomicU64,
 }
 
 impl Pool {
+    pub fn stats(&self) -> &PoolStats {
+        &self.stats
+    }
+
     /// Open connections and idle ones.
     pub fn connections(&self) -> (u32, u32) {
         let state = self.connections.state();
@@ -287,6 +300,7 @@ pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, 
     Ok(Pool {
         connections,
         checkouts: Arc::new(Semaphore::new(POOL_SIZE as usize)),
+        stats: Arc::default(),
     })
 }
 
@@ -334,6 +348,7 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    let asked = Instant::now();
     let timeout = pool.connections.connection_timeout();
     let permit = actix_web::rt::time::timeout(timeout, Arc::clone(&pool.checkouts).acquire_owned())
         .await
@@ -343,6 +358,9 @@ where
     web::block(move || {
         let _permit = permit;
         let mut conn = checkout_live(&pool)?;
+        let waited = u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        pool.stats.checkouts.fetch_add(1, Ordering::Relaxed);
+        pool.stats.wait_nanos.fetch_add(waited, Ordering::Relaxed);
         match work(&mut conn) {
             Err(ApiError::Internal(source))
                 if source

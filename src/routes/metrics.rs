@@ -33,8 +33,10 @@ pub async fn metrics(
     let (db_connections, db_idle) = state.pool.connections();
     let text = state.metrics.render(PoolReadings {
         bcrypt_queued: state.passwords.queued(),
+        bcrypt: state.passwords.stats(),
         db_connections,
         db_idle,
+        db: state.pool.stats(),
     });
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -66,6 +66,12 @@ both_backends! {
             assert_eq!(moved(&before, &after, series), delta, "{series}");
         }
         assert_eq!(after["bcrypt_queue_depth"], 0.0);
+        // Two registrations hash, three logins verify: five bcrypt jobs, each taking time.
+        assert_eq!(moved(&before, &after, "bcrypt_jobs_total"), 5.0);
+        assert!(moved(&before, &after, "bcrypt_seconds_total") > 0.0);
+        assert!(moved(&before, &after, "bcrypt_wait_seconds_total") >= 0.0);
+        assert!(moved(&before, &after, "db_pool_checkouts_total") >= 8.0);
+        assert!(moved(&before, &after, "db_pool_wait_seconds_total") > 0.0);
         assert!(after["db_pool_connections"] >= 1.0);
         assert!(after["db_pool_idle_connections"] <= after["db_pool_connections"]);
     }
