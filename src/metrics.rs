@@ -78,7 +78,9 @@ impl Metrics {
         };
         let seconds = |name: &str, help: &str| {
             let metric = Counter::new(name, help).expect("valid metric");
-            registry.register(Box::new(metric.clone())).expect("unique metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
             metric
         };
         let gauge = |name: &str, help: &str| {

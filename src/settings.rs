@@ -47,6 +47,7 @@ const VARIABLES: &[&str] = &[
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "LOG_FORMAT",
     "METRICS_TOKEN",
+    "METRICS_ADDR",
 ];
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
@@ -115,6 +116,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// The bearer token `GET /metrics` asks for; unset, it is open.
     pub metrics_token: Option<String>,
+    /// `HOST:PORT` of a listener of its own for `/metrics`; unset, the main port serves it.
+    pub metrics_addr: Option<String>,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -257,6 +260,7 @@ impl Settings {
                 &required("PASSWORD_REJECT_COMMON")?,
             )?,
             metrics_token: get("METRICS_TOKEN").filter(|s| !s.is_empty()),
+            metrics_addr: get("METRICS_ADDR").filter(|s| !s.is_empty()),
             log_format: required("LOG_FORMAT")?
                 .parse()
                 .map_err(|problem| invalid("LOG_FORMAT", problem))?,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// When set, `GET /metrics` wants `Authorization: Bearer <it>`.
     pub metrics_token: Option<String>,
+    /// False when `METRICS_ADDR` is set: the main port then answers `/metrics` with 404.
+    pub metrics_on_main_port: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +78,14 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `METRICS_ADDR` listener, when metrics are kept off the public port.
+    metrics: Option<(u16, Server)>,
 }
+
+/// Marks the `METRICS_ADDR` listener's application, the only one that serves `/metrics` when
+/// that address is set.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListener;
 
 impl Application {
     /// Opens the database, runs pending migrations, binds `HOST:PORT` and builds the server.
@@ -116,6 +125,7 @@ impl Application {
             password_reject_common: settings.password_reject_common,
             metrics: Metrics::new(),
             metrics_token: settings.metrics_token.clone(),
+            metrics_on_main_port: settings.metrics_addr.is_none(),
         });
 
         let address = format!("{}:{}", settings.host, settings.port);
@@ -131,6 +141,7 @@ impl Application {
             })?
             .port();
 
+        let metrics_state = state.clone();
         let origins = settings.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -161,7 +172,19 @@ impl Application {
             .listen(listener)
             .map_err(|source| StartupError::Listen { address, source })?
             .run();
-        Ok(Application { port, server })
+        let metrics = match &settings.metrics_addr {
+            Some(address) => Some(metrics_server(
+                address,
+                metrics_state,
+                settings.shutdown_timeout_secs,
+            )?),
+            None => None,
+        };
+        Ok(Application {
+            port,
+            server,
+            metrics,
+        })
     }
 
     /// The bound port (the one the OS chose when `PORT` is 0).
@@ -169,9 +192,48 @@ impl Application {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The `METRICS_ADDR` listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics {
+            Some((_, metrics)) => futures_util::future::try_join(self.server, metrics)
+                .await
+                .map(drop),
+            None => self.server.await,
+        }
+    }
+}
+
+/// A listener of its own for `GET /metrics`, on an address that need not be public (one
+/// worker: a scrape every few seconds is all it serves).
+fn metrics_server(
+    address: &str,
+    state: web::Data<AppState>,
+    shutdown_timeout_secs: u64,
+) -> Result<(u16, Server), StartupError> {
+    let listen_error = |source| StartupError::Listen {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::Data::new(MetricsListener))
+            .service(web::resource("/metrics").route(web::get().to(routes::metrics::metrics)))
+            .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+    })
+    .workers(1)
+    .shutdown_signal(stop_signal())
+    .shutdown_timeout(shutdown_timeout_secs)
+    .listen(listener)
+    .map_err(listen_error)?
+    .run();
+    Ok((port, server))
 }
 
 /// The current signing key and the previous keys still accepted.

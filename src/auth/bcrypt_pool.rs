@@ -103,8 +103,12 @@ impl BcryptPool {
                 // Counted before the caller can see the result, so that a scrape after the
                 // response never finds the job still queued.
                 stats.jobs.fetch_add(1, Ordering::Relaxed);
-                stats.wait_nanos.fetch_add(nanos(started - submitted), Ordering::Relaxed);
-                stats.work_nanos.fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
+                stats
+                    .wait_nanos
+                    .fetch_add(nanos(started - submitted), Ordering::Relaxed);
+                stats
+                    .work_nanos
+                    .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 let _ = done.send(output);
             }))

@@ -3,7 +3,11 @@
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use sha2::{Digest, Sha256};
 
-use crate::{error::ApiError, metrics::PoolReadings, startup::AppState};
+use crate::{
+    error::ApiError,
+    metrics::PoolReadings,
+    startup::{AppState, MetricsListener},
+};
 
 #[utoipa::path(
     get,
@@ -18,6 +22,10 @@ pub async fn metrics(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let on_metrics_listener = req.app_data::<web::Data<MetricsListener>>().is_some();
+    if !state.metrics_on_main_port && !on_metrics_listener {
+        return Err(ApiError::NotFound);
+    }
     if let Some(expected) = &state.metrics_token {
         let presented = req
             .headers()

@@ -122,6 +122,8 @@ impl Drop for PgTestDatabase {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The `METRICS_ADDR` listener's port, when the test set one.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub database_url: DatabaseUrl,
     pub upload_dir: PathBuf,
@@ -159,10 +161,12 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 
     let app = Application::build(settings).expect("application builds");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -95,6 +95,20 @@ both_backends! {
         assert!(!routes.iter().any(|route| route.contains(".png") || route.contains("/scan/")), "{routes:?}");
     }
 
+    async fn metrics_addr_moves_metrics_off_the_public_port(backend: Backend) {
+        let app = spawn_app_with(backend, |s| s.metrics_addr = Some("127.0.0.1:0".into())).await;
+        let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(status_and_json(public).await, (404, error_body("Not found")));
+        let internal = format!("http://127.0.0.1:{}", app.metrics_port.unwrap());
+        let scraped = app.client.get(format!("{internal}/metrics")).send().await.unwrap();
+        assert_eq!(scraped.status(), 200);
+        let series = parse(&scraped.text().await.unwrap());
+        // The refused request on the public port was counted; the internal one serves nothing else.
+        assert_eq!(series[r#"http_requests_total{method="GET",route="/metrics",status="404"}"#], 1.0);
+        let other = app.client.get(format!("{internal}/")).send().await.unwrap();
+        assert_eq!(status_and_json(other).await, (404, error_body("Not found")));
+    }
+
     async fn a_metrics_token_when_set_is_required(backend: Backend) {
         let app = spawn_app_with(backend, |s| s.metrics_token = Some("scrape-me".into())).await;
         let open = app.client.get(app.url("/metrics")).send().await.unwrap();
