@@ -2,7 +2,7 @@
 //! event, its outcome, the user id when known and the client's address; the request id is added
 //! by the log formatter. Never a password, token or hash: nothing here takes one.
 
-use crate::{metrics::Metrics, throttle::ClientIp};
+use crate::{error::ApiError, metrics::Metrics, throttle::ClientIp};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub fn record(
     event: Event,
     outcome: Outcome,
     user_id: Option<i64>,
-    client: Option<ClientIp>,
+    client: ClientIp,
 ) {
     match event {
         Event::Login => metrics.logins.with_label_values(&[outcome]).inc(),
@@ -51,9 +51,7 @@ pub fn record(
         _ => {}
     }
     let event = event.name();
-    let client_ip = client
-        .map(|client| client.0.to_string())
-        .unwrap_or_default();
+    let client_ip = client.0;
     match user_id {
         Some(user_id) => log::info!(
             target: "audit",
@@ -62,4 +60,24 @@ pub fn record(
         ),
         None => log::info!(target: "audit", event, outcome, client_ip:%; "{event} {outcome}"),
     }
+}
+
+/// Records `event` as refused when `error` is a refusal worth an operator's eye (a throttled
+/// attempt, wrong credentials, a taken address: guessing and enumeration look like many of
+/// these); other errors are not audit events.
+pub fn refused(
+    metrics: &Metrics,
+    event: Event,
+    error: &ApiError,
+    user_id: Option<i64>,
+    client: ClientIp,
+) {
+    let outcome = match error {
+        ApiError::TooManyRequests { .. } => "throttled",
+        ApiError::InvalidCredentials => "bad_credentials",
+        ApiError::WrongPassword => "wrong_password",
+        ApiError::EmailAlreadyRegistered => "email_taken",
+        _ => return,
+    };
+    record(metrics, event, outcome, user_id, client);
 }

@@ -3,7 +3,13 @@
 //! uploads, and the state of the bcrypt and database pools. Each application has its own
 //! registry, so tests running several in one process count separately.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     Error,
@@ -12,15 +18,9 @@ use actix_web::{
     middleware::Next,
     web,
 };
-
-use std::sync::{
-    Mutex,
-    atomic::{AtomicU64, Ordering},
-};
-
 use prometheus::{
     Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Registry, TextEncoder, core::Collector,
 };
 
 use crate::{auth::bcrypt_pool::BcryptStats, db::PoolStats};
@@ -63,47 +63,24 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("unique metric");
-            metric
+            registered(&registry, IntCounterVec::new(Opts::new(name, help), labels))
         };
-        let counter = |name: &str, help: &str| {
-            let metric = IntCounter::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("unique metric");
-            metric
-        };
-        let seconds = |name: &str, help: &str| {
-            let metric = Counter::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("unique metric");
-            metric
-        };
-        let gauge = |name: &str, help: &str| {
-            let metric = IntGauge::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("unique metric");
-            metric
-        };
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "Time from request to response head, by route pattern",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-            ]),
-            &["route"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("unique metric");
+        let counter = |name: &str, help: &str| registered(&registry, IntCounter::new(name, help));
+        let seconds = |name: &str, help: &str| registered(&registry, Counter::new(name, help));
+        let gauge = |name: &str, help: &str| registered(&registry, IntGauge::new(name, help));
+        let latency = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "http_request_duration_seconds",
+                    "Time from request to response head, by route pattern",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ]),
+                &["route"],
+            ),
+        );
         Metrics {
             requests: counter_vec(
                 "http_requests_total",
@@ -157,9 +134,9 @@ impl Metrics {
     }
 
     /// Counts one answered request under its route pattern (`/uploads/{filename}`).
-    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    pub fn observe_request(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
         self.requests
-            .with_label_values(&[route, method, &status.to_string()])
+            .with_label_values(&[route, method, status])
             .inc();
         self.latency
             .with_label_values(&[route])
@@ -193,6 +170,19 @@ impl Default for Metrics {
     }
 }
 
+/// `metric`, registered. Names and help texts are constants here: an invalid or repeated one is
+/// a bug, not a runtime condition.
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
+    metric
+}
+
 /// A counter whose total the pool keeps (monotonic since start), copied in at scrape time.
 fn set_counter(counter: &IntCounter, total: u64) {
     counter.reset();
@@ -213,14 +203,14 @@ pub async fn middleware(
     let state = req
         .app_data::<web::Data<crate::startup::AppState>>()
         .cloned();
-    let method = req.method().to_string();
     let response = next.call(req).await?;
     if let Some(state) = state {
-        let route = response.request().match_pattern();
+        let request = response.request();
+        let route = request.match_pattern();
         state.metrics.observe_request(
             route.as_deref().unwrap_or(UNMATCHED_ROUTE),
-            &method,
-            response.status().as_u16(),
+            request.method().as_str(),
+            response.status().as_str(),
             started.elapsed(),
         );
     }

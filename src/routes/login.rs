@@ -119,18 +119,11 @@ pub async fn login(
         (Limit::LoginPerIp, client.rate_limit_subject()),
         (Limit::LoginPerAccount, email.clone()),
     ];
-    if let Err(error) = state.throttle.check(&state.pool, &limits).await {
-        if matches!(error, ApiError::TooManyRequests { .. }) {
-            audit::record(
-                &state.metrics,
-                Event::Login,
-                "throttled",
-                None,
-                Some(client),
-            );
-        }
-        return Err(error);
-    }
+    state
+        .throttle
+        .check(&state.pool, &limits)
+        .await
+        .inspect_err(|error| audit::refused(&state.metrics, Event::Login, error, None, client))?;
     let user = db::run(&state.pool, move |conn| {
         Ok(users::find_user_by_email(conn, &email)?)
     })
@@ -147,7 +140,7 @@ pub async fn login(
             Event::Login,
             "bad_credentials",
             known_id,
-            Some(client),
+            client,
         );
         return Err(ApiError::InvalidCredentials);
     };
@@ -158,13 +151,7 @@ pub async fn login(
         Ok(sessions::start(conn, user_id, &first, now)?)
     })
     .await?;
-    audit::record(
-        &state.metrics,
-        Event::Login,
-        "ok",
-        Some(user.id),
-        Some(client),
-    );
+    audit::record(&state.metrics, Event::Login, "ok", Some(user.id), client);
     Ok(web::Json(LoginResponse::new(
         &state,
         "Login successful!",

@@ -59,7 +59,7 @@ pub async fn logout(
             Event::LogoutEverywhere,
             "ok",
             Some(user_id),
-            Some(client),
+            client,
         );
         return Ok(web::Json(MessageResponse::success("Logged out everywhere")));
     }
@@ -82,12 +82,6 @@ pub async fn logout(
             .await?
         }
     }
-    audit::record(
-        &state.metrics,
-        Event::Logout,
-        "ok",
-        Some(user_id),
-        Some(client),
-    );
+    audit::record(&state.metrics, Event::Logout, "ok", Some(user_id), client);
     Ok(web::Json(MessageResponse::success("Logged out")))
 }

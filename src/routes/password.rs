@@ -77,7 +77,7 @@ pub async fn change_password(
         Event::PasswordChange,
         "ok",
         Some(user_id),
-        Some(client),
+        client,
     );
     Ok(web::Json(LoginResponse::new(
         &state,
@@ -99,29 +99,22 @@ pub(super) async fn confirm_password(
     password: &str,
     event: Event,
 ) -> Result<(), ApiError> {
-    let refused = |outcome| {
-        audit::record(
-            &state.metrics,
-            event,
-            outcome,
-            Some(auth.user.id),
-            Some(client),
-        );
+    let refused = |error: ApiError| {
+        audit::refused(&state.metrics, event, &error, Some(auth.user.id), client);
+        error
     };
     if password.len() > MAX_PASSWORD_BYTES {
-        refused("wrong_password");
-        return Err(ApiError::WrongPassword);
+        return Err(refused(ApiError::WrongPassword));
     }
     let limits = [
         (Limit::LoginPerIp, client.rate_limit_subject()),
         (Limit::LoginPerAccount, auth.user.email.clone()),
     ];
-    if let Err(error) = state.throttle.check(&state.pool, &limits).await {
-        if matches!(error, ApiError::TooManyRequests { .. }) {
-            refused("throttled");
-        }
-        return Err(error);
-    }
+    state
+        .throttle
+        .check(&state.pool, &limits)
+        .await
+        .map_err(refused)?;
     let matches = state
         .passwords
         .verify(password.to_owned(), Some(auth.user.password_hash.clone()))
@@ -129,7 +122,6 @@ pub(super) async fn confirm_password(
     if matches {
         Ok(())
     } else {
-        refused("wrong_password");
-        Err(ApiError::WrongPassword)
+        Err(refused(ApiError::WrongPassword))
     }
 }

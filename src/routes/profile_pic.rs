@@ -91,7 +91,7 @@ pub async fn upload_profile_pic(
         Event::PictureUpload,
         "ok",
         Some(user_id),
-        Some(client),
+        client,
     );
     state.metrics.uploads.inc();
     if let Ok(stored_file) = tokio::fs::metadata(state.upload_dir.join(&stored)).await {

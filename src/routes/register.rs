@@ -61,7 +61,9 @@ pub async fn register(
         .throttle
         .check(&state.pool, &limits)
         .await
-        .inspect_err(|error| audit_failure(&state, error, client))?;
+        .inspect_err(|error| {
+            audit::refused(&state.metrics, Event::Register, error, None, client)
+        })?;
 
     let password_hash = state.passwords.hash(password.to_owned()).await?;
     let user_id = db::run(&state.pool, move |conn| {
@@ -81,24 +83,7 @@ pub async fn register(
         })
     })
     .await
-    .inspect_err(|error| audit_failure(&state, error, client))?;
-    audit::record(
-        &state.metrics,
-        Event::Register,
-        "ok",
-        Some(user_id),
-        Some(client),
-    );
+    .inspect_err(|error| audit::refused(&state.metrics, Event::Register, error, None, client))?;
+    audit::record(&state.metrics, Event::Register, "ok", Some(user_id), client);
     Ok(HttpResponse::Created().json(MessageResponse::success("User registered successfully")))
-}
-
-/// Refused registrations worth an operator's eye: throttled, or an address already taken (an
-/// enumeration attempt looks like many of these).
-fn audit_failure(state: &AppState, error: &ApiError, client: ClientIp) {
-    let outcome = match error {
-        ApiError::TooManyRequests { .. } => "throttled",
-        ApiError::EmailAlreadyRegistered => "email_taken",
-        _ => return,
-    };
-    audit::record(&state.metrics, Event::Register, outcome, None, Some(client));
 }

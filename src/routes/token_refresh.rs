@@ -94,7 +94,7 @@ pub async fn refresh(
                 Event::RefreshReuse,
                 "session_ended",
                 Some(user_id),
-                Some(client),
+                client,
             );
             Err(ApiError::InvalidRefreshToken)
         }

@@ -65,7 +65,7 @@ pub async fn delete_user(
         Event::AccountDeletion,
         "ok",
         Some(user_id),
-        Some(client),
+        client,
     );
     Ok(web::Json(MessageResponse::success("Account deleted")))
 }
