@@ -129,17 +129,7 @@ impl Application {
         });
 
         let address = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Listen {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Listen {
-                address: address.clone(),
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(&address)?;
 
         let metrics_state = state.clone();
         let origins = settings.cors_allowed_origins.clone();
@@ -170,7 +160,7 @@ impl Application {
         }
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Listen { address, source })?
+            .map_err(|source| listen_error(&address, source))?
             .run();
         let metrics = match &settings.metrics_addr {
             Some(address) => Some(metrics_server(
@@ -214,12 +204,7 @@ fn metrics_server(
     state: web::Data<AppState>,
     shutdown_timeout_secs: u64,
 ) -> Result<(u16, Server), StartupError> {
-    let listen_error = |source| StartupError::Listen {
-        address: address.to_owned(),
-        source,
-    };
-    let listener = TcpListener::bind(address).map_err(listen_error)?;
-    let port = listener.local_addr().map_err(listen_error)?.port();
+    let (listener, port) = bind(address)?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -231,9 +216,26 @@ fn metrics_server(
     .shutdown_signal(stop_signal())
     .shutdown_timeout(shutdown_timeout_secs)
     .listen(listener)
-    .map_err(listen_error)?
+    .map_err(|source| listen_error(address, source))?
     .run();
     Ok((port, server))
+}
+
+/// A listener on `address` and the port it got (the one the OS chose for port 0).
+fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
+    let listener = TcpListener::bind(address).map_err(|source| listen_error(address, source))?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| listen_error(address, source))?
+        .port();
+    Ok((listener, port))
+}
+
+fn listen_error(address: &str, source: std::io::Error) -> StartupError {
+    StartupError::Listen {
+        address: address.to_owned(),
+        source,
+    }
 }
 
 /// The current signing key and the previous keys still accepted.
