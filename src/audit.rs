@@ -2,7 +2,7 @@
 //! event, its outcome, the user id when known and the client's address; the request id is added
 //! by the log formatter. Never a password, token or hash: nothing here takes one.
 
-use crate::{error::ApiError, metrics::Metrics, throttle::ClientIp};
+use crate::{client_ip::ClientIp, error::ApiError, metrics::Metrics};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,8 @@ impl Event {
 /// `session_ended`, `wrong_password`).
 pub type Outcome = &'static str;
 
-/// Writes the event's line and counts it in the metrics that follow it.
+/// Writes the event's line and counts it in the metric that follows it (refresh outcomes are
+/// counted by the refresh handler, which sees them all; only a reuse is an audit event).
 pub fn record(
     metrics: &Metrics,
     event: Event,
@@ -47,7 +48,7 @@ pub fn record(
     match event {
         Event::Login => metrics.logins.with_label_values(&[outcome]).inc(),
         Event::Register => metrics.registrations.with_label_values(&[outcome]).inc(),
-        Event::RefreshReuse => metrics.refreshes.with_label_values(&["reused"]).inc(),
+        Event::PictureUpload if outcome == "ok" => metrics.uploads.inc(),
         _ => {}
     }
     let event = event.name();

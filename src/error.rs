@@ -5,7 +5,10 @@ use std::error::Error as StdError;
 
 use actix_web::{
     HttpResponse, ResponseError,
+    body::MessageBody,
+    dev::ServiceResponse,
     http::{StatusCode, header},
+    middleware::ErrorHandlerResponse,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -60,6 +63,8 @@ pub enum ApiError {
     MalformedMultipart,
     #[error("Malformed JSON body")]
     MalformedJson,
+    #[error("Malformed query string")]
+    MalformedQuery,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("Request body too large")]
@@ -131,6 +136,7 @@ impl ResponseError for ApiError {
             | ImageTooLarge
             | MalformedMultipart
             | MalformedJson
+            | MalformedQuery
             | UnknownScope => StatusCode::BAD_REQUEST,
             InvalidCredentials | InvalidRefreshToken | NotLoggedIn | Unauthorized => {
                 StatusCode::UNAUTHORIZED
@@ -232,4 +238,28 @@ impl From<actix_multipart::MultipartError> for ApiError {
             _ => ApiError::MalformedMultipart,
         }
     }
+}
+
+/// Gives framework errors that carry no JSON body (unknown method, payload limits, extractor
+/// failures) the contract's error shape: the `ErrorHandlers` default handler.
+pub fn json_error_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, response) = res.into_parts();
+    let replacement = ApiError::from_status(response.status()).error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, replacement).map_into_right_body(),
+    ))
+}
+
+/// The default service: a path no route matches.
+pub async fn not_found() -> HttpResponse {
+    ApiError::NotFound.error_response()
 }

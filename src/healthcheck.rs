@@ -15,14 +15,14 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// `Ok` when `GET /healthz` on this container's `HOST:PORT` answers 200.
 pub fn check(settings: &Settings) -> Result<(), String> {
     // A service listening on every interface is reached through loopback.
-    let host = match settings.host.as_str() {
+    let host = match settings.server.host.as_str() {
         "0.0.0.0" => "127.0.0.1",
         "::" | "[::]" => "::1",
         host => host,
     };
-    let address = (host, settings.port)
+    let address = (host, settings.server.port)
         .to_socket_addrs()
-        .map_err(|e| format!("{host}:{}: {e}", settings.port))?
+        .map_err(|e| format!("{host}:{}: {e}", settings.server.port))?
         .next()
         .ok_or_else(|| format!("{host}: no address"))?;
     let mut stream =

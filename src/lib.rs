@@ -1,16 +1,24 @@
 //! auth-service: stateless JWT authentication over PostgreSQL or SQLite.
+//!
+//! From the bottom up: `error`, `db`, `auth`, `client_ip`, `request_id`, `logging`,
+//! `metrics`, `throttle`, `audit` and `uploads` know nothing of the application; `settings`
+//! reads them in; `state` holds what every request shares; `request` is what a handler
+//! receives; `routes` are the handlers; `startup` wires it all.
 
 pub mod audit;
 pub mod auth;
+pub mod client_ip;
 pub mod db;
 pub mod error;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod request;
 pub mod request_id;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod throttle;
 pub mod uploads;
 pub mod validation;

@@ -200,14 +200,12 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let state = req
-        .app_data::<web::Data<crate::startup::AppState>>()
-        .cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let response = next.call(req).await?;
-    if let Some(state) = state {
+    if let Some(metrics) = metrics {
         let request = response.request();
         let route = request.match_pattern();
-        state.metrics.observe_request(
+        metrics.observe_request(
             route.as_deref().unwrap_or(UNMATCHED_ROUTE),
             request.method().as_str(),
             response.status().as_str(),

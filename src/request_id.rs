@@ -11,7 +11,7 @@ use actix_web::{
     web,
 };
 
-use crate::startup::AppState;
+use crate::client_ip::TrustedProxies;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// Longer ids, or other characters, from a proxy are replaced: they end up in log lines.
@@ -46,9 +46,9 @@ pub async fn middleware(
 /// The proxy's id, believed only from a peer in `TRUSTED_PROXIES` (anyone else could choose
 /// the id of another request's log lines).
 fn from_trusted_proxy(req: &ServiceRequest) -> Option<String> {
-    let state = req.app_data::<web::Data<AppState>>()?;
+    let proxies = req.app_data::<web::Data<TrustedProxies>>()?;
     let peer = req.peer_addr()?.ip();
-    if !state.trusted_proxies.trusts(peer.to_canonical()) {
+    if !proxies.trusts(peer.to_canonical()) {
         return None;
     }
     let value = req.headers().get(HEADER)?.to_str().ok()?;

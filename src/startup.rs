@@ -1,57 +1,28 @@
 //! Builds the application from `Settings`: used by `main.rs` and, on port 0, by the tests.
 
-use std::{net::TcpListener, path::PathBuf};
+use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use actix_cors::Cors;
 use actix_web::{
-    App, HttpMessage, HttpServer, ResponseError,
-    body::MessageBody,
-    dev::{Server, ServiceResponse},
-    http::header,
-    middleware::{ErrorHandlerResponse, ErrorHandlers, Logger, from_fn},
+    App, HttpMessage, HttpServer,
+    dev::Server,
+    middleware::{ErrorHandlers, Logger, from_fn},
     web,
 };
 
 use crate::{
-    auth::{
-        bcrypt_pool::BcryptPool,
-        keys::{KeyError, SigningKey, SigningKeySource, VerifyingKey},
-        password::Passwords,
-        token::TokenKeys,
-    },
-    db::{self, Pool},
-    error::ApiError,
+    auth::{bcrypt_pool::BcryptPool, keys, password::Passwords, password_policy::PasswordPolicy},
+    db,
+    error::{self, ApiError},
     metrics::{self, Metrics},
     request_id::{self, RequestId},
-    routes,
-    settings::{JwtAlgorithm, Settings},
-    throttle::{Throttle, TrustedProxies},
+    routes::{self, metrics::MetricsListener},
+    settings::Settings,
+    state::{AppState, MetricsAccess, SessionRules, UploadRules},
 };
 
 /// JSON bodies are small (three strings at most); anything larger is refused early.
 const JSON_BODY_LIMIT: usize = 16 * 1024;
-const GENERATED_SECRET_BYTES: usize = 32;
-
-/// What every handler shares.
-pub struct AppState {
-    pub pool: Pool,
-    pub tokens: TokenKeys,
-    pub refresh_token_ttl: chrono::Duration,
-    pub refresh_reuse_interval: chrono::Duration,
-    pub passwords: Passwords,
-    pub upload_dir: PathBuf,
-    pub max_upload_bytes: u64,
-    pub upload_timeout: std::time::Duration,
-    pub public_base_url: Option<String>,
-    pub throttle: Throttle,
-    pub trusted_proxies: TrustedProxies,
-    pub password_reject_common: bool,
-    pub metrics: Metrics,
-    /// When set, `GET /metrics` wants `Authorization: Bearer <it>`.
-    pub metrics_token: Option<String>,
-    /// False when `METRICS_ADDR` is set: the main port then answers `/metrics` with 404.
-    pub metrics_on_main_port: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -69,10 +40,8 @@ pub enum StartupError {
     },
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
-    #[error("cannot make a random JWT secret: {0}")]
-    Random(getrandom::Error),
     #[error("{0}")]
-    Keys(#[from] KeyError),
+    Keys(#[from] keys::KeyError),
 }
 
 pub struct Application {
@@ -82,92 +51,56 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
 }
 
-/// Marks the `METRICS_ADDR` listener's application, the only one that serves `/metrics` when
-/// that address is set.
-#[derive(Debug, Clone, Copy)]
-pub struct MetricsListener;
-
 impl Application {
     /// Opens the database, runs pending migrations, binds `HOST:PORT` and builds the server.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
-        // actix-files once served the working directory when its folder was missing.
-        std::fs::create_dir_all(&settings.upload_dir).map_err(|source| {
-            StartupError::UploadDir {
-                path: settings.upload_dir.clone(),
-                source,
-            }
-        })?;
-        let pool = db::build_pool(&settings.database_url, &settings.database_options())?;
+        let state = web::Data::new(app_state(&settings)?);
+        let metrics = web::Data::from(Arc::clone(&state.metrics));
+        let proxies = web::Data::new(settings.trusted_proxies.clone());
 
-        let tokens = token_keys(&settings)?;
-        let state = web::Data::new(AppState {
-            pool,
-            tokens,
-            refresh_token_ttl: seconds(settings.refresh_token_ttl_secs),
-            refresh_reuse_interval: seconds(settings.refresh_reuse_interval_secs),
-            passwords: Passwords::new(
-                settings.bcrypt_cost,
-                BcryptPool::per_core().map_err(StartupError::Threads)?,
-            ),
-            upload_dir: settings.upload_dir.clone(),
-            max_upload_bytes: settings.max_upload_bytes,
-            upload_timeout: std::time::Duration::from_secs(settings.upload_timeout_secs),
-            public_base_url: settings.public_base_url().map(str::to_owned),
-            throttle: Throttle::new(
-                settings
-                    .rate_limit_enabled
-                    .then(|| settings.rate_limits.clone()),
-            ),
-            trusted_proxies: TrustedProxies {
-                networks: settings.trusted_proxies.clone(),
-                header: settings.trusted_proxy_header,
-            },
-            password_reject_common: settings.password_reject_common,
-            metrics: Metrics::new(),
-            metrics_token: settings.metrics_token.clone(),
-            metrics_on_main_port: settings.metrics_addr.is_none(),
-        });
-
-        let address = format!("{}:{}", settings.host, settings.port);
+        let server_settings = &settings.server;
+        let address = format!("{}:{}", server_settings.host, server_settings.port);
         let (listener, port) = bind(&address)?;
-
-        let metrics_state = state.clone();
-        let origins = settings.cors_allowed_origins.clone();
+        let origins = server_settings.cors_allowed_origins.clone();
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(ErrorHandlers::new().default_handler(json_error_body))
+                .wrap(ErrorHandlers::new().default_handler(error::json_error_body))
                 .wrap(cors(&origins))
                 .wrap(request_logger())
                 .wrap(from_fn(metrics::middleware))
                 // Outermost: every response carries the id, and the logger inside sees it.
                 .wrap(from_fn(request_id::middleware))
-                .app_data(state.clone())
+                .app_data(app_state.clone())
+                .app_data(metrics.clone())
+                .app_data(proxies.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_BODY_LIMIT)
                         .error_handler(|error, _| ApiError::from(error).into()),
                 )
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|_, _| ApiError::MalformedQuery.into()),
+                )
                 .configure(routes::configure)
-                .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+                .default_service(web::to(error::not_found))
         });
         // On a stop signal the server stops accepting, lets in-flight requests finish for this
         // long, then drops them (an unfinished upload's temporary file goes with its handler).
+        let shutdown_timeout_secs = server_settings.shutdown_timeout_secs;
         server = server
             .shutdown_signal(stop_signal())
-            .shutdown_timeout(settings.shutdown_timeout_secs);
-        if let Some(workers) = settings.workers {
+            .shutdown_timeout(shutdown_timeout_secs);
+        if let Some(workers) = server_settings.workers {
             server = server.workers(workers);
         }
         let server = server
             .listen(listener)
             .map_err(|source| listen_error(&address, source))?
             .run();
-        let metrics = match &settings.metrics_addr {
-            Some(address) => Some(metrics_server(
-                address,
-                metrics_state,
-                settings.shutdown_timeout_secs,
-            )?),
+        let metrics = match &settings.metrics.addr {
+            Some(address) => Some(metrics_server(address, state, shutdown_timeout_secs)?),
             None => None,
         };
         Ok(Application {
@@ -210,7 +143,7 @@ fn metrics_server(
             .app_data(state.clone())
             .app_data(web::Data::new(MetricsListener))
             .service(web::resource("/metrics").route(web::get().to(routes::metrics::metrics)))
-            .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+            .default_service(web::to(error::not_found))
     })
     .workers(1)
     .shutdown_signal(stop_signal())
@@ -238,39 +171,43 @@ fn listen_error(address: &str, source: std::io::Error) -> StartupError {
     }
 }
 
-/// The current signing key and the previous keys still accepted.
-fn token_keys(settings: &Settings) -> Result<TokenKeys, StartupError> {
-    let source = match (settings.jwt_algorithm, &settings.jwt_private_key_file) {
-        (JwtAlgorithm::EdDsa, Some(path)) => SigningKeySource::Ed25519PrivateKeyFile(path.clone()),
-        _ => SigningKeySource::Secret(match &settings.jwt_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => {
-                log::warn!(
-                    "JWT_SECRET is not set: using a random secret; tokens stop working when \
-                     this process exits and are not accepted by other replicas"
-                );
-                let mut secret = vec![0; GENERATED_SECRET_BYTES];
-                getrandom::fill(&mut secret).map_err(StartupError::Random)?;
-                secret
-            }
-        }),
-    };
-    let mut previous = settings
-        .jwt_previous_key_files
-        .iter()
-        .map(|path| VerifyingKey::load_ed25519(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    previous.extend(
-        settings
-            .jwt_previous_secrets
-            .iter()
-            .map(|secret| VerifyingKey::from_secret(secret.as_bytes())),
-    );
-    Ok(TokenKeys::new(
-        SigningKey::load(&source)?,
-        previous,
-        settings.access_token_ttl_secs,
-    )?)
+/// The shared state, from the settings: the database pool (migrated when the database
+/// answers), the keys, the bcrypt threads, and the upload folder (created).
+fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
+    let uploads = &settings.uploads;
+    // actix-files once served the working directory when its folder was missing.
+    std::fs::create_dir_all(&uploads.dir).map_err(|source| StartupError::UploadDir {
+        path: uploads.dir.clone(),
+        source,
+    })?;
+    let tokens = &settings.tokens;
+    Ok(AppState {
+        db: db::build_pool(&settings.database.url, &settings.database.options())?,
+        tokens: keys::load_token_keys(tokens)?,
+        sessions: SessionRules {
+            refresh_token_ttl: seconds(tokens.refresh_token_ttl_secs),
+            refresh_reuse_interval: seconds(tokens.refresh_reuse_interval_secs),
+        },
+        passwords: Passwords::new(
+            settings.passwords.bcrypt_cost,
+            BcryptPool::per_core().map_err(StartupError::Threads)?,
+        ),
+        password_policy: PasswordPolicy {
+            reject_common: settings.passwords.reject_common,
+        },
+        uploads: UploadRules {
+            dir: uploads.dir.clone(),
+            max_bytes: uploads.max_bytes,
+            timeout: std::time::Duration::from_secs(uploads.timeout_secs),
+            public_base_url: settings.server.public_base_url().map(str::to_owned),
+        },
+        rate_limits: settings.rate_limits.clone(),
+        metrics: Arc::new(Metrics::new()),
+        metrics_access: MetricsAccess {
+            token: settings.metrics.token.clone(),
+            on_main_port: settings.metrics.addr.is_none(),
+        },
+    })
 }
 
 fn seconds(secs: u64) -> chrono::Duration {
@@ -328,23 +265,4 @@ fn request_logger() -> Logger {
                 .map(|id| id.0.clone())
                 .unwrap_or_default()
         })
-}
-
-/// Gives framework errors that carry no JSON body (unknown method, payload limits, extractor
-/// failures) the contract's error shape.
-fn json_error_body<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if is_json {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
-    let (req, response) = res.into_parts();
-    let replacement = ApiError::from_status(response.status()).error_response();
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, replacement).map_into_right_body(),
-    ))
 }

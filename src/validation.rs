@@ -1,14 +1,12 @@
-//! The registration rules of the contract, applied to register's (and login's) input.
-
-use std::{collections::HashSet, sync::OnceLock};
+//! The registration rules of the contract for names and emails, applied to register's (and
+//! login's) input. The password rules are `auth::password_policy`.
 
 use serde::{Deserialize, Deserializer};
 
-use crate::{auth::password::MAX_PASSWORD_BYTES, error::ApiError};
+use crate::error::ApiError;
 
 const MAX_EMAIL_CHARS: usize = 254;
 const MAX_NAME_CHARS: usize = 100;
-const MIN_PASSWORD_CHARS: usize = 8;
 
 /// Deserializes any JSON value, keeping it only if it is a string: a field that is missing,
 /// null or of another type is then answered with the same "required" message, not a parse
@@ -60,40 +58,6 @@ pub fn valid_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-/// At least 8 characters and at most 72 bytes; never trimmed or otherwise changed.
-pub fn valid_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ApiError::PasswordTooShort);
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::PasswordTooLong);
-    }
-    Ok(())
-}
-
-/// The registration rules for a new password (registration and password change).
-pub fn acceptable_new_password(password: &str, reject_common: bool) -> Result<(), ApiError> {
-    valid_password(password)?;
-    if reject_common && is_common_password(password) {
-        return Err(ApiError::PasswordTooCommon);
-    }
-    Ok(())
-}
-
-/// Whether the password is one of the 10,000 most common ones (NIST SP 800-63B §5.1.1.2:
-/// refuse values known to be commonly used), compared case-insensitively. The list is compiled
-/// in: no network call.
-pub fn is_common_password(password: &str) -> bool {
-    static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    let common = COMMON.get_or_init(|| {
-        include_str!("auth/common_passwords.txt")
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .collect()
-    });
-    common.contains(password.to_lowercase().as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,19 +96,6 @@ mod tests {
         assert!(valid_name("a\nb").is_err());
     }
 
-    #[test]
-    fn passwords_are_bounded_in_characters_and_bytes() {
-        assert!(valid_password("1234567").is_err());
-        assert!(valid_password("12345678").is_ok());
-        assert!(valid_password(&"p".repeat(72)).is_ok());
-        assert!(matches!(
-            valid_password(&"p".repeat(73)),
-            Err(ApiError::PasswordTooLong)
-        ));
-        // 25 three-byte characters: 25 characters but 75 bytes.
-        assert!(valid_password(&"€".repeat(25)).is_err());
-    }
-
     proptest::proptest! {
         #[test]
         fn any_input_is_judged_without_panic(input in "\\PC*|\\p{Cc}*") {
@@ -159,20 +110,6 @@ mod tests {
                 proptest::prop_assert!(!name.chars().any(char::is_control));
                 proptest::prop_assert_eq!(name.trim(), name.as_str());
             }
-            if valid_password(&input).is_ok() {
-                proptest::prop_assert!(input.len() <= MAX_PASSWORD_BYTES);
-                proptest::prop_assert!(input.chars().count() >= MIN_PASSWORD_CHARS);
-            }
-            let _ = is_common_password(&input);
         }
-    }
-
-    #[test]
-    fn common_passwords_are_recognised_in_any_case() {
-        assert!(is_common_password("password1"));
-        assert!(is_common_password("PaSsWoRd1"));
-        assert!(is_common_password("pass1234"));
-        assert!(!is_common_password("correct horse battery"));
-        assert!(!is_common_password("password1 "));
     }
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
+use super::token::TokenKeys;
+use crate::settings::{JwtAlgorithm, TokenSettings};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey,
@@ -38,6 +40,46 @@ pub enum KeyError {
     },
     #[error("{variable}: two keys have the same kid {kid}")]
     DuplicateKid { variable: &'static str, kid: String },
+    #[error("cannot make a random JWT secret: {0}")]
+    Random(getrandom::Error),
+}
+
+const GENERATED_SECRET_BYTES: usize = 32;
+
+/// The configured signing key and the previous keys still accepted. Without `JWT_SECRET` (and
+/// without EdDSA) a random secret is made, so a fresh `cargo run` needs no configuration.
+pub fn load_token_keys(settings: &TokenSettings) -> Result<TokenKeys, KeyError> {
+    let source = match (settings.jwt_algorithm, &settings.jwt_private_key_file) {
+        (JwtAlgorithm::EdDsa, Some(path)) => SigningKeySource::Ed25519PrivateKeyFile(path.clone()),
+        _ => SigningKeySource::Secret(match &settings.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                log::warn!(
+                    "JWT_SECRET is not set: using a random secret; tokens stop working when \
+                     this process exits and are not accepted by other replicas"
+                );
+                let mut secret = vec![0; GENERATED_SECRET_BYTES];
+                getrandom::fill(&mut secret).map_err(KeyError::Random)?;
+                secret
+            }
+        }),
+    };
+    let mut previous = settings
+        .jwt_previous_key_files
+        .iter()
+        .map(|path| VerifyingKey::load_ed25519(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    previous.extend(
+        settings
+            .jwt_previous_secrets
+            .iter()
+            .map(|secret| VerifyingKey::from_secret(secret.as_bytes())),
+    );
+    TokenKeys::new(
+        SigningKey::load(&source)?,
+        previous,
+        settings.access_token_ttl_secs,
+    )
 }
 
 /// The key tokens are signed with.

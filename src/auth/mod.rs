@@ -1,11 +1,11 @@
-//! Passwords, access and refresh tokens, their keys, and the `AuthUser` extractor that
-//! protected handlers take.
+//! Passwords (bcrypt and the policy), access and refresh tokens and their keys, and the
+//! `Authorization` header's parser. The extractor protected handlers take is
+//! `request::AuthUser`.
 
 pub mod bcrypt_pool;
-pub mod extractor;
+pub mod bearer;
 pub mod keys;
 pub mod password;
+pub mod password_policy;
 pub mod refresh_token;
 pub mod token;
-
-pub use extractor::AuthUser;

@@ -5,10 +5,6 @@ use std::sync::{Arc, OnceLock};
 use super::bcrypt_pool::BcryptPool;
 use crate::error::ApiError;
 
-/// bcrypt reads at most 72 bytes and silently ignores the rest; longer passwords are refused
-/// rather than truncated. (The crate's `non_truncating_*` functions refuse exactly 72 too.)
-pub const MAX_PASSWORD_BYTES: usize = 72;
-
 #[derive(Clone)]
 pub struct Passwords {
     cost: u32,

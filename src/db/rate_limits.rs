@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{AnyConnection, schema::rate_limits};
+use crate::per_backend;
 
 /// Counts one request against `key` (which names the window) and returns the count so far.
 /// One atomic upsert: concurrent requests on any replica never lose a count. The first request
@@ -15,27 +16,18 @@ pub fn record_hit(
     expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<i64> {
-    // diesel's MultiConnection backend has no ON CONFLICT clause; each backend runs the same
-    // statement itself.
-    macro_rules! upsert {
-        ($conn:expr) => {
-            diesel::insert_into(rate_limits::table)
-                .values((
-                    rate_limits::key.eq(key),
-                    rate_limits::hits.eq(1_i64),
-                    rate_limits::expires_at.eq(expires_at),
-                ))
-                .on_conflict(rate_limits::key)
-                .do_update()
-                .set(rate_limits::hits.eq(rate_limits::hits + 1_i64))
-                .returning(rate_limits::hits)
-                .get_result::<i64>($conn)
-        };
-    }
-    let hits = match conn {
-        AnyConnection::Postgresql(conn) => upsert!(conn)?,
-        AnyConnection::Sqlite(conn) => upsert!(conn)?,
-    };
+    // diesel's MultiConnection backend has no ON CONFLICT clause.
+    let hits = per_backend!(conn => diesel::insert_into(rate_limits::table)
+        .values((
+            rate_limits::key.eq(key),
+            rate_limits::hits.eq(1_i64),
+            rate_limits::expires_at.eq(expires_at),
+        ))
+        .on_conflict(rate_limits::key)
+        .do_update()
+        .set(rate_limits::hits.eq(rate_limits::hits + 1_i64))
+        .returning(rate_limits::hits)
+        .get_result::<i64>(conn))?;
     if hits == 1 {
         prune_expired(conn, now)?;
     }

@@ -34,6 +34,18 @@ pub enum Refresh {
     Invalid,
 }
 
+impl Refresh {
+    /// Its label in `auth_refreshes_total{outcome}`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Refresh::Rotated { .. } => "rotated",
+            Refresh::ReuseDetected { .. } => "reused",
+            Refresh::Expired => "expired",
+            Refresh::Invalid => "invalid",
+        }
+    }
+}
+
 /// Starts a session with its first refresh token and returns the session id. Sessions and
 /// tokens past their expiry are deleted on the way (logins are frequent enough to keep the
 /// tables small, and rare enough for the two deletes not to matter).

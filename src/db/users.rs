@@ -10,6 +10,7 @@ use super::{
     AnyConnection,
     schema::{revoked_tokens, sessions, users},
 };
+use crate::per_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -39,19 +40,11 @@ pub struct NewUser<'a> {
 /// email is taken: the unique index, not a prior lookup, decides between two concurrent
 /// registrations.
 pub fn insert_user(conn: &mut AnyConnection, user: &NewUser) -> QueryResult<i64> {
-    // diesel's MultiConnection backend has no RETURNING clause; each backend runs it itself.
-    macro_rules! insert_returning_id {
-        ($conn:expr) => {
-            diesel::insert_into(users::table)
-                .values(user)
-                .returning(users::id)
-                .get_result::<i64>($conn)
-        };
-    }
-    match conn {
-        AnyConnection::Postgresql(conn) => insert_returning_id!(conn),
-        AnyConnection::Sqlite(conn) => insert_returning_id!(conn),
-    }
+    // diesel's MultiConnection backend has no RETURNING clause.
+    per_backend!(conn => diesel::insert_into(users::table)
+        .values(user)
+        .returning(users::id)
+        .get_result::<i64>(conn))
 }
 
 pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {
@@ -95,26 +88,18 @@ pub fn find_token_user(
                 .optional()
         };
     }
-    macro_rules! find_by_end {
-        ($conn:expr) => {
-            match end {
-                TokenEnd::Session(session_id) => find!(
-                    $conn,
-                    exists(sessions::table.filter(sessions::id.eq(session_id)))
-                ),
-                TokenEnd::Revocation(jti) => find!(
-                    $conn,
-                    not(exists(
-                        revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))
-                    ))
-                ),
-            }
-        };
-    }
-    match conn {
-        AnyConnection::Postgresql(conn) => find_by_end!(conn),
-        AnyConnection::Sqlite(conn) => find_by_end!(conn),
-    }
+    per_backend!(conn => match end {
+        TokenEnd::Session(session_id) => find!(
+            conn,
+            exists(sessions::table.filter(sessions::id.eq(session_id)))
+        ),
+        TokenEnd::Revocation(jti) => find!(
+            conn,
+            not(exists(
+                revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))
+            ))
+        ),
+    })
 }
 
 /// Replaces the password hash if it is still `current_hash` (a concurrent change wins once)
@@ -159,24 +144,15 @@ pub fn delete_user(
     user_id: i64,
     password_hash: &str,
 ) -> QueryResult<Option<Option<String>>> {
-    // diesel's MultiConnection backend has no RETURNING clause; each backend runs the same
-    // statement itself.
-    macro_rules! delete_returning_picture {
-        ($conn:expr) => {
-            diesel::delete(
-                users::table
-                    .find(user_id)
-                    .filter(users::password_hash.eq(password_hash)),
-            )
-            .returning(users::profile_pic)
-            .get_result::<Option<String>>($conn)
-            .optional()
-        };
-    }
-    match conn {
-        AnyConnection::Postgresql(conn) => delete_returning_picture!(conn),
-        AnyConnection::Sqlite(conn) => delete_returning_picture!(conn),
-    }
+    // diesel's MultiConnection backend has no RETURNING clause.
+    per_backend!(conn => diesel::delete(
+        users::table
+            .find(user_id)
+            .filter(users::password_hash.eq(password_hash)),
+    )
+    .returning(users::profile_pic)
+    .get_result::<Option<String>>(conn)
+    .optional())
 }
 
 /// Sets the user's picture and returns the one it replaces.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::{
     db,
     error::{ApiError, ErrorBody},
-    startup::AppState,
+    request::Ctx,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,7 +35,7 @@ pub async fn healthz() -> web::Json<HealthResponse> {
         (status = 503, description = "The database does not answer", body = ErrorBody),
     )
 )]
-pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<HealthResponse>, ApiError> {
-    db::run(&state.pool, |conn| Ok(db::ping(conn)?)).await?;
+pub async fn readyz(ctx: Ctx) -> Result<web::Json<HealthResponse>, ApiError> {
+    ctx.db(db::ping).await?;
     Ok(web::Json(HealthResponse { status: "ok" }))
 }

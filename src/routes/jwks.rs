@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, http::header, web};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Verifiers may cache the set this long; a token with a `kid` they do not know yet is their
 /// cue to fetch it again (the rotation runbook in the README relies on that, or on waiting).

@@ -5,20 +5,29 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::MessageResponse;
+use super::responses::MessageResponse;
 use crate::{
-    audit::{self, Event},
-    auth::AuthUser,
-    db::{self, revoked_tokens, sessions, users},
+    audit::Event,
+    auth::token::Claims,
+    db::{revoked_tokens, sessions, users},
     error::{ApiError, ErrorBody},
-    startup::AppState,
-    throttle::ClientIp,
+    request::{AuthUser, Ctx},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LogoutQuery {
     /// `all`: every session of the user, on every device. Absent: this session only.
-    pub scope: Option<String>,
+    #[param(value_type = Option<String>, example = "all")]
+    pub scope: Option<LogoutScope>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoutScope {
+    All,
+    /// Any other value: answered `Unknown logout scope`, not as a malformed query.
+    #[serde(other)]
+    Unknown,
 }
 
 #[utoipa::path(
@@ -29,59 +38,53 @@ pub struct LogoutQuery {
     params(LogoutQuery),
     responses(
         (status = 200, description = "Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user) are refused from now on, on every replica", body = MessageResponse),
-        (status = 400, description = "Unknown logout scope", body = ErrorBody),
+        (status = 400, description = "Unknown logout scope, or a malformed query string", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
     )
 )]
 pub async fn logout(
-    state: web::Data<AppState>,
-    client: ClientIp,
+    ctx: Ctx,
     auth: AuthUser,
-    query: Result<web::Query<LogoutQuery>, actix_web::Error>,
+    query: web::Query<LogoutQuery>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
-    let everywhere = match query.map(|query| query.into_inner().scope) {
-        Ok(None) => false,
-        Ok(Some(scope)) if scope == "all" => true,
-        _ => return Err(ApiError::UnknownScope),
-    };
     let user_id = auth.user.id;
-    if everywhere {
-        db::run(&state.pool, move |conn| {
-            let now = chrono::Utc::now().naive_utc();
-            Ok(conn.transaction(|conn| {
-                users::refuse_tokens_before(conn, user_id, now)?;
-                sessions::end_all(conn, user_id)
-            })?)
-        })
-        .await?;
-        audit::record(
-            &state.metrics,
-            Event::LogoutEverywhere,
-            "ok",
-            Some(user_id),
-            client,
-        );
-        return Ok(web::Json(MessageResponse::success("Logged out everywhere")));
-    }
-    let claims = auth.claims;
-    match claims.sid {
-        Some(session_id) => {
-            db::run(&state.pool, move |conn| {
-                Ok(sessions::end(conn, &session_id)?)
-            })
-            .await?
+    let (event, message) = match query.scope {
+        None => {
+            end_this_session(&ctx, auth.claims).await?;
+            (Event::Logout, "Logged out")
         }
-        // A token from before sessions: revoke it alone, as v1 did.
+        Some(LogoutScope::All) => {
+            end_every_session(&ctx, user_id).await?;
+            (Event::LogoutEverywhere, "Logged out everywhere")
+        }
+        Some(LogoutScope::Unknown) => return Err(ApiError::UnknownScope),
+    };
+    ctx.audit(event, "ok", Some(user_id));
+    Ok(web::Json(MessageResponse::success(message)))
+}
+
+/// Ends the token's session; a token from before sessions is revoked alone, as v1 did.
+async fn end_this_session(ctx: &Ctx, claims: Claims) -> Result<(), ApiError> {
+    match claims.sid {
+        Some(session_id) => ctx.db(move |conn| sessions::end(conn, &session_id)).await,
         None => {
             let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
                 .ok_or_else(|| ApiError::internal("token exp out of range"))?
                 .naive_utc();
-            db::run(&state.pool, move |conn| {
-                Ok(revoked_tokens::revoke(conn, &claims.jti, expires_at)?)
-            })
-            .await?
+            ctx.db(move |conn| revoked_tokens::revoke(conn, &claims.jti, expires_at))
+                .await
         }
     }
-    audit::record(&state.metrics, Event::Logout, "ok", Some(user_id), client);
-    Ok(web::Json(MessageResponse::success("Logged out")))
+}
+
+/// Ends every session of the user and refuses every access token issued before now.
+async fn end_every_session(ctx: &Ctx, user_id: i64) -> Result<(), ApiError> {
+    ctx.db(move |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        conn.transaction(|conn| {
+            users::refuse_tokens_before(conn, user_id, now)?;
+            sessions::end_all(conn, user_id)
+        })
+    })
+    .await
 }

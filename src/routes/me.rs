@@ -5,9 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    auth::AuthUser,
     error::{ApiError, ErrorBody},
-    startup::AppState,
+    request::{AuthUser, Ctx},
     uploads::picture_url,
 };
 
@@ -38,14 +37,14 @@ pub struct UserProfile {
 )]
 pub async fn current_user(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    ctx: Ctx,
     auth: Result<AuthUser, ApiError>,
 ) -> Result<web::Json<CurrentUserResponse>, ApiError> {
     let AuthUser { user, .. } = auth.map_err(ApiError::into_not_logged_in)?;
     let profile_pic_url = user
         .profile_pic
         .as_deref()
-        .map(|name| picture_url(&req, state.public_base_url.as_deref(), name));
+        .map(|name| picture_url(&req, ctx.uploads.public_base_url.as_deref(), name));
     Ok(web::Json(CurrentUserResponse {
         status: "success",
         user: UserProfile {

@@ -1,13 +1,14 @@
 //! `GET /metrics`: the Prometheus text format, behind `METRICS_TOKEN` when one is set.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-use crate::{
-    error::ApiError,
-    metrics::PoolReadings,
-    startup::{AppState, MetricsListener},
-};
+use crate::{auth::bearer::bearer_token, error::ApiError, metrics::PoolReadings, state::AppState};
+
+/// Marks the `METRICS_ADDR` listener's application, the only one that serves `/metrics` when
+/// that address is set.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListener;
 
 #[utoipa::path(
     get,
@@ -23,28 +24,23 @@ pub async fn metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let on_metrics_listener = req.app_data::<web::Data<MetricsListener>>().is_some();
-    if !state.metrics_on_main_port && !on_metrics_listener {
+    if !state.metrics_access.on_main_port && !on_metrics_listener {
         return Err(ApiError::NotFound);
     }
-    if let Some(expected) = &state.metrics_token {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or_default();
+    if let Some(expected) = &state.metrics_access.token {
+        let presented = bearer_token(&req).unwrap_or_default();
         // Compared as hashes: the time a comparison takes says nothing about the token.
         if Sha256::digest(presented.as_bytes()) != Sha256::digest(expected.as_bytes()) {
             return Err(ApiError::Unauthorized);
         }
     }
-    let (db_connections, db_idle) = state.pool.connections();
+    let (db_connections, db_idle) = state.db.connections();
     let text = state.metrics.render(PoolReadings {
         bcrypt_queued: state.passwords.queued(),
         bcrypt: state.passwords.stats(),
         db_connections,
         db_idle,
-        db: state.pool.stats(),
+        db: state.db.stats(),
     });
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

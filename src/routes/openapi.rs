@@ -22,7 +22,6 @@ use super::{
         login::login,
         me::current_user,
         profile_pic::upload_profile_pic,
-        profile_pic::upload_profile_pic_alias,
         uploads::serve_upload,
         logout::logout,
         health::healthz,
@@ -34,7 +33,7 @@ use super::{
         jwks::jwks,
         metrics::metrics,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &SeedUploadPath)
 )]
 pub struct ApiDoc;
 
@@ -52,6 +51,26 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// `/upload_profile_pic` is `/api/upload_profile_pic` under the seed's path: the same
+/// operation, documented once and copied here under an operation id of its own.
+struct SeedUploadPath;
+
+impl Modify for SeedUploadPath {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(mut item) = openapi.paths.paths.get("/api/upload_profile_pic").cloned() else {
+            return;
+        };
+        if let Some(operation) = item.post.as_mut() {
+            operation.operation_id = Some("upload_profile_pic_seed_path".to_owned());
+            operation.description = Some("Same as /api/upload_profile_pic".to_owned());
+        }
+        openapi
+            .paths
+            .paths
+            .insert(profile_pic::SEED_PATH.to_owned(), item);
     }
 }
 

@@ -6,15 +6,15 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::login::{LoginResponse, new_refresh_token};
+use super::responses::LoginResponse;
 use crate::{
-    audit::{self, Event},
-    auth::{AuthUser, password::MAX_PASSWORD_BYTES},
-    db::{self, sessions, users},
+    audit::Event,
+    auth::password_policy::could_be_stored,
+    db::{sessions, users},
     error::{ApiError, ErrorBody},
-    startup::AppState,
-    throttle::{ClientIp, Limit},
-    validation::{acceptable_new_password, required, string_or_none},
+    request::{AuthUser, Ctx},
+    throttle::Limit,
+    validation::{required, string_or_none},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,8 +42,7 @@ pub struct ChangePasswordRequest {
     )
 )]
 pub async fn change_password(
-    state: web::Data<AppState>,
-    client: ClientIp,
+    ctx: Ctx,
     auth: AuthUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
@@ -53,73 +52,64 @@ pub async fn change_password(
     ) else {
         return Err(ApiError::AllFieldsRequired);
     };
-    acceptable_new_password(new, state.password_reject_common)?;
-    confirm_password(&state, client, &auth, current, Event::PasswordChange).await?;
-    let new_hash = state.passwords.hash(new.to_owned()).await?;
+    ctx.password_policy.check_new(new)?;
+    confirm_password(&ctx, &auth, current, Event::PasswordChange).await?;
+    let new_hash = ctx.passwords.hash(new.to_owned()).await?;
 
     let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = new_refresh_token(&state, now)?;
+    let (refresh_token, first) = ctx.sessions.new_refresh_token(now)?;
     let user_id = auth.user.id;
     let checked_hash = auth.user.password_hash;
-    let session_id = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            // A concurrent change already replaced the hash checked above.
-            if !users::change_password(conn, user_id, &checked_hash, &new_hash, now)? {
-                return Err(ApiError::WrongPassword);
-            }
-            sessions::end_all(conn, user_id)?;
-            Ok(sessions::start(conn, user_id, &first, now)?)
+    let session_id = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                // A concurrent change already replaced the hash checked above.
+                if !users::change_password(conn, user_id, &checked_hash, &new_hash, now)? {
+                    return Err(ApiError::WrongPassword);
+                }
+                sessions::end_all(conn, user_id)?;
+                Ok(sessions::start(conn, user_id, &first, now)?)
+            })
         })
-    })
-    .await?;
-    audit::record(
-        &state.metrics,
-        Event::PasswordChange,
-        "ok",
-        Some(user_id),
-        client,
-    );
-    Ok(web::Json(LoginResponse::new(
-        &state,
+        .await?;
+    ctx.audit(Event::PasswordChange, "ok", Some(user_id));
+    let email = &auth.user.email;
+    let body = LoginResponse::new(
+        &ctx,
         "Password changed",
         user_id,
-        &auth.user.email,
+        email,
         &session_id,
         refresh_token,
-    )?))
+    )?;
+    Ok(web::Json(body))
 }
 
 /// Checks the password a sensitive change is confirmed with, under the login limits: a stolen
-/// access token must not become a way to guess the password.
-/// A refusal is an audit event of `event`.
+/// access token must not become a way to guess the password. A refusal is an audit event of
+/// `event`.
 pub(super) async fn confirm_password(
-    state: &AppState,
-    client: ClientIp,
+    ctx: &Ctx,
     auth: &AuthUser,
     password: &str,
     event: Event,
 ) -> Result<(), ApiError> {
+    let user_id = Some(auth.user.id);
     let refused = |error: ApiError| {
-        audit::refused(&state.metrics, event, &error, Some(auth.user.id), client);
+        ctx.audit_refusal(event, &error, user_id);
         error
     };
-    if password.len() > MAX_PASSWORD_BYTES {
+    if !could_be_stored(password) {
         return Err(refused(ApiError::WrongPassword));
     }
-    let limits = [
-        (Limit::LoginPerIp, client.rate_limit_subject()),
-        (Limit::LoginPerAccount, auth.user.email.clone()),
-    ];
-    state
-        .throttle
-        .check(&state.pool, &limits)
-        .await
-        .map_err(refused)?;
-    let matches = state
+    let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&auth.user.email)];
+    ctx.throttle(event, user_id, &limits).await?;
+    let stored_hash = Some(auth.user.password_hash.clone());
+    if ctx
         .passwords
-        .verify(password.to_owned(), Some(auth.user.password_hash.clone()))
-        .await?;
-    if matches {
+        .verify(password.to_owned(), stored_hash)
+        .await?
+    {
         Ok(())
     } else {
         Err(refused(ApiError::WrongPassword))

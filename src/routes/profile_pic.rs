@@ -1,4 +1,5 @@
-//! `POST /api/upload_profile_pic` (and its seed-era alias `/upload_profile_pic`).
+//! `POST /api/upload_profile_pic`, also served at its seed-era path `/upload_profile_pic` (the
+//! seed's curl test posts there).
 
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, web};
@@ -6,17 +7,20 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    audit::{self, Event},
-    auth::AuthUser,
-    db::{self, users},
+    audit::Event,
+    db::users,
     error::{ApiError, ErrorBody},
-    startup::AppState,
-    throttle::{ClientIp, Limit},
+    request::{AuthUser, Ctx},
+    throttle::Limit,
     uploads::{
         picture_url,
         store::{remove_stored_picture, store_profile_pic},
     },
 };
+
+/// The path the seed's curl test posts to: served by the same handler, and documented as a
+/// copy of the main path's operation.
+pub const SEED_PATH: &str = "/upload_profile_pic";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadResponse {
@@ -53,80 +57,45 @@ pub struct UploadForm {
 )]
 pub async fn upload_profile_pic(
     req: HttpRequest,
-    state: web::Data<AppState>,
-    client: ClientIp,
+    ctx: Ctx,
     auth: AuthUser,
     payload: Multipart,
 ) -> Result<web::Json<UploadResponse>, ApiError> {
-    // Before a byte of the body is read.
-    let limits = [(Limit::UploadPerIp, client.rate_limit_subject())];
-    state.throttle.check(&state.pool, &limits).await?;
     let user_id = auth.user.id;
-    let store = store_profile_pic(payload, user_id, &state.upload_dir, state.max_upload_bytes);
+    // Before a byte of the body is read.
+    ctx.throttle(Event::PictureUpload, Some(user_id), &[Limit::UploadPerIp])
+        .await?;
+    let uploads = &ctx.uploads;
+    let store = store_profile_pic(payload, user_id, &uploads.dir, uploads.max_bytes);
     // On timeout the store future is dropped, and its temporary files with it.
-    let stored = actix_web::rt::time::timeout(state.upload_timeout, store)
+    let stored = actix_web::rt::time::timeout(uploads.timeout, store)
         .await
         .map_err(|_| ApiError::UploadTimeout)??;
 
     let name = stored.clone();
-    let replaced = db::run(&state.pool, move |conn| {
-        Ok(users::replace_profile_pic(conn, user_id, &name)?)
-    })
-    .await;
-    let previous = match replaced {
+    let previous = match ctx
+        .db(move |conn| users::replace_profile_pic(conn, user_id, &name))
+        .await
+    {
         Ok(previous) => previous,
         Err(error) => {
             // The row still names the old picture: the new file must not linger.
             if auth.user.profile_pic.as_deref() != Some(stored.as_str()) {
-                remove_stored_picture(&state.upload_dir, &stored).await;
+                remove_stored_picture(&uploads.dir, &stored).await;
             }
             return Err(error);
         }
     };
     if let Some(previous) = previous.filter(|previous| *previous != stored) {
-        remove_stored_picture(&state.upload_dir, &previous).await;
+        remove_stored_picture(&uploads.dir, &previous).await;
     }
-    audit::record(
-        &state.metrics,
-        Event::PictureUpload,
-        "ok",
-        Some(user_id),
-        client,
-    );
-    state.metrics.uploads.inc();
-    if let Ok(stored_file) = tokio::fs::metadata(state.upload_dir.join(&stored)).await {
-        state.metrics.upload_bytes.inc_by(stored_file.len());
+    ctx.audit(Event::PictureUpload, "ok", Some(user_id));
+    if let Ok(stored_file) = tokio::fs::metadata(uploads.dir.join(&stored)).await {
+        ctx.metrics.upload_bytes.inc_by(stored_file.len());
     }
     Ok(web::Json(UploadResponse {
         status: "success",
         message: "Profile picture updated",
-        profile_pic_url: picture_url(&req, state.public_base_url.as_deref(), &stored),
+        profile_pic_url: picture_url(&req, uploads.public_base_url.as_deref(), &stored),
     }))
-}
-
-/// The seed's curl test posts to `/upload_profile_pic`; it behaves exactly as the main route.
-#[utoipa::path(
-    post,
-    path = "/upload_profile_pic",
-    tag = "user",
-    security(("bearer" = [])),
-    request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses(
-        (status = 200, description = "Same as /api/upload_profile_pic", body = UploadResponse),
-        (status = 400, description = "No file uploaded, invalid file type, image over 4096x4096, or malformed multipart", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 404, description = "User not found", body = ErrorBody),
-        (status = 408, description = "Upload took longer than UPLOAD_TIMEOUT_SECS", body = ErrorBody),
-        (status = 413, description = "File too large", body = ErrorBody),
-        (status = 429, description = "Too many uploads from this address; see Retry-After", body = ErrorBody),
-    )
-)]
-pub async fn upload_profile_pic_alias(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    client: ClientIp,
-    auth: AuthUser,
-    payload: Multipart,
-) -> Result<web::Json<UploadResponse>, ApiError> {
-    upload_profile_pic(req, state, client, auth, payload).await
 }

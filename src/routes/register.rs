@@ -5,14 +5,14 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::MessageResponse;
+use super::responses::MessageResponse;
 use crate::{
-    audit::{self, Event},
-    db::{self, users},
+    audit::Event,
+    db::users,
     error::{ApiError, ErrorBody},
-    startup::AppState,
-    throttle::{ClientIp, Limit},
-    validation::{acceptable_new_password, required, string_or_none, valid_email, valid_name},
+    request::Ctx,
+    throttle::Limit,
+    validation::{required, string_or_none, valid_email, valid_name},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,8 +41,7 @@ pub struct RegisterRequest {
     )
 )]
 pub async fn register(
-    state: web::Data<AppState>,
-    client: ClientIp,
+    ctx: Ctx,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (Some(name), Some(email), Some(password)) = (
@@ -54,36 +53,31 @@ pub async fn register(
     };
     let name = valid_name(name)?;
     let email = valid_email(email)?;
-    acceptable_new_password(password, state.password_reject_common)?;
+    ctx.password_policy.check_new(password)?;
     // Counted before bcrypt and before the unique index can tell whether the email exists.
-    let limits = [(Limit::RegisterPerIp, client.rate_limit_subject())];
-    state
-        .throttle
-        .check(&state.pool, &limits)
-        .await
-        .inspect_err(|error| {
-            audit::refused(&state.metrics, Event::Register, error, None, client)
-        })?;
+    ctx.throttle(Event::Register, None, &[Limit::RegisterPerIp])
+        .await?;
 
-    let password_hash = state.passwords.hash(password.to_owned()).await?;
-    let user_id = db::run(&state.pool, move |conn| {
-        let now = chrono::Utc::now().naive_utc();
-        let new_user = users::NewUser {
-            name: &name,
-            email: &email,
-            password_hash: &password_hash,
-            created_at: now,
-            updated_at: now,
-        };
-        users::insert_user(conn, &new_user).map_err(|error| match error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::EmailAlreadyRegistered
-            }
-            error => error.into(),
+    let password_hash = ctx.passwords.hash(password.to_owned()).await?;
+    let user_id = ctx
+        .db(move |conn| {
+            let now = chrono::Utc::now().naive_utc();
+            let new_user = users::NewUser {
+                name: &name,
+                email: &email,
+                password_hash: &password_hash,
+                created_at: now,
+                updated_at: now,
+            };
+            users::insert_user(conn, &new_user).map_err(|error| match error {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    ApiError::EmailAlreadyRegistered
+                }
+                error => error.into(),
+            })
         })
-    })
-    .await
-    .inspect_err(|error| audit::refused(&state.metrics, Event::Register, error, None, client))?;
-    audit::record(&state.metrics, Event::Register, "ok", Some(user_id), client);
+        .await
+        .inspect_err(|error| ctx.audit_refusal(Event::Register, error, None))?;
+    ctx.audit(Event::Register, "ok", Some(user_id));
     Ok(HttpResponse::Created().json(MessageResponse::success("User registered successfully")))
 }

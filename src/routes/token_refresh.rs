@@ -4,17 +4,14 @@ use actix_web::web;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::login::LoginResponse;
+use super::responses::LoginResponse;
 use crate::{
-    audit::{self, Event},
+    audit::Event,
     auth::refresh_token,
-    db::{
-        self,
-        sessions::{self, Refresh},
-    },
+    db::sessions::{self, Refresh},
     error::{ApiError, ErrorBody},
-    startup::AppState,
-    throttle::ClientIp,
+    request::Ctx,
+    state::SessionRules,
     validation::{required, string_or_none},
 };
 
@@ -37,82 +34,57 @@ pub struct RefreshRequest {
     )
 )]
 pub async fn refresh(
-    state: web::Data<AppState>,
-    client: ClientIp,
+    ctx: Ctx,
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let Some(presented) = required(&body.refresh_token) else {
         return Err(ApiError::AllFieldsRequired);
     };
+    let (successor, successor_hash) = refresh_token::generate().map_err(ApiError::internal)?;
     // Only a string of the issued length can be one; anything else needs no lookup.
-    if presented.len() != refresh_token::TOKEN_CHARS {
-        state
-            .metrics
-            .refreshes
-            .with_label_values(&["invalid"])
-            .inc();
-        return Err(ApiError::InvalidRefreshToken);
-    }
-    let presented_hash = refresh_token::hash(presented);
-    let (successor_token, successor_hash) =
-        refresh_token::generate().map_err(ApiError::internal)?;
-    let (ttl, grace) = (state.refresh_token_ttl, state.refresh_reuse_interval);
-    let outcome = db::run(&state.pool, move |conn| {
-        Ok(sessions::rotate(
-            conn,
-            &presented_hash,
-            &successor_hash,
-            ttl,
-            grace,
-        )?)
-    })
-    .await?;
-    match outcome {
+    let refresh = if presented.len() == refresh_token::TOKEN_CHARS {
+        let presented_hash = refresh_token::hash(presented);
+        let SessionRules {
+            refresh_token_ttl,
+            refresh_reuse_interval,
+        } = ctx.sessions;
+        ctx.db(move |conn| {
+            sessions::rotate(
+                conn,
+                &presented_hash,
+                &successor_hash,
+                refresh_token_ttl,
+                refresh_reuse_interval,
+            )
+        })
+        .await?
+    } else {
+        Refresh::Invalid
+    };
+    ctx.metrics
+        .refreshes
+        .with_label_values(&[refresh.outcome()])
+        .inc();
+    match refresh {
         Refresh::Rotated {
             user_id,
             email,
             session_id,
         } => {
-            state
-                .metrics
-                .refreshes
-                .with_label_values(&["rotated"])
-                .inc();
-            Ok(web::Json(LoginResponse::new(
-                &state,
+            let body = LoginResponse::new(
+                &ctx,
                 "Token refreshed",
                 user_id,
                 &email,
                 &session_id,
-                successor_token,
-            )?))
+                successor,
+            )?;
+            Ok(web::Json(body))
         }
         Refresh::ReuseDetected { user_id } => {
-            let metrics = &state.metrics;
-            audit::record(
-                metrics,
-                Event::RefreshReuse,
-                "session_ended",
-                Some(user_id),
-                client,
-            );
+            ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));
             Err(ApiError::InvalidRefreshToken)
         }
-        Refresh::Expired => {
-            state
-                .metrics
-                .refreshes
-                .with_label_values(&["expired"])
-                .inc();
-            Err(ApiError::InvalidRefreshToken)
-        }
-        Refresh::Invalid => {
-            state
-                .metrics
-                .refreshes
-                .with_label_values(&["invalid"])
-                .inc();
-            Err(ApiError::InvalidRefreshToken)
-        }
+        Refresh::Expired | Refresh::Invalid => Err(ApiError::InvalidRefreshToken),
     }
 }

@@ -11,7 +11,7 @@ use actix_web::{
 
 use crate::{
     error::{ApiError, ErrorBody},
-    startup::AppState,
+    state::AppState,
     uploads::filename::secure_filename,
 };
 
@@ -36,7 +36,7 @@ pub async fn serve_upload(
     if filename.is_empty() || secure_filename(&filename) != filename {
         return Err(ApiError::NotFound);
     }
-    let path = state.upload_dir.join(&filename);
+    let path = state.uploads.dir.join(&filename);
     let file = web::block(move || open_stored_picture(path))
         .await?
         .ok_or(ApiError::NotFound)?;

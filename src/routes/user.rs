@@ -4,14 +4,12 @@ use actix_web::web;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{MessageResponse, password::confirm_password};
+use super::{password::confirm_password, responses::MessageResponse};
 use crate::{
-    audit::{self, Event},
-    auth::AuthUser,
-    db::{self, users},
+    audit::Event,
+    db::users,
     error::{ApiError, ErrorBody},
-    startup::AppState,
-    throttle::ClientIp,
+    request::{AuthUser, Ctx},
     uploads::store::remove_stored_picture,
     validation::{required, string_or_none},
 };
@@ -38,34 +36,26 @@ pub struct DeleteUserRequest {
     )
 )]
 pub async fn delete_user(
-    state: web::Data<AppState>,
-    client: ClientIp,
+    ctx: Ctx,
     auth: AuthUser,
     body: web::Json<DeleteUserRequest>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
     let Some(password) = required(&body.password) else {
         return Err(ApiError::AllFieldsRequired);
     };
-    confirm_password(&state, client, &auth, password, Event::AccountDeletion).await?;
+    confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
     let password_hash = auth.user.password_hash;
-    let deleted = db::run(&state.pool, move |conn| {
-        Ok(users::delete_user(conn, user_id, &password_hash)?)
-    })
-    .await?;
+    let deleted = ctx
+        .db(move |conn| users::delete_user(conn, user_id, &password_hash))
+        .await?;
     // None: the password changed (or the account went) since it was checked.
     let Some(picture) = deleted else {
         return Err(ApiError::WrongPassword);
     };
     if let Some(picture) = picture {
-        remove_stored_picture(&state.upload_dir, &picture).await;
+        remove_stored_picture(&ctx.uploads.dir, &picture).await;
     }
-    audit::record(
-        &state.metrics,
-        Event::AccountDeletion,
-        "ok",
-        Some(user_id),
-        client,
-    );
+    ctx.audit(Event::AccountDeletion, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("Account deleted")))
 }

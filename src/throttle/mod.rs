@@ -2,18 +2,15 @@
 //! every replica sees the same counts (no new server). Fixed windows: a limit of N per PERIOD
 //! allows N requests from a client in each aligned PERIOD.
 
-pub mod client_ip;
-
 use std::{fmt, str::FromStr};
 
 use chrono::DateTime;
 
 use crate::{
+    client_ip::ClientIp,
     db::{self, Pool, rate_limits},
     error::ApiError,
 };
-
-pub use client_ip::{ClientIp, ProxyHeader, TrustedProxies};
 
 /// "N/PERIOD": at most N requests per PERIOD, e.g. `30/60s`, `10/15m`, `5/1h` (units s, m,
 /// h, d; a bare unit means one of it: `10/m`).
@@ -60,58 +57,63 @@ impl fmt::Display for RateLimit {
     }
 }
 
-/// What is limited, and by what.
+/// What is limited, and by what: the client's address, or the account a request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub enum Limit<'a> {
     LoginPerIp,
-    LoginPerAccount,
+    LoginPerAccount(&'a str),
     RegisterPerIp,
     UploadPerIp,
 }
 
-impl Limit {
-    fn key_prefix(self) -> &'static str {
+impl Limit<'_> {
+    /// The counter's key (without its window) for a request from `client`.
+    fn key(self, client: ClientIp) -> String {
         match self {
-            Limit::LoginPerIp => "login-ip",
-            Limit::LoginPerAccount => "login-account",
-            Limit::RegisterPerIp => "register-ip",
-            Limit::UploadPerIp => "upload-ip",
+            Limit::LoginPerIp => format!("login-ip:{}", client.rate_limit_subject()),
+            Limit::LoginPerAccount(email) => format!("login-account:{email}"),
+            Limit::RegisterPerIp => format!("register-ip:{}", client.rate_limit_subject()),
+            Limit::UploadPerIp => format!("upload-ip:{}", client.rate_limit_subject()),
         }
     }
 }
 
-/// The configured limits; `None` when `RATE_LIMIT_ENABLED=false`.
-#[derive(Debug, Clone)]
-pub struct Throttle {
-    limits: Option<Limits>,
-}
-
+/// The configured limits (`RATE_LIMIT_*`).
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// `false` turns every limit off (benchmarks, test tools hammering from one address).
+    pub enabled: bool,
     pub login_per_ip: RateLimit,
     pub login_per_account: RateLimit,
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
 }
 
-impl Throttle {
-    pub fn new(limits: Option<Limits>) -> Self {
-        Throttle { limits }
+impl Limits {
+    fn rate(&self, limit: Limit) -> RateLimit {
+        match limit {
+            Limit::LoginPerIp => self.login_per_ip,
+            Limit::LoginPerAccount(_) => self.login_per_account,
+            Limit::RegisterPerIp => self.register_per_ip,
+            Limit::UploadPerIp => self.upload_per_ip,
+        }
     }
 
-    /// Counts the request against each `(limit, subject)` in turn, in one database checkout,
+    /// Counts a request from `client` against each limit in turn, in one database checkout,
     /// and stops at the first one exceeded: 429 with the seconds until its window ends. A
     /// request refused by the per-IP limit is not counted against the account.
-    pub async fn check(&self, pool: &Pool, checks: &[(Limit, String)]) -> Result<(), ApiError> {
-        let Some(limits) = &self.limits else {
+    pub async fn check(
+        &self,
+        pool: &Pool,
+        client: ClientIp,
+        limits: &[Limit<'_>],
+    ) -> Result<(), ApiError> {
+        if !self.enabled {
             return Ok(());
-        };
-        let checks: Vec<(String, RateLimit)> = checks
+        }
+        let checks: Vec<(String, RateLimit)> = limits
             .iter()
-            .map(|(limit, subject)| {
-                let rate = limits.rate(*limit);
-                (format!("{}:{subject}", limit.key_prefix()), rate)
-            })
+            .map(|limit| (limit.key(client), self.rate(*limit)))
             .collect();
         db::run(pool, move |conn| {
             let now = chrono::Utc::now().timestamp();
@@ -134,17 +136,6 @@ impl Throttle {
             Ok(())
         })
         .await
-    }
-}
-
-impl Limits {
-    fn rate(&self, limit: Limit) -> RateLimit {
-        match limit {
-            Limit::LoginPerIp => self.login_per_ip,
-            Limit::LoginPerAccount => self.login_per_account,
-            Limit::RegisterPerIp => self.register_per_ip,
-            Limit::UploadPerIp => self.upload_per_ip,
-        }
     }
 }
 

@@ -229,7 +229,7 @@ both_backends! {
     async fn request_id_is_echoed_from_a_trusted_proxy_only(backend: Backend) {
         let direct = spawn_app(backend).await;
         let proxied = spawn_app_with(backend, |s| {
-            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
         }).await;
         for (app, expect_echo) in [(&direct, false), (&proxied, true)] {
             let response = app.client.get(app.url("/healthz")).header("X-Request-Id", "from-proxy-7")

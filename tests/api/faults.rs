@@ -15,7 +15,7 @@ async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
 
 both_backends! {
     async fn statement_stuck_behind_a_lock_is_503_while_other_endpoints_answer(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.database_statement_timeout_ms = 300).await;
+        let app = spawn_app_with(backend, |s| s.database.statement_timeout_ms = 300).await;
         let token = app.register_and_login("first@example.com").await;
         // Another client holds the users table (PostgreSQL) or the write lock (SQLite).
         let mut locker = app.db();
@@ -63,8 +63,8 @@ async fn service_started_before_its_postgres_database_becomes_ready_when_it_appe
     }
     let (database, url) = PgTestDatabase::not_yet_created();
     let app = spawn_app_with(Backend::Postgres, |s| {
-        s.database_url = auth_service::settings::DatabaseUrl::Postgres(url.clone());
-        s.database_pool_timeout_secs = 1;
+        s.database.url = auth_service::db::DatabaseUrl::Postgres(url.clone());
+        s.database.pool_timeout_secs = 1;
     })
     .await;
     assert_eq!(get(&app, "/healthz").await, (200, json!({"status": "ok"})));

@@ -33,7 +33,7 @@ async fn database_down_gives_503_and_recovers_postgres() {
     }
     let app = spawn_app(Backend::Postgres).await;
     let token = app.register_and_login("down@example.com").await;
-    let auth_service::settings::DatabaseUrl::Postgres(url) = &app.database_url else {
+    let auth_service::db::DatabaseUrl::Postgres(url) = &app.database_url else {
         unreachable!()
     };
     let name = url.rsplit('/').next().unwrap().to_owned();

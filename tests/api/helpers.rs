@@ -10,8 +10,8 @@ use std::{
 };
 
 use auth_service::{
-    db::{AnyConnection, establish},
-    settings::{DatabaseUrl, Settings},
+    db::{AnyConnection, DatabaseUrl, establish},
+    settings::Settings,
     startup::Application,
 };
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -147,17 +147,17 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         }
     };
     let mut settings = Settings::load_from(&HashMap::new()).expect("default settings");
-    settings.database_url = database_url.clone();
-    settings.host = "127.0.0.1".into();
-    settings.port = 0;
-    settings.upload_dir = dir.path().join("uploads");
-    settings.bcrypt_cost = 4;
-    settings.jwt_secret = Some(TEST_SECRET.into());
-    settings.workers = Some(1);
+    settings.database.url = database_url.clone();
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
+    settings.uploads.dir = dir.path().join("uploads");
+    settings.passwords.bcrypt_cost = 4;
+    settings.tokens.jwt_secret = Some(TEST_SECRET.into());
+    settings.server.workers = Some(1);
     // Tests make many requests from one address; the throttling tests turn limits back on.
-    settings.rate_limit_enabled = false;
+    settings.rate_limits.enabled = false;
     configure(&mut settings);
-    let upload_dir = settings.upload_dir.clone();
+    let upload_dir = settings.uploads.dir.clone();
 
     let app = Application::build(settings).expect("application builds");
     let port = app.port();

@@ -70,11 +70,11 @@ async fn eddsa_app(
     let previous: Vec<PathBuf> = previous.iter().map(|p| p.to_path_buf()).collect();
     let database_url = database.map(|app| app.database_url.clone());
     spawn_app_with(backend, move |s| {
-        s.jwt_algorithm = JwtAlgorithm::EdDsa;
-        s.jwt_private_key_file = Some(private);
-        s.jwt_previous_key_files = previous;
+        s.tokens.jwt_algorithm = JwtAlgorithm::EdDsa;
+        s.tokens.jwt_private_key_file = Some(private);
+        s.tokens.jwt_previous_key_files = previous;
         if let Some(url) = database_url {
-            s.database_url = url;
+            s.database.url = url;
         }
     })
     .await
@@ -168,9 +168,9 @@ both_backends! {
         let token = before.register_and_login("hs@example.com").await;
         let database_url = before.database_url.clone();
         let rotated = spawn_app_with(backend, |s| {
-            s.database_url = database_url;
-            s.jwt_secret = Some(NEW_SECRET.into());
-            s.jwt_previous_secrets = vec![TEST_SECRET.into()];
+            s.database.url = database_url;
+            s.tokens.jwt_secret = Some(NEW_SECRET.into());
+            s.tokens.jwt_previous_secrets = vec![TEST_SECRET.into()];
         }).await;
         assert_eq!(rotated.me_status(&token).await, 200);
         let fresh = rotated.token_for("hs@example.com").await;
@@ -179,8 +179,8 @@ both_backends! {
         assert_eq!(jwks(&rotated).await.2, json!({"keys": []}));
         let database_url = before.database_url.clone();
         let after = spawn_app_with(backend, |s| {
-            s.database_url = database_url;
-            s.jwt_secret = Some(NEW_SECRET.into());
+            s.database.url = database_url;
+            s.tokens.jwt_secret = Some(NEW_SECRET.into());
         }).await;
         assert_eq!(after.me_status(&token).await, 401);
         assert_eq!(after.me_status(&fresh).await, 200);
@@ -193,11 +193,11 @@ both_backends! {
         let token = before.register_and_login("switch@example.com").await;
         let (private, database_url) = (key.private_pem.clone(), before.database_url.clone());
         let switched = spawn_app_with(backend, move |s| {
-            s.database_url = database_url;
-            s.jwt_algorithm = JwtAlgorithm::EdDsa;
-            s.jwt_private_key_file = Some(private);
-            s.jwt_secret = None;
-            s.jwt_previous_secrets = vec![TEST_SECRET.into()];
+            s.database.url = database_url;
+            s.tokens.jwt_algorithm = JwtAlgorithm::EdDsa;
+            s.tokens.jwt_private_key_file = Some(private);
+            s.tokens.jwt_secret = None;
+            s.tokens.jwt_previous_secrets = vec![TEST_SECRET.into()];
         }).await;
         assert_eq!(switched.me_status(&token).await, 200);
         assert_eq!(jwks(&switched).await.2, json!({"keys": [key.jwk()]}));

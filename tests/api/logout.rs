@@ -69,7 +69,7 @@ both_backends! {
         // Two app instances sharing one database and secret stand for two replicas.
         let first = spawn_app(backend).await;
         let database_url = first.database_url.clone();
-        let second = spawn_app_with(backend, |s| s.database_url = database_url).await;
+        let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
         let token = first.register_and_login("replica@example.com").await;
         assert_eq!(second.me_status(&token).await, 200);
         assert_eq!(first.logout(&token).await.status().as_u16(), 200);
@@ -109,7 +109,7 @@ both_backends! {
     async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend) {
         let first = spawn_app(backend).await;
         let database_url = first.database_url.clone();
-        let second = spawn_app_with(backend, |s| s.database_url = database_url).await;
+        let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
         first.register("A", "all@example.com", PASSWORD).await;
         let laptop = first.session_for("all@example.com").await;
         let phone = second.session_for("all@example.com").await;

@@ -96,7 +96,7 @@ both_backends! {
     }
 
     async fn metrics_addr_moves_metrics_off_the_public_port(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.metrics_addr = Some("127.0.0.1:0".into())).await;
+        let app = spawn_app_with(backend, |s| s.metrics.addr = Some("127.0.0.1:0".into())).await;
         let public = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(status_and_json(public).await, (404, error_body("Not found")));
         let internal = format!("http://127.0.0.1:{}", app.metrics_port.unwrap());
@@ -110,7 +110,7 @@ both_backends! {
     }
 
     async fn a_metrics_token_when_set_is_required(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.metrics_token = Some("scrape-me".into())).await;
+        let app = spawn_app_with(backend, |s| s.metrics.token = Some("scrape-me".into())).await;
         let open = app.client.get(app.url("/metrics")).send().await.unwrap();
         assert_eq!(status_and_json(open).await, (401, error_body("Unauthorized")));
         let wrong = app.client.get(app.url("/metrics")).bearer_auth("scrape-you").send().await.unwrap();

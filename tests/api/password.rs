@@ -78,7 +78,7 @@ both_backends! {
 
     async fn password_guesses_through_a_stolen_token_are_throttled(backend: Backend) {
         let app = spawn_app_with(backend, |s| {
-            s.rate_limit_enabled = true;
+            s.rate_limits.enabled = true;
             s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
             s.rate_limits.login_per_account = "3/1h".parse().unwrap();
         }).await;

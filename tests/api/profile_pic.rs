@@ -181,7 +181,7 @@ both_backends! {
     }
 
     async fn upload_over_limit_is_413_and_leaves_nothing(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.max_upload_bytes = 10_000).await;
+        let app = spawn_app_with(backend, |s| s.uploads.max_bytes = 10_000).await;
         let token = app.register_and_login("big@example.com").await;
         let (status, body) =
             status_and_json(app.upload("/api/upload_profile_pic", &token, "big.png", png_bytes(64 * 1024)).await).await;
@@ -195,7 +195,7 @@ both_backends! {
     }
 
     async fn upload_over_limit_keeps_previous_picture(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.max_upload_bytes = 10_000).await;
+        let app = spawn_app_with(backend, |s| s.uploads.max_bytes = 10_000).await;
         let token = app.register_and_login("keep@example.com").await;
         let id = user_id(&app, "keep@example.com");
         let response = app.upload("/api/upload_profile_pic", &token, "keep.png", png_image(3, 3)).await;
@@ -208,7 +208,7 @@ both_backends! {
     }
 
     async fn upload_uses_public_url_when_set(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.public_url = Some("https://auth.example.com/".into())).await;
+        let app = spawn_app_with(backend, |s| s.server.public_url = Some("https://auth.example.com/".into())).await;
         let token = app.register_and_login("public@example.com").await;
         let id = user_id(&app, "public@example.com");
         let (_, body) =

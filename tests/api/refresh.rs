@@ -56,7 +56,7 @@ both_backends! {
     }
 
     async fn reuse_after_the_grace_interval_ends_the_session(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.refresh_reuse_interval_secs = 0).await;
+        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
         app.register("A", "reuse@example.com", PASSWORD).await;
         let login = app.session_for("reuse@example.com").await;
         let other_device = app.session_for("reuse@example.com").await;
@@ -80,7 +80,7 @@ both_backends! {
 
     async fn reuse_within_the_grace_interval_gets_a_working_successor(backend: Backend) {
         // An hour of grace, so the test does not depend on how fast the machine is.
-        let app = spawn_app_with(backend, |s| s.refresh_reuse_interval_secs = HOUR).await;
+        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
         app.register("A", "grace@example.com", PASSWORD).await;
         let login = app.session_for("grace@example.com").await;
         let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
@@ -98,7 +98,7 @@ both_backends! {
     }
 
     async fn twenty_concurrent_refreshes_stay_in_one_session(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.refresh_reuse_interval_secs = HOUR).await;
+        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
         app.register("A", "race@example.com", PASSWORD).await;
         let login = app.session_for("race@example.com").await;
         let sid = jwt_claims(&login.access)["sid"].clone();
@@ -127,7 +127,7 @@ both_backends! {
     async fn twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end(backend: Backend) {
         // Without a grace interval the first refresh wins and every later one is reuse: never
         // two live families.
-        let app = spawn_app_with(backend, |s| s.refresh_reuse_interval_secs = 0).await;
+        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
         app.register("A", "race0@example.com", PASSWORD).await;
         let login = app.session_for("race0@example.com").await;
         let results = futures_util::future::join_all(
@@ -152,7 +152,7 @@ both_backends! {
         // Property: whatever the string (random text, the right length and alphabet, an access
         // token, a spent or ended token), the answer is 401 with the contract's body, never
         // a 500, and no token is minted.
-        let app = spawn_app_with(backend, |s| s.refresh_reuse_interval_secs = 0).await;
+        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
         app.register("A", "prop@example.com", PASSWORD).await;
         let login = app.session_for("prop@example.com").await;
         let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;

@@ -96,7 +96,7 @@ both_backends! {
 
     async fn register_accepts_common_passwords_when_the_check_is_off(backend: Backend) {
         // The seed's own curl example registers with pass1234.
-        let app = spawn_app_with(backend, |s| s.password_reject_common = false).await;
+        let app = spawn_app_with(backend, |s| s.passwords.reject_common = false).await;
         let (status, body) = status_and_json(app.register("Arun CS", "aruncs31ss@proton.me", "pass1234").await).await;
         assert_eq!((status, body), (201, json!({"status": "success", "message": "User registered successfully"})));
     }

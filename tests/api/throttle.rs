@@ -20,7 +20,7 @@ fn limit(value: &str) -> RateLimit {
 
 /// Limits on, each one generous unless the test lowers it.
 fn limits(settings: &mut Settings) {
-    settings.rate_limit_enabled = true;
+    settings.rate_limits.enabled = true;
     settings.rate_limits.login_per_ip = limit("1000/1h");
     settings.rate_limits.login_per_account = limit("1000/1h");
     settings.rate_limits.register_per_ip = limit("1000/1h");
@@ -88,7 +88,7 @@ both_backends! {
         let app = spawn_app_with(backend, |s| {
             limits(s);
             s.rate_limits.login_per_ip = limit("2/1h");
-            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
         }).await;
         app.register("A", "a@example.com", PASSWORD).await;
         for _ in 0..2 {
@@ -108,8 +108,8 @@ both_backends! {
         let app = spawn_app_with(backend, |s| {
             limits(s);
             s.rate_limits.login_per_ip = limit("1/1h");
-            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-            s.trusted_proxy_header = "Forwarded".parse().unwrap();
+            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+            s.trusted_proxies.header = "Forwarded".parse().unwrap();
         }).await;
         let login = |forwarded: &'static str, x_forwarded_for: &'static str| {
             app.client.post(app.url("/api/login"))
@@ -129,7 +129,7 @@ both_backends! {
         let app = spawn_app_with(backend, |s| {
             limits(s);
             s.rate_limits.login_per_account = limit("3/15m");
-            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
         }).await;
         app.register("A", "a@example.com", PASSWORD).await;
         app.register("B", "b@example.com", PASSWORD).await;
@@ -193,7 +193,7 @@ both_backends! {
         let second = spawn_app_with(backend, |s| {
             limits(s);
             s.rate_limits.login_per_ip = limit("2/1h");
-            s.database_url = database_url;
+            s.database.url = database_url;
         }).await;
         assert_eq!(first.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
         assert_eq!(second.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
@@ -204,7 +204,7 @@ both_backends! {
     async fn disabled_rate_limits_never_answer_429(backend: Backend) {
         let app = spawn_app_with(backend, |s| {
             limits(s);
-            s.rate_limit_enabled = false;
+            s.rate_limits.enabled = false;
             s.rate_limits.login_per_ip = limit("1/1h");
             s.rate_limits.login_per_account = limit("1/1h");
         }).await;
@@ -232,9 +232,9 @@ both_backends! {
 fn concurrent_hits_on_one_key_are_all_counted() {
     // The upsert is atomic: 40 hits from 8 threads on one key count to exactly 40.
     let dir = tempfile::TempDir::new().unwrap();
-    let url = auth_service::settings::DatabaseUrl::Sqlite(dir.path().join("limits.db"));
+    let url = auth_service::db::DatabaseUrl::Sqlite(dir.path().join("limits.db"));
     let settings = Settings::load_from(&Default::default()).unwrap();
-    let pool = auth_service::db::build_pool(&url, &settings.database_options()).unwrap();
+    let pool = auth_service::db::build_pool(&url, &settings.database.options()).unwrap();
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
     let now = chrono::Utc::now().naive_utc();
     let counts: Vec<i64> = std::thread::scope(|scope| {

@@ -206,7 +206,7 @@ both_backends! {
     }
 
     async fn upload_slower_than_the_deadline_is_408_and_leaves_nothing(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.upload_timeout_secs = 1).await;
+        let app = spawn_app_with(backend, |s| s.uploads.timeout_secs = 1).await;
         let (token, _) = upload_user(&app).await;
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
         let head = format!(

@@ -5,8 +5,8 @@ CREATE TABLE users (
     email TEXT NOT NULL,
     password_hash TEXT NOT NULL,
     profile_pic TEXT,
-    created_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-    updated_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
 );
 
 CREATE UNIQUE INDEX users_email_key ON users (email);

@@ -1,5 +1,5 @@
 CREATE TABLE revoked_tokens (
-    jti TEXT PRIMARY KEY,
+    jti TEXT PRIMARY KEY NOT NULL,
     expires_at TIMESTAMP NOT NULL
 );
 

@@ -2,7 +2,7 @@
 -- tokens name theirs in the `sid` claim: deleting the row ends the session, its access tokens
 -- and its refresh tokens at once, on every replica.
 CREATE TABLE sessions (
-    id TEXT PRIMARY KEY,
+    id TEXT PRIMARY KEY NOT NULL,
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at TIMESTAMP NOT NULL,
     -- The expiry of its newest refresh token: past it nothing can use the session any more.
@@ -15,7 +15,7 @@ CREATE INDEX sessions_expires_at_idx ON sessions (expires_at);
 -- Only the SHA-256 of a refresh token is stored; a spent one is kept until it expires so that
 -- its reuse is recognised (and ends the session).
 CREATE TABLE refresh_tokens (
-    token_hash TEXT PRIMARY KEY,
+    token_hash TEXT PRIMARY KEY NOT NULL,
     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     expires_at TIMESTAMP NOT NULL,
     spent_at TIMESTAMP

@@ -1,9 +1,9 @@
-//! `ClientIp`: the address rate limits count against. It is the socket's peer unless that peer
-//! is one of `TRUSTED_PROXIES`; then it is the right-most entry of the proxies' header
-//! (`TRUSTED_PROXY_HEADER`: `X-Forwarded-For` or RFC 7239 `Forwarded`) that is not a trusted
-//! proxy, the one the nearest trusted proxy saw. Entries further left were written by the
-//! client and are never believed. Only the header the proxies write is read: one they pass
-//! through untouched would be the client's to forge.
+//! `ClientIp`: the client's address, as rate limits, audit events and request ids see it. It
+//! is the socket's peer unless that peer is one of `TRUSTED_PROXIES`; then it is the right-most
+//! entry of the proxies' header (`TRUSTED_PROXY_HEADER`: `X-Forwarded-For` or RFC 7239
+//! `Forwarded`) that is not a trusted proxy, the one the nearest trusted proxy saw. Entries
+//! further left were written by the client and are never believed. Only the header the proxies
+//! write is read: one they pass through untouched would be the client's to forge.
 
 use std::{
     future::{Ready, ready},
@@ -14,7 +14,7 @@ use std::{
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use ipnet::IpNet;
 
-use crate::{error::ApiError, startup::AppState};
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
@@ -81,13 +81,12 @@ impl FromRequest for ClientIp {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(ApiError::internal("AppState is not registered")));
+        let Some(proxies) = req.app_data::<web::Data<TrustedProxies>>() else {
+            return ready(Err(ApiError::internal("TrustedProxies is not registered")));
         };
         let Some(peer) = req.peer_addr() else {
             return ready(Err(ApiError::internal("request without a peer address")));
         };
-        let proxies = &state.trusted_proxies;
         let chain: Vec<&str> = req
             .headers()
             .get_all(proxies.header.name())

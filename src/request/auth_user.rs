@@ -1,0 +1,62 @@
+//! `AuthUser`: the only code that reads `Authorization`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use crate::{
+    auth::{bearer::bearer_token, token::Claims},
+    db::{
+        self,
+        users::{TokenEnd, User},
+    },
+    error::ApiError,
+    state::AppState,
+};
+
+/// The user a valid, unrevoked bearer token names. A handler that takes it is protected.
+#[derive(Debug)]
+pub struct AuthUser {
+    pub user: User,
+    pub claims: Claims,
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req).map(str::to_owned);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token.ok_or(ApiError::Unauthorized)?;
+            let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
+            let claims = state
+                .tokens
+                .validate(&token)
+                .map_err(|_| ApiError::Unauthorized)?;
+            let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
+            // A token without `sid` was issued before sessions existed; it has no session to
+            // end, but logout may have revoked its `jti`.
+            let end = match &claims.sid {
+                Some(session_id) => TokenEnd::Session(session_id.clone()),
+                None => TokenEnd::Revocation(claims.jti.clone()),
+            };
+            let found = db::run(&state.db, move |conn| {
+                db::users::find_token_user(conn, user_id, &end)
+            })
+            .await?;
+            let Some((user, live)) = found else {
+                return Err(ApiError::UserNotFound);
+            };
+            let logged_out_everywhere = user
+                .tokens_valid_after
+                .is_some_and(|valid_after| claims.iat < valid_after);
+            if !live || logged_out_everywhere {
+                return Err(ApiError::Unauthorized);
+            }
+            Ok(AuthUser { user, claims })
+        })
+    }
+}

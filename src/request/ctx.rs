@@ -1,0 +1,91 @@
+//! `Ctx`: the application state, the client's address and the request id of one request, with
+//! the verbs every handler shares: throttle, query the database, record an audit event.
+
+use std::{
+    future::{Ready, ready},
+    ops::Deref,
+};
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+
+use crate::{
+    audit::{self, Event, Outcome},
+    client_ip::ClientIp,
+    db::{self, AnyConnection},
+    error::ApiError,
+    request_id::RequestId,
+    state::AppState,
+    throttle::Limit,
+};
+
+pub struct Ctx {
+    state: web::Data<AppState>,
+    pub client: ClientIp,
+    pub request_id: Option<RequestId>,
+}
+
+impl Deref for Ctx {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return ready(Err(ApiError::internal("AppState is not registered")));
+        };
+        let client = match ClientIp::from_request(req, payload).into_inner() {
+            Ok(client) => client,
+            Err(error) => return ready(Err(error)),
+        };
+        let request_id = req.extensions().get::<RequestId>().cloned();
+        ready(Ok(Ctx {
+            state,
+            client,
+            request_id,
+        }))
+    }
+}
+
+impl Ctx {
+    /// Counts this request against `limits` (before any lookup or bcrypt: a throttled guess
+    /// costs one upsert per limit). A refusal is answered 429 and recorded as `event`
+    /// `throttled`, for `user_id` when the caller is known.
+    pub async fn throttle(
+        &self,
+        event: Event,
+        user_id: Option<i64>,
+        limits: &[Limit<'_>],
+    ) -> Result<(), ApiError> {
+        self.rate_limits
+            .check(&self.db, self.client, limits)
+            .await
+            .inspect_err(|error| self.audit_refusal(event, error, user_id))
+    }
+
+    /// Runs `work` on a pooled connection, off the async workers.
+    pub async fn db<T, E, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        E: Into<ApiError>,
+        T: Send + 'static,
+    {
+        db::run(&self.db, work).await
+    }
+
+    /// Records `event` with its outcome: the audit log line and the metric that follows it.
+    pub fn audit(&self, event: Event, outcome: Outcome, user_id: Option<i64>) {
+        audit::record(&self.metrics, event, outcome, user_id, self.client);
+    }
+
+    /// Records `event` as refused when `error` is a refusal worth an operator's eye.
+    pub fn audit_refusal(&self, event: Event, error: &ApiError, user_id: Option<i64>) {
+        audit::refused(&self.metrics, event, error, user_id, self.client);
+    }
+}

@@ -1,0 +1,68 @@
+//! The response bodies several endpoints share.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{error::ApiError, state::AppState};
+
+/// `{"status":"success","message":…}`, the body of register, logout and account deletion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    pub message: &'static str,
+}
+
+impl MessageResponse {
+    pub fn success(message: &'static str) -> Self {
+        MessageResponse {
+            status: "success",
+            message,
+        }
+    }
+}
+
+/// The body of login, refresh and password change: the tokens of one session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    #[schema(example = "Login successful!")]
+    pub message: &'static str,
+    /// A JWT (HS256 by default, EdDSA when configured) with a `kid` header and claims `sub`,
+    /// `email`, `iat`, `exp`, `jti` and `sid` (the session).
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 3600)]
+    pub expires_in: u64,
+    /// Opaque; exchanged once at `POST /api/token/refresh` for new tokens of the same session.
+    #[schema(example = "3q2-7wW3Xb0q9Y1lJ8m4kZr0sVn6tPc2aFh5dGi7eKo")]
+    pub refresh_token: String,
+}
+
+impl LoginResponse {
+    /// A new access token for `session_id`, beside that session's new refresh token.
+    pub fn new(
+        state: &AppState,
+        message: &'static str,
+        user_id: i64,
+        email: &str,
+        session_id: &str,
+        refresh_token: String,
+    ) -> Result<Self, ApiError> {
+        let access_token = state
+            .tokens
+            .issue(user_id, email, session_id)
+            .map_err(ApiError::internal)?;
+        Ok(LoginResponse {
+            status: "success",
+            message,
+            access_token,
+            token_type: "Bearer",
+            expires_in: state.tokens.ttl_secs(),
+            refresh_token,
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! `AppState`: the application-wide components every request can reach, built once at start
+//! and grouped by area. The request plumbing below it (client addresses, request ids, the
+//! metrics middleware) reads its own `web::Data` and never this.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use crate::{
+    auth::{password::Passwords, password_policy::PasswordPolicy, refresh_token, token::TokenKeys},
+    db::{Pool, sessions::NewRefreshToken},
+    error::ApiError,
+    metrics::Metrics,
+    throttle::Limits,
+};
+
+pub struct AppState {
+    pub db: Pool,
+    pub tokens: TokenKeys,
+    pub sessions: SessionRules,
+    pub passwords: Passwords,
+    pub password_policy: PasswordPolicy,
+    pub uploads: UploadRules,
+    pub rate_limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub metrics_access: MetricsAccess,
+}
+
+/// How long refresh tokens live, and how a spent one's reuse is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRules {
+    pub refresh_token_ttl: chrono::Duration,
+    /// A spent token presented again within this interval gets a successor; later, it ends
+    /// the session.
+    pub refresh_reuse_interval: chrono::Duration,
+}
+
+/// Where pictures go and what an upload may cost.
+pub struct UploadRules {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub timeout: Duration,
+    /// `PUBLIC_URL` without its trailing slash.
+    pub public_base_url: Option<String>,
+}
+
+/// Who may read `GET /metrics`.
+pub struct MetricsAccess {
+    /// When set, `GET /metrics` wants `Authorization: Bearer <it>`.
+    pub token: Option<String>,
+    /// False when `METRICS_ADDR` is set: the main port then answers `/metrics` with 404.
+    pub on_main_port: bool,
+}
+
+impl SessionRules {
+    /// A new refresh token for the client, and what the database keeps of it (its hash).
+    pub fn new_refresh_token(
+        &self,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(String, NewRefreshToken), ApiError> {
+        let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
+        Ok((
+            token,
+            NewRefreshToken {
+                token_hash,
+                expires_at: now + self.refresh_token_ttl,
+            },
+        ))
+    }
+}
