@@ -12,13 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn tokens(c: &mut Criterion) {
     let keys = TokenKeys::from_secret(b"bench-secret-0123456789abcdef0123456789", 3600);
     c.bench_function("token issue (HS256)", |b| {
-        b.iter(|| {
-            keys.issue(
-                black_box(42),
-                black_box("user@example.com"),
-                black_box("session"),
-            )
-        })
+        b.iter(|| keys.issue(black_box(42), black_box("user@example.com"), black_box("session")))
     });
     let token = keys.issue(42, "user@example.com", "session").unwrap();
     c.bench_function("token validate (HS256)", |b| {
@@ -35,9 +29,7 @@ fn uploads(c: &mut Criterion) {
         b.iter(|| secure_filename(black_box(&hostile)))
     });
     let head = *b"\x89PNG\r\n\x1a\n\0\0\0\r";
-    c.bench_function("magic-byte sniff", |b| {
-        b.iter(|| ImageType::from_magic(black_box(&head)))
-    });
+    c.bench_function("magic-byte sniff", |b| b.iter(|| ImageType::from_magic(black_box(&head))));
 }
 
 criterion_group!(benches, tokens, uploads);

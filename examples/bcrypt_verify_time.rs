@@ -15,8 +15,5 @@ fn main() {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    println!(
-        "{:.6} s median of {rounds} at cost {cost}",
-        times[rounds / 2]
-    );
+    println!("{:.6} s median of {rounds} at cost {cost}", times[rounds / 2]);
 }

@@ -42,9 +42,7 @@ impl FromStr for ProxyHeader {
         match value.trim().to_ascii_lowercase().as_str() {
             "x-forwarded-for" => Ok(ProxyHeader::XForwardedFor),
             "forwarded" => Ok(ProxyHeader::Forwarded),
-            _ => Err(format!(
-                "{value:?} is neither X-Forwarded-For nor Forwarded"
-            )),
+            _ => Err(format!("{value:?} is neither X-Forwarded-For nor Forwarded")),
         }
     }
 }
@@ -92,11 +90,7 @@ impl FromRequest for ClientIp {
             .get_all(proxies.header.name())
             .filter_map(|value| value.to_str().ok())
             .collect();
-        ready(Ok(ClientIp(client_ip(
-            peer.ip(),
-            &chain.join(","),
-            proxies,
-        ))))
+        ready(Ok(ClientIp(client_ip(peer.ip(), &chain.join(","), proxies))))
     }
 }
 
@@ -136,9 +130,7 @@ fn forwarded_for_nodes(header: &str) -> Vec<&str> {
         .filter_map(|element| {
             element.split(';').find_map(|pair| {
                 let (key, value) = pair.trim().split_once('=')?;
-                key.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then_some(value.trim())
+                key.trim().eq_ignore_ascii_case("for").then_some(value.trim())
             })
         })
         .map(|node| {
@@ -183,15 +175,9 @@ mod tests {
 
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_forwards() {
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), "1.2.3.4", &nets(&[])),
-            ip("203.0.113.9")
-        );
+        assert_eq!(client_ip(ip("203.0.113.9"), "1.2.3.4", &nets(&[])), ip("203.0.113.9"));
         let proxies = nets(&["10.0.0.0/8"]);
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), "1.2.3.4", &proxies),
-            ip("203.0.113.9")
-        );
+        assert_eq!(client_ip(ip("203.0.113.9"), "1.2.3.4", &proxies), ip("203.0.113.9"));
     }
 
     #[test]
@@ -199,22 +185,12 @@ mod tests {
         let proxies = nets(&["10.0.0.0/8", "192.168.1.1/32"]);
         // The client forged "1.1.1.1"; the proxy appended what it saw, 198.51.100.7.
         assert_eq!(
-            client_ip(
-                ip("10.0.0.2"),
-                "1.1.1.1, 198.51.100.7, 192.168.1.1",
-                &proxies
-            ),
+            client_ip(ip("10.0.0.2"), "1.1.1.1, 198.51.100.7, 192.168.1.1", &proxies),
             ip("198.51.100.7")
         );
         assert_eq!(client_ip(ip("10.0.0.2"), "", &proxies), ip("10.0.0.2"));
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), "garbage, 10.1.1.1", &proxies),
-            ip("10.1.1.1")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), "10.3.3.3", &proxies),
-            ip("10.3.3.3")
-        );
+        assert_eq!(client_ip(ip("10.0.0.2"), "garbage, 10.1.1.1", &proxies), ip("10.1.1.1"));
+        assert_eq!(client_ip(ip("10.0.0.2"), "10.3.3.3", &proxies), ip("10.3.3.3"));
     }
 
     #[test]
@@ -222,15 +198,9 @@ mod tests {
         let mut proxies = nets(&["10.0.0.0/8"]);
         proxies.header = ProxyHeader::Forwarded;
         let chain = r#"for=1.1.1.1;proto=https, For="[2001:db8:cafe::17]:4711", for="198.51.100.7:8080";by=10.0.0.1, for=10.9.9.9"#;
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), chain, &proxies),
-            ip("198.51.100.7")
-        );
+        assert_eq!(client_ip(ip("10.0.0.2"), chain, &proxies), ip("198.51.100.7"));
         let chain = r#"for=1.1.1.1, for="[2001:db8:cafe::17]:4711""#;
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), chain, &proxies),
-            ip("2001:db8:cafe::17")
-        );
+        assert_eq!(client_ip(ip("10.0.0.2"), chain, &proxies), ip("2001:db8:cafe::17"));
         // An obfuscated node stops the walk at the proxy that wrote it.
         assert_eq!(
             client_ip(ip("10.0.0.2"), "for=_hidden, for=10.1.1.1", &proxies),
@@ -245,25 +215,13 @@ mod tests {
     #[test]
     fn ipv4_mapped_peers_are_plain_ipv4() {
         let proxies = nets(&["127.0.0.1/32"]);
-        assert_eq!(
-            client_ip(ip("::ffff:127.0.0.1"), "198.51.100.7", &proxies),
-            ip("198.51.100.7")
-        );
+        assert_eq!(client_ip(ip("::ffff:127.0.0.1"), "198.51.100.7", &proxies), ip("198.51.100.7"));
     }
 
     #[test]
     fn ipv6_clients_are_counted_per_64() {
-        assert_eq!(
-            ClientIp(ip("2001:db8:1:2:3:4:5:6")).rate_limit_subject(),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(
-            ClientIp(ip("2001:db8:1:2::ffff")).rate_limit_subject(),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(
-            ClientIp(ip("198.51.100.7")).rate_limit_subject(),
-            "198.51.100.7"
-        );
+        assert_eq!(ClientIp(ip("2001:db8:1:2:3:4:5:6")).rate_limit_subject(), "2001:db8:1:2::/64");
+        assert_eq!(ClientIp(ip("2001:db8:1:2::ffff")).rate_limit_subject(), "2001:db8:1:2::/64");
+        assert_eq!(ClientIp(ip("198.51.100.7")).rate_limit_subject(), "198.51.100.7");
     }
 }

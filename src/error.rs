@@ -175,10 +175,7 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyRequests { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
-        response.json(ErrorBody {
-            status: "error",
-            message: self.to_string(),
-        })
+        response.json(ErrorBody { status: "error", message: self.to_string() })
     }
 }
 
@@ -254,9 +251,7 @@ pub fn json_error_body<B: MessageBody + 'static>(
     }
     let (req, response) = res.into_parts();
     let replacement = ApiError::from_status(response.status()).error_response();
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, replacement).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, replacement).map_into_right_body()))
 }
 
 /// The default service: a path no route matches.

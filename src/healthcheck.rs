@@ -27,26 +27,17 @@ pub fn check(settings: &Settings) -> Result<(), String> {
         .ok_or_else(|| format!("{host}: no address"))?;
     let mut stream =
         TcpStream::connect_timeout(&address, TIMEOUT).map_err(|e| format!("{address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .map_err(|e| format!("{address}: {e}"))?;
     let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| format!("{address}: {e}"))?;
+    stream.read_to_end(&mut response).map_err(|e| format!("{address}: {e}"))?;
     let status_line = response.split(|&b| b == b'\r').next().unwrap_or_default();
     if status_line.starts_with(b"HTTP/1.1 200 ") {
         Ok(())
     } else {
-        Err(format!(
-            "/healthz answered {:?}",
-            String::from_utf8_lossy(status_line)
-        ))
+        Err(format!("/healthz answered {:?}", String::from_utf8_lossy(status_line)))
     }
 }

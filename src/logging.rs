@@ -66,10 +66,8 @@ impl Line {
     pub fn render(&self, format: LogFormat) -> String {
         match format {
             LogFormat::Text => {
-                let mut line = format!(
-                    "[{} {:<5} {}] {}",
-                    self.time, self.level, self.target, self.message
-                );
+                let mut line =
+                    format!("[{} {:<5} {}] {}", self.time, self.level, self.target, self.message);
                 for (key, value) in &self.fields {
                     match value {
                         Json::String(text) => line.push_str(&format!(" {key}={text}")),
@@ -149,10 +147,7 @@ mod tests {
     #[test]
     fn record_key_values_become_fields() {
         let kvs: &[(&str, i64)] = &[("user_id", 7)];
-        let record = log::Record::builder()
-            .args(format_args!("x"))
-            .key_values(&kvs)
-            .build();
+        let record = log::Record::builder().args(format_args!("x")).key_values(&kvs).build();
         let line = Line::of(&record, Some("req-2".into()));
         assert_eq!(
             line.fields,

@@ -104,10 +104,7 @@ impl Metrics {
                 &["outcome"],
             ),
             uploads: counter("auth_uploads_total", "Profile pictures stored"),
-            upload_bytes: counter(
-                "auth_upload_bytes_total",
-                "Bytes of profile pictures stored",
-            ),
+            upload_bytes: counter("auth_upload_bytes_total", "Bytes of profile pictures stored"),
             bcrypt_queue: gauge(
                 "bcrypt_queue_depth",
                 "bcrypt jobs submitted and not finished (running or waiting for a thread)",
@@ -135,12 +132,8 @@ impl Metrics {
 
     /// Counts one answered request under its route pattern (`/uploads/{filename}`).
     pub fn observe_request(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
-        self.requests
-            .with_label_values(&[route, method, status])
-            .inc();
-        self.latency
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        self.requests.with_label_values(&[route, method, status]).inc();
+        self.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
     }
 
     /// The text exposition format, with the pools' readings of this moment.
@@ -177,9 +170,7 @@ fn registered<M: Collector + Clone + 'static>(
     metric: prometheus::Result<M>,
 ) -> M {
     let metric = metric.expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("unique metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
     metric
 }
 

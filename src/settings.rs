@@ -129,21 +129,14 @@ pub struct SettingsError {
 
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid configuration: {}: {}",
-            self.variable, self.problem
-        )
+        write!(f, "invalid configuration: {}: {}", self.variable, self.problem)
     }
 }
 
 impl std::error::Error for SettingsError {}
 
 fn invalid(variable: &str, problem: impl Into<String>) -> SettingsError {
-    SettingsError {
-        variable: variable.to_owned(),
-        problem: problem.into(),
-    }
+    SettingsError { variable: variable.to_owned(), problem: problem.into() }
 }
 
 /// A type a setting's text is read as, with the problem an operator is told when it is not one.
@@ -217,10 +210,7 @@ struct Source<'a> {
 impl Source<'_> {
     /// The text of `name`: the environment's, else the files'.
     fn text(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .cloned()
-            .or_else(|| self.files.get_string(&name.to_lowercase()).ok())
+        self.env.get(name).cloned().or_else(|| self.files.get_string(&name.to_lowercase()).ok())
     }
 
     /// A setting that must be set.
@@ -232,9 +222,9 @@ impl Source<'_> {
     /// A setting that may be unset or empty.
     fn optional<T: Setting>(&self, name: &str) -> Result<Option<T>, SettingsError> {
         match self.text(name).filter(|text| !text.is_empty()) {
-            Some(text) => T::parse_setting(&text)
-                .map(Some)
-                .map_err(|problem| invalid(name, problem)),
+            Some(text) => {
+                T::parse_setting(&text).map(Some).map_err(|problem| invalid(name, problem))
+            }
             None => Ok(None),
         }
     }
@@ -263,10 +253,7 @@ impl Settings {
     /// Settings from the compiled-in defaults, the `config/` files and the given environment.
     /// Tests pass their own map so they never touch the shared process environment.
     pub fn load_from(env: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        let app_env = env
-            .get("APP_ENV")
-            .cloned()
-            .unwrap_or_else(|| "development".to_owned());
+        let app_env = env.get("APP_ENV").cloned().unwrap_or_else(|| "development".to_owned());
         let files = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name(&format!("config/{app_env}")).required(false))
@@ -333,10 +320,7 @@ impl Settings {
         if self.tokens.jwt_algorithm == JwtAlgorithm::EdDsa
             && self.tokens.jwt_private_key_file.is_none()
         {
-            return Err(invalid(
-                "JWT_PRIVATE_KEY_FILE",
-                "is required when JWT_ALGORITHM=EdDSA",
-            ));
+            return Err(invalid("JWT_PRIVATE_KEY_FILE", "is required when JWT_ALGORITHM=EdDSA"));
         }
         if self.app_env == "production" && self.tokens.jwt_algorithm == JwtAlgorithm::Hs256 {
             match &self.tokens.jwt_secret {
@@ -356,10 +340,7 @@ impl Settings {
             return Err(invalid("DATABASE_POOL_TIMEOUT_SECS", "must be at least 1"));
         }
         if self.database.statement_timeout_ms == 0 {
-            return Err(invalid(
-                "DATABASE_STATEMENT_TIMEOUT_MS",
-                "must be at least 1",
-            ));
+            return Err(invalid("DATABASE_STATEMENT_TIMEOUT_MS", "must be at least 1"));
         }
         if self.tokens.access_token_ttl_secs == 0 {
             return Err(invalid("ACCESS_TOKEN_TTL_SECS", "must be at least 1"));
@@ -387,10 +368,7 @@ impl Settings {
             return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
         }
         if self.server.cors_allowed_origins.is_empty() {
-            return Err(invalid(
-                "CORS_ALLOWED_ORIGINS",
-                "lists no origin (use * for any)",
-            ));
+            return Err(invalid("CORS_ALLOWED_ORIGINS", "lists no origin (use * for any)"));
         }
         if self.server.workers == Some(0) {
             return Err(invalid("WORKERS", "must be at least 1"));
@@ -411,9 +389,7 @@ impl DatabaseSettings {
 impl ServerSettings {
     /// `PUBLIC_URL` without its trailing slash.
     pub fn public_base_url(&self) -> Option<&str> {
-        self.public_url
-            .as_deref()
-            .map(|url| url.trim_end_matches('/'))
+        self.public_url.as_deref().map(|url| url.trim_end_matches('/'))
     }
 }
 
@@ -422,10 +398,7 @@ mod tests {
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let env = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::load_from(&env)
     }
 
@@ -457,14 +430,8 @@ mod tests {
         assert_eq!(s.trusted_proxies.header, ProxyHeader::XForwardedFor);
         assert!(s.passwords.reject_common);
         assert_eq!(s.log_format, LogFormat::Text);
-        assert_eq!(
-            load(&[("LOG_FORMAT", "JSON")]).unwrap().log_format,
-            LogFormat::Json
-        );
-        assert_eq!(
-            load(&[("LOG_FORMAT", "xml")]).unwrap_err().variable,
-            "LOG_FORMAT"
-        );
+        assert_eq!(load(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(load(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
     }
 
     #[test]
@@ -476,30 +443,18 @@ mod tests {
         ])
         .unwrap();
         assert!(!s.rate_limits.enabled);
-        assert_eq!(
-            s.rate_limits.login_per_ip,
-            RateLimit {
-                max: 5,
-                period_secs: 30
-            }
-        );
+        assert_eq!(s.rate_limits.login_per_ip, RateLimit { max: 5, period_secs: 30 });
         assert_eq!(s.trusted_proxies.networks.len(), 3);
         assert_eq!(
-            load(&[("RATE_LIMIT_ENABLED", "maybe")])
-                .unwrap_err()
-                .variable,
+            load(&[("RATE_LIMIT_ENABLED", "maybe")]).unwrap_err().variable,
             "RATE_LIMIT_ENABLED"
         );
         assert_eq!(
-            load(&[("RATE_LIMIT_UPLOAD_PER_IP", "lots")])
-                .unwrap_err()
-                .variable,
+            load(&[("RATE_LIMIT_UPLOAD_PER_IP", "lots")]).unwrap_err().variable,
             "RATE_LIMIT_UPLOAD_PER_IP"
         );
         assert_eq!(
-            load(&[("TRUSTED_PROXIES", "proxy.local")])
-                .unwrap_err()
-                .variable,
+            load(&[("TRUSTED_PROXIES", "proxy.local")]).unwrap_err().variable,
             "TRUSTED_PROXIES"
         );
     }
@@ -510,23 +465,14 @@ mod tests {
             ("DATABASE_URL", "postgres://u@db/auth"),
             ("PORT", "8080"),
             ("BCRYPT_COST", "4"),
-            (
-                "CORS_ALLOWED_ORIGINS",
-                "https://a.example, https://b.example",
-            ),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
             ("PUBLIC_URL", "https://auth.example/"),
         ])
         .unwrap();
-        assert_eq!(
-            s.database.url,
-            DatabaseUrl::Postgres("postgres://u@db/auth".into())
-        );
+        assert_eq!(s.database.url, DatabaseUrl::Postgres("postgres://u@db/auth".into()));
         assert_eq!(s.server.port, 8080);
         assert_eq!(s.passwords.bcrypt_cost, 4);
-        assert_eq!(
-            s.server.cors_allowed_origins,
-            vec!["https://a.example", "https://b.example"]
-        );
+        assert_eq!(s.server.cors_allowed_origins, vec!["https://a.example", "https://b.example"]);
         assert_eq!(s.server.public_base_url(), Some("https://auth.example"));
     }
 
@@ -573,10 +519,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.tokens.jwt_previous_key_files.len(), 2);
         assert_eq!(s.tokens.jwt_previous_secrets, vec!["old-secret"]);
-        assert_eq!(
-            load(&[("JWT_ALGORITHM", "RS256")]).unwrap_err().variable,
-            "JWT_ALGORITHM"
-        );
+        assert_eq!(load(&[("JWT_ALGORITHM", "RS256")]).unwrap_err().variable, "JWT_ALGORITHM");
     }
 
     #[test]
@@ -587,13 +530,7 @@ mod tests {
 
     #[test]
     fn bcrypt_cost_out_of_range_is_refused() {
-        assert_eq!(
-            load(&[("BCRYPT_COST", "3")]).unwrap_err().variable,
-            "BCRYPT_COST"
-        );
-        assert_eq!(
-            load(&[("BCRYPT_COST", "32")]).unwrap_err().variable,
-            "BCRYPT_COST"
-        );
+        assert_eq!(load(&[("BCRYPT_COST", "3")]).unwrap_err().variable, "BCRYPT_COST");
+        assert_eq!(load(&[("BCRYPT_COST", "32")]).unwrap_err().variable, "BCRYPT_COST");
     }
 }

@@ -11,7 +11,10 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{bcrypt_pool::BcryptPool, keys, password::Passwords, password_policy::PasswordPolicy},
+    auth::{
+        bcrypt_pool::BcryptPool, keys, password::Passwords, password_policy::PasswordPolicy,
+        token::TokenKeys,
+    },
     db,
     error::{self, ApiError},
     metrics::{self, Metrics},
@@ -27,17 +30,11 @@ const JSON_BODY_LIMIT: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot create UPLOAD_DIR {path:?}: {source}")]
-    UploadDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    UploadDir { path: PathBuf, source: std::io::Error },
     #[error("DATABASE_URL: {0}")]
     Database(#[from] db::BuildPoolError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
     #[error("{0}")]
@@ -89,25 +86,17 @@ impl Application {
         // On a stop signal the server stops accepting, lets in-flight requests finish for this
         // long, then drops them (an unfinished upload's temporary file goes with its handler).
         let shutdown_timeout_secs = server_settings.shutdown_timeout_secs;
-        server = server
-            .shutdown_signal(stop_signal())
-            .shutdown_timeout(shutdown_timeout_secs);
+        server = server.shutdown_signal(stop_signal()).shutdown_timeout(shutdown_timeout_secs);
         if let Some(workers) = server_settings.workers {
             server = server.workers(workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| listen_error(&address, source))?
-            .run();
+        let server =
+            server.listen(listener).map_err(|source| listen_error(&address, source))?.run();
         let metrics = match &settings.metrics.addr {
             Some(address) => Some(metrics_server(address, state, shutdown_timeout_secs)?),
             None => None,
         };
-        Ok(Application {
-            port,
-            server,
-            metrics,
-        })
+        Ok(Application { port, server, metrics })
     }
 
     /// The bound port (the one the OS chose when `PORT` is 0).
@@ -122,9 +111,9 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         match self.metrics {
-            Some((_, metrics)) => futures_util::future::try_join(self.server, metrics)
-                .await
-                .map(drop),
+            Some((_, metrics)) => {
+                futures_util::future::try_join(self.server, metrics).await.map(drop)
+            }
             None => self.server.await,
         }
     }
@@ -157,18 +146,12 @@ fn metrics_server(
 /// A listener on `address` and the port it got (the one the OS chose for port 0).
 fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
     let listener = TcpListener::bind(address).map_err(|source| listen_error(address, source))?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| listen_error(address, source))?
-        .port();
+    let port = listener.local_addr().map_err(|source| listen_error(address, source))?.port();
     Ok((listener, port))
 }
 
 fn listen_error(address: &str, source: std::io::Error) -> StartupError {
-    StartupError::Listen {
-        address: address.to_owned(),
-        source,
-    }
+    StartupError::Listen { address: address.to_owned(), source }
 }
 
 /// The shared state, from the settings: the database pool (migrated when the database
@@ -176,14 +159,12 @@ fn listen_error(address: &str, source: std::io::Error) -> StartupError {
 fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
     let uploads = &settings.uploads;
     // actix-files once served the working directory when its folder was missing.
-    std::fs::create_dir_all(&uploads.dir).map_err(|source| StartupError::UploadDir {
-        path: uploads.dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&uploads.dir)
+        .map_err(|source| StartupError::UploadDir { path: uploads.dir.clone(), source })?;
     let tokens = &settings.tokens;
     Ok(AppState {
         db: db::build_pool(&settings.database.url, &settings.database.options())?,
-        tokens: keys::load_token_keys(tokens)?,
+        tokens: TokenKeys::load(tokens)?,
         sessions: SessionRules {
             refresh_token_ttl: seconds(tokens.refresh_token_ttl_secs),
             refresh_reuse_interval: seconds(tokens.refresh_reuse_interval_secs),
@@ -192,9 +173,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             settings.passwords.bcrypt_cost,
             BcryptPool::per_core().map_err(StartupError::Threads)?,
         ),
-        password_policy: PasswordPolicy {
-            reject_common: settings.passwords.reject_common,
-        },
+        password_policy: PasswordPolicy { reject_common: settings.passwords.reject_common },
         uploads: UploadRules {
             dir: uploads.dir.clone(),
             max_bytes: uploads.max_bytes,
@@ -220,16 +199,14 @@ async fn stop_signal() {
     use futures_util::future::{Either, select};
     use tokio::signal::unix::{SignalKind, signal};
 
-    let (mut terminate, mut interrupt) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
-        (Err(error), _) | (_, Err(error)) => {
-            log::error!("cannot listen for SIGTERM/SIGINT: {error}");
-            return std::future::pending().await;
-        }
-    };
+    let (mut terminate, mut interrupt) =
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+            (Err(error), _) | (_, Err(error)) => {
+                log::error!("cannot listen for SIGTERM/SIGINT: {error}");
+                return std::future::pending().await;
+            }
+        };
     let name = match select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await {
         Either::Left(_) => "SIGTERM",
         Either::Right(_) => "SIGINT",
@@ -239,16 +216,11 @@ async fn stop_signal() {
 
 fn cors(origins: &[String]) -> Cors {
     // Tokens travel in the Authorization header, never in cookies, so no credentials mode.
-    let cors = Cors::default()
-        .allow_any_method()
-        .allow_any_header()
-        .max_age(3600);
+    let cors = Cors::default().allow_any_method().allow_any_header().max_age(3600);
     if origins.iter().any(|origin| origin == "*") {
         cors.allow_any_origin().send_wildcard()
     } else {
-        origins
-            .iter()
-            .fold(cors, |cors, origin| cors.allowed_origin(origin))
+        origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin))
     }
 }
 
@@ -260,9 +232,6 @@ fn request_logger() -> Logger {
     Logger::new(r#"%a "%{method}xi %U" %s %b %Dms request_id=%{request_id}xi"#)
         .custom_request_replace("method", |req| req.method().to_string())
         .custom_request_replace("request_id", |req| {
-            req.extensions()
-                .get::<RequestId>()
-                .map(|id| id.0.clone())
-                .unwrap_or_default()
+            req.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default()
         })
 }

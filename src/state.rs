@@ -57,12 +57,6 @@ impl SessionRules {
         now: chrono::NaiveDateTime,
     ) -> Result<(String, NewRefreshToken), ApiError> {
         let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
-        Ok((
-            token,
-            NewRefreshToken {
-                token_hash,
-                expires_at: now + self.refresh_token_ttl,
-            },
-        ))
+        Ok((token, NewRefreshToken { token_hash, expires_at: now + self.refresh_token_ttl }))
     }
 }

@@ -64,10 +64,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            valid_email("  Bob@Example.COM ").unwrap(),
-            "bob@example.com"
-        );
+        assert_eq!(valid_email("  Bob@Example.COM ").unwrap(), "bob@example.com");
         for bad in [
             "bob",
             "@example.com",

@@ -47,27 +47,21 @@ impl BcryptPool {
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
-            thread::Builder::new()
-                .name(format!("bcrypt-{index}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
+            thread::Builder::new().name(format!("bcrypt-{index}")).spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
                     }
-                })?;
+                }
+            })?;
         }
-        Ok(BcryptPool {
-            jobs,
-            in_flight: Arc::default(),
-            stats: Arc::default(),
-        })
+        Ok(BcryptPool { jobs, in_flight: Arc::default(), stats: Arc::default() })
     }
 
     /// Jobs submitted and not finished.
@@ -103,12 +97,8 @@ impl BcryptPool {
                 // Counted before the caller can see the result, so that a scrape after the
                 // response never finds the job still queued.
                 stats.jobs.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .wait_nanos
-                    .fetch_add(nanos(started - submitted), Ordering::Relaxed);
-                stats
-                    .work_nanos
-                    .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
+                stats.wait_nanos.fetch_add(nanos(started - submitted), Ordering::Relaxed);
+                stats.work_nanos.fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 let _ = done.send(output);
             }))
@@ -116,9 +106,7 @@ impl BcryptPool {
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
                 ApiError::internal("bcrypt pool stopped")
             })?;
-        result
-            .await
-            .map_err(|_| ApiError::internal("bcrypt job dropped"))
+        result.await.map_err(|_| ApiError::internal("bcrypt job dropped"))
     }
 }
 
@@ -145,10 +133,7 @@ fn lower_priority() {
         libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS)
     };
     if result != 0 {
-        log::warn!(
-            "cannot lower bcrypt thread priority: {}",
-            std::io::Error::last_os_error()
-        );
+        log::warn!("cannot lower bcrypt thread priority: {}", std::io::Error::last_os_error());
     }
 }
 

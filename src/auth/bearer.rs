@@ -26,14 +26,7 @@ mod tests {
     fn bearer_scheme_in_any_case() {
         assert_eq!(parse_bearer("Bearer abc"), Some("abc"));
         assert_eq!(parse_bearer("bEaReR  abc "), Some("abc"));
-        for refused in [
-            "Basic abc",
-            "Bearer",
-            "Bearer ",
-            "Bearerabc",
-            "Token abc",
-            "",
-        ] {
+        for refused in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "Token abc", ""] {
             assert_eq!(parse_bearer(refused), None, "{refused:?}");
         }
     }

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use super::token::TokenKeys;
-use crate::settings::{JwtAlgorithm, TokenSettings};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey,
@@ -15,6 +13,8 @@ use jsonwebtoken::{
         OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, ThumbprintHash,
     },
 };
+
+use crate::settings::{JwtAlgorithm, TokenSettings};
 
 /// Where keys come from, as the operator configured them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,16 +28,9 @@ pub enum SigningKeySource {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{variable}: cannot read {path:?}: {source}")]
-    Read {
-        variable: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { variable: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{variable}: {path:?} is not an Ed25519 key in PEM (PKCS#8 private or SPKI public)")]
-    NotEd25519 {
-        variable: &'static str,
-        path: PathBuf,
-    },
+    NotEd25519 { variable: &'static str, path: PathBuf },
     #[error("{variable}: two keys have the same kid {kid}")]
     DuplicateKid { variable: &'static str, kid: String },
     #[error("cannot make a random JWT secret: {0}")]
@@ -48,7 +41,9 @@ const GENERATED_SECRET_BYTES: usize = 32;
 
 /// The configured signing key and the previous keys still accepted. Without `JWT_SECRET` (and
 /// without EdDSA) a random secret is made, so a fresh `cargo run` needs no configuration.
-pub fn load_token_keys(settings: &TokenSettings) -> Result<TokenKeys, KeyError> {
+pub fn load_configured(
+    settings: &TokenSettings,
+) -> Result<(SigningKey, Vec<VerifyingKey>), KeyError> {
     let source = match (settings.jwt_algorithm, &settings.jwt_private_key_file) {
         (JwtAlgorithm::EdDsa, Some(path)) => SigningKeySource::Ed25519PrivateKeyFile(path.clone()),
         _ => SigningKeySource::Secret(match &settings.jwt_secret {
@@ -75,11 +70,7 @@ pub fn load_token_keys(settings: &TokenSettings) -> Result<TokenKeys, KeyError> 
             .iter()
             .map(|secret| VerifyingKey::from_secret(secret.as_bytes())),
     );
-    TokenKeys::new(
-        SigningKey::load(&source)?,
-        previous,
-        settings.access_token_ttl_secs,
-    )
+    Ok((SigningKey::load(&source)?, previous))
 }
 
 /// The key tokens are signed with.
@@ -173,9 +164,8 @@ impl VerifyingKey {
                 x: URL_SAFE_NO_PAD.encode(public.as_bytes()),
             }),
         };
-        let kid = jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .expect("an Ed25519 JWK always has a thumbprint");
+        let kid =
+            jwk.thumbprint(ThumbprintHash::SHA256).expect("an Ed25519 JWK always has a thumbprint");
         jwk.common.key_id = Some(kid.clone());
         VerifyingKey {
             kid,
@@ -195,10 +185,7 @@ fn read(path: &Path, variable: &'static str) -> Result<String, KeyError> {
 }
 
 fn not_ed25519(variable: &'static str, path: &Path) -> KeyError {
-    KeyError::NotEd25519 {
-        variable,
-        path: path.to_owned(),
-    }
+    KeyError::NotEd25519 { variable, path: path.to_owned() }
 }
 
 #[cfg(test)]
@@ -242,9 +229,7 @@ MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
     fn pkcs8_v2_private_keys_are_read_too() {
         let dir = tempfile::TempDir::new().unwrap();
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let pem = key
-            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .unwrap();
+        let pem = key.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF).unwrap();
         let path = write(&dir, "v2.pem", &pem);
         let signing = SigningKey::load(&SigningKeySource::Ed25519PrivateKeyFile(path)).unwrap();
         assert_eq!(
@@ -264,18 +249,10 @@ MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
         let error = SigningKey::load(&SigningKeySource::Ed25519PrivateKeyFile(secret.clone()))
             .err()
             .unwrap();
-        assert!(
-            error.to_string().starts_with("JWT_PRIVATE_KEY_FILE: "),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("JWT_PRIVATE_KEY_FILE: "), "{error}");
         let error = VerifyingKey::load_ed25519(&secret).err().unwrap();
-        assert!(
-            error.to_string().starts_with("JWT_PREVIOUS_KEY_FILES: "),
-            "{error}"
-        );
-        let missing = VerifyingKey::load_ed25519(&dir.path().join("missing.pem"))
-            .err()
-            .unwrap();
+        assert!(error.to_string().starts_with("JWT_PREVIOUS_KEY_FILES: "), "{error}");
+        let missing = VerifyingKey::load_ed25519(&dir.path().join("missing.pem")).err().unwrap();
         assert!(matches!(missing, KeyError::Read { .. }));
     }
 }

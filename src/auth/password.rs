@@ -16,11 +16,7 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(cost: u32, pool: BcryptPool) -> Self {
-        Passwords {
-            cost,
-            pool: Arc::new(pool),
-            dummy_hash: Arc::new(OnceLock::new()),
-        }
+        Passwords { cost, pool: Arc::new(pool), dummy_hash: Arc::new(OnceLock::new()) }
     }
 
     /// bcrypt jobs submitted and not finished.
@@ -34,10 +30,7 @@ impl Passwords {
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let cost = self.cost;
-        Ok(self
-            .pool
-            .run(move || bcrypt::hash(password, cost))
-            .await??)
+        Ok(self.pool.run(move || bcrypt::hash(password, cost)).await??)
     }
 
     /// Whether `password` matches `stored`; with no stored hash (unknown user) it spends one

@@ -51,10 +51,7 @@ pub fn valid_password(password: &str) -> Result<(), ApiError> {
 pub fn is_common_password(password: &str) -> bool {
     static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
     let common = COMMON.get_or_init(|| {
-        include_str!("common_passwords.txt")
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .collect()
+        include_str!("common_passwords.txt").lines().filter(|line| !line.starts_with('#')).collect()
     });
     common.contains(password.to_lowercase().as_str())
 }
@@ -68,10 +65,7 @@ mod tests {
         assert!(valid_password("1234567").is_err());
         assert!(valid_password("12345678").is_ok());
         assert!(valid_password(&"p".repeat(72)).is_ok());
-        assert!(matches!(
-            valid_password(&"p".repeat(73)),
-            Err(ApiError::PasswordTooLong)
-        ));
+        assert!(matches!(valid_password(&"p".repeat(73)), Err(ApiError::PasswordTooLong)));
         // 25 three-byte characters: 25 characters but 75 bytes.
         assert!(valid_password(&"€".repeat(25)).is_err());
     }

@@ -33,15 +33,9 @@ mod tests {
         let (b, _) = generate().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), TOKEN_CHARS);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(hash_a, hash(&a));
         assert_eq!(hash_a.len(), 64);
-        assert_eq!(
-            hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -7,7 +7,8 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::keys::{SigningKey, VerifyingKey};
+use super::keys::{self, KeyError, SigningKey, VerifyingKey};
+use crate::settings::TokenSettings;
 
 /// Clock skew tolerated on `exp` and `nbf`. jsonwebtoken's default is 60 s; tokens are issued
 /// and checked by replicas of this service on synchronised clocks, so a few seconds suffice.
@@ -71,33 +72,28 @@ impl TokenKeys {
         signing: SigningKey,
         previous: Vec<VerifyingKey>,
         ttl_secs: u64,
-    ) -> Result<Self, super::keys::KeyError> {
+    ) -> Result<Self, KeyError> {
         let current = signing.verifying.clone();
         let mut verifiers: Vec<Verifier> = Vec::with_capacity(previous.len() + 1);
         for key in std::iter::once(current).chain(previous) {
             if verifiers.iter().any(|known| known.key.kid == key.kid) {
-                return Err(super::keys::KeyError::DuplicateKid {
+                return Err(KeyError::DuplicateKid {
                     variable: "JWT_PREVIOUS_KEY_FILES/JWT_PREVIOUS_SECRETS",
                     kid: key.kid,
                 });
             }
             verifiers.push(Verifier::new(key));
         }
-        let without_kid = verifiers
-            .iter()
-            .position(|v| v.key.algorithm == Algorithm::HS256);
-        let keys: Vec<Jwk> = verifiers
-            .iter()
-            .filter_map(|v| v.key.public_jwk.clone())
-            .collect();
+        let without_kid = verifiers.iter().position(|v| v.key.algorithm == Algorithm::HS256);
+        let keys: Vec<Jwk> = verifiers.iter().filter_map(|v| v.key.public_jwk.clone()).collect();
         let jwks = serde_json::to_string(&JwkSet { keys }).expect("a JWK set serialises");
-        Ok(TokenKeys {
-            signing,
-            verifiers,
-            without_kid,
-            jwks,
-            ttl_secs,
-        })
+        Ok(TokenKeys { signing, verifiers, without_kid, jwks, ttl_secs })
+    }
+
+    /// The keys `JWT_*` configure (`keys::load_configured`).
+    pub fn load(settings: &TokenSettings) -> Result<Self, KeyError> {
+        let (signing, previous) = keys::load_configured(settings)?;
+        TokenKeys::new(signing, previous, settings.access_token_ttl_secs)
     }
 
     /// HS256 with one secret and no previous keys.

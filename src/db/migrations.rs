@@ -64,10 +64,7 @@ mod tests {
         let postgres = scripts("postgres");
         assert!(postgres.len() >= 8, "{:?}", postgres.keys());
         let sqlite = scripts("sqlite");
-        assert_eq!(
-            postgres.keys().collect::<Vec<_>>(),
-            sqlite.keys().collect::<Vec<_>>()
-        );
+        assert_eq!(postgres.keys().collect::<Vec<_>>(), sqlite.keys().collect::<Vec<_>>());
         for (name, text) in &postgres {
             assert_eq!(text, &sqlite[name], "{name} differs between the backends");
         }

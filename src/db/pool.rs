@@ -190,9 +190,9 @@ fn is_busy(error: &diesel::result::Error) -> bool {
         "database table is locked",
     ];
     match error {
-        diesel::result::Error::DatabaseError(_, info) => BUSY
-            .iter()
-            .any(|message| info.message().starts_with(message)),
+        diesel::result::Error::DatabaseError(_, info) => {
+            BUSY.iter().any(|message| info.message().starts_with(message))
+        }
         _ => false,
     }
 }
@@ -277,11 +277,7 @@ pub enum BuildPoolError {
 
 /// libpq's messages span several lines; a log line stays on one.
 pub fn one_line(error: &impl std::fmt::Display) -> String {
-    error
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs blocking diesel work on actix's blocking thread pool with a pooled connection, so no
@@ -309,9 +305,7 @@ where
         pool.stats.wait_nanos.fetch_add(waited, Ordering::Relaxed);
         match work(&mut conn).map_err(Into::into) {
             Err(ApiError::Internal(source))
-                if source
-                    .downcast_ref::<diesel::result::Error>()
-                    .is_some_and(is_busy) =>
+                if source.downcast_ref::<diesel::result::Error>().is_some_and(is_busy) =>
             {
                 conn.mark_alive();
                 Err(ApiError::Unavailable(source))

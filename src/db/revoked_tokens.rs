@@ -12,10 +12,7 @@ use super::{AnyConnection, schema::revoked_tokens};
 /// `exp` is refused by its signature check, so its row only costs space).
 pub fn revoke(conn: &mut AnyConnection, jti: &str, expires_at: NaiveDateTime) -> QueryResult<()> {
     let inserted = diesel::insert_into(revoked_tokens::table)
-        .values((
-            revoked_tokens::jti.eq(jti),
-            revoked_tokens::expires_at.eq(expires_at),
-        ))
+        .values((revoked_tokens::jti.eq(jti), revoked_tokens::expires_at.eq(expires_at)))
         .execute(conn);
     match inserted {
         // Two concurrent logouts with one token: the first one revoked it.
@@ -32,8 +29,6 @@ pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResul
 }
 
 pub fn is_revoked(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        revoked_tokens::table.filter(revoked_tokens::jti.eq(jti)),
-    ))
-    .get_result(conn)
+    diesel::select(diesel::dsl::exists(revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))))
+        .get_result(conn)
 }

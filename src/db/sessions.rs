@@ -21,11 +21,7 @@ pub struct NewRefreshToken {
 pub enum Refresh {
     /// It was live (or spent moments ago by a concurrent request of the same client): the
     /// successor is stored in the same session.
-    Rotated {
-        user_id: i64,
-        email: String,
-        session_id: String,
-    },
+    Rotated { user_id: i64, email: String, session_id: String },
     /// It was spent before the grace interval: someone holds a copy, so the session is over.
     ReuseDetected { user_id: i64 },
     /// Past its lifetime.
@@ -127,34 +123,24 @@ pub fn rotate(
             end(conn, &session_id)?;
             return Ok(Refresh::ReuseDetected { user_id });
         }
-        let successor = NewRefreshToken {
-            token_hash: successor_hash.to_owned(),
-            expires_at: now + ttl,
-        };
+        let successor =
+            NewRefreshToken { token_hash: successor_hash.to_owned(), expires_at: now + ttl };
         insert_refresh_token(conn, &session_id, &successor)?;
         diesel::update(sessions::table.find(&session_id))
             .set(sessions::expires_at.eq(successor.expires_at))
             .execute(conn)?;
-        Ok(Refresh::Rotated {
-            user_id,
-            email,
-            session_id,
-        })
+        Ok(Refresh::Rotated { user_id, email, session_id })
     })
 }
 
 /// Ends one session: its refresh tokens (by cascade) and the access tokens naming it.
 pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<()> {
-    diesel::delete(sessions::table.find(session_id))
-        .execute(conn)
-        .map(drop)
+    diesel::delete(sessions::table.find(session_id)).execute(conn).map(drop)
 }
 
 /// Ends every session of a user.
 pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
-        .execute(conn)
-        .map(drop)
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).map(drop)
 }
 
 pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {

@@ -111,18 +111,14 @@ pub fn change_password(
     new_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        users::table
-            .find(user_id)
-            .filter(users::password_hash.eq(current_hash)),
-    )
-    .set((
-        users::password_hash.eq(new_hash),
-        users::updated_at.eq(now),
-        users::tokens_valid_after.eq(now.and_utc().timestamp()),
-    ))
-    .execute(conn)
-    .map(|changed| changed == 1)
+    diesel::update(users::table.find(user_id).filter(users::password_hash.eq(current_hash)))
+        .set((
+            users::password_hash.eq(new_hash),
+            users::updated_at.eq(now),
+            users::tokens_valid_after.eq(now.and_utc().timestamp()),
+        ))
+        .execute(conn)
+        .map(|changed| changed == 1)
 }
 
 /// Refuses every access token of the user issued before `now`'s second.

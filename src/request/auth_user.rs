@@ -32,10 +32,7 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthorized)?;
             let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
-            let claims = state
-                .tokens
-                .validate(&token)
-                .map_err(|_| ApiError::Unauthorized)?;
+            let claims = state.tokens.validate(&token).map_err(|_| ApiError::Unauthorized)?;
             let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
             // A token without `sid` was issued before sessions existed; it has no session to
             // end, but logout may have revoked its `jti`.
@@ -43,16 +40,14 @@ impl FromRequest for AuthUser {
                 Some(session_id) => TokenEnd::Session(session_id.clone()),
                 None => TokenEnd::Revocation(claims.jti.clone()),
             };
-            let found = db::run(&state.db, move |conn| {
-                db::users::find_token_user(conn, user_id, &end)
-            })
-            .await?;
+            let found =
+                db::run(&state.db, move |conn| db::users::find_token_user(conn, user_id, &end))
+                    .await?;
             let Some((user, live)) = found else {
                 return Err(ApiError::UserNotFound);
             };
-            let logged_out_everywhere = user
-                .tokens_valid_after
-                .is_some_and(|valid_after| claims.iat < valid_after);
+            let logged_out_everywhere =
+                user.tokens_valid_after.is_some_and(|valid_after| claims.iat < valid_after);
             if !live || logged_out_everywhere {
                 return Err(ApiError::Unauthorized);
             }

@@ -45,11 +45,7 @@ impl FromRequest for Ctx {
             Err(error) => return ready(Err(error)),
         };
         let request_id = req.extensions().get::<RequestId>().cloned();
-        ready(Ok(Ctx {
-            state,
-            client,
-            request_id,
-        }))
+        ready(Ok(Ctx { state, client, request_id }))
     }
 }
 

@@ -19,9 +19,6 @@ const MAX_AGE_SECS: u32 = 300;
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .insert_header((
-            header::CACHE_CONTROL,
-            format!("public, max-age={MAX_AGE_SECS}"),
-        ))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={MAX_AGE_SECS}")))
         .body(state.tokens.jwks_json().to_owned())
 }

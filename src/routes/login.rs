@@ -4,7 +4,7 @@ use actix_web::web;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::LoginResponse;
+use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
@@ -51,15 +51,9 @@ pub async fn login(
     let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&email)];
     ctx.throttle(Event::Login, None, &limits).await?;
 
-    let lookup = email.clone();
-    let user = ctx
-        .db(move |conn| users::find_user_by_email(conn, &lookup))
-        .await?;
+    let user = ctx.db(move |conn| users::find_user_by_email(conn, &email)).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
-    let matches = ctx
-        .passwords
-        .verify(password.to_owned(), stored_hash)
-        .await?;
+    let matches = ctx.passwords.verify(password.to_owned(), stored_hash).await?;
     let Some(user) = user.as_ref().filter(|_| matches) else {
         ctx.audit(Event::Login, "bad_credentials", user.map(|user| user.id));
         return Err(ApiError::InvalidCredentials);
@@ -68,17 +62,8 @@ pub async fn login(
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.sessions.new_refresh_token(now)?;
     let user_id = user.id;
-    let session_id = ctx
-        .db(move |conn| sessions::start(conn, user_id, &first, now))
-        .await?;
+    let session_id = ctx.db(move |conn| sessions::start(conn, user_id, &first, now)).await?;
     ctx.audit(Event::Login, "ok", Some(user_id));
-    let body = LoginResponse::new(
-        &ctx,
-        "Login successful!",
-        user_id,
-        &user.email,
-        &session_id,
-        refresh_token,
-    )?;
-    Ok(web::Json(body))
+    let session = SessionOf { user_id, email: &user.email, session_id: &session_id };
+    Ok(web::Json(LoginResponse::new(&ctx, "Login successful!", session, refresh_token)?))
 }

@@ -71,8 +71,7 @@ async fn end_this_session(ctx: &Ctx, claims: Claims) -> Result<(), ApiError> {
             let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
                 .ok_or_else(|| ApiError::internal("token exp out of range"))?
                 .naive_utc();
-            ctx.db(move |conn| revoked_tokens::revoke(conn, &claims.jti, expires_at))
-                .await
+            ctx.db(move |conn| revoked_tokens::revoke(conn, &claims.jti, expires_at)).await
         }
     }
 }

@@ -47,10 +47,6 @@ pub async fn current_user(
         .map(|name| picture_url(&req, ctx.uploads.public_base_url.as_deref(), name));
     Ok(web::Json(CurrentUserResponse {
         status: "success",
-        user: UserProfile {
-            name: user.name,
-            email: user.email,
-            profile_pic_url,
-        },
+        user: UserProfile { name: user.name, email: user.email, profile_pic_url },
     }))
 }

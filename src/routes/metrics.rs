@@ -42,7 +42,5 @@ pub async fn metrics(
         db_idle,
         db: state.db.stats(),
     });
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(text))
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
 }

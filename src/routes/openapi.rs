@@ -45,10 +45,7 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
     }
@@ -67,10 +64,7 @@ impl Modify for SeedUploadPath {
             operation.operation_id = Some("upload_profile_pic_seed_path".to_owned());
             operation.description = Some("Same as /api/upload_profile_pic".to_owned());
         }
-        openapi
-            .paths
-            .paths
-            .insert(profile_pic::SEED_PATH.to_owned(), item);
+        openapi.paths.paths.insert(profile_pic::SEED_PATH.to_owned(), item);
     }
 }
 

@@ -6,7 +6,7 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::LoginResponse;
+use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
@@ -46,10 +46,9 @@ pub async fn change_password(
     auth: AuthUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
-    let (Some(current), Some(new)) = (
-        required(&body.current_password),
-        required(&body.new_password),
-    ) else {
+    let (Some(current), Some(new)) =
+        (required(&body.current_password), required(&body.new_password))
+    else {
         return Err(ApiError::AllFieldsRequired);
     };
     ctx.password_policy.check_new(new)?;
@@ -73,16 +72,8 @@ pub async fn change_password(
         })
         .await?;
     ctx.audit(Event::PasswordChange, "ok", Some(user_id));
-    let email = &auth.user.email;
-    let body = LoginResponse::new(
-        &ctx,
-        "Password changed",
-        user_id,
-        email,
-        &session_id,
-        refresh_token,
-    )?;
-    Ok(web::Json(body))
+    let session = SessionOf { user_id, email: &auth.user.email, session_id: &session_id };
+    Ok(web::Json(LoginResponse::new(&ctx, "Password changed", session, refresh_token)?))
 }
 
 /// Checks the password a sensitive change is confirmed with, under the login limits: a stolen
@@ -105,11 +96,7 @@ pub(super) async fn confirm_password(
     let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&auth.user.email)];
     ctx.throttle(event, user_id, &limits).await?;
     let stored_hash = Some(auth.user.password_hash.clone());
-    if ctx
-        .passwords
-        .verify(password.to_owned(), stored_hash)
-        .await?
-    {
+    if ctx.passwords.verify(password.to_owned(), stored_hash).await? {
         Ok(())
     } else {
         Err(refused(ApiError::WrongPassword))

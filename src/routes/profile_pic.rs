@@ -63,8 +63,7 @@ pub async fn upload_profile_pic(
 ) -> Result<web::Json<UploadResponse>, ApiError> {
     let user_id = auth.user.id;
     // Before a byte of the body is read.
-    ctx.throttle(Event::PictureUpload, Some(user_id), &[Limit::UploadPerIp])
-        .await?;
+    ctx.throttle(Event::PictureUpload, Some(user_id), &[Limit::UploadPerIp]).await?;
     let uploads = &ctx.uploads;
     let store = store_profile_pic(payload, user_id, &uploads.dir, uploads.max_bytes);
     // On timeout the store future is dropped, and its temporary files with it.
@@ -72,23 +71,7 @@ pub async fn upload_profile_pic(
         .await
         .map_err(|_| ApiError::UploadTimeout)??;
 
-    let name = stored.clone();
-    let previous = match ctx
-        .db(move |conn| users::replace_profile_pic(conn, user_id, &name))
-        .await
-    {
-        Ok(previous) => previous,
-        Err(error) => {
-            // The row still names the old picture: the new file must not linger.
-            if auth.user.profile_pic.as_deref() != Some(stored.as_str()) {
-                remove_stored_picture(&uploads.dir, &stored).await;
-            }
-            return Err(error);
-        }
-    };
-    if let Some(previous) = previous.filter(|previous| *previous != stored) {
-        remove_stored_picture(&uploads.dir, &previous).await;
-    }
+    name_in_the_row(&ctx, &auth, &stored).await?;
     ctx.audit(Event::PictureUpload, "ok", Some(user_id));
     if let Ok(stored_file) = tokio::fs::metadata(uploads.dir.join(&stored)).await {
         ctx.metrics.upload_bytes.inc_by(stored_file.len());
@@ -98,4 +81,20 @@ pub async fn upload_profile_pic(
         message: "Profile picture updated",
         profile_pic_url: picture_url(&req, uploads.public_base_url.as_deref(), &stored),
     }))
+}
+
+/// Points the user's row at the stored picture and removes whichever file no row names: the
+/// previous picture, or the new one when the row could not be changed.
+async fn name_in_the_row(ctx: &Ctx, auth: &AuthUser, stored: &str) -> Result<(), ApiError> {
+    let (user_id, name) = (auth.user.id, stored.to_owned());
+    let replaced = ctx.db(move |conn| users::replace_profile_pic(conn, user_id, &name)).await;
+    let unnamed = match &replaced {
+        Ok(previous) => previous.as_deref().filter(|previous| *previous != stored),
+        // The row still names the old picture, unless the new one has the same name.
+        Err(_) => Some(stored).filter(|stored| auth.user.profile_pic.as_deref() != Some(*stored)),
+    };
+    if let Some(unnamed) = unnamed {
+        remove_stored_picture(&ctx.uploads.dir, unnamed).await;
+    }
+    replaced.map(drop)
 }

@@ -44,19 +44,16 @@ pub async fn register(
     ctx: Ctx,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (Some(name), Some(email), Some(password)) = (
-        required(&body.name),
-        required(&body.email),
-        required(&body.password),
-    ) else {
+    let (Some(name), Some(email), Some(password)) =
+        (required(&body.name), required(&body.email), required(&body.password))
+    else {
         return Err(ApiError::AllFieldsRequired);
     };
     let name = valid_name(name)?;
     let email = valid_email(email)?;
     ctx.password_policy.check_new(password)?;
     // Counted before bcrypt and before the unique index can tell whether the email exists.
-    ctx.throttle(Event::Register, None, &[Limit::RegisterPerIp])
-        .await?;
+    ctx.throttle(Event::Register, None, &[Limit::RegisterPerIp]).await?;
 
     let password_hash = ctx.passwords.hash(password.to_owned()).await?;
     let user_id = ctx

@@ -15,10 +15,7 @@ pub struct MessageResponse {
 
 impl MessageResponse {
     pub fn success(message: &'static str) -> Self {
-        MessageResponse {
-            status: "success",
-            message,
-        }
+        MessageResponse { status: "success", message }
     }
 }
 
@@ -42,20 +39,25 @@ pub struct LoginResponse {
     pub refresh_token: String,
 }
 
+/// The session a new pair of tokens belongs to, and its user.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOf<'a> {
+    pub user_id: i64,
+    pub email: &'a str,
+    pub session_id: &'a str,
+}
+
 impl LoginResponse {
-    /// A new access token for `session_id`, beside that session's new refresh token.
+    /// A new access token for `session`, beside that session's new refresh token.
     pub fn new(
         state: &AppState,
         message: &'static str,
-        user_id: i64,
-        email: &str,
-        session_id: &str,
+        session: SessionOf,
         refresh_token: String,
     ) -> Result<Self, ApiError> {
-        let access_token = state
-            .tokens
-            .issue(user_id, email, session_id)
-            .map_err(ApiError::internal)?;
+        let SessionOf { user_id, email, session_id } = session;
+        let access_token =
+            state.tokens.issue(user_id, email, session_id).map_err(ApiError::internal)?;
         Ok(LoginResponse {
             status: "success",
             message,

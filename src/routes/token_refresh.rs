@@ -4,14 +4,13 @@ use actix_web::web;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::LoginResponse;
+use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
     auth::refresh_token,
     db::sessions::{self, Refresh},
     error::{ApiError, ErrorBody},
     request::Ctx,
-    state::SessionRules,
     validation::{required, string_or_none},
 };
 
@@ -44,42 +43,17 @@ pub async fn refresh(
     // Only a string of the issued length can be one; anything else needs no lookup.
     let refresh = if presented.len() == refresh_token::TOKEN_CHARS {
         let presented_hash = refresh_token::hash(presented);
-        let SessionRules {
-            refresh_token_ttl,
-            refresh_reuse_interval,
-        } = ctx.sessions;
-        ctx.db(move |conn| {
-            sessions::rotate(
-                conn,
-                &presented_hash,
-                &successor_hash,
-                refresh_token_ttl,
-                refresh_reuse_interval,
-            )
-        })
-        .await?
+        let (ttl, grace) = (ctx.sessions.refresh_token_ttl, ctx.sessions.refresh_reuse_interval);
+        ctx.db(move |conn| sessions::rotate(conn, &presented_hash, &successor_hash, ttl, grace))
+            .await?
     } else {
         Refresh::Invalid
     };
-    ctx.metrics
-        .refreshes
-        .with_label_values(&[refresh.outcome()])
-        .inc();
+    ctx.metrics.refreshes.with_label_values(&[refresh.outcome()]).inc();
     match refresh {
-        Refresh::Rotated {
-            user_id,
-            email,
-            session_id,
-        } => {
-            let body = LoginResponse::new(
-                &ctx,
-                "Token refreshed",
-                user_id,
-                &email,
-                &session_id,
-                successor,
-            )?;
-            Ok(web::Json(body))
+        Refresh::Rotated { user_id, email, session_id } => {
+            let session = SessionOf { user_id, email: &email, session_id: &session_id };
+            Ok(web::Json(LoginResponse::new(&ctx, "Token refreshed", session, successor)?))
         }
         Refresh::ReuseDetected { user_id } => {
             ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));

@@ -37,18 +37,14 @@ pub async fn serve_upload(
         return Err(ApiError::NotFound);
     }
     let path = state.uploads.dir.join(&filename);
-    let file = web::block(move || open_stored_picture(path))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let file = web::block(move || open_stored_picture(path)).await?.ok_or(ApiError::NotFound)?;
     let mut response = file.into_response(&req);
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // An image needs no script, style or frame; should a browser ever render one as a
     // document, it is sandboxed (OWASP File Upload cheat sheet).
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
+    headers
+        .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     // A re-upload under the same name keeps the URL: caches revalidate (ETag, Last-Modified)
     // instead of showing the old picture.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
@@ -58,11 +54,7 @@ pub async fn serve_upload(
 /// The regular file at `path`, never through a symbolic link (one planted in UPLOAD_DIR could
 /// point anywhere); `None` for anything else.
 fn open_stored_picture(path: PathBuf) -> Option<NamedFile> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .ok()?;
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }

@@ -46,9 +46,7 @@ pub async fn delete_user(
     confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
     let password_hash = auth.user.password_hash;
-    let deleted = ctx
-        .db(move |conn| users::delete_user(conn, user_id, &password_hash))
-        .await?;
+    let deleted = ctx.db(move |conn| users::delete_user(conn, user_id, &password_hash)).await?;
     // None: the password changed (or the account went) since it was checked.
     let Some(picture) = deleted else {
         return Err(ApiError::WrongPassword);

@@ -31,11 +31,7 @@ impl FromStr for RateLimit {
         // The unit is the last character, which need not be one byte ("5/1µ").
         let unit_at = period.char_indices().last().ok_or_else(bad)?.0;
         let (count, unit) = period.split_at(unit_at);
-        let count: u64 = if count.is_empty() {
-            1
-        } else {
-            count.parse().map_err(|_| bad())?
-        };
+        let count: u64 = if count.is_empty() { 1 } else { count.parse().map_err(|_| bad())? };
         let unit_secs = match unit {
             "s" => 1,
             "m" => 60,
@@ -111,10 +107,8 @@ impl Limits {
         if !self.enabled {
             return Ok(());
         }
-        let checks: Vec<(String, RateLimit)> = limits
-            .iter()
-            .map(|limit| (limit.key(client), self.rate(*limit)))
-            .collect();
+        let checks: Vec<(String, RateLimit)> =
+            limits.iter().map(|limit| (limit.key(client), self.rate(*limit))).collect();
         db::run(pool, move |conn| {
             let now = chrono::Utc::now().timestamp();
             for (key, rate) in checks {
@@ -169,34 +163,10 @@ mod tests {
     #[test]
     fn rate_limits_parse_from_n_per_period() {
         let parse = |s: &str| s.parse::<RateLimit>();
-        assert_eq!(
-            parse("30/60s"),
-            Ok(RateLimit {
-                max: 30,
-                period_secs: 60
-            })
-        );
-        assert_eq!(
-            parse("10/15m"),
-            Ok(RateLimit {
-                max: 10,
-                period_secs: 900
-            })
-        );
-        assert_eq!(
-            parse(" 5 / 1h "),
-            Ok(RateLimit {
-                max: 5,
-                period_secs: 3600
-            })
-        );
-        assert_eq!(
-            parse("100/d"),
-            Ok(RateLimit {
-                max: 100,
-                period_secs: 86_400
-            })
-        );
+        assert_eq!(parse("30/60s"), Ok(RateLimit { max: 30, period_secs: 60 }));
+        assert_eq!(parse("10/15m"), Ok(RateLimit { max: 10, period_secs: 900 }));
+        assert_eq!(parse(" 5 / 1h "), Ok(RateLimit { max: 5, period_secs: 3600 }));
+        assert_eq!(parse("100/d"), Ok(RateLimit { max: 100, period_secs: 86_400 }));
         for bad in [
             "",
             "30",

@@ -37,10 +37,7 @@ mod tests {
     fn removes_path_parts() {
         assert_eq!(secure_filename("../../x.png"), "x.png");
         assert_eq!(secure_filename("/etc/x.png"), "etc_x.png");
-        assert_eq!(
-            secure_filename("C:\\Users\\me\\pic.png"),
-            "C_Users_me_pic.png"
-        );
+        assert_eq!(secure_filename("C:\\Users\\me\\pic.png"), "C_Users_me_pic.png");
         assert_eq!(secure_filename(".hidden.png"), "hidden.png");
     }
 

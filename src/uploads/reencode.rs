@@ -38,9 +38,9 @@ pub fn reencode(source: &Path, kind: ImageType, dest: &mut File) -> Result<(), A
         // An animated GIF keeps its first frame: a profile picture is one picture.
         ImageType::Gif => image.into_rgba8().write_to(&mut out, ImageFormat::Gif),
         // image's WebP encoder writes lossless 8-bit RGB(A) only.
-        ImageType::Webp => image
-            .into_rgba8()
-            .write_with_encoder(WebPEncoder::new_lossless(&mut out)),
+        ImageType::Webp => {
+            image.into_rgba8().write_with_encoder(WebPEncoder::new_lossless(&mut out))
+        }
     };
     written.map_err(ApiError::internal)?;
     out.flush()?;
@@ -72,10 +72,7 @@ fn write_png(image: DynamicImage, out: &mut (impl Write + Seek)) -> image::Image
         writer.finish()
     };
     encode().map_err(|error| {
-        ImageError::Encoding(image::error::EncodingError::new(
-            ImageFormat::Png.into(),
-            error,
-        ))
+        ImageError::Encoding(image::error::EncodingError::new(ImageFormat::Png.into(), error))
     })
 }
 

@@ -74,14 +74,8 @@ mod tests {
 
     #[test]
     fn magic_bytes() {
-        assert_eq!(
-            ImageType::from_magic(b"\x89PNG\r\n\x1a\n\0\0\0\r"),
-            Some(Png)
-        );
-        assert_eq!(
-            ImageType::from_magic(b"\xff\xd8\xff\xe0\0\x10JFIF\0"),
-            Some(Jpeg)
-        );
+        assert_eq!(ImageType::from_magic(b"\x89PNG\r\n\x1a\n\0\0\0\r"), Some(Png));
+        assert_eq!(ImageType::from_magic(b"\xff\xd8\xff\xe0\0\x10JFIF\0"), Some(Jpeg));
         assert_eq!(ImageType::from_magic(b"GIF89a\x01\0\x01\0\0\0"), Some(Gif));
         assert_eq!(ImageType::from_magic(b"RIFF\x24\0\0\0WEBPVP8 "), Some(Webp));
         assert_eq!(ImageType::from_magic(b"<svg xmlns=\"http"), None);

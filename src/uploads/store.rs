@@ -143,9 +143,7 @@ fn check_type(head: &[u8], claimed: ImageType) -> Result<(), ApiError> {
 /// Renames the finished file into place (atomic within `UPLOAD_DIR`, replacing a picture of
 /// the same name).
 async fn persist(temp: TempPath, target: PathBuf) -> Result<(), ApiError> {
-    web::block(move || temp.persist(target))
-        .await?
-        .map_err(|e| ApiError::internal(e.error))
+    web::block(move || temp.persist(target)).await?.map_err(|e| ApiError::internal(e.error))
 }
 
 /// Every byte of the body counts against `MAX_UPLOAD_BYTES`, other parts included, so a client
@@ -160,10 +158,7 @@ impl ByteBudget {
     }
 
     fn spend(&mut self, bytes: usize) -> Result<(), ApiError> {
-        self.left = self
-            .left
-            .checked_sub(bytes as u64)
-            .ok_or(ApiError::FileTooLarge)?;
+        self.left = self.left.checked_sub(bytes as u64).ok_or(ApiError::FileTooLarge)?;
         Ok(())
     }
 }
@@ -201,10 +196,8 @@ mod tests {
         .into_bytes();
         body.extend_from_slice(picture);
         body.extend_from_slice(b"\r\n--XX--\r\n");
-        let chunks: Vec<Result<Bytes, actix_web::error::PayloadError>> = body
-            .chunks(chunk)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let chunks: Vec<Result<Bytes, actix_web::error::PayloadError>> =
+            body.chunks(chunk).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -229,14 +222,11 @@ mod tests {
     #[actix_web::test]
     async fn png_sent_one_byte_per_chunk_is_sniffed_and_stored() {
         let dir = tempfile::TempDir::new().unwrap();
-        let stored = store_profile_pic(multipart("a.png", &png(), 1), 7, dir.path(), 1 << 20)
-            .await
-            .unwrap();
+        let stored =
+            store_profile_pic(multipart("a.png", &png(), 1), 7, dir.path(), 1 << 20).await.unwrap();
         assert_eq!(stored, "7_a.png");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["7_a.png"]);
     }
 

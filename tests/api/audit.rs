@@ -24,10 +24,7 @@ struct Caller<'a> {
 
 impl Caller<'_> {
     fn new(service: &ServiceProcess) -> Caller<'_> {
-        Caller {
-            client: reqwest::Client::new(),
-            service,
-        }
+        Caller { client: reqwest::Client::new(), service }
     }
 
     fn request(
@@ -50,11 +47,7 @@ impl Caller<'_> {
         token: Option<&str>,
         body: &Value,
     ) -> reqwest::Response {
-        self.request(method, path, token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.request(method, path, token).json(body).send().await.unwrap()
     }
 
     async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -88,10 +81,8 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
 
     let lines = service.log_lines_until(|line| line.contains("bad_credentials"));
     let audit = audit_lines(&lines);
-    let failure = audit
-        .iter()
-        .find(|line| line["outcome"] == "bad_credentials")
-        .expect("audit line");
+    let failure =
+        audit.iter().find(|line| line["outcome"] == "bad_credentials").expect("audit line");
     assert_eq!(failure["event"], "login");
     assert_eq!(failure["request_id"], "req-audit-1");
     assert_eq!(failure["client_ip"], "127.0.0.1");
@@ -100,14 +91,7 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
     assert!(chrono::DateTime::parse_from_rfc3339(failure["time"].as_str().unwrap()).is_ok());
     // Nothing secret anywhere in the log: not the passwords, not a bcrypt hash, not a token.
     let everything = lines.join("\n");
-    for secret in [
-        WRONG_PASSWORD,
-        PASSWORD,
-        "$2b$",
-        "$2y$",
-        token.as_str(),
-        TEST_SECRET,
-    ] {
+    for secret in [WRONG_PASSWORD, PASSWORD, "$2b$", "$2y$", token.as_str(), TEST_SECRET] {
         assert!(!everything.contains(secret), "{secret:?} is in the log");
     }
     // The request's access-log line names its id too.
@@ -126,10 +110,8 @@ async fn every_audited_action_writes_one_event() {
     caller.post("/api/register", &user).await;
     caller.post("/api/register", &user).await;
     let first = caller.login(&user).await;
-    let form = reqwest::multipart::Form::new().part(
-        "profile_pic",
-        reqwest::multipart::Part::bytes(png_image(4, 4)).file_name("me.png"),
-    );
+    let form = reqwest::multipart::Form::new()
+        .part("profile_pic", reqwest::multipart::Part::bytes(png_image(4, 4)).file_name("me.png"));
     let upload = caller
         .request(Method::POST, "/api/upload_profile_pic", Some(&first.access))
         .multipart(form)
@@ -141,28 +123,12 @@ async fn every_audited_action_writes_one_event() {
     caller.post("/api/token/refresh", &refresh).await;
     caller.post("/api/token/refresh", &refresh).await;
     let second = caller.login(&user).await;
-    caller
-        .send(
-            Method::POST,
-            "/api/logout",
-            Some(&second.access),
-            &json!({}),
-        )
-        .await;
+    caller.send(Method::POST, "/api/logout", Some(&second.access), &json!({})).await;
     let third = caller.login(&user).await;
-    caller
-        .send(
-            Method::POST,
-            "/api/logout?scope=all",
-            Some(&third.access),
-            &json!({}),
-        )
-        .await;
+    caller.send(Method::POST, "/api/logout?scope=all", Some(&third.access), &json!({})).await;
     let fourth = caller.login(&user).await;
     let change = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
-    let changed = caller
-        .send(Method::PUT, "/api/password", Some(&fourth.access), &change)
-        .await;
+    let changed = caller.send(Method::PUT, "/api/password", Some(&fourth.access), &change).await;
     let fifth = Tokens::from_body(&changed.json().await.unwrap());
     let wrong = caller
         .send(
@@ -174,12 +140,7 @@ async fn every_audited_action_writes_one_event() {
         .await;
     assert_eq!(wrong.status(), 403);
     let deleted = caller
-        .send(
-            Method::DELETE,
-            "/api/user",
-            Some(&fifth.access),
-            &json!({"password": NEW_PASSWORD}),
-        )
+        .send(Method::DELETE, "/api/user", Some(&fifth.access), &json!({"password": NEW_PASSWORD}))
         .await;
     assert_eq!(deleted.status(), 200);
 
@@ -216,11 +177,7 @@ async fn every_audited_action_writes_one_event() {
     // Every event names the user except the refused registration, and every one the client.
     for line in audit_lines(&lines) {
         assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
-        assert_eq!(
-            line["user_id"].is_number(),
-            line["outcome"] != "email_taken",
-            "{line}"
-        );
+        assert_eq!(line["user_id"].is_number(), line["outcome"] != "email_taken", "{line}");
         assert!(line["request_id"].is_string(), "{line}");
     }
 }

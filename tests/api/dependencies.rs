@@ -9,12 +9,7 @@ fn locked_versions(name: &str) -> Vec<Vec<u64>> {
         .filter(|package| package.contains(&format!("\nname = \"{name}\"\n")))
         .filter_map(|package| {
             let version = package.split("\nversion = \"").nth(1)?.split('"').next()?;
-            Some(
-                version
-                    .split('.')
-                    .map(|part| part.parse().unwrap_or(0))
-                    .collect(),
-            )
+            Some(version.split('.').map(|part| part.parse().unwrap_or(0)).collect())
         })
         .collect()
 }

@@ -70,10 +70,7 @@ async fn service_started_before_its_postgres_database_becomes_ready_when_it_appe
     assert_eq!(get(&app, "/healthz").await, (200, json!({"status": "ok"})));
     assert_eq!(get(&app, "/readyz").await, (503, error_body(UNAVAILABLE)));
     let response = app.register("A", "early@example.com", PASSWORD).await;
-    assert_eq!(
-        status_and_json(response).await,
-        (503, error_body(UNAVAILABLE))
-    );
+    assert_eq!(status_and_json(response).await, (503, error_body(UNAVAILABLE)));
 
     database.create_now();
     // r2d2 retries in the background; a request that comes before its next try waits for it
@@ -86,20 +83,8 @@ async fn service_started_before_its_postgres_database_becomes_ready_when_it_appe
         ready = get(&app, "/readyz").await;
     }
     assert_eq!(ready, (200, json!({"status": "ok"})));
-    assert_eq!(
-        app.register("A", "early@example.com", PASSWORD)
-            .await
-            .status()
-            .as_u16(),
-        201
-    );
-    assert_eq!(
-        app.login("early@example.com", PASSWORD)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(app.register("A", "early@example.com", PASSWORD).await.status().as_u16(), 201);
+    assert_eq!(app.login("early@example.com", PASSWORD).await.status().as_u16(), 200);
 }
 
 /// The binary, as a container starts it before its database: it serves instead of exiting.
@@ -112,15 +97,9 @@ async fn binary_started_with_an_unreachable_database_serves_503_and_healthz() {
     ]);
     let client = reqwest::Client::new();
     let healthz = client.get(server.url("/healthz")).send().await.unwrap();
-    assert_eq!(
-        status_and_json(healthz).await,
-        (200, json!({"status": "ok"}))
-    );
+    assert_eq!(status_and_json(healthz).await, (200, json!({"status": "ok"})));
     let readyz = client.get(server.url("/readyz")).send().await.unwrap();
-    assert_eq!(
-        status_and_json(readyz).await,
-        (503, error_body(UNAVAILABLE))
-    );
+    assert_eq!(status_and_json(readyz).await, (503, error_body(UNAVAILABLE)));
     let login = client
         .post(server.url("/api/login"))
         .json(&json!({"email": "a@example.com", "password": PASSWORD}))

@@ -33,9 +33,7 @@ async fn database_down_gives_503_and_recovers_postgres() {
     }
     let app = spawn_app(Backend::Postgres).await;
     let token = app.register_and_login("down@example.com").await;
-    let auth_service::db::DatabaseUrl::Postgres(url) = &app.database_url else {
-        unreachable!()
-    };
+    let auth_service::db::DatabaseUrl::Postgres(url) = &app.database_url else { unreachable!() };
     let name = url.rsplit('/').next().unwrap().to_owned();
     let mut admin = PgConnection::establish(&postgres_base_url().unwrap()).unwrap();
     let set_connections = |admin: &mut PgConnection, allow: bool| {
@@ -61,23 +59,11 @@ async fn database_down_gives_503_and_recovers_postgres() {
         let response = app.login("down@example.com", PASSWORD).await;
         assert_eq!(status_and_json(response).await, unavailable);
         let response = app.client.get(app.url("/healthz")).send().await.unwrap();
-        assert_eq!(
-            status_and_json(response).await,
-            (200, json!({"status": "ok"}))
-        );
+        assert_eq!(status_and_json(response).await, (200, json!({"status": "ok"})));
     }
 
     set_connections(&mut admin, true);
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(
-        status_and_json(response).await,
-        (200, json!({"status": "ok"}))
-    );
-    assert_eq!(
-        app.get_me(Some(&format!("Bearer {token}")))
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(status_and_json(response).await, (200, json!({"status": "ok"})));
+    assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
 }

@@ -56,9 +56,7 @@ macro_rules! both_backends {
 
 /// The PostgreSQL server the tests create their databases on, when there is one.
 pub fn postgres_base_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
 }
 
 /// Whether PostgreSQL tests can run; they fail when `REQUIRE_POSTGRES=1` and it is missing.
@@ -90,9 +88,7 @@ impl PgTestDatabase {
     pub fn not_yet_created() -> (Self, String) {
         let base_url = postgres_base_url().expect("TEST_DATABASE_URL");
         let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
-        let (server, _) = base_url
-            .rsplit_once('/')
-            .expect("TEST_DATABASE_URL names a database");
+        let (server, _) = base_url.rsplit_once('/').expect("TEST_DATABASE_URL names a database");
         let url = format!("{server}/{name}");
         (PgTestDatabase { base_url, name }, url)
     }
@@ -110,11 +106,9 @@ impl Drop for PgTestDatabase {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&self.base_url) {
             // FORCE ends the app's pooled connections, which outlive the test body.
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                    .execute(&mut conn);
         }
     }
 }
@@ -227,12 +221,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
     pub async fn register(&self, name: &str, email: &str, password: &str) -> reqwest::Response {
@@ -244,8 +233,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.post_json("/api/login", &json!({"email": email, "password": password}))
-            .await
+        self.post_json("/api/login", &json!({"email": email, "password": password})).await
     }
 
     /// Registers `email` with `PASSWORD` and returns a fresh access token.
@@ -287,18 +275,11 @@ impl TestApp {
 
     /// The status of `GET /` with this access token.
     pub async fn me_status(&self, access_token: &str) -> u16 {
-        self.get_me(Some(&format!("Bearer {access_token}")))
-            .await
-            .status()
-            .as_u16()
+        self.get_me(Some(&format!("Bearer {access_token}"))).await.status().as_u16()
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        self.post_json(
-            "/api/token/refresh",
-            &json!({"refresh_token": refresh_token}),
-        )
-        .await
+        self.post_json("/api/token/refresh", &json!({"refresh_token": refresh_token})).await
     }
 
     /// Rows in `sessions` for the user with this email.
@@ -340,12 +321,7 @@ impl TestApp {
     }
 
     pub async fn logout(&self, token: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/logout"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url("/api/logout")).bearer_auth(token).send().await.expect("request")
     }
 
     /// The names in UPLOAD_DIR, temporary files included.
@@ -369,14 +345,8 @@ pub struct Tokens {
 impl Tokens {
     pub fn from_body(body: &Value) -> Tokens {
         Tokens {
-            access: body["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned(),
-            refresh: body["refresh_token"]
-                .as_str()
-                .expect("refresh_token")
-                .to_owned(),
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
         }
     }
 
@@ -409,9 +379,7 @@ pub fn image_bytes(format: image::ImageFormat, width: u32, height: u32) -> Vec<u
         image::Rgb([r, g, b])
     });
     let mut bytes = std::io::Cursor::new(Vec::new());
-    picture
-        .write_to(&mut bytes, format)
-        .expect("encode test picture");
+    picture.write_to(&mut bytes, format).expect("encode test picture");
     bytes.into_inner()
 }
 
@@ -425,9 +393,7 @@ pub fn jpeg_image(width: u32, height: u32) -> Vec<u8> {
 
 /// The pixels of an encoded picture, to compare a re-encoded picture with what was sent.
 pub fn pixels(bytes: &[u8]) -> image::RgbaImage {
-    image::load_from_memory(bytes)
-        .expect("a decodable picture")
-        .into_rgba8()
+    image::load_from_memory(bytes).expect("a decodable picture").into_rgba8()
 }
 
 /// PNG magic bytes followed by `len - 8` filler bytes: passes the type sniff, but is no
@@ -461,10 +427,7 @@ impl ServiceProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
             .current_dir(dir.path())
             .env_clear()
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/auth.db", dir.path().display()),
-            )
+            .env("DATABASE_URL", format!("sqlite://{}/auth.db", dir.path().display()))
             .env("PORT", "0")
             .env("UPLOAD_DIR", &upload_dir)
             .env("BCRYPT_COST", "4")
@@ -483,10 +446,7 @@ impl ServiceProcess {
             .map_while(Result::ok)
             .find_map(|line| {
                 let (_, rest) = line.split_once("listening on port ")?;
-                rest.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse()
-                    .ok()
+                rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
             })
             .expect("auth-service logs its port");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -496,13 +456,7 @@ impl ServiceProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        ServiceProcess {
-            child,
-            port,
-            upload_dir,
-            log,
-            _dir: dir,
-        }
+        ServiceProcess { child, port, upload_dir, log, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -523,10 +477,8 @@ impl ServiceProcess {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status =
+            Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 
@@ -553,19 +505,9 @@ impl ServiceProcess {
 
     pub async fn token(&self, client: &reqwest::Client, email: &str) -> String {
         let user = json!({"name": "Slow Uploader", "email": email, "password": PASSWORD});
-        let response = client
-            .post(self.url("/api/register"))
-            .json(&user)
-            .send()
-            .await
-            .unwrap();
+        let response = client.post(self.url("/api/register")).json(&user).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 201);
-        let response = client
-            .post(self.url("/api/login"))
-            .json(&user)
-            .send()
-            .await
-            .unwrap();
+        let response = client.post(self.url("/api/login")).json(&user).send().await.unwrap();
         let body: Value = response.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
     }

@@ -25,23 +25,10 @@ impl KeyPair {
         let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
         let private_pem = dir.join(format!("{name}.pem"));
         let public_pem = dir.join(format!("{name}.pub.pem"));
-        std::fs::write(
-            &private_pem,
-            key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
-        )
-        .unwrap();
-        std::fs::write(
-            &public_pem,
-            key.verifying_key()
-                .to_public_key_pem(LineEnding::LF)
-                .unwrap(),
-        )
-        .unwrap();
-        KeyPair {
-            key,
-            private_pem,
-            public_pem,
-        }
+        std::fs::write(&private_pem, key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+        std::fs::write(&public_pem, key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap())
+            .unwrap();
+        KeyPair { key, private_pem, public_pem }
     }
 
     fn x(&self) -> String {
@@ -81,16 +68,8 @@ async fn eddsa_app(
 }
 
 async fn jwks(app: &TestApp) -> (u16, String, Value) {
-    let response = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
-    let cache = response.headers()["cache-control"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let response = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
+    let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
     let (status, body) = status_and_json(response).await;
     (status, cache, body)
 }

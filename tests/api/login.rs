@@ -8,10 +8,7 @@ use crate::helpers::*;
 /// The RFC 7638 thumbprint of an HMAC key, computed here from the RFC rather than by the
 /// service's library: `{"k":…,"kty":"oct"}` hashed with SHA-256.
 fn oct_thumbprint(secret: &[u8]) -> String {
-    let jwk = format!(
-        r#"{{"k":"{}","kty":"oct"}}"#,
-        URL_SAFE_NO_PAD.encode(secret)
-    );
+    let jwk = format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(secret));
     URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
 }
 

@@ -21,21 +21,11 @@ fn v1_token(user_id: i64, email: &str, iat: i64) -> String {
 }
 
 fn user_id(app: &TestApp, email: &str) -> i64 {
-    users::table
-        .filter(users::email.eq(email))
-        .select(users::id)
-        .first(&mut app.db())
-        .unwrap()
+    users::table.filter(users::email.eq(email)).select(users::id).first(&mut app.db()).unwrap()
 }
 
 async fn logout_everywhere(app: &TestApp, token: &str) -> (u16, Value) {
-    app.bearer_json(
-        reqwest::Method::POST,
-        "/api/logout?scope=all",
-        token,
-        &json!({}),
-    )
-    .await
+    app.bearer_json(reqwest::Method::POST, "/api/logout?scope=all", token, &json!({})).await
 }
 
 both_backends! {

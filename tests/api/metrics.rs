@@ -9,12 +9,7 @@ use crate::helpers::*;
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     parse(&response.text().await.unwrap())
 }
 

@@ -8,8 +8,7 @@ use crate::helpers::*;
 const NEW_PASSWORD: &str = "staple battery horse correct";
 
 async fn change_password(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    app.bearer_json(reqwest::Method::PUT, "/api/password", token, body)
-        .await
+    app.bearer_json(reqwest::Method::PUT, "/api/password", token, body).await
 }
 
 both_backends! {

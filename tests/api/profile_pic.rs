@@ -8,17 +8,11 @@ use crate::both_backends;
 use crate::helpers::*;
 
 fn user_id(app: &TestApp, email: &str) -> i64 {
-    find_user_by_email(&mut app.db(), email)
-        .unwrap()
-        .unwrap()
-        .id
+    find_user_by_email(&mut app.db(), email).unwrap().unwrap().id
 }
 
 fn stored_pic(app: &TestApp, email: &str) -> Option<String> {
-    find_user_by_email(&mut app.db(), email)
-        .unwrap()
-        .unwrap()
-        .profile_pic
+    find_user_by_email(&mut app.db(), email).unwrap().unwrap().profile_pic
 }
 
 both_backends! {

@@ -14,10 +14,7 @@ use crate::helpers::*;
 const HOUR: u64 = 3600;
 
 fn refresh_token_rows(app: &TestApp) -> i64 {
-    refresh_tokens::table
-        .count()
-        .get_result(&mut app.db())
-        .unwrap()
+    refresh_tokens::table.count().get_result(&mut app.db()).unwrap()
 }
 
 fn invalid() -> (u16, Value) {

@@ -51,9 +51,7 @@ impl SlowUpload {
         let mut response = Vec::new();
         self.stream.read_to_end(&mut response).await.unwrap();
         let response = String::from_utf8(response).unwrap();
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .expect("a complete response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a complete response");
         let status_line = head.lines().next().unwrap().to_owned();
         (status_line, serde_json::from_str(body).expect("JSON body"))
     }
@@ -68,11 +66,7 @@ async fn until(mut ready: impl FnMut() -> bool) {
 }
 
 fn temp_files(server: &Server) -> usize {
-    server
-        .upload_dir_entries()
-        .iter()
-        .filter(|name| name.starts_with(".upload-"))
-        .count()
+    server.upload_dir_entries().iter().filter(|name| name.starts_with(".upload-")).count()
 }
 
 fn healthcheck(port: u16) -> bool {
@@ -90,10 +84,7 @@ fn healthcheck(port: u16) -> bool {
 #[tokio::test]
 async fn healthcheck_subcommand_exits_0_only_when_healthz_answers() {
     let mut server = Server::start(&[]);
-    assert!(
-        healthcheck(server.port),
-        "healthy server reported unhealthy"
-    );
+    assert!(healthcheck(server.port), "healthy server reported unhealthy");
     server.signal("-TERM");
     assert!(server.wait().success());
     assert!(!healthcheck(server.port), "stopped server reported healthy");
@@ -131,10 +122,7 @@ async fn signal_finishes_in_flight_uploads_and_refuses_new_connections(signal: &
     let stored = server.upload_dir_entries();
     assert_eq!(stored.len(), 4, "{stored:?}");
     for name in &stored {
-        assert!(
-            name.starts_with(|c: char| c.is_ascii_digit()) && name.ends_with(".png"),
-            "{name}"
-        );
+        assert!(name.starts_with(|c: char| c.is_ascii_digit()) && name.ends_with(".png"), "{name}");
         let stored = std::fs::read(server.upload_dir.join(name)).unwrap();
         assert_eq!(pixels(&stored), pixels(&picture));
     }

@@ -10,10 +10,7 @@ fn start_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
         .envs(vars.iter().copied())
         .output()
         .expect("run auth-service");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]

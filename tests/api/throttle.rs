@@ -40,19 +40,9 @@ async fn login_via(app: &TestApp, client: &str, email: &str, password: &str) -> 
 
 /// Asserts a 429 in the contract's shape whose Retry-After is within the window.
 async fn assert_throttled(response: reqwest::Response, window_secs: u64) {
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (1..=window_secs).contains(&retry_after),
-        "Retry-After {retry_after}"
-    );
-    assert_eq!(
-        status_and_json(response).await,
-        (429, error_body(THROTTLED))
-    );
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=window_secs).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(status_and_json(response).await, (429, error_body(THROTTLED)));
 }
 
 both_backends! {
@@ -251,10 +241,7 @@ fn concurrent_hits_on_one_key_are_all_counted() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let mut sorted = counts.clone();
     sorted.sort();

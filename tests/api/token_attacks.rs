@@ -16,12 +16,8 @@ fn segment(value: &Value) -> String {
 /// the header claims.
 fn forge(header: &Value, claims: &Value, secret: &[u8], algorithm: Algorithm) -> String {
     let message = format!("{}.{}", segment(header), segment(claims));
-    let signature = crypto::sign(
-        message.as_bytes(),
-        &EncodingKey::from_secret(secret),
-        algorithm,
-    )
-    .unwrap();
+    let signature =
+        crypto::sign(message.as_bytes(), &EncodingKey::from_secret(secret), algorithm).unwrap();
     format!("{message}.{signature}")
 }
 

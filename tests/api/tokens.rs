@@ -18,12 +18,8 @@ fn claims_for(user_id: &str, email: &str) -> Value {
 }
 
 fn sign(claims: &Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .unwrap()
 }
 
 fn segment(value: &Value) -> String {
@@ -42,11 +38,7 @@ async fn user(app: &TestApp) -> (String, String) {
 /// The token is refused on `GET /`, on upload and on logout, with the contract's bodies.
 pub(crate) async fn assert_refused(app: &TestApp, authorization: &str) {
     let response = app.get_me(Some(authorization)).await;
-    assert_eq!(
-        response.headers()["www-authenticate"],
-        "Bearer",
-        "{authorization}"
-    );
+    assert_eq!(response.headers()["www-authenticate"], "Bearer", "{authorization}");
     assert_eq!(
         status_and_json(response).await,
         (401, error_body("Not logged in")),
@@ -66,10 +58,8 @@ pub(crate) async fn assert_refused(app: &TestApp, authorization: &str) {
         "{authorization}"
     );
 
-    let form = reqwest::multipart::Form::new().part(
-        "profile_pic",
-        reqwest::multipart::Part::bytes(png_bytes(64)).file_name("a.png"),
-    );
+    let form = reqwest::multipart::Form::new()
+        .part("profile_pic", reqwest::multipart::Part::bytes(png_bytes(64)).file_name("a.png"));
     let response = app
         .client
         .post(app.url("/api/upload_profile_pic"))

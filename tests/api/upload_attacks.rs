@@ -48,9 +48,7 @@ fn jpeg_with_exif(width: u32, height: u32, note: &[u8]) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+    haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 async fn upload_user(app: &TestApp) -> (String, i64) {

@@ -8,8 +8,7 @@ use crate::both_backends;
 use crate::helpers::*;
 
 async fn delete_user(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    app.bearer_json(reqwest::Method::DELETE, "/api/user", token, body)
-        .await
+    app.bearer_json(reqwest::Method::DELETE, "/api/user", token, body).await
 }
 
 both_backends! {
