@@ -79,7 +79,7 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["x-request-id"], "req-audit-1");
 
-    let lines = service.log_lines_until(|line| line.contains("bad_credentials"));
+    let lines = service.log_lines_until(|line| line.contains("bad_credentials")).await;
     let audit = audit_lines(&lines);
     let failure =
         audit.iter().find(|line| line["outcome"] == "bad_credentials").expect("audit line");
@@ -95,8 +95,10 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
         assert!(!everything.contains(secret), "{secret:?} is in the log");
     }
     // The request's access-log line names its id too.
-    assert!(lines.iter().any(|line| line.contains("POST /api/login") && line.contains("request_id=req-audit-1")),
-            "{lines:#?}");
+    let access_line = |line: &&String| {
+        line.contains("POST /api/login") && line.contains("request_id=req-audit-1")
+    };
+    assert!(lines.iter().any(|line| access_line(&line)), "{lines:#?}");
 }
 
 #[tokio::test]
@@ -145,7 +147,8 @@ async fn every_audited_action_writes_one_event() {
     assert_eq!(deleted.status(), 200);
 
     let lines = service
-        .log_lines_until(|line| line.contains("account_deletion") && line.contains("\"ok\""));
+        .log_lines_until(|line| line.contains("account_deletion") && line.contains("\"ok\""))
+        .await;
     let events: Vec<(String, String)> = audit_lines(&lines)
         .iter()
         .map(|line| {
@@ -182,33 +185,45 @@ async fn every_audited_action_writes_one_event() {
     }
 }
 
-both_backends! {
-    async fn request_id_is_echoed_from_a_trusted_proxy_only(backend: Backend) {
-        let direct = spawn_app(backend).await;
-        let proxied = spawn_app_with(backend, |s| {
-            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
-        }).await;
-        for (app, expect_echo) in [(&direct, false), (&proxied, true)] {
-            let response = app.client.get(app.url("/healthz")).header("X-Request-Id", "from-proxy-7")
-                .send().await.unwrap();
-            let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-            if expect_echo {
-                assert_eq!(id, "from-proxy-7");
-            } else {
-                assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
-            }
-            // An id that could break a log line is replaced, even from a trusted proxy.
-            let response = app.client.get(app.url("/no/such/path")).header("X-Request-Id", "a b")
-                .send().await.unwrap();
-            assert_eq!(response.status(), 404);
-            let id = response.headers()["x-request-id"].to_str().unwrap();
-            assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+async fn request_id_is_echoed_from_a_trusted_proxy_only(backend: Backend) {
+    let direct = spawn_app(backend).await;
+    let proxied = spawn_app_with(backend, |s| {
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for (app, expect_echo) in [(&direct, false), (&proxied, true)] {
+        let response = app
+            .client
+            .get(app.url("/healthz"))
+            .header("X-Request-Id", "from-proxy-7")
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        if expect_echo {
+            assert_eq!(id, "from-proxy-7");
+        } else {
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
         }
-        // Two requests, two ids.
-        let ids: Vec<String> = futures_util::future::join_all((0..2).map(|_| async {
-            let response = direct.client.get(direct.url("/healthz")).send().await.unwrap();
-            response.headers()["x-request-id"].to_str().unwrap().to_owned()
-        })).await;
-        assert_ne!(ids[0], ids[1]);
+        // An id that could break a log line is replaced, even from a trusted proxy.
+        let response = app
+            .client
+            .get(app.url("/no/such/path"))
+            .header("X-Request-Id", "a b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     }
+    // Two requests, two ids.
+    let ids: Vec<String> = futures_util::future::join_all((0..2).map(|_| async {
+        let response = direct.client.get(direct.url("/healthz")).send().await.unwrap();
+        response.headers()["x-request-id"].to_str().unwrap().to_owned()
+    }))
+    .await;
+    assert_ne!(ids[0], ids[1]);
 }
+
+both_backends!(request_id_is_echoed_from_a_trusted_proxy_only);

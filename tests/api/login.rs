@@ -12,90 +12,102 @@ fn oct_thumbprint(secret: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
 }
 
-both_backends! {
-    async fn login_returns_bearer_token_with_contract_claims(backend: Backend) {
-        let app = spawn_app(backend).await;
-        app.register("Arun CS", "aruncs31ss@proton.me", PASSWORD).await;
-        let (status, body) = status_and_json(app.login("aruncs31ss@proton.me", PASSWORD).await).await;
-        assert_eq!(status, 200);
-        let token = body["access_token"].as_str().unwrap();
-        let refresh_token = body["refresh_token"].as_str().unwrap();
-        assert_eq!(
-            body,
-            json!({
-                "status": "success",
-                "message": "Login successful!",
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "refresh_token": refresh_token
-            })
-        );
-        // 256 bits, base64url without padding.
-        assert_eq!(URL_SAFE_NO_PAD.decode(refresh_token).unwrap().len(), 32);
+async fn login_returns_bearer_token_with_contract_claims(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("Arun CS", "aruncs31ss@proton.me", PASSWORD).await;
+    let (status, body) = status_and_json(app.login("aruncs31ss@proton.me", PASSWORD).await).await;
+    assert_eq!(status, 200);
+    let token = body["access_token"].as_str().unwrap();
+    let refresh_token = body["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "status": "success",
+            "message": "Login successful!",
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "refresh_token": refresh_token
+        })
+    );
+    // 256 bits, base64url without padding.
+    assert_eq!(URL_SAFE_NO_PAD.decode(refresh_token).unwrap().len(), 32);
 
-        assert_eq!(token.split('.').count(), 3);
-        assert_eq!(
-            jwt_header(token),
-            json!({"alg": "HS256", "typ": "JWT", "kid": oct_thumbprint(TEST_SECRET.as_bytes())})
-        );
-        let claims = jwt_claims(token);
-        let user = auth_service::db::users::find_user_by_email(&mut app.db(), "aruncs31ss@proton.me")
-            .unwrap()
-            .unwrap();
-        assert_eq!(claims["sub"], json!(user.id.to_string()));
-        assert_eq!(claims["email"], json!("aruncs31ss@proton.me"));
-        let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
-        assert_eq!(exp - iat, 3600);
-        assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
-        assert!(uuid::Uuid::parse_str(claims["sid"].as_str().unwrap()).is_ok());
+    assert_eq!(token.split('.').count(), 3);
+    assert_eq!(
+        jwt_header(token),
+        json!({"alg": "HS256", "typ": "JWT", "kid": oct_thumbprint(TEST_SECRET.as_bytes())})
+    );
+    let claims = jwt_claims(token);
+    let user = app.user("aruncs31ss@proton.me");
+    assert_eq!(claims["sub"], json!(user.id.to_string()));
+    assert_eq!(claims["email"], json!("aruncs31ss@proton.me"));
+    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    assert_eq!(exp - iat, 3600);
+    assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
+    assert!(uuid::Uuid::parse_str(claims["sid"].as_str().unwrap()).is_ok());
 
-        // Verifiable by another service holding the secret.
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp"]);
-        let decoded = jsonwebtoken::decode::<Value>(
-            token,
-            &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()),
-            &validation,
-        );
-        assert!(decoded.is_ok());
-    }
+    // Verifiable by another service holding the secret.
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp"]);
+    let decoded = jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()),
+        &validation,
+    );
+    assert!(decoded.is_ok());
+}
 
-    async fn login_answers_unknown_email_and_wrong_password_alike(backend: Backend) {
-        let app = spawn_app(backend).await;
-        app.register("A", "known@example.com", PASSWORD).await;
-        let wrong_password = status_and_json(app.login("known@example.com", "wrong password").await).await;
-        let unknown_email = status_and_json(app.login("unknown@example.com", PASSWORD).await).await;
-        assert_eq!(wrong_password, (401, error_body("Invalid credentials")));
-        assert_eq!(unknown_email, wrong_password);
-    }
+async fn login_answers_unknown_email_and_wrong_password_alike(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("A", "known@example.com", PASSWORD).await;
+    let wrong_password =
+        status_and_json(app.login("known@example.com", "wrong password").await).await;
+    let unknown_email = status_and_json(app.login("unknown@example.com", PASSWORD).await).await;
+    assert_eq!(wrong_password, (401, error_body("Invalid credentials")));
+    assert_eq!(unknown_email, wrong_password);
+}
 
-    async fn login_rejects_missing_fields(backend: Backend) {
-        let app = spawn_app(backend).await;
-        for case in [json!({"email": "a@example.com"}), json!({"password": PASSWORD}),
-                     json!({"email": null, "password": PASSWORD}), json!({})] {
-            let (status, body) = status_and_json(app.post_json("/api/login", &case).await).await;
-            assert_eq!((status, body), (400, error_body("All fields are required")), "{case}");
-        }
-    }
-
-    async fn login_rejects_password_over_72_bytes_whose_prefix_matches(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let password = "p".repeat(72);
-        app.register("A", "long@example.com", &password).await;
-        // bcrypt would compare only the first 72 bytes and let this in.
-        let longer = format!("{password}extra");
-        let (status, body) = status_and_json(app.login("long@example.com", &longer).await).await;
-        assert_eq!((status, body), (401, error_body("Invalid credentials")));
-        assert_eq!(app.login("long@example.com", &password).await.status().as_u16(), 200);
-    }
-
-    async fn login_normalises_email_but_not_password(backend: Backend) {
-        let app = spawn_app(backend).await;
-        app.register("A", "case@example.com", PASSWORD).await;
-        assert_eq!(app.login("  CASE@Example.COM ", PASSWORD).await.status().as_u16(), 200);
-        let padded = format!(" {PASSWORD} ");
-        assert_eq!(app.login("case@example.com", &padded).await.status().as_u16(), 401);
-        assert_eq!(app.login("case@example.com", &PASSWORD.to_uppercase()).await.status().as_u16(), 401);
+async fn login_rejects_missing_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for case in [
+        json!({"email": "a@example.com"}),
+        json!({"password": PASSWORD}),
+        json!({"email": null, "password": PASSWORD}),
+        json!({}),
+    ] {
+        let (status, body) = status_and_json(app.post_json("/api/login", &case).await).await;
+        assert_eq!((status, body), (400, error_body("All fields are required")), "{case}");
     }
 }
+
+async fn login_rejects_password_over_72_bytes_whose_prefix_matches(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let password = "p".repeat(72);
+    app.register("A", "long@example.com", &password).await;
+    // bcrypt would compare only the first 72 bytes and let this in.
+    let longer = format!("{password}extra");
+    let (status, body) = status_and_json(app.login("long@example.com", &longer).await).await;
+    assert_eq!((status, body), (401, error_body("Invalid credentials")));
+    assert_eq!(app.login("long@example.com", &password).await.status().as_u16(), 200);
+}
+
+async fn login_normalises_email_but_not_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("A", "case@example.com", PASSWORD).await;
+    assert_eq!(app.login("  CASE@Example.COM ", PASSWORD).await.status().as_u16(), 200);
+    let padded = format!(" {PASSWORD} ");
+    assert_eq!(app.login("case@example.com", &padded).await.status().as_u16(), 401);
+    assert_eq!(
+        app.login("case@example.com", &PASSWORD.to_uppercase()).await.status().as_u16(),
+        401
+    );
+}
+
+both_backends!(
+    login_returns_bearer_token_with_contract_claims,
+    login_answers_unknown_email_and_wrong_password_alike,
+    login_rejects_missing_fields,
+    login_rejects_password_over_72_bytes_whose_prefix_matches,
+    login_normalises_email_but_not_password
+);

@@ -2,7 +2,7 @@ use auth_service::db::{
     revoked_tokens,
     schema::{revoked_tokens as revoked, users},
 };
-use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+use diesel::{QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -12,138 +12,155 @@ use crate::helpers::*;
 fn v1_token(user_id: i64, email: &str, iat: i64) -> String {
     let claims = json!({"sub": user_id.to_string(), "email": email, "iat": iat, "exp": iat + 3600,
                         "jti": uuid::Uuid::new_v4().to_string()});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    users::table.filter(users::email.eq(email)).select(users::id).first(&mut app.db()).unwrap()
+    forge_hs256(&claims, TEST_SECRET.as_bytes())
 }
 
 async fn logout_everywhere(app: &TestApp, token: &str) -> (u16, Value) {
     app.bearer_json(reqwest::Method::POST, "/api/logout?scope=all", token, &json!({})).await
 }
 
-both_backends! {
-    async fn logout_ends_only_this_session(backend: Backend) {
-        let app = spawn_app(backend).await;
-        app.register("A", "out@example.com", PASSWORD).await;
-        let this = app.session_for("out@example.com").await;
-        let other = app.session_for("out@example.com").await;
-        // An access token of this session from before its last refresh dies with it too.
-        let (_, refreshed) = status_and_json(app.refresh(&this.refresh).await).await;
-        let this_now = Tokens::from_body(&refreshed);
+async fn logout_ends_only_this_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("A", "out@example.com", PASSWORD).await;
+    let this = app.session_for("out@example.com").await;
+    let other = app.session_for("out@example.com").await;
+    // An access token of this session from before its last refresh dies with it too.
+    let (_, refreshed) = status_and_json(app.refresh(&this.refresh).await).await;
+    let this_now = Tokens::from_body(&refreshed);
 
-        let (status, body) = status_and_json(app.logout(&this_now.access).await).await;
-        assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
+    let (status, body) = status_and_json(app.logout(&this_now.access).await).await;
+    assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
 
-        for token in [&this.access, &this_now.access] {
+    for token in [&this.access, &this_now.access] {
+        assert_eq!(app.me_status(token).await, 401);
+    }
+    assert_eq!(
+        status_and_json(app.logout(&this_now.access).await).await,
+        (401, error_body("Unauthorized"))
+    );
+    assert_eq!(
+        status_and_json(app.refresh(&this_now.refresh).await).await,
+        (401, error_body("Invalid refresh token"))
+    );
+    assert_eq!(app.session_count("out@example.com"), 1);
+    assert_eq!(app.me_status(&other.access).await, 200);
+    assert_eq!(app.refresh(&other.refresh).await.status().as_u16(), 200);
+    // No denylist row: the session's end is what refuses its tokens.
+    let rows: i64 = revoked::table.count().get_result(&mut app.db()).unwrap();
+    assert_eq!(rows, 0);
+}
+
+async fn logout_is_seen_by_every_replica(backend: Backend) {
+    // Two app instances sharing one database and secret stand for two replicas.
+    let first = spawn_app(backend).await;
+    let database_url = first.database_url.clone();
+    let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
+    let token = first.register_and_login("replica@example.com").await;
+    assert_eq!(second.me_status(&token).await, 200);
+    assert_eq!(first.logout(&token).await.status().as_u16(), 200);
+    assert_eq!(second.me_status(&token).await, 401);
+}
+
+async fn logout_without_token_is_401_unauthorized(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.client.post(app.url("/api/logout")).send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(status_and_json(response).await, (401, error_body("Unauthorized")));
+}
+
+async fn v1_token_still_works_and_its_logout_revokes_it(backend: Backend) {
+    // Tokens issued before the upgrade carry no kid and no sid: they keep working until
+    // they expire, and logging out revokes exactly that token (as v1 did), pruning
+    // revocations of tokens that have expired anyway.
+    let app = spawn_app(backend).await;
+    app.register("A", "v1@example.com", PASSWORD).await;
+    let id = app.user_id("v1@example.com");
+    let now = chrono::Utc::now().timestamp();
+    let token = v1_token(id, "v1@example.com", now);
+    let other = v1_token(id, "v1@example.com", now);
+    let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(2);
+    revoked_tokens::revoke(&mut app.db(), "expired-jti", long_ago).unwrap();
+
+    assert_eq!(app.me_status(&token).await, 200);
+    let (status, body) = status_and_json(app.logout(&token).await).await;
+    assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
+    let jti = jwt_claims(&token)["jti"].as_str().unwrap().to_owned();
+    assert!(revoked_tokens::is_revoked(&mut app.db(), &jti).unwrap());
+    assert!(!revoked_tokens::is_revoked(&mut app.db(), "expired-jti").unwrap());
+    assert_eq!(app.me_status(&token).await, 401);
+    assert_eq!(app.me_status(&other).await, 200);
+}
+
+async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let database_url = first.database_url.clone();
+    let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
+    first.register("A", "all@example.com", PASSWORD).await;
+    let laptop = first.session_for("all@example.com").await;
+    let phone = second.session_for("all@example.com").await;
+    let id = first.user_id("all@example.com");
+    let v1 = v1_token(id, "all@example.com", chrono::Utc::now().timestamp() - 5);
+    second.register("B", "bystander@example.com", PASSWORD).await;
+    let bystander = second.session_for("bystander@example.com").await;
+    assert_eq!(first.me_status(&v1).await, 200);
+
+    let (status, body) = logout_everywhere(&second, &phone.access).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"status": "success", "message": "Logged out everywhere"}))
+    );
+
+    for app in [&first, &second] {
+        for token in [&laptop.access, &phone.access, &v1] {
             assert_eq!(app.me_status(token).await, 401);
         }
-        assert_eq!(status_and_json(app.logout(&this_now.access).await).await, (401, error_body("Unauthorized")));
-        assert_eq!(status_and_json(app.refresh(&this_now.refresh).await).await,
-                   (401, error_body("Invalid refresh token")));
-        assert_eq!(app.session_count("out@example.com"), 1);
-        assert_eq!(app.me_status(&other.access).await, 200);
-        assert_eq!(app.refresh(&other.refresh).await.status().as_u16(), 200);
-        // No denylist row: the session's end is what refuses its tokens.
-        let rows: i64 = revoked::table.count().get_result(&mut app.db()).unwrap();
-        assert_eq!(rows, 0);
     }
-
-    async fn logout_is_seen_by_every_replica(backend: Backend) {
-        // Two app instances sharing one database and secret stand for two replicas.
-        let first = spawn_app(backend).await;
-        let database_url = first.database_url.clone();
-        let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
-        let token = first.register_and_login("replica@example.com").await;
-        assert_eq!(second.me_status(&token).await, 200);
-        assert_eq!(first.logout(&token).await.status().as_u16(), 200);
-        assert_eq!(second.me_status(&token).await, 401);
+    for refresh in [&laptop.refresh, &phone.refresh] {
+        assert_eq!(
+            status_and_json(first.refresh(refresh).await).await,
+            (401, error_body("Invalid refresh token"))
+        );
     }
+    assert_eq!(first.session_count("all@example.com"), 0);
+    let valid_after: Option<i64> =
+        users::table.find(id).select(users::tokens_valid_after).first(&mut first.db()).unwrap();
+    assert!(valid_after.is_some());
+    // No denylist growth: nothing was written per token.
+    let rows: i64 = revoked::table.count().get_result(&mut first.db()).unwrap();
+    assert_eq!(rows, 0);
 
-    async fn logout_without_token_is_401_unauthorized(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let response = app.client.post(app.url("/api/logout")).send().await.unwrap();
-        assert_eq!(response.headers()["www-authenticate"], "Bearer");
-        assert_eq!(status_and_json(response).await, (401, error_body("Unauthorized")));
-    }
-
-    async fn v1_token_still_works_and_its_logout_revokes_it(backend: Backend) {
-        // Tokens issued before the upgrade carry no kid and no sid: they keep working until
-        // they expire, and logging out revokes exactly that token (as v1 did), pruning
-        // revocations of tokens that have expired anyway.
-        let app = spawn_app(backend).await;
-        app.register("A", "v1@example.com", PASSWORD).await;
-        let id = user_id(&app, "v1@example.com");
-        let now = chrono::Utc::now().timestamp();
-        let token = v1_token(id, "v1@example.com", now);
-        let other = v1_token(id, "v1@example.com", now);
-        let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(2);
-        revoked_tokens::revoke(&mut app.db(), "expired-jti", long_ago).unwrap();
-
-        assert_eq!(app.me_status(&token).await, 200);
-        let (status, body) = status_and_json(app.logout(&token).await).await;
-        assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
-        let jti = jwt_claims(&token)["jti"].as_str().unwrap().to_owned();
-        assert!(revoked_tokens::is_revoked(&mut app.db(), &jti).unwrap());
-        assert!(!revoked_tokens::is_revoked(&mut app.db(), "expired-jti").unwrap());
-        assert_eq!(app.me_status(&token).await, 401);
-        assert_eq!(app.me_status(&other).await, 200);
-    }
-
-    async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend) {
-        let first = spawn_app(backend).await;
-        let database_url = first.database_url.clone();
-        let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
-        first.register("A", "all@example.com", PASSWORD).await;
-        let laptop = first.session_for("all@example.com").await;
-        let phone = second.session_for("all@example.com").await;
-        let id = user_id(&first, "all@example.com");
-        let v1 = v1_token(id, "all@example.com", chrono::Utc::now().timestamp() - 5);
-        second.register("B", "bystander@example.com", PASSWORD).await;
-        let bystander = second.session_for("bystander@example.com").await;
-        assert_eq!(first.me_status(&v1).await, 200);
-
-        let (status, body) = logout_everywhere(&second, &phone.access).await;
-        assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out everywhere"})));
-
-        for app in [&first, &second] {
-            for token in [&laptop.access, &phone.access, &v1] {
-                assert_eq!(app.me_status(token).await, 401);
-            }
-        }
-        for refresh in [&laptop.refresh, &phone.refresh] {
-            assert_eq!(status_and_json(first.refresh(refresh).await).await,
-                       (401, error_body("Invalid refresh token")));
-        }
-        assert_eq!(first.session_count("all@example.com"), 0);
-        let valid_after: Option<i64> = users::table.find(id).select(users::tokens_valid_after)
-            .first(&mut first.db()).unwrap();
-        assert!(valid_after.is_some());
-        // No denylist growth: nothing was written per token.
-        let rows: i64 = revoked::table.count().get_result(&mut first.db()).unwrap();
-        assert_eq!(rows, 0);
-
-        // A login right after (within the same second) works, and other users were untouched.
-        let again = first.session_for("all@example.com").await;
-        assert_eq!(second.me_status(&again.access).await, 200);
-        assert_eq!(first.me_status(&bystander.access).await, 200);
-    }
-
-    async fn unknown_logout_scope_is_400_and_ends_nothing(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let token = app.register_and_login("scope@example.com").await;
-        for query in ["scope=everything", "scope=", "scope=ALL"] {
-            let response = app.client.post(app.url(&format!("/api/logout?{query}")))
-                .bearer_auth(&token).send().await.unwrap();
-            assert_eq!(status_and_json(response).await, (400, error_body("Unknown logout scope")), "{query}");
-        }
-        assert_eq!(app.me_status(&token).await, 200);
-        assert_eq!(app.session_count("scope@example.com"), 1);
-    }
+    // A login right after (within the same second) works, and other users were untouched.
+    let again = first.session_for("all@example.com").await;
+    assert_eq!(second.me_status(&again.access).await, 200);
+    assert_eq!(first.me_status(&bystander.access).await, 200);
 }
+
+async fn unknown_logout_scope_is_400_and_ends_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.register_and_login("scope@example.com").await;
+    for query in ["scope=everything", "scope=", "scope=ALL"] {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/logout?{query}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            status_and_json(response).await,
+            (400, error_body("Unknown logout scope")),
+            "{query}"
+        );
+    }
+    assert_eq!(app.me_status(&token).await, 200);
+    assert_eq!(app.session_count("scope@example.com"), 1);
+}
+
+both_backends!(
+    logout_ends_only_this_session,
+    logout_is_seen_by_every_replica,
+    logout_without_token_is_401_unauthorized,
+    v1_token_still_works_and_its_logout_revokes_it,
+    logout_everywhere_ends_every_session_on_every_replica,
+    unknown_logout_scope_is_400_and_ends_nothing
+);

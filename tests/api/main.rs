@@ -20,7 +20,6 @@ mod register;
 mod shutdown;
 mod startup;
 mod throttle;
-mod token_attacks;
 mod tokens;
 mod upload_attacks;
 mod uploads;

@@ -5,37 +5,67 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::*;
 
-both_backends! {
-    async fn openapi_documents_every_route(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (status, doc) = status_and_json(app.client.get(app.url("/api/openapi.json")).send().await.unwrap()).await;
-        assert_eq!(status, 200);
-        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        let operations: BTreeSet<String> = doc["paths"].as_object().unwrap().iter()
-            .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
-            .collect();
-        let expected: BTreeSet<String> = [
-            "POST /api/register", "POST /api/login", "GET /", "POST /api/upload_profile_pic",
-            "POST /upload_profile_pic", "GET /uploads/{filename}", "POST /api/logout", "GET /healthz",
-            "GET /readyz", "GET /api/openapi.json", "POST /api/token/refresh", "PUT /api/password",
-            "DELETE /api/user", "GET /.well-known/jwks.json", "GET /metrics",
-        ].into_iter().map(String::from).collect();
-        assert_eq!(operations, expected);
+async fn openapi_documents_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (status, doc) =
+        status_and_json(app.client.get(app.url("/api/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let operations: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "POST /api/register",
+        "POST /api/login",
+        "GET /",
+        "POST /api/upload_profile_pic",
+        "POST /upload_profile_pic",
+        "GET /uploads/{filename}",
+        "POST /api/logout",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /api/openapi.json",
+        "POST /api/token/refresh",
+        "PUT /api/password",
+        "DELETE /api/user",
+        "GET /.well-known/jwks.json",
+        "GET /metrics",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(operations, expected);
 
-        let schemas = &doc["components"]["schemas"];
-        for schema in ["RegisterRequest", "LoginRequest", "LoginResponse", "CurrentUserResponse",
-                       "UploadResponse", "MessageResponse", "ErrorBody", "RefreshRequest",
-                       "ChangePasswordRequest", "DeleteUserRequest"] {
-            assert!(schemas[schema].is_object(), "{schema} missing");
-        }
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::from("bearer"));
-        assert_eq!(
-            doc["paths"]["/api/login"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
-            Value::from("#/components/schemas/LoginResponse")
-        );
-        // The login response documents the field v1 clients did not have.
-        assert!(schemas["LoginResponse"]["properties"]["refresh_token"].is_object());
-        let logout_params = &doc["paths"]["/api/logout"]["post"]["parameters"];
-        assert_eq!(logout_params[0]["name"], Value::from("scope"));
+    let schemas = &doc["components"]["schemas"];
+    for schema in [
+        "RegisterRequest",
+        "LoginRequest",
+        "LoginResponse",
+        "CurrentUserResponse",
+        "UploadResponse",
+        "MessageResponse",
+        "ErrorBody",
+        "RefreshRequest",
+        "ChangePasswordRequest",
+        "DeleteUserRequest",
+    ] {
+        assert!(schemas[schema].is_object(), "{schema} missing");
     }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::from("bearer"));
+    let login_ok = &doc["paths"]["/api/login"]["post"]["responses"]["200"];
+    assert_eq!(
+        login_ok["content"]["application/json"]["schema"]["$ref"],
+        Value::from("#/components/schemas/LoginResponse")
+    );
+    // The login response documents the field v1 clients did not have.
+    assert!(schemas["LoginResponse"]["properties"]["refresh_token"].is_object());
+    let logout_params = &doc["paths"]["/api/logout"]["post"]["parameters"];
+    assert_eq!(logout_params[0]["name"], Value::from("scope"));
 }
+
+both_backends!(openapi_documents_every_route);

@@ -21,160 +21,184 @@ fn invalid() -> (u16, Value) {
     (401, error_body("Invalid refresh token"))
 }
 
-both_backends! {
-    async fn refresh_rotates_within_the_session(backend: Backend) {
-        let app = spawn_app(backend).await;
-        app.register("A", "rot@example.com", PASSWORD).await;
-        let login = app.session_for("rot@example.com").await;
+async fn refresh_rotates_within_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("A", "rot@example.com", PASSWORD).await;
+    let login = app.session_for("rot@example.com").await;
 
-        let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
-        assert_eq!(status, 200, "{body}");
-        let next = Tokens::from_body(&body);
-        assert_eq!(body, next.body("Token refreshed"));
-        assert_ne!(next.refresh, login.refresh);
-        assert_eq!(jwt_claims(&next.access)["sid"], jwt_claims(&login.access)["sid"]);
-        assert_eq!(jwt_claims(&next.access)["email"], json!("rot@example.com"));
-        assert_eq!(app.me_status(&next.access).await, 200);
-        // The session goes on: the login's access token is still good until it expires.
-        assert_eq!(app.me_status(&login.access).await, 200);
-        // The chain continues from the newest token.
-        let (status, third) = status_and_json(app.refresh(&next.refresh).await).await;
-        assert_eq!(status, 200);
-        assert_ne!(third["refresh_token"], json!(next.refresh));
-        assert_eq!(app.session_count("rot@example.com"), 1);
-        // Only hashes are stored.
-        let stored: Vec<String> = refresh_tokens::table.select(refresh_tokens::token_hash)
-            .load(&mut app.db()).unwrap();
-        assert_eq!(stored.len(), 3);
-        for token in [&login.refresh, &next.refresh] {
-            assert!(!stored.contains(token));
-            assert!(stored.contains(&auth_service::auth::refresh_token::hash(token)));
-        }
-    }
-
-    async fn reuse_after_the_grace_interval_ends_the_session(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
-        app.register("A", "reuse@example.com", PASSWORD).await;
-        let login = app.session_for("reuse@example.com").await;
-        let other_device = app.session_for("reuse@example.com").await;
-        let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
-        let second = Tokens::from_body(&body);
-        let (_, body) = status_and_json(app.refresh(&second.refresh).await).await;
-        let third = Tokens::from_body(&body);
-
-        // The first token again: a copy is in someone else's hands.
-        assert_eq!(status_and_json(app.refresh(&login.refresh).await).await, invalid());
-        // Every token of that family is dead, refresh and access alike...
-        assert_eq!(status_and_json(app.refresh(&third.refresh).await).await, invalid());
-        for tokens in [&login, &second, &third] {
-            assert_eq!(app.me_status(&tokens.access).await, 401);
-        }
-        // ...and only that family.
-        assert_eq!(app.session_count("reuse@example.com"), 1);
-        assert_eq!(app.me_status(&other_device.access).await, 200);
-        assert_eq!(app.refresh(&other_device.refresh).await.status().as_u16(), 200);
-    }
-
-    async fn reuse_within_the_grace_interval_gets_a_working_successor(backend: Backend) {
-        // An hour of grace, so the test does not depend on how fast the machine is.
-        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
-        app.register("A", "grace@example.com", PASSWORD).await;
-        let login = app.session_for("grace@example.com").await;
-        let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
-        let first = Tokens::from_body(&body);
-        let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
-        assert_eq!(status, 200, "{body}");
-        let second = Tokens::from_body(&body);
-        assert_ne!(first.refresh, second.refresh);
-        assert_eq!(jwt_claims(&second.access)["sid"], jwt_claims(&login.access)["sid"]);
-        assert_eq!(app.session_count("grace@example.com"), 1);
-        for tokens in [&first, &second] {
-            assert_eq!(app.me_status(&tokens.access).await, 200);
-            assert_eq!(app.refresh(&tokens.refresh).await.status().as_u16(), 200);
-        }
-    }
-
-    async fn twenty_concurrent_refreshes_stay_in_one_session(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
-        app.register("A", "race@example.com", PASSWORD).await;
-        let login = app.session_for("race@example.com").await;
-        let sid = jwt_claims(&login.access)["sid"].clone();
-        let results = futures_util::future::join_all(
-            (0..20).map(|_| async { status_and_json(app.refresh(&login.refresh).await).await }),
-        ).await;
-        let mut successors = Vec::new();
-        for (status, body) in results {
-            assert_eq!(status, 200, "{body}");
-            let tokens = Tokens::from_body(&body);
-            assert_eq!(jwt_claims(&tokens.access)["sid"], sid);
-            successors.push(tokens);
-        }
-        let mut distinct: Vec<&str> = successors.iter().map(|t| t.refresh.as_str()).collect();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), 20);
-        assert_eq!(app.session_count("race@example.com"), 1);
-        assert_eq!(refresh_token_rows(&app), 21);
-        for tokens in &successors {
-            assert_eq!(app.me_status(&tokens.access).await, 200);
-            assert_eq!(app.refresh(&tokens.refresh).await.status().as_u16(), 200);
-        }
-    }
-
-    async fn twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end(backend: Backend) {
-        // Without a grace interval the first refresh wins and every later one is reuse: never
-        // two live families.
-        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
-        app.register("A", "race0@example.com", PASSWORD).await;
-        let login = app.session_for("race0@example.com").await;
-        let results = futures_util::future::join_all(
-            (0..20).map(|_| async { app.refresh(&login.refresh).await.status().as_u16() }),
-        ).await;
-        assert_eq!(results.iter().filter(|&&status| status == 200).count(), 1, "{results:?}");
-        assert_eq!(results.iter().filter(|&&status| status == 401).count(), 19, "{results:?}");
-        assert_eq!(app.session_count("race0@example.com"), 0);
-        assert_eq!(refresh_token_rows(&app), 0);
-    }
-
-    async fn refresh_needs_a_string_token(backend: Backend) {
-        let app = spawn_app(backend).await;
-        for body in [json!({}), json!({"refresh_token": null}), json!({"refresh_token": 42}),
-                     json!({"refresh_token": "  "})] {
-            let response = app.post_json("/api/token/refresh", &body).await;
-            assert_eq!(status_and_json(response).await, (400, error_body("All fields are required")), "{body}");
-        }
-    }
-
-    async fn any_string_that_is_not_a_live_refresh_token_is_401(backend: Backend) {
-        // Property: whatever the string (random text, the right length and alphabet, an access
-        // token, a spent or ended token), the answer is 401 with the contract's body, never
-        // a 500, and no token is minted.
-        let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
-        app.register("A", "prop@example.com", PASSWORD).await;
-        let login = app.session_for("prop@example.com").await;
-        let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
-        let live = Tokens::from_body(&body);
-        let ended = app.session_for("prop@example.com").await;
-        app.logout(&ended.access).await;
-
-        let mut runner = TestRunner::deterministic();
-        let mut candidates: Vec<String> = Vec::new();
-        for strategy in [".{0,80}", "[A-Za-z0-9_-]{43}", "[A-Za-z0-9_-]{42,44}", "[\\x00-\\x7f]{43}",
-                         "\\PC{1,60}"] {
-            let strategy = proptest::string::string_regex(strategy).unwrap();
-            for _ in 0..40 {
-                candidates.push(strategy.new_tree(&mut runner).unwrap().current());
-            }
-        }
-        candidates.extend([ended.refresh.clone(), live.access.clone(), format!("{} ", live.refresh),
-                           live.refresh.to_uppercase(), format!("{}=", live.refresh)]);
-        let rows = refresh_token_rows(&app);
-        for candidate in candidates.iter().filter(|c| !c.trim().is_empty() && **c != live.refresh) {
-            assert_eq!(status_and_json(app.refresh(candidate).await).await, invalid(), "{candidate:?}");
-        }
-        assert_eq!(refresh_token_rows(&app), rows);
-        // The spent one last: reuse, which ends its session.
-        assert_eq!(status_and_json(app.refresh(&login.refresh).await).await, invalid());
-        assert_eq!(app.me_status(&live.access).await, 401);
+    let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    assert_eq!(status, 200, "{body}");
+    let next = Tokens::from_body(&body);
+    assert_eq!(body, next.body("Token refreshed"));
+    assert_ne!(next.refresh, login.refresh);
+    assert_eq!(jwt_claims(&next.access)["sid"], jwt_claims(&login.access)["sid"]);
+    assert_eq!(jwt_claims(&next.access)["email"], json!("rot@example.com"));
+    assert_eq!(app.me_status(&next.access).await, 200);
+    // The session goes on: the login's access token is still good until it expires.
+    assert_eq!(app.me_status(&login.access).await, 200);
+    // The chain continues from the newest token.
+    let (status, third) = status_and_json(app.refresh(&next.refresh).await).await;
+    assert_eq!(status, 200);
+    assert_ne!(third["refresh_token"], json!(next.refresh));
+    assert_eq!(app.session_count("rot@example.com"), 1);
+    // Only hashes are stored.
+    let stored: Vec<String> =
+        refresh_tokens::table.select(refresh_tokens::token_hash).load(&mut app.db()).unwrap();
+    assert_eq!(stored.len(), 3);
+    for token in [&login.refresh, &next.refresh] {
+        assert!(!stored.contains(token));
+        assert!(stored.contains(&auth_service::auth::refresh_token::hash(token)));
     }
 }
+
+async fn reuse_after_the_grace_interval_ends_the_session(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
+    app.register("A", "reuse@example.com", PASSWORD).await;
+    let login = app.session_for("reuse@example.com").await;
+    let other_device = app.session_for("reuse@example.com").await;
+    let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    let second = Tokens::from_body(&body);
+    let (_, body) = status_and_json(app.refresh(&second.refresh).await).await;
+    let third = Tokens::from_body(&body);
+
+    // The first token again: a copy is in someone else's hands.
+    assert_eq!(status_and_json(app.refresh(&login.refresh).await).await, invalid());
+    // Every token of that family is dead, refresh and access alike...
+    assert_eq!(status_and_json(app.refresh(&third.refresh).await).await, invalid());
+    for tokens in [&login, &second, &third] {
+        assert_eq!(app.me_status(&tokens.access).await, 401);
+    }
+    // ...and only that family.
+    assert_eq!(app.session_count("reuse@example.com"), 1);
+    assert_eq!(app.me_status(&other_device.access).await, 200);
+    assert_eq!(app.refresh(&other_device.refresh).await.status().as_u16(), 200);
+}
+
+async fn reuse_within_the_grace_interval_gets_a_working_successor(backend: Backend) {
+    // An hour of grace, so the test does not depend on how fast the machine is.
+    let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
+    app.register("A", "grace@example.com", PASSWORD).await;
+    let login = app.session_for("grace@example.com").await;
+    let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    let first = Tokens::from_body(&body);
+    let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    assert_eq!(status, 200, "{body}");
+    let second = Tokens::from_body(&body);
+    assert_ne!(first.refresh, second.refresh);
+    assert_eq!(jwt_claims(&second.access)["sid"], jwt_claims(&login.access)["sid"]);
+    assert_eq!(app.session_count("grace@example.com"), 1);
+    for tokens in [&first, &second] {
+        assert_eq!(app.me_status(&tokens.access).await, 200);
+        assert_eq!(app.refresh(&tokens.refresh).await.status().as_u16(), 200);
+    }
+}
+
+async fn twenty_concurrent_refreshes_stay_in_one_session(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
+    app.register("A", "race@example.com", PASSWORD).await;
+    let login = app.session_for("race@example.com").await;
+    let sid = jwt_claims(&login.access)["sid"].clone();
+    let results = futures_util::future::join_all(
+        (0..20).map(|_| async { status_and_json(app.refresh(&login.refresh).await).await }),
+    )
+    .await;
+    let mut successors = Vec::new();
+    for (status, body) in results {
+        assert_eq!(status, 200, "{body}");
+        let tokens = Tokens::from_body(&body);
+        assert_eq!(jwt_claims(&tokens.access)["sid"], sid);
+        successors.push(tokens);
+    }
+    let mut distinct: Vec<&str> = successors.iter().map(|t| t.refresh.as_str()).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 20);
+    assert_eq!(app.session_count("race@example.com"), 1);
+    assert_eq!(refresh_token_rows(&app), 21);
+    for tokens in &successors {
+        assert_eq!(app.me_status(&tokens.access).await, 200);
+        assert_eq!(app.refresh(&tokens.refresh).await.status().as_u16(), 200);
+    }
+}
+
+async fn twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end(backend: Backend) {
+    // Without a grace interval the first refresh wins and every later one is reuse: never
+    // two live families.
+    let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
+    app.register("A", "race0@example.com", PASSWORD).await;
+    let login = app.session_for("race0@example.com").await;
+    let results = futures_util::future::join_all(
+        (0..20).map(|_| async { app.refresh(&login.refresh).await.status().as_u16() }),
+    )
+    .await;
+    assert_eq!(results.iter().filter(|&&status| status == 200).count(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(|&&status| status == 401).count(), 19, "{results:?}");
+    assert_eq!(app.session_count("race0@example.com"), 0);
+    assert_eq!(refresh_token_rows(&app), 0);
+}
+
+async fn refresh_needs_a_string_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for body in [
+        json!({}),
+        json!({"refresh_token": null}),
+        json!({"refresh_token": 42}),
+        json!({"refresh_token": "  "}),
+    ] {
+        let response = app.post_json("/api/token/refresh", &body).await;
+        assert_eq!(
+            status_and_json(response).await,
+            (400, error_body("All fields are required")),
+            "{body}"
+        );
+    }
+}
+
+async fn any_string_that_is_not_a_live_refresh_token_is_401(backend: Backend) {
+    // Property: whatever the string (random text, the right length and alphabet, an access
+    // token, a spent or ended token), the answer is 401 with the contract's body, never
+    // a 500, and no token is minted.
+    let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = 0).await;
+    app.register("A", "prop@example.com", PASSWORD).await;
+    let login = app.session_for("prop@example.com").await;
+    let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    let live = Tokens::from_body(&body);
+    let ended = app.session_for("prop@example.com").await;
+    app.logout(&ended.access).await;
+
+    let mut runner = TestRunner::deterministic();
+    let mut candidates: Vec<String> = Vec::new();
+    for strategy in
+        [".{0,80}", "[A-Za-z0-9_-]{43}", "[A-Za-z0-9_-]{42,44}", "[\\x00-\\x7f]{43}", "\\PC{1,60}"]
+    {
+        let strategy = proptest::string::string_regex(strategy).unwrap();
+        for _ in 0..40 {
+            candidates.push(strategy.new_tree(&mut runner).unwrap().current());
+        }
+    }
+    candidates.extend([
+        ended.refresh.clone(),
+        live.access.clone(),
+        format!("{} ", live.refresh),
+        live.refresh.to_uppercase(),
+        format!("{}=", live.refresh),
+    ]);
+    let rows = refresh_token_rows(&app);
+    for candidate in candidates.iter().filter(|c| !c.trim().is_empty() && **c != live.refresh) {
+        assert_eq!(status_and_json(app.refresh(candidate).await).await, invalid(), "{candidate:?}");
+    }
+    assert_eq!(refresh_token_rows(&app), rows);
+    // The spent one last: reuse, which ends its session.
+    assert_eq!(status_and_json(app.refresh(&login.refresh).await).await, invalid());
+    assert_eq!(app.me_status(&live.access).await, 401);
+}
+
+both_backends!(
+    refresh_rotates_within_the_session,
+    reuse_after_the_grace_interval_ends_the_session,
+    reuse_within_the_grace_interval_gets_a_working_successor,
+    twenty_concurrent_refreshes_stay_in_one_session,
+    twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end,
+    refresh_needs_a_string_token,
+    any_string_that_is_not_a_live_refresh_token_is_401
+);

@@ -12,9 +12,10 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{ServiceProcess as Server, pixels, png_bytes, png_image};
-
-const BOUNDARY: &str = "shutdown-test-boundary";
+use crate::helpers::{
+    ServiceProcess as Server, closing_boundary, eventually, file_part, pixels, png_bytes,
+    png_image, ready, upload_request_head,
+};
 
 /// An upload whose body is sent in two halves, so it can be held open across a signal.
 struct SlowUpload {
@@ -25,19 +26,9 @@ struct SlowUpload {
 impl SlowUpload {
     /// Sends the request head and the first half of the multipart body.
     async fn start(port: u16, token: &str, filename: &str, picture: &[u8]) -> SlowUpload {
-        let mut body = format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"profile_pic\"; \
-             filename=\"{filename}\"\r\nContent-Type: image/png\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(picture);
-        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-        let head = format!(
-            "POST /api/upload_profile_pic HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-             Authorization: Bearer {token}\r\nContent-Length: {}\r\n\
-             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n",
-            body.len()
-        );
+        let mut body = file_part("profile_pic", filename, picture);
+        body.extend(closing_boundary().into_bytes());
+        let head = upload_request_head(token, body.len());
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let rest = body.split_off(body.len() / 2);
         stream.write_all(head.as_bytes()).await.unwrap();
@@ -54,14 +45,6 @@ impl SlowUpload {
         let (head, body) = response.split_once("\r\n\r\n").expect("a complete response");
         let status_line = head.lines().next().unwrap().to_owned();
         (status_line, serde_json::from_str(body).expect("JSON body"))
-    }
-}
-
-/// Polls (without a deadline of its own: the test harness's timeout is the backstop) until
-/// `ready` holds.
-async fn until(mut ready: impl FnMut() -> bool) {
-    while !ready() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -104,11 +87,12 @@ async fn signal_finishes_in_flight_uploads_and_refuses_new_connections(signal: &
             .push(SlowUpload::start(server.port, &token, &format!("slow{i}.png"), &picture).await);
     }
     // Every handler is streaming into its temporary file: these requests were accepted.
-    until(|| temp_files(&server) == uploads.len()).await;
+    assert!(eventually(|| ready(temp_files(&server) == uploads.len())).await, "not streaming");
 
     server.signal(signal);
     let port = server.port;
-    until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_err()).await;
+    let closed = || ready(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(eventually(closed).await, "still accepting connections after {signal}");
     // Held past actix's first shutdown check (1 s after the signal): a server that dropped
     // in-flight requests at once would have done so by now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -145,7 +129,7 @@ async fn sigterm_drops_an_upload_stalled_past_the_shutdown_timeout_leaving_no_fi
     let token = server.token(&client, "stalled@example.com").await;
     let mut upload =
         SlowUpload::start(server.port, &token, "stalled.png", &png_bytes(64 * 1024)).await;
-    until(|| temp_files(&server) == 1).await;
+    assert!(eventually(|| ready(temp_files(&server) == 1)).await, "not streaming");
 
     server.signal("-TERM");
     assert_eq!(server.wait().code(), Some(0));

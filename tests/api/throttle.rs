@@ -45,178 +45,216 @@ async fn assert_throttled(response: reqwest::Response, window_secs: u64) {
     assert_eq!(status_and_json(response).await, (429, error_body(THROTTLED)));
 }
 
-both_backends! {
-    async fn login_over_the_per_ip_limit_is_429_with_retry_after(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_ip = limit("3/1h");
-        }).await;
-        app.register("A", "a@example.com", PASSWORD).await;
-        for _ in 0..3 {
-            assert_eq!(app.login("a@example.com", "wrong password").await.status().as_u16(), 401);
-        }
-        // Even the right password: the limit is on attempts, not failures.
-        assert_throttled(app.login("a@example.com", PASSWORD).await, 3600).await;
-        // Another account from the same address is throttled too.
-        assert_throttled(app.login("b@example.com", PASSWORD).await, 3600).await;
-    }
-
-    async fn login_limit_cannot_be_escaped_by_forging_x_forwarded_for(backend: Backend) {
-        // No trusted proxies: the socket's peer is the client whatever the header says.
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_ip = limit("2/1h");
-        }).await;
-        for i in 0..2 {
-            let response = login_via(&app, &format!("198.51.100.{i}"), "x@example.com", PASSWORD).await;
-            assert_eq!(response.status().as_u16(), 401);
-        }
-        assert_throttled(login_via(&app, "198.51.100.99", "x@example.com", PASSWORD).await, 3600).await;
-    }
-
-    async fn login_behind_a_trusted_proxy_is_counted_per_forwarded_client(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_ip = limit("2/1h");
-            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
-        }).await;
-        app.register("A", "a@example.com", PASSWORD).await;
-        for _ in 0..2 {
-            let response = login_via(&app, "198.51.100.1", "a@example.com", "wrong password").await;
-            assert_eq!(response.status().as_u16(), 401);
-        }
-        assert_throttled(login_via(&app, "198.51.100.1", "a@example.com", PASSWORD).await, 3600).await;
-        // A forged entry left of the proxy's own does not help the throttled client...
-        let forged = login_via(&app, "203.0.113.5, 198.51.100.1", "a@example.com", PASSWORD).await;
-        assert_throttled(forged, 3600).await;
-        // ...and another client behind the same proxy still logs in.
-        let other = login_via(&app, "198.51.100.2", "a@example.com", PASSWORD).await;
-        assert_eq!(other.status().as_u16(), 200);
-    }
-
-    async fn login_behind_a_forwarded_proxy_reads_only_forwarded(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_ip = limit("1/1h");
-            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
-            s.trusted_proxies.header = "Forwarded".parse().unwrap();
-        }).await;
-        let login = |forwarded: &'static str, x_forwarded_for: &'static str| {
-            app.client.post(app.url("/api/login"))
-                .header("Forwarded", forwarded)
-                .header("X-Forwarded-For", x_forwarded_for)
-                .json(&json!({"email": "a@example.com", "password": PASSWORD}))
-                .send()
-        };
-        assert_eq!(login("for=198.51.100.1", "203.0.113.1").await.unwrap().status().as_u16(), 401);
-        // The client changes the header the proxy does not write: still the same client.
-        assert_throttled(login("for=198.51.100.1", "203.0.113.2").await.unwrap(), 3600).await;
-        // Another client, as the proxy reports it, has its own count.
-        assert_eq!(login("for=\"[2001:db8::7]:4711\"", "203.0.113.2").await.unwrap().status().as_u16(), 401);
-    }
-
-    async fn login_over_the_per_account_limit_is_429_from_any_address(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_account = limit("3/15m");
-            s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
-        }).await;
-        app.register("A", "a@example.com", PASSWORD).await;
-        app.register("B", "b@example.com", PASSWORD).await;
-        for i in 0..3 {
-            let response = login_via(&app, &format!("198.51.100.{i}"), "A@Example.com ", "wrong").await;
-            assert_eq!(response.status().as_u16(), 401);
-        }
-        assert_throttled(login_via(&app, "198.51.100.50", "a@example.com", PASSWORD).await, 900).await;
-        // The other account is not affected.
-        assert_eq!(login_via(&app, "198.51.100.50", "b@example.com", PASSWORD).await.status().as_u16(), 200);
-    }
-
-    async fn throttled_login_never_reaches_bcrypt(backend: Backend) {
-        use auth_service::db::schema::users;
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_account = limit("1/1h");
-        }).await;
-        app.register("A", "a@example.com", PASSWORD).await;
+async fn login_over_the_per_ip_limit_is_429_with_retry_after(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("3/1h");
+    })
+    .await;
+    app.register("A", "a@example.com", PASSWORD).await;
+    for _ in 0..3 {
         assert_eq!(app.login("a@example.com", "wrong password").await.status().as_u16(), 401);
-        // A hash bcrypt cannot parse: verifying against it would be a 500.
-        diesel::update(users::table)
-            .set(users::password_hash.eq("not a bcrypt hash"))
-            .execute(&mut app.db())
-            .unwrap();
-        assert_throttled(app.login("a@example.com", PASSWORD).await, 3600).await;
     }
-
-    async fn register_over_the_per_ip_limit_is_429_and_creates_nothing(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.register_per_ip = limit("2/1h");
-        }).await;
-        for i in 0..2 {
-            let response = app.register("A", &format!("r{i}@example.com"), PASSWORD).await;
-            assert_eq!(response.status().as_u16(), 201);
-        }
-        assert_throttled(app.register("A", "r9@example.com", PASSWORD).await, 3600).await;
-        assert_eq!(app.user_count(), 2);
-    }
-
-    async fn upload_over_the_per_ip_limit_is_429_and_stores_nothing(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.upload_per_ip = limit("1/1h");
-        }).await;
-        let token = app.register_and_login("up@example.com").await;
-        let first = app.upload("/api/upload_profile_pic", &token, "one.png", png_image(2, 2)).await;
-        assert_eq!(first.status().as_u16(), 200);
-        let files = app.stored_files();
-        assert_throttled(app.upload("/upload_profile_pic", &token, "two.png", png_bytes(100)).await, 3600).await;
-        assert_eq!(app.stored_files(), files);
-    }
-
-    async fn limits_are_shared_by_replicas(backend: Backend) {
-        let first = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_ip = limit("2/1h");
-        }).await;
-        let database_url = first.database_url.clone();
-        let second = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.login_per_ip = limit("2/1h");
-            s.database.url = database_url;
-        }).await;
-        assert_eq!(first.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
-        assert_eq!(second.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
-        assert_throttled(first.login("a@example.com", PASSWORD).await, 3600).await;
-        assert_throttled(second.login("a@example.com", PASSWORD).await, 3600).await;
-    }
-
-    async fn disabled_rate_limits_never_answer_429(backend: Backend) {
-        let app = spawn_app_with(backend, |s| {
-            limits(s);
-            s.rate_limits.enabled = false;
-            s.rate_limits.login_per_ip = limit("1/1h");
-            s.rate_limits.login_per_account = limit("1/1h");
-        }).await;
-        for _ in 0..5 {
-            assert_eq!(app.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
-        }
-        let rows: i64 = table::table.count().get_result(&mut app.db()).unwrap();
-        assert_eq!(rows, 0);
-    }
-
-    async fn counters_of_ended_windows_are_pruned(backend: Backend) {
-        let app = spawn_app_with(backend, limits).await;
-        let now = chrono::Utc::now().naive_utc();
-        let ended = now - chrono::Duration::minutes(5);
-        rate_limits::record_hit(&mut app.db(), "login-ip:old:1", ended, ended).unwrap();
-        app.login("a@example.com", PASSWORD).await;
-        let keys: Vec<String> = table::table.select(table::key).order(table::key).load(&mut app.db()).unwrap();
-        assert_eq!(keys.len(), 2, "{keys:?}");
-        assert!(keys.iter().all(|key| key.starts_with("login-account:a@example.com:")
-            || key.starts_with("login-ip:127.0.0.1:")), "{keys:?}");
-    }
+    // Even the right password: the limit is on attempts, not failures.
+    assert_throttled(app.login("a@example.com", PASSWORD).await, 3600).await;
+    // Another account from the same address is throttled too.
+    assert_throttled(app.login("b@example.com", PASSWORD).await, 3600).await;
 }
+
+async fn login_limit_cannot_be_escaped_by_forging_x_forwarded_for(backend: Backend) {
+    // No trusted proxies: the socket's peer is the client whatever the header says.
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("2/1h");
+    })
+    .await;
+    for i in 0..2 {
+        let response = login_via(&app, &format!("198.51.100.{i}"), "x@example.com", PASSWORD).await;
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    assert_throttled(login_via(&app, "198.51.100.99", "x@example.com", PASSWORD).await, 3600).await;
+}
+
+async fn login_behind_a_trusted_proxy_is_counted_per_forwarded_client(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("2/1h");
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.register("A", "a@example.com", PASSWORD).await;
+    for _ in 0..2 {
+        let response = login_via(&app, "198.51.100.1", "a@example.com", "wrong password").await;
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    assert_throttled(login_via(&app, "198.51.100.1", "a@example.com", PASSWORD).await, 3600).await;
+    // A forged entry left of the proxy's own does not help the throttled client...
+    let forged = login_via(&app, "203.0.113.5, 198.51.100.1", "a@example.com", PASSWORD).await;
+    assert_throttled(forged, 3600).await;
+    // ...and another client behind the same proxy still logs in.
+    let other = login_via(&app, "198.51.100.2", "a@example.com", PASSWORD).await;
+    assert_eq!(other.status().as_u16(), 200);
+}
+
+async fn login_behind_a_forwarded_proxy_reads_only_forwarded(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("1/1h");
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+        s.trusted_proxies.header = "Forwarded".parse().unwrap();
+    })
+    .await;
+    let login = |forwarded: &'static str, x_forwarded_for: &'static str| {
+        app.client
+            .post(app.url("/api/login"))
+            .header("Forwarded", forwarded)
+            .header("X-Forwarded-For", x_forwarded_for)
+            .json(&json!({"email": "a@example.com", "password": PASSWORD}))
+            .send()
+    };
+    assert_eq!(login("for=198.51.100.1", "203.0.113.1").await.unwrap().status().as_u16(), 401);
+    // The client changes the header the proxy does not write: still the same client.
+    assert_throttled(login("for=198.51.100.1", "203.0.113.2").await.unwrap(), 3600).await;
+    // Another client, as the proxy reports it, has its own count.
+    assert_eq!(
+        login("for=\"[2001:db8::7]:4711\"", "203.0.113.2").await.unwrap().status().as_u16(),
+        401
+    );
+}
+
+async fn login_over_the_per_account_limit_is_429_from_any_address(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_account = limit("3/15m");
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.register("A", "a@example.com", PASSWORD).await;
+    app.register("B", "b@example.com", PASSWORD).await;
+    for i in 0..3 {
+        let response = login_via(&app, &format!("198.51.100.{i}"), "A@Example.com ", "wrong").await;
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    assert_throttled(login_via(&app, "198.51.100.50", "a@example.com", PASSWORD).await, 900).await;
+    // The other account is not affected.
+    assert_eq!(
+        login_via(&app, "198.51.100.50", "b@example.com", PASSWORD).await.status().as_u16(),
+        200
+    );
+}
+
+async fn throttled_login_never_reaches_bcrypt(backend: Backend) {
+    use auth_service::db::schema::users;
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_account = limit("1/1h");
+    })
+    .await;
+    app.register("A", "a@example.com", PASSWORD).await;
+    assert_eq!(app.login("a@example.com", "wrong password").await.status().as_u16(), 401);
+    // A hash bcrypt cannot parse: verifying against it would be a 500.
+    diesel::update(users::table)
+        .set(users::password_hash.eq("not a bcrypt hash"))
+        .execute(&mut app.db())
+        .unwrap();
+    assert_throttled(app.login("a@example.com", PASSWORD).await, 3600).await;
+}
+
+async fn register_over_the_per_ip_limit_is_429_and_creates_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.register_per_ip = limit("2/1h");
+    })
+    .await;
+    for i in 0..2 {
+        let response = app.register("A", &format!("r{i}@example.com"), PASSWORD).await;
+        assert_eq!(response.status().as_u16(), 201);
+    }
+    assert_throttled(app.register("A", "r9@example.com", PASSWORD).await, 3600).await;
+    assert_eq!(app.user_count(), 2);
+}
+
+async fn upload_over_the_per_ip_limit_is_429_and_stores_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.upload_per_ip = limit("1/1h");
+    })
+    .await;
+    let token = app.register_and_login("up@example.com").await;
+    let first = app.upload("/api/upload_profile_pic", &token, "one.png", png_image(2, 2)).await;
+    assert_eq!(first.status().as_u16(), 200);
+    let files = app.stored_files();
+    assert_throttled(
+        app.upload("/upload_profile_pic", &token, "two.png", png_bytes(100)).await,
+        3600,
+    )
+    .await;
+    assert_eq!(app.stored_files(), files);
+}
+
+async fn limits_are_shared_by_replicas(backend: Backend) {
+    let first = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("2/1h");
+    })
+    .await;
+    let database_url = first.database_url.clone();
+    let second = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("2/1h");
+        s.database.url = database_url;
+    })
+    .await;
+    assert_eq!(first.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
+    assert_eq!(second.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
+    assert_throttled(first.login("a@example.com", PASSWORD).await, 3600).await;
+    assert_throttled(second.login("a@example.com", PASSWORD).await, 3600).await;
+}
+
+async fn disabled_rate_limits_never_answer_429(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.enabled = false;
+        s.rate_limits.login_per_ip = limit("1/1h");
+        s.rate_limits.login_per_account = limit("1/1h");
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(app.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
+    }
+    let rows: i64 = table::table.count().get_result(&mut app.db()).unwrap();
+    assert_eq!(rows, 0);
+}
+
+async fn counters_of_ended_windows_are_pruned(backend: Backend) {
+    let app = spawn_app_with(backend, limits).await;
+    let now = chrono::Utc::now().naive_utc();
+    let ended = now - chrono::Duration::minutes(5);
+    rate_limits::record_hit(&mut app.db(), "login-ip:old:1", ended, ended).unwrap();
+    app.login("a@example.com", PASSWORD).await;
+    let keys: Vec<String> =
+        table::table.select(table::key).order(table::key).load(&mut app.db()).unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter().all(|key| key.starts_with("login-account:a@example.com:")
+            || key.starts_with("login-ip:127.0.0.1:")),
+        "{keys:?}"
+    );
+}
+
+both_backends!(
+    login_over_the_per_ip_limit_is_429_with_retry_after,
+    login_limit_cannot_be_escaped_by_forging_x_forwarded_for,
+    login_behind_a_trusted_proxy_is_counted_per_forwarded_client,
+    login_behind_a_forwarded_proxy_reads_only_forwarded,
+    login_over_the_per_account_limit_is_429_from_any_address,
+    throttled_login_never_reaches_bcrypt,
+    register_over_the_per_ip_limit_is_429_and_creates_nothing,
+    upload_over_the_per_ip_limit_is_429_and_stores_nothing,
+    limits_are_shared_by_replicas,
+    disabled_rate_limits_never_answer_429,
+    counters_of_ended_windows_are_pruned
+);
 
 #[test]
 fn concurrent_hits_on_one_key_are_all_counted() {

@@ -53,18 +53,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 async fn upload_user(app: &TestApp) -> (String, i64) {
     let token = app.register_and_login("up@example.com").await;
-    let id = auth_service::db::users::find_user_by_email(&mut app.db(), "up@example.com")
-        .unwrap()
-        .unwrap()
-        .id;
-    (token, id)
+    (token, app.user_id("up@example.com"))
 }
 
 fn profile_pic(app: &TestApp) -> Option<String> {
-    auth_service::db::users::find_user_by_email(&mut app.db(), "up@example.com")
-        .unwrap()
-        .unwrap()
-        .profile_pic
+    app.user("up@example.com").profile_pic
 }
 
 /// A multipart request written by hand, for bodies reqwest would not send.
@@ -73,7 +66,7 @@ async fn raw_upload(app: &TestApp, token: &str, body: &[u8]) -> (u16, serde_json
         .client
         .post(app.url("/api/upload_profile_pic"))
         .bearer_auth(token)
-        .header("Content-Type", "multipart/form-data; boundary=B0UNDARY")
+        .header("Content-Type", format!("multipart/form-data; boundary={BOUNDARY}"))
         .body(body.to_vec())
         .send()
         .await
@@ -81,146 +74,165 @@ async fn raw_upload(app: &TestApp, token: &str, body: &[u8]) -> (u16, serde_json
     status_and_json(response).await
 }
 
-fn file_part(name: &str, filename: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut part = format!(
-        "--B0UNDARY\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
-         Content-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    part.extend_from_slice(bytes);
-    part.extend_from_slice(b"\r\n");
-    part
+async fn upload_strips_exif_and_applies_its_orientation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, id) = upload_user(&app).await;
+    let note = b"GPS 48.8584N 2.2945E home";
+    let sent = jpeg_with_exif(12, 10, note);
+    assert!(contains(&sent, b"Exif") && contains(&sent, note));
+    let response = app.upload("/api/upload_profile_pic", &token, "phone.jpg", sent).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let stored = std::fs::read(app.upload_dir.join(format!("{id}_phone.jpg"))).unwrap();
+    assert!(!contains(&stored, b"Exif"), "EXIF kept");
+    assert!(!contains(&stored, note), "location kept");
+    // Rotated by 90°, as the camera asked: 12×10 becomes 10×12.
+    assert_eq!(pixels(&stored).dimensions(), (10, 12));
 }
 
-both_backends! {
-    async fn upload_strips_exif_and_applies_its_orientation(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, id) = upload_user(&app).await;
-        let note = b"GPS 48.8584N 2.2945E home";
-        let sent = jpeg_with_exif(12, 10, note);
-        assert!(contains(&sent, b"Exif") && contains(&sent, note));
-        let response = app.upload("/api/upload_profile_pic", &token, "phone.jpg", sent).await;
-        assert_eq!(response.status().as_u16(), 200);
-        let stored = std::fs::read(app.upload_dir.join(format!("{id}_phone.jpg"))).unwrap();
-        assert!(!contains(&stored, b"Exif"), "EXIF kept");
-        assert!(!contains(&stored, note), "location kept");
-        // Rotated by 90°, as the camera asked: 12×10 becomes 10×12.
-        assert_eq!(pixels(&stored).dimensions(), (10, 12));
+async fn upload_drops_polyglot_payloads(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, id) = upload_user(&app).await;
+    let payload = b"<?php system($_GET['c']); ?><script>alert(document.cookie)</script>";
+    // After IEND (a PNG/PHP polyglot)...
+    let mut trailing = png_image(3, 3);
+    trailing.extend_from_slice(payload);
+    // ...and inside a text chunk before IEND.
+    let mut chunked = png_image(3, 3);
+    let iend = chunked.len() - 12;
+    let mut text = b"tEXtComment\x00".to_vec();
+    text.extend_from_slice(payload);
+    let mut chunk = ((text.len() - 4) as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(&text);
+    chunk.extend_from_slice(&crc32(&text).to_be_bytes());
+    chunked.splice(iend..iend, chunk);
+    assert!(contains(&chunked, payload));
+
+    for (name, bytes) in [("trailing.png", trailing), ("chunked.png", chunked)] {
+        let response = app.upload("/api/upload_profile_pic", &token, name, bytes.clone()).await;
+        assert_eq!(response.status().as_u16(), 200, "{name}");
+        let stored = std::fs::read(app.upload_dir.join(format!("{id}_{name}"))).unwrap();
+        assert!(!contains(&stored, b"<?php") && !contains(&stored, b"<script"), "{name}");
+        assert_eq!(pixels(&stored), pixels(&bytes), "{name}");
     }
+}
 
-    async fn upload_drops_polyglot_payloads(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, id) = upload_user(&app).await;
-        let payload = b"<?php system($_GET['c']); ?><script>alert(document.cookie)</script>";
-        // After IEND (a PNG/PHP polyglot)...
-        let mut trailing = png_image(3, 3);
-        trailing.extend_from_slice(payload);
-        // ...and inside a text chunk before IEND.
-        let mut chunked = png_image(3, 3);
-        let iend = chunked.len() - 12;
-        let mut text = b"tEXtComment\x00".to_vec();
-        text.extend_from_slice(payload);
-        let mut chunk = ((text.len() - 4) as u32).to_be_bytes().to_vec();
-        chunk.extend_from_slice(&text);
-        chunk.extend_from_slice(&crc32(&text).to_be_bytes());
-        chunked.splice(iend..iend, chunk);
-        assert!(contains(&chunked, payload));
-
-        for (name, bytes) in [("trailing.png", trailing), ("chunked.png", chunked)] {
-            let response = app.upload("/api/upload_profile_pic", &token, name, bytes.clone()).await;
-            assert_eq!(response.status().as_u16(), 200, "{name}");
-            let stored = std::fs::read(app.upload_dir.join(format!("{id}_{name}"))).unwrap();
-            assert!(!contains(&stored, b"<?php") && !contains(&stored, b"<script"), "{name}");
-            assert_eq!(pixels(&stored), pixels(&bytes), "{name}");
-        }
+async fn upload_of_a_decompression_bomb_is_400_and_leaves_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, _) = upload_user(&app).await;
+    let too_large = (400, error_body("Image must be at most 4096x4096 pixels"));
+    // A few hundred bytes claiming 100000×100000 pixels (40 GB decoded).
+    for (name, bytes) in [
+        ("bomb.png", png_claiming(100_000, 100_000)),
+        ("wide.png", png_image(4097, 1)),
+        ("tall.png", png_image(1, 4097)),
+    ] {
+        let response = app.upload("/api/upload_profile_pic", &token, name, bytes).await;
+        assert_eq!(status_and_json(response).await, too_large, "{name}");
     }
+    assert!(app.stored_files().is_empty());
+    assert_eq!(profile_pic(&app), None);
+    // The largest side accepted.
+    let response =
+        app.upload("/api/upload_profile_pic", &token, "edge.png", png_image(4096, 1)).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
 
-    async fn upload_of_a_decompression_bomb_is_400_and_leaves_nothing(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, _) = upload_user(&app).await;
-        let too_large = (400, error_body("Image must be at most 4096x4096 pixels"));
-        // A few hundred bytes claiming 100000×100000 pixels (40 GB decoded).
-        for (name, bytes) in [("bomb.png", png_claiming(100_000, 100_000)), ("wide.png", png_image(4097, 1)),
-                              ("tall.png", png_image(1, 4097))] {
-            let response = app.upload("/api/upload_profile_pic", &token, name, bytes).await;
-            assert_eq!(status_and_json(response).await, too_large, "{name}");
-        }
-        assert!(app.stored_files().is_empty());
-        assert_eq!(profile_pic(&app), None);
-        // The largest side accepted.
-        let response = app.upload("/api/upload_profile_pic", &token, "edge.png", png_image(4096, 1)).await;
-        assert_eq!(response.status().as_u16(), 200);
-    }
-
-    async fn upload_with_right_magic_but_no_picture_is_invalid_file_type(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, _) = upload_user(&app).await;
-        let mut truncated = png_image(20, 20);
-        truncated.truncate(60);
-        for (name, bytes) in [("junk.png", png_bytes(500)), ("cut.png", truncated), ("junk.jpg", jpeg_bytes(500))] {
-            let response = app.upload("/api/upload_profile_pic", &token, name, bytes).await;
-            assert_eq!(status_and_json(response).await, (400, error_body("Invalid file type")), "{name}");
-        }
-        assert!(app.stored_files().is_empty());
-    }
-
-    async fn upload_uses_only_the_first_profile_pic_part(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, id) = upload_user(&app).await;
-        let first = png_image(2, 2);
-        let mut body = file_part("profile_pic", "first.png", &first);
-        body.extend(file_part("profile_pic", "second.png", &png_image(3, 3)));
-        body.extend_from_slice(b"--B0UNDARY--\r\n");
-        let (status, reply) = raw_upload(&app, &token, &body).await;
-        assert_eq!(status, 200, "{reply}");
-        assert_eq!(app.stored_files(), vec![format!("{id}_first.png")]);
-    }
-
-    async fn upload_with_thousands_of_parts_is_400(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, _) = upload_user(&app).await;
-        let mut body = Vec::new();
-        for i in 0..5000 {
-            body.extend(format!("--B0UNDARY\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n").into_bytes());
-        }
-        body.extend(file_part("profile_pic", "late.png", &png_image(2, 2)));
-        body.extend_from_slice(b"--B0UNDARY--\r\n");
-        assert_eq!(raw_upload(&app, &token, &body).await, (400, error_body("Malformed multipart body")));
-        assert!(app.stored_files().is_empty());
-        assert_eq!(profile_pic(&app), None);
-    }
-
-    async fn upload_with_a_giant_part_header_is_400(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let (token, _) = upload_user(&app).await;
-        let mut body = format!(
-            "--B0UNDARY\r\nContent-Disposition: form-data; name=\"profile_pic\"; filename=\"a.png\"\r\nX-Pad: {}\r\n\r\n",
-            "a".repeat(200_000)
-        ).into_bytes();
-        body.extend_from_slice(&png_image(2, 2));
-        body.extend_from_slice(b"\r\n--B0UNDARY--\r\n");
-        assert_eq!(raw_upload(&app, &token, &body).await, (400, error_body("Malformed multipart body")));
-        assert!(app.stored_files().is_empty());
-    }
-
-    async fn upload_slower_than_the_deadline_is_408_and_leaves_nothing(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.uploads.timeout_secs = 1).await;
-        let (token, _) = upload_user(&app).await;
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-        let head = format!(
-            "POST /api/upload_profile_pic HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: multipart/form-data; boundary=B0UNDARY\r\nContent-Length: 100000\r\n\r\n"
+async fn upload_with_right_magic_but_no_picture_is_invalid_file_type(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, _) = upload_user(&app).await;
+    let mut truncated = png_image(20, 20);
+    truncated.truncate(60);
+    for (name, bytes) in
+        [("junk.png", png_bytes(500)), ("cut.png", truncated), ("junk.jpg", jpeg_bytes(500))]
+    {
+        let response = app.upload("/api/upload_profile_pic", &token, name, bytes).await;
+        assert_eq!(
+            status_and_json(response).await,
+            (400, error_body("Invalid file type")),
+            "{name}"
         );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&file_part("profile_pic", "slow.png", &png_bytes(1000))).await.unwrap();
-        // Then nothing more: the server answers when the deadline passes.
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let response = String::from_utf8(response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{response}");
-        let body = response.split_once("\r\n\r\n").unwrap().1;
-        assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap(), error_body("Upload took too long"));
-        assert!(app.stored_files().is_empty());
-        assert_eq!(profile_pic(&app), None);
     }
+    assert!(app.stored_files().is_empty());
 }
+
+async fn upload_uses_only_the_first_profile_pic_part(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, id) = upload_user(&app).await;
+    let first = png_image(2, 2);
+    let mut body = file_part("profile_pic", "first.png", &first);
+    body.extend(file_part("profile_pic", "second.png", &png_image(3, 3)));
+    body.extend(closing_boundary().into_bytes());
+    let (status, reply) = raw_upload(&app, &token, &body).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(app.stored_files(), vec![format!("{id}_first.png")]);
+}
+
+async fn upload_with_thousands_of_parts_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, _) = upload_user(&app).await;
+    let mut body = Vec::new();
+    for i in 0..5000 {
+        body.extend(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n")
+                .into_bytes(),
+        );
+    }
+    body.extend(file_part("profile_pic", "late.png", &png_image(2, 2)));
+    body.extend(closing_boundary().into_bytes());
+    assert_eq!(
+        raw_upload(&app, &token, &body).await,
+        (400, error_body("Malformed multipart body"))
+    );
+    assert!(app.stored_files().is_empty());
+    assert_eq!(profile_pic(&app), None);
+}
+
+async fn upload_with_a_giant_part_header_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, _) = upload_user(&app).await;
+    let padded_head = part_head("profile_pic", "a.png").replacen(
+        "\r\n\r\n",
+        &format!("\r\nX-Pad: {}\r\n\r\n", "a".repeat(200_000)),
+        1,
+    );
+    let mut body = padded_head.into_bytes();
+    body.extend_from_slice(&png_image(2, 2));
+    body.extend(format!("\r\n{}", closing_boundary()).into_bytes());
+    assert_eq!(
+        raw_upload(&app, &token, &body).await,
+        (400, error_body("Malformed multipart body"))
+    );
+    assert!(app.stored_files().is_empty());
+}
+
+async fn upload_slower_than_the_deadline_is_408_and_leaves_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.uploads.timeout_secs = 1).await;
+    let (token, _) = upload_user(&app).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let head = upload_request_head(&token, 100_000);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&file_part("profile_pic", "slow.png", &png_bytes(1000))).await.unwrap();
+    // Then nothing more: the server answers when the deadline passes.
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{response}");
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).unwrap(),
+        error_body("Upload took too long")
+    );
+    assert!(app.stored_files().is_empty());
+    assert_eq!(profile_pic(&app), None);
+}
+
+both_backends!(
+    upload_strips_exif_and_applies_its_orientation,
+    upload_drops_polyglot_payloads,
+    upload_of_a_decompression_bomb_is_400_and_leaves_nothing,
+    upload_with_right_magic_but_no_picture_is_invalid_file_type,
+    upload_uses_only_the_first_profile_pic_part,
+    upload_with_thousands_of_parts_is_400,
+    upload_with_a_giant_part_header_is_400,
+    upload_slower_than_the_deadline_is_408_and_leaves_nothing
+);
