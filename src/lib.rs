@@ -22,3 +22,7 @@ pub mod state;
 pub mod throttle;
 pub mod uploads;
 pub mod validation;
+
+/// The import graph, read from the sources: modules depend on each other in one direction.
+#[cfg(test)]
+mod layers;

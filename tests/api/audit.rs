@@ -185,6 +185,47 @@ async fn every_audited_action_writes_one_event() {
     }
 }
 
+#[tokio::test]
+async fn a_throttled_upload_is_an_audit_event_like_a_throttled_login() {
+    let service = ServiceProcess::start(&[
+        ("LOG_FORMAT", "json"),
+        ("RATE_LIMIT_UPLOAD_PER_IP", "1/1h"),
+        ("RATE_LIMIT_LOGIN_PER_IP", "2/1h"),
+    ]);
+    let caller = Caller::new(&service);
+    let user = json!({"name": "Throttled", "email": "slow@example.com", "password": PASSWORD});
+    assert_eq!(caller.post("/api/register", &user).await.status(), 201);
+    let token = caller.login(&user).await.access;
+    let upload = || {
+        let form = reqwest::multipart::Form::new().part(
+            "profile_pic",
+            reqwest::multipart::Part::bytes(png_image(2, 2)).file_name("a.png"),
+        );
+        caller
+            .request(reqwest::Method::POST, "/api/upload_profile_pic", Some(&token))
+            .multipart(form)
+    };
+    assert_eq!(upload().send().await.unwrap().status(), 200);
+    assert_eq!(upload().send().await.unwrap().status(), 429);
+    assert_eq!(caller.post("/api/login", &user).await.status(), 200);
+    assert_eq!(caller.post("/api/login", &user).await.status(), 429);
+
+    let lines = service
+        .log_lines_until(|line| line.contains("\"login\"") && line.contains("throttled"))
+        .await;
+    let throttled: Vec<(String, Value)> = audit_lines(&lines)
+        .iter()
+        .filter(|line| line["outcome"] == "throttled")
+        .map(|line| (line["event"].as_str().unwrap().to_owned(), line["user_id"].clone()))
+        .collect();
+    let user_id = json!(1);
+    assert_eq!(
+        throttled,
+        [("picture_upload".to_owned(), user_id), ("login".to_owned(), Value::Null)],
+        "{lines:#?}"
+    );
+}
+
 async fn request_id_is_echoed_from_a_trusted_proxy_only(backend: Backend) {
     let direct = spawn_app(backend).await;
     let proxied = spawn_app_with(backend, |s| {

@@ -156,7 +156,23 @@ async fn unknown_logout_scope_is_400_and_ends_nothing(backend: Backend) {
     assert_eq!(app.session_count("scope@example.com"), 1);
 }
 
+async fn malformed_logout_query_is_400_of_its_own_and_ends_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.register_and_login("query@example.com").await;
+    let response = app
+        .client
+        .post(app.url("/api/logout?scope=all&scope=all"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_json(response).await, (400, error_body("Malformed query string")));
+    assert_eq!(app.me_status(&token).await, 200);
+    assert_eq!(app.session_count("query@example.com"), 1);
+}
+
 both_backends!(
+    malformed_logout_query_is_400_of_its_own_and_ends_nothing,
     logout_ends_only_this_session,
     logout_is_seen_by_every_replica,
     logout_without_token_is_401_unauthorized,

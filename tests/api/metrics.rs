@@ -126,7 +126,24 @@ async fn a_metrics_token_when_set_is_required(backend: Backend) {
     assert!(right.text().await.unwrap().contains("# TYPE http_requests_total counter"));
 }
 
+async fn the_metrics_token_is_read_like_any_bearer_token(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.metrics.token = Some("scrape-me".into())).await;
+    // The scheme in any case (RFC 7235), as the AuthUser extractor reads it.
+    for authorization in ["bearer scrape-me", "BEARER  scrape-me"] {
+        let response =
+            app.client.get(app.url("/metrics")).header("Authorization", authorization).send().await;
+        assert_eq!(response.unwrap().status(), 200, "{authorization}");
+    }
+    for authorization in ["Basic scrape-me", "Bearerscrape-me", "scrape-me"] {
+        let response =
+            app.client.get(app.url("/metrics")).header("Authorization", authorization).send().await;
+        let response = response.unwrap();
+        assert_eq!(status_and_json(response).await, (401, error_body("Unauthorized")));
+    }
+}
+
 both_backends!(
+    the_metrics_token_is_read_like_any_bearer_token,
     counters_move_by_exactly_what_was_done,
     the_route_label_is_the_pattern_so_scans_add_one_series,
     metrics_addr_moves_metrics_off_the_public_port,
