@@ -21,6 +21,8 @@ use crate::{
 pub struct Ctx {
     state: web::Data<AppState>,
     pub client: ClientIp,
+    /// Log lines carry it already; a handler hands it on to work it leaves behind (a queued
+    /// message, an event for another service).
     pub request_id: Option<RequestId>,
 }
 

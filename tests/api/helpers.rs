@@ -393,6 +393,16 @@ impl TestApp {
     ) -> reqwest::Response {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
         let form = reqwest::multipart::Form::new().part("profile_pic", part);
+        self.upload_form(path, token, form).await
+    }
+
+    /// A multipart form of the test's own making, posted with a bearer token.
+    pub async fn upload_form(
+        &self,
+        path: &str,
+        token: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .bearer_auth(token)

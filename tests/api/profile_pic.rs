@@ -106,14 +106,7 @@ async fn upload_without_file_is_400_no_file_uploaded(backend: Backend) {
 
     // A form without a profile_pic part.
     let form = reqwest::multipart::Form::new().text("other", "value");
-    let response = app
-        .client
-        .post(app.url("/api/upload_profile_pic"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_form("/api/upload_profile_pic", &token, form).await;
     assert_eq!(status_and_json(response).await, expected);
 
     // A profile_pic part with an empty filename (a form submitted with no file chosen).
@@ -122,14 +115,7 @@ async fn upload_without_file_is_400_no_file_uploaded(backend: Backend) {
 
     // A profile_pic part that is a plain field, not a file.
     let form = reqwest::multipart::Form::new().text("profile_pic", "not a file");
-    let response = app
-        .client
-        .post(app.url("/api/upload_profile_pic"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_form("/api/upload_profile_pic", &token, form).await;
     assert_eq!(status_and_json(response).await, expected);
 
     // Not multipart at all.
