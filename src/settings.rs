@@ -16,6 +16,9 @@ use crate::{
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// bcrypt's own bounds; 4 is for tests only (the default, 12, is the production cost).
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
 pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
@@ -229,6 +232,44 @@ impl Source<'_> {
         }
     }
 
+    /// A number that must be set and at least 1 (a timeout, a size, a count).
+    fn positive<T: Setting + PartialOrd + From<u8>>(&self, name: &str) -> Result<T, SettingsError> {
+        let value = self.parsed(name)?;
+        at_least_one(name, value)
+    }
+
+    /// A number that may be unset, and is at least 1 when set.
+    fn optional_positive<T: Setting + PartialOrd + From<u8>>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, SettingsError> {
+        self.optional(name)?.map(|value| at_least_one(name, value)).transpose()
+    }
+
+    /// A setting that must be set and pass `check`, which names the problem otherwise.
+    fn checked<T: Setting>(
+        &self,
+        name: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<T, SettingsError> {
+        let value = self.parsed(name)?;
+        check(&value).map_err(|problem| invalid(name, problem))?;
+        Ok(value)
+    }
+
+    /// A setting that may be unset or empty, and passes `check` when set.
+    fn optional_checked<T: Setting>(
+        &self,
+        name: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<Option<T>, SettingsError> {
+        let value = self.optional(name)?;
+        if let Some(value) = &value {
+            check(value).map_err(|problem| invalid(name, problem))?;
+        }
+        Ok(value)
+    }
+
     /// A comma-separated setting: its non-empty, trimmed entries.
     fn list<T: Setting>(&self, name: &str) -> Result<Vec<T>, SettingsError> {
         self.text(name)
@@ -239,6 +280,26 @@ impl Source<'_> {
             .map(|entry| T::parse_setting(entry).map_err(|problem| invalid(name, problem)))
             .collect()
     }
+}
+
+/// `PUBLIC_URL` is the base of absolute URLs.
+fn http_url(url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("must start with http:// or https://".into())
+    }
+}
+
+fn bcrypt_cost(cost: &u32) -> Result<(), String> {
+    BCRYPT_COSTS.contains(cost).then_some(()).ok_or_else(|| "must be between 4 and 31".into())
+}
+
+fn at_least_one<T: PartialOrd + From<u8>>(name: &str, value: T) -> Result<T, SettingsError> {
+    if value < T::from(1) {
+        return Err(invalid(name, "must be at least 1"));
+    }
+    Ok(value)
 }
 
 impl Settings {
@@ -265,15 +326,15 @@ impl Settings {
             server: ServerSettings {
                 host: source.parsed("HOST")?,
                 port: source.parsed("PORT")?,
-                workers: source.optional("WORKERS")?,
+                workers: source.optional_positive("WORKERS")?,
                 shutdown_timeout_secs: source.parsed("SHUTDOWN_TIMEOUT_SECS")?,
-                public_url: source.optional("PUBLIC_URL")?,
+                public_url: source.optional_checked("PUBLIC_URL", |url: &String| http_url(url))?,
                 cors_allowed_origins: source.list("CORS_ALLOWED_ORIGINS")?,
             },
             database: DatabaseSettings {
                 url: source.parsed("DATABASE_URL")?,
-                pool_timeout_secs: source.parsed("DATABASE_POOL_TIMEOUT_SECS")?,
-                statement_timeout_ms: source.parsed("DATABASE_STATEMENT_TIMEOUT_MS")?,
+                pool_timeout_secs: source.positive("DATABASE_POOL_TIMEOUT_SECS")?,
+                statement_timeout_ms: source.positive("DATABASE_STATEMENT_TIMEOUT_MS")?,
             },
             tokens: TokenSettings {
                 jwt_secret: source.optional("JWT_SECRET")?,
@@ -281,18 +342,18 @@ impl Settings {
                 jwt_private_key_file: source.optional("JWT_PRIVATE_KEY_FILE")?,
                 jwt_previous_key_files: source.list("JWT_PREVIOUS_KEY_FILES")?,
                 jwt_previous_secrets: source.list("JWT_PREVIOUS_SECRETS")?,
-                access_token_ttl_secs: source.parsed("ACCESS_TOKEN_TTL_SECS")?,
+                access_token_ttl_secs: source.positive("ACCESS_TOKEN_TTL_SECS")?,
                 refresh_token_ttl_secs: source.parsed("REFRESH_TOKEN_TTL_SECS")?,
                 refresh_reuse_interval_secs: source.parsed("REFRESH_REUSE_INTERVAL_SECS")?,
             },
             passwords: PasswordSettings {
-                bcrypt_cost: source.parsed("BCRYPT_COST")?,
+                bcrypt_cost: source.checked("BCRYPT_COST", bcrypt_cost)?,
                 reject_common: source.parsed("PASSWORD_REJECT_COMMON")?,
             },
             uploads: UploadSettings {
                 dir: source.parsed("UPLOAD_DIR")?,
-                max_bytes: source.parsed("MAX_UPLOAD_BYTES")?,
-                timeout_secs: source.parsed("UPLOAD_TIMEOUT_SECS")?,
+                max_bytes: source.positive("MAX_UPLOAD_BYTES")?,
+                timeout_secs: source.positive("UPLOAD_TIMEOUT_SECS")?,
             },
             rate_limits: Limits {
                 enabled: source.parsed("RATE_LIMIT_ENABLED")?,
@@ -316,6 +377,8 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The rules that tie two settings together (each setting's own rule is checked where it
+    /// is read).
     fn validate(&self) -> Result<(), SettingsError> {
         if self.tokens.jwt_algorithm == JwtAlgorithm::EdDsa
             && self.tokens.jwt_private_key_file.is_none()
@@ -336,15 +399,6 @@ impl Settings {
                 Some(_) => {}
             }
         }
-        if self.database.pool_timeout_secs == 0 {
-            return Err(invalid("DATABASE_POOL_TIMEOUT_SECS", "must be at least 1"));
-        }
-        if self.database.statement_timeout_ms == 0 {
-            return Err(invalid("DATABASE_STATEMENT_TIMEOUT_MS", "must be at least 1"));
-        }
-        if self.tokens.access_token_ttl_secs == 0 {
-            return Err(invalid("ACCESS_TOKEN_TTL_SECS", "must be at least 1"));
-        }
         // A session row outlives the access tokens issued from it only if refresh tokens live
         // at least as long; an access token whose session is gone is refused.
         if self.tokens.refresh_token_ttl_secs < self.tokens.access_token_ttl_secs {
@@ -353,25 +407,8 @@ impl Settings {
                 "must be at least ACCESS_TOKEN_TTL_SECS",
             ));
         }
-        if !(4..=31).contains(&self.passwords.bcrypt_cost) {
-            return Err(invalid("BCRYPT_COST", "must be between 4 and 31"));
-        }
-        if self.uploads.max_bytes == 0 {
-            return Err(invalid("MAX_UPLOAD_BYTES", "must be at least 1"));
-        }
-        if self.uploads.timeout_secs == 0 {
-            return Err(invalid("UPLOAD_TIMEOUT_SECS", "must be at least 1"));
-        }
-        if let Some(url) = &self.server.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
-        }
         if self.server.cors_allowed_origins.is_empty() {
             return Err(invalid("CORS_ALLOWED_ORIGINS", "lists no origin (use * for any)"));
-        }
-        if self.server.workers == Some(0) {
-            return Err(invalid("WORKERS", "must be at least 1"));
         }
         Ok(())
     }
@@ -526,6 +563,31 @@ mod tests {
     fn refresh_tokens_cannot_die_before_access_tokens() {
         let err = load(&[("REFRESH_TOKEN_TTL_SECS", "60")]).unwrap_err();
         assert_eq!(err.variable, "REFRESH_TOKEN_TTL_SECS");
+    }
+
+    #[test]
+    fn each_setting_is_checked_where_it_is_read() {
+        for name in [
+            "DATABASE_POOL_TIMEOUT_SECS",
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            "ACCESS_TOKEN_TTL_SECS",
+            "MAX_UPLOAD_BYTES",
+            "UPLOAD_TIMEOUT_SECS",
+            "WORKERS",
+        ] {
+            let error = load(&[(name, "0")]).unwrap_err();
+            assert_eq!(error, invalid(name, "must be at least 1"));
+        }
+        assert_eq!(load(&[("WORKERS", "")]).unwrap().server.workers, None);
+        assert_eq!(load(&[("WORKERS", "3")]).unwrap().server.workers, Some(3));
+        assert_eq!(
+            load(&[("PUBLIC_URL", "ftp://files.example")]).unwrap_err(),
+            invalid("PUBLIC_URL", "must start with http:// or https://")
+        );
+        assert_eq!(
+            load(&[("CORS_ALLOWED_ORIGINS", " , ")]).unwrap_err().variable,
+            "CORS_ALLOWED_ORIGINS"
+        );
     }
 
     #[test]
