@@ -124,8 +124,11 @@ def check_files():
           "prometheus gets its scrape config from the repository")
     scrape = yaml.safe_load(read("config/prometheus.yml"))["scrape_configs"][0]
     dns = scrape.get("dns_sd_configs", [{}])[0]
-    check(dns.get("names") == ["auth"] and dns.get("port") == 5000,
-          "prometheus scrapes every auth replica (DNS service discovery of `auth`, port 5000)")
+    metrics_port = interpolate(env.get("METRICS_ADDR", ""), {}).rsplit(":", 1)[-1]
+    check(metrics_port.isdigit() and not any(p.endswith(":" + metrics_port) for p in ports),
+          f"auth serves /metrics on a listener of its own, not published ({metrics_port})")
+    check(dns.get("names") == ["auth"] and str(dns.get("port")) == metrics_port,
+          f"prometheus scrapes every auth replica (DNS service discovery of `auth`, port {metrics_port})")
 
     example = env_file(read(".env.example"))
     check(set(example) >= {"JWT_SECRET", "POSTGRES_PASSWORD"} and not any(example.values()),
@@ -193,7 +196,9 @@ def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
     with tempfile.TemporaryDirectory() as workdir:
         # As in the image: WORKDIR holds config/, UPLOAD_DIR is a volume.
         shutil.copytree(os.path.join(ROOT, "config"), os.path.join(workdir, "config"))
-        env.update(PORT=str(port), UPLOAD_DIR=os.path.join(workdir, "uploads"))
+        metrics_port = free_port()
+        env.update(PORT=str(port), UPLOAD_DIR=os.path.join(workdir, "uploads"),
+                   METRICS_ADDR=f"127.0.0.1:{metrics_port}")
         shown = {k: ("<set>" if SECRET_NAME.search(k) else v) for k, v in env.items()}
         print(f"starting {binary} with the compose environment: {shown}")
         env["PATH"] = os.environ["PATH"]
@@ -207,6 +212,10 @@ def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
                 time.sleep(0.1)
             check(status == 200 and json.loads(body) == {"status": "ok"},
                   f"/readyz answers 200 {{\"status\":\"ok\"}} with the compose environment ({status})")
+            public, _ = get(f"http://127.0.0.1:{port}/metrics")
+            internal, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
+            check(public == 404 and internal == 200 and b"http_requests_total" in text,
+                  f"/metrics: 404 on the public port, served on METRICS_ADDR ({public}, {internal})")
             if healthcheck_cmd:
                 cmd = [binary if part.endswith("/auth-service") else part for part in healthcheck_cmd]
                 result = subprocess.run(cmd, cwd=workdir, env=env)

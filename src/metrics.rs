@@ -29,6 +29,24 @@ use crate::{auth::bcrypt_pool::BcryptStats, db::PoolStats};
 /// one per path.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The method label: the methods of RFC 9110 by name, any other (a client may send any token
+/// as a method) as `other`, so made-up methods cannot grow the series without bound.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN.iter().find(|known| *known == method).map_or("other", Method::as_str)
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -198,7 +216,7 @@ pub async fn middleware(
         let route = request.match_pattern();
         metrics.observe_request(
             route.as_deref().unwrap_or(UNMATCHED_ROUTE),
-            request.method().as_str(),
+            method_label(request.method()),
             response.status().as_str(),
             started.elapsed(),
         );

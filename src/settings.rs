@@ -407,6 +407,16 @@ impl Settings {
                 "must be at least ACCESS_TOKEN_TTL_SECS",
             ));
         }
+        // /metrics tells anyone who asks what the service is doing (and how much).
+        if self.app_env == "production"
+            && self.metrics.token.is_none()
+            && self.metrics.addr.is_none()
+        {
+            return Err(invalid(
+                "METRICS_TOKEN",
+                "or METRICS_ADDR is required when APP_ENV=production (GET /metrics would be public)",
+            ));
+        }
         if self.server.cors_allowed_origins.is_empty() {
             return Err(invalid("CORS_ALLOWED_ORIGINS", "lists no origin (use * for any)"));
         }
@@ -539,7 +549,13 @@ mod tests {
         let err = load(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET");
         let long = "x".repeat(32);
-        assert!(load(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]).is_ok());
+        let production = [("APP_ENV", "production"), ("JWT_SECRET", &long)];
+        assert_eq!(load(&production).unwrap_err().variable, "METRICS_TOKEN");
+        for metrics in [("METRICS_TOKEN", "scrape-token"), ("METRICS_ADDR", "10.0.0.5:9100")] {
+            let mut vars = production.to_vec();
+            vars.push(metrics);
+            assert!(load(&vars).is_ok(), "{metrics:?}");
+        }
     }
 
     #[test]
@@ -552,6 +568,7 @@ mod tests {
             ("JWT_PRIVATE_KEY_FILE", "/run/secrets/jwt.pem"),
             ("JWT_PREVIOUS_KEY_FILES", "/a.pem, /b.pem"),
             ("JWT_PREVIOUS_SECRETS", "old-secret"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
         ])
         .unwrap();
         assert_eq!(s.tokens.jwt_previous_key_files.len(), 2);

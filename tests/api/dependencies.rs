@@ -30,3 +30,10 @@ fn locked_dependencies_are_past_known_advisories() {
         }
     }
 }
+
+#[test]
+fn no_http2_stack_is_linked() {
+    // The listener speaks HTTP/1.1 only; h2 0.3 (RUSTSEC-2026-0258) came in through actix-web's
+    // default `http2` feature alone.
+    assert_eq!(locked_versions("h2"), Vec::<Vec<u64>>::new(), "h2 is in Cargo.lock");
+}

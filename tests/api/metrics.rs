@@ -142,7 +142,28 @@ async fn the_metrics_token_is_read_like_any_bearer_token(backend: Backend) {
     }
 }
 
+async fn made_up_methods_are_counted_as_other_so_they_add_no_series(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let before = scrape(&app).await;
+    for i in 0..30 {
+        let method = reqwest::Method::from_bytes(format!("X{i}{}", "M".repeat(500)).as_bytes());
+        let response = app.client.request(method.unwrap(), app.url("/")).send().await.unwrap();
+        assert_eq!(status_and_json(response).await, (405, error_body("Method not allowed")));
+    }
+    let after = scrape(&app).await;
+    let other = r#"http_requests_total{method="other",route="/",status="405"}"#;
+    assert_eq!(moved(&before, &after, other), 30.0);
+    let new_series: std::collections::BTreeSet<&str> = after
+        .keys()
+        .filter(|series| series.starts_with("http_requests_total") && !before.contains_key(*series))
+        .map(String::as_str)
+        .collect();
+    let scrape = r#"http_requests_total{method="GET",route="/metrics",status="200"}"#;
+    assert_eq!(new_series, [other, scrape].into_iter().collect());
+}
+
 both_backends!(
+    made_up_methods_are_counted_as_other_so_they_add_no_series,
     the_metrics_token_is_read_like_any_bearer_token,
     counters_move_by_exactly_what_was_done,
     the_route_label_is_the_pattern_so_scans_add_one_series,
