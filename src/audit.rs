@@ -11,6 +11,7 @@ pub enum Event {
     Login,
     Logout,
     LogoutEverywhere,
+    Refresh,
     RefreshReuse,
     PasswordChange,
     AccountDeletion,
@@ -24,6 +25,7 @@ impl Event {
             Event::Login => "login",
             Event::Logout => "logout",
             Event::LogoutEverywhere => "logout_everywhere",
+            Event::Refresh => "refresh",
             Event::RefreshReuse => "refresh_reuse",
             Event::PasswordChange => "password_change",
             Event::AccountDeletion => "account_deletion",
@@ -49,6 +51,7 @@ pub fn record(
         Event::Login => metrics.logins.with_label_values(&[outcome]).inc(),
         Event::Register => metrics.registrations.with_label_values(&[outcome]).inc(),
         Event::PictureUpload if outcome == "ok" => metrics.uploads.inc(),
+        Event::Refresh => metrics.refreshes.with_label_values(&[outcome]).inc(),
         _ => {}
     }
     let event = event.name();

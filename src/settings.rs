@@ -361,6 +361,7 @@ impl Settings {
                 login_per_account: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT")?,
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
+                refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,
             },
             trusted_proxies: TrustedProxies {
                 networks: source.list("TRUSTED_PROXIES")?,
@@ -473,6 +474,7 @@ mod tests {
         assert_eq!(s.rate_limits.login_per_account, "10/15m".parse().unwrap());
         assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
         assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
+        assert_eq!(s.rate_limits.refresh_per_ip, "60/1m".parse().unwrap());
         assert!(s.trusted_proxies.networks.is_empty());
         assert_eq!(s.trusted_proxies.header, ProxyHeader::XForwardedFor);
         assert!(s.passwords.reject_common);

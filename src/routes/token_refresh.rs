@@ -11,6 +11,7 @@ use crate::{
     db::sessions::{self, Refresh},
     error::{ApiError, ErrorBody},
     request::Ctx,
+    throttle::Limit,
     validation::{required, string_or_none},
 };
 
@@ -30,6 +31,7 @@ pub struct RefreshRequest {
         (status = 200, description = "Token refreshed: the presented refresh token is spent; use the new one next time", body = LoginResponse),
         (status = 400, description = "Missing refresh_token or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid refresh token: unknown, expired, its session ended, or spent before (which ends the session)", body = ErrorBody),
+        (status = 429, description = "Too many refreshes from this address; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn refresh(
@@ -39,6 +41,7 @@ pub async fn refresh(
     let Some(presented) = required(&body.refresh_token) else {
         return Err(ApiError::AllFieldsRequired);
     };
+    ctx.throttle(Event::Refresh, None, &[Limit::RefreshPerIp]).await?;
     let (successor, successor_hash) = refresh_token::generate().map_err(ApiError::internal)?;
     // Only a string of the issued length can be one; anything else needs no lookup.
     let refresh = if presented.len() == refresh_token::TOKEN_CHARS {

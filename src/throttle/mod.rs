@@ -1,4 +1,4 @@
-//! Rate limits on login, register and upload, counted in the service's own database so that
+//! Rate limits on login, register, upload and refresh, counted in the service's own database so that
 //! every replica sees the same counts (no new server). Fixed windows: a limit of N per PERIOD
 //! allows N requests from a client in each aligned PERIOD.
 
@@ -60,6 +60,7 @@ pub enum Limit<'a> {
     LoginPerAccount(&'a str),
     RegisterPerIp,
     UploadPerIp,
+    RefreshPerIp,
 }
 
 impl Limit<'_> {
@@ -70,6 +71,7 @@ impl Limit<'_> {
             Limit::LoginPerAccount(email) => format!("login-account:{email}"),
             Limit::RegisterPerIp => format!("register-ip:{}", client.rate_limit_subject()),
             Limit::UploadPerIp => format!("upload-ip:{}", client.rate_limit_subject()),
+            Limit::RefreshPerIp => format!("refresh-ip:{}", client.rate_limit_subject()),
         }
     }
 }
@@ -83,6 +85,7 @@ pub struct Limits {
     pub login_per_account: RateLimit,
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
+    pub refresh_per_ip: RateLimit,
 }
 
 impl Limits {
@@ -92,6 +95,7 @@ impl Limits {
             Limit::LoginPerAccount(_) => self.login_per_account,
             Limit::RegisterPerIp => self.register_per_ip,
             Limit::UploadPerIp => self.upload_per_ip,
+            Limit::RefreshPerIp => self.refresh_per_ip,
         }
     }
 

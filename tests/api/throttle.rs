@@ -1,4 +1,4 @@
-//! Rate limits on login, register and upload: 429 in the contract's shape with Retry-After,
+//! Rate limits on login, register, upload and refresh: 429 in the contract's shape with Retry-After,
 //! counted in the database (so shared by replicas), never spoofable by a client's headers.
 
 use auth_service::{
@@ -25,6 +25,7 @@ fn limits(settings: &mut Settings) {
     settings.rate_limits.login_per_account = limit("1000/1h");
     settings.rate_limits.register_per_ip = limit("1000/1h");
     settings.rate_limits.upload_per_ip = limit("1000/1h");
+    settings.rate_limits.refresh_per_ip = limit("1000/1h");
 }
 
 /// A login as if relayed by a proxy for `client` (believed only when the peer is trusted).
@@ -192,6 +193,33 @@ async fn upload_over_the_per_ip_limit_is_429_and_stores_nothing(backend: Backend
     assert_eq!(app.stored_files(), files);
 }
 
+async fn refresh_over_the_per_ip_limit_is_429_and_spends_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.refresh_per_ip = limit("2/1h");
+    })
+    .await;
+    app.register("A", "refresh@example.com", PASSWORD).await;
+    let session = app.session_for("refresh@example.com").await;
+    for _ in 0..2 {
+        let garbage = app.refresh(&"x".repeat(43)).await;
+        assert_eq!(status_and_json(garbage).await, (401, error_body("Invalid refresh token")));
+    }
+    assert_throttled(app.refresh(&session.refresh).await, 3600).await;
+    // The throttled request spent nothing: the token is still the session's live one.
+    use auth_service::db::schema::refresh_tokens;
+    let spent: Option<chrono::NaiveDateTime> = refresh_tokens::table
+        .filter(
+            refresh_tokens::token_hash
+                .eq(auth_service::auth::refresh_token::hash(&session.refresh)),
+        )
+        .select(refresh_tokens::spent_at)
+        .get_result(&mut app.db())
+        .unwrap();
+    assert_eq!(spent, None);
+    assert_eq!(app.me_status(&session.access).await, 200);
+}
+
 async fn limits_are_shared_by_replicas(backend: Backend) {
     let first = spawn_app_with(backend, |s| {
         limits(s);
@@ -251,6 +279,7 @@ both_backends!(
     throttled_login_never_reaches_bcrypt,
     register_over_the_per_ip_limit_is_429_and_creates_nothing,
     upload_over_the_per_ip_limit_is_429_and_stores_nothing,
+    refresh_over_the_per_ip_limit_is_429_and_spends_nothing,
     limits_are_shared_by_replicas,
     disabled_rate_limits_never_answer_429,
     counters_of_ended_windows_are_pruned
