@@ -12,7 +12,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     request::Ctx,
     throttle::Limit,
-    validation::{normalize_email, required, string_or_none},
+    validation::{required, string_or_none, valid_email},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,10 +44,11 @@ pub async fn login(
     let (Some(email), Some(password)) = (required(&body.email), required(&body.password)) else {
         return Err(ApiError::AllFieldsRequired);
     };
-    if !could_be_stored(password) {
+    // An address that could never have been registered (PostgreSQL refuses a NUL in text) or a
+    // password longer than bcrypt reads is answered like a wrong one, before the database.
+    let (Ok(email), true) = (valid_email(email), could_be_stored(password)) else {
         return Err(ApiError::InvalidCredentials);
-    }
-    let email = normalize_email(email);
+    };
     let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&email)];
     ctx.throttle(Event::Login, None, &limits).await?;
 

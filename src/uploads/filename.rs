@@ -19,9 +19,38 @@ pub fn secure_filename(name: &str) -> String {
     kept.trim_matches(|c| c == '.' || c == '_').to_owned()
 }
 
+/// The longest file name Linux file systems store (NAME_MAX).
+const MAX_NAME_BYTES: usize = 255;
+
+/// The name a picture is stored under: `<user id>_<safe name>`, its stem shortened so the whole
+/// stays within `MAX_NAME_BYTES` (a longer name fails to be created), its extension, which
+/// names the type, kept.
+pub fn stored_name(user_id: i64, safe: &str) -> String {
+    let prefix = format!("{user_id}_");
+    let (stem, extension) = match safe.rfind('.') {
+        Some(dot) if dot > 0 => safe.split_at(dot),
+        _ => (safe, ""),
+    };
+    // `safe` is ASCII (secure_filename keeps nothing else), so bytes are characters.
+    let room = MAX_NAME_BYTES.saturating_sub(prefix.len() + extension.len());
+    let name = format!("{prefix}{}{extension}", &stem[..stem.len().min(room)]);
+    name[..name.len().min(MAX_NAME_BYTES)].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::secure_filename;
+    use super::{MAX_NAME_BYTES, secure_filename, stored_name};
+
+    #[test]
+    fn stored_names_fit_a_file_system_name_and_keep_the_extension() {
+        assert_eq!(stored_name(7, "me.png"), "7_me.png");
+        let long = format!("{}.png", "a".repeat(300));
+        let stored = stored_name(1234567, &long);
+        assert_eq!(stored.len(), MAX_NAME_BYTES);
+        assert!(stored.starts_with("1234567_aaa") && stored.ends_with("a.png"), "{stored}");
+        assert_eq!(secure_filename(&stored), stored);
+        assert_eq!(stored_name(1, &"b".repeat(300)).len(), MAX_NAME_BYTES);
+    }
 
     #[test]
     fn matches_werkzeug_examples() {

@@ -16,7 +16,7 @@ use tempfile::{NamedTempFile, TempPath};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::{
-    filename::secure_filename,
+    filename::{secure_filename, stored_name},
     reencode::reencode,
     sniff::{ImageType, SNIFF_LEN},
 };
@@ -62,7 +62,7 @@ pub async fn store_profile_pic(
         }
         let safe = secure_filename(original);
         let claimed = ImageType::from_extension(&safe).ok_or(ApiError::InvalidFileType)?;
-        let stored_name = format!("{user_id}_{safe}");
+        let stored_name = stored_name(user_id, &safe);
 
         let raw = stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
         let clean = reencode_to_temp_file(raw, upload_dir, claimed).await?;

@@ -104,7 +104,24 @@ async fn login_normalises_email_but_not_password(backend: Backend) {
     );
 }
 
+async fn login_with_an_address_that_cannot_exist_is_401_before_the_database(backend: Backend) {
+    // A NUL in text was a 500 on PostgreSQL ("invalid byte sequence for encoding UTF8: 0x00").
+    let app = spawn_app_with(backend, |s| s.rate_limits.enabled = true).await;
+    app.register("A", "real@example.com", PASSWORD).await;
+    for email in ["real\u{0}@example.com", "real@example.com\u{0}", "re\u{1}al@example.com", "real"]
+    {
+        let response = app.login(email, PASSWORD).await;
+        assert_eq!(
+            status_and_json(response).await,
+            (401, error_body("Invalid credentials")),
+            "{email:?}"
+        );
+    }
+    assert_eq!(app.login("real@example.com", PASSWORD).await.status(), 200);
+}
+
 both_backends!(
+    login_with_an_address_that_cannot_exist_is_401_before_the_database,
     login_returns_bearer_token_with_contract_claims,
     login_answers_unknown_email_and_wrong_password_alike,
     login_rejects_missing_fields,

@@ -226,7 +226,27 @@ async fn upload_slower_than_the_deadline_is_408_and_leaves_nothing(backend: Back
     assert_eq!(profile_pic(&app), None);
 }
 
+async fn upload_with_a_300_character_name_is_stored_under_a_name_the_disk_takes(backend: Backend) {
+    // Was a 500 ("File name too long"): `<id>_<name>` past 255 bytes cannot be created.
+    let app = spawn_app(backend).await;
+    let (token, id) = upload_user(&app).await;
+    let name = format!("{}.png", "n".repeat(300));
+    let (status, body) = status_and_json(
+        app.upload("/api/upload_profile_pic", &token, &name, png_image(3, 3)).await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let stored = profile_pic(&app).unwrap();
+    assert_eq!(app.stored_files(), [stored.clone()]);
+    assert_eq!(stored.len(), 255);
+    assert!(stored.starts_with(&format!("{id}_nnn")) && stored.ends_with("n.png"), "{stored}");
+    assert_eq!(body["profile_pic_url"], format!("{}/uploads/{stored}", app.address));
+    let served = app.client.get(app.url(&format!("/uploads/{stored}"))).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+}
+
 both_backends!(
+    upload_with_a_300_character_name_is_stored_under_a_name_the_disk_takes,
     upload_strips_exif_and_applies_its_orientation,
     upload_drops_polyglot_payloads,
     upload_of_a_decompression_bomb_is_400_and_leaves_nothing,
