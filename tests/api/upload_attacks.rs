@@ -237,7 +237,7 @@ async fn upload_with_a_300_character_name_is_stored_under_a_name_the_disk_takes(
     .await;
     assert_eq!(status, 200, "{body}");
     let stored = profile_pic(&app).unwrap();
-    assert_eq!(app.stored_files(), [stored.clone()]);
+    assert_eq!(app.stored_files(), std::slice::from_ref(&stored));
     assert_eq!(stored.len(), 255);
     assert!(stored.starts_with(&format!("{id}_nnn")) && stored.ends_with("n.png"), "{stored}");
     assert_eq!(body["profile_pic_url"], format!("{}/uploads/{stored}", app.address));
