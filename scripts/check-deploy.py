@@ -133,6 +133,9 @@ def check_files():
     example = env_file(read(".env.example"))
     check(set(example) >= {"JWT_SECRET", "POSTGRES_PASSWORD"} and not any(example.values()),
           ".env.example names the secrets and commits no value")
+    required = {name for value in env.values() for name, op, _ in REFERENCE.findall(str(value))
+                if op in (":?", "?")}
+    check(required <= set(example), f".env.example names every variable compose requires ({sorted(required)})")
     ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT).returncode == 0
     check(ignored, ".env is git-ignored")
     dockerignore = read(".dockerignore").split()
@@ -157,7 +160,8 @@ def check_files():
         ["docker", "compose", "version"], capture_output=True
     ).returncode == 0:
         with tempfile.NamedTemporaryFile("w", suffix=".env") as f:
-            f.write("JWT_SECRET=" + "x" * 64 + "\nPOSTGRES_PASSWORD=p\n")
+            f.write("JWT_SECRET=" + "x" * 64 + "\nPOSTGRES_PASSWORD=p\n"
+                    "PUBLIC_URL=https://auth.example.com\nCORS_ALLOWED_ORIGINS=https://www.example.com\n")
             f.flush()
             result = subprocess.run(["docker", "compose", "--env-file", f.name, "config", "-q"],
                                     cwd=ROOT, capture_output=True, text=True)
@@ -186,7 +190,10 @@ def get(url):
 
 def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
     variables = dict(env_file(read(".env.example")))
-    variables.update(JWT_SECRET=os.urandom(32).hex(), POSTGRES_PASSWORD="unused-with-trust-auth")
+    # What an operator fills in .env.example's empty values with.
+    variables.update(JWT_SECRET=os.urandom(32).hex(), POSTGRES_PASSWORD="unused-with-trust-auth",
+                     PUBLIC_URL="https://auth.example.com",
+                     CORS_ALLOWED_ORIGINS="https://www.example.com")
     env = {name: interpolate(value, variables) for name, value in compose_env.items()}
     # The same URL, with the compose network's `db` replaced by the local server.
     server, _ = postgres_url.rsplit("/", 1)

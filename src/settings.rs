@@ -16,6 +16,11 @@ use crate::{
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// The environments there are: `config/{APP_ENV}.toml` and the production rules follow it.
+const APP_ENVS: [&str; 2] = ["development", "production"];
+/// OWASP's floor for bcrypt's work factor; lower costs are for tests and development.
+const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
+
 /// bcrypt's own bounds; 4 is for tests only (the default, 12, is the production cost).
 const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
@@ -315,6 +320,13 @@ impl Settings {
     /// Tests pass their own map so they never touch the shared process environment.
     pub fn load_from(env: &HashMap<String, String>) -> Result<Self, SettingsError> {
         let app_env = env.get("APP_ENV").cloned().unwrap_or_else(|| "development".to_owned());
+        // Matched exactly: `Production` or `prod` must not quietly skip every production rule.
+        if !APP_ENVS.contains(&app_env.as_str()) {
+            return Err(invalid(
+                "APP_ENV",
+                format!("{app_env:?} is neither development nor production"),
+            ));
+        }
         let files = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name(&format!("config/{app_env}")).required(false))
@@ -408,18 +420,46 @@ impl Settings {
                 "must be at least ACCESS_TOKEN_TTL_SECS",
             ));
         }
-        // /metrics tells anyone who asks what the service is doing (and how much).
-        if self.app_env == "production"
-            && self.metrics.token.is_none()
-            && self.metrics.addr.is_none()
-        {
-            return Err(invalid(
-                "METRICS_TOKEN",
-                "or METRICS_ADDR is required when APP_ENV=production (GET /metrics would be public)",
-            ));
+        if self.app_env == "production" {
+            self.validate_production()?;
         }
         if self.server.cors_allowed_origins.is_empty() {
             return Err(invalid("CORS_ALLOWED_ORIGINS", "lists no origin (use * for any)"));
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// What a development machine may do and a production service must not: each refusal
+    /// names the variable to change.
+    fn validate_production(&self) -> Result<(), SettingsError> {
+        const WHEN: &str = "when APP_ENV=production";
+        // /metrics tells anyone who asks what the service is doing (and how much).
+        if self.metrics.token.is_none() && self.metrics.addr.is_none() {
+            return Err(invalid(
+                "METRICS_TOKEN",
+                format!("or METRICS_ADDR is required {WHEN} (GET /metrics would be public)"),
+            ));
+        }
+        if self.passwords.bcrypt_cost < MIN_PRODUCTION_BCRYPT_COST {
+            return Err(invalid(
+                "BCRYPT_COST",
+                format!("must be at least {MIN_PRODUCTION_BCRYPT_COST} {WHEN}"),
+            ));
+        }
+        if !self.rate_limits.enabled {
+            return Err(invalid("RATE_LIMIT_ENABLED", format!("must be true {WHEN}")));
+        }
+        if self.server.cors_allowed_origins.iter().any(|origin| origin == "*") {
+            return Err(invalid(
+                "CORS_ALLOWED_ORIGINS",
+                format!("must list the website's origins, not *, {WHEN}"),
+            ));
+        }
+        // Without it, picture URLs are built from the request's Host header.
+        if self.server.public_url.is_none() {
+            return Err(invalid("PUBLIC_URL", format!("is required {WHEN}")));
         }
         Ok(())
     }
@@ -551,28 +591,81 @@ mod tests {
         let err = load(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET");
         let long = "x".repeat(32);
-        let production = [("APP_ENV", "production"), ("JWT_SECRET", &long)];
-        assert_eq!(load(&production).unwrap_err().variable, "METRICS_TOKEN");
-        for metrics in [("METRICS_TOKEN", "scrape-token"), ("METRICS_ADDR", "10.0.0.5:9100")] {
-            let mut vars = production.to_vec();
-            vars.push(metrics);
-            assert!(load(&vars).is_ok(), "{metrics:?}");
+        let mut production = PRODUCTION.to_vec();
+        production.push(("JWT_SECRET", &long));
+        assert!(load(&production).is_ok());
+    }
+
+    /// A production configuration that passes every production rule (with a JWT key).
+    const PRODUCTION: [(&str, &str); 4] = [
+        ("APP_ENV", "production"),
+        ("METRICS_ADDR", "10.0.0.5:9100"),
+        ("CORS_ALLOWED_ORIGINS", "https://www.example.com"),
+        ("PUBLIC_URL", "https://auth.example.com"),
+    ];
+
+    #[test]
+    fn app_env_is_matched_exactly() {
+        for app_env in ["Production", "prod", "PRODUCTION", " production", "staging", ""] {
+            let error = load(&[("APP_ENV", app_env)]).unwrap_err();
+            let expected = format!("{app_env:?} is neither development nor production");
+            assert_eq!(error, invalid("APP_ENV", expected));
         }
+        assert_eq!(load(&[("APP_ENV", "development")]).unwrap().app_env, "development");
+    }
+
+    #[test]
+    fn production_refuses_each_unsafe_setting_by_name() {
+        let secret = "x".repeat(32);
+        let with = |changes: &[(&'static str, &'static str)], without: &str| {
+            let mut vars: Vec<(&str, &str)> =
+                PRODUCTION.iter().copied().filter(|(name, _)| *name != without).collect();
+            vars.push(("JWT_SECRET", secret.as_str()));
+            vars.extend_from_slice(changes);
+            load(&vars)
+        };
+        let when = "when APP_ENV=production";
+        let metrics = format!("or METRICS_ADDR is required {when} (GET /metrics would be public)");
+        let cors = format!("must list the website's origins, not *, {when}");
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, SettingsError);
+        let cases: [Case; 5] = [
+            (&[], "METRICS_ADDR", invalid("METRICS_TOKEN", metrics)),
+            (
+                &[("BCRYPT_COST", "9")],
+                "",
+                invalid("BCRYPT_COST", format!("must be at least 10 {when}")),
+            ),
+            (
+                &[("RATE_LIMIT_ENABLED", "false")],
+                "",
+                invalid("RATE_LIMIT_ENABLED", format!("must be true {when}")),
+            ),
+            (
+                &[("CORS_ALLOWED_ORIGINS", "https://a.example,*")],
+                "CORS_ALLOWED_ORIGINS",
+                invalid("CORS_ALLOWED_ORIGINS", cors),
+            ),
+            (&[], "PUBLIC_URL", invalid("PUBLIC_URL", format!("is required {when}"))),
+        ];
+        for (changes, without, expected) in cases {
+            assert_eq!(with(changes, without).unwrap_err(), expected);
+        }
+        assert!(with(&[("METRICS_TOKEN", "scrape-token")], "METRICS_ADDR").is_ok());
+        assert!(with(&[("BCRYPT_COST", "10")], "").is_ok());
     }
 
     #[test]
     fn eddsa_needs_a_key_file_and_no_secret_in_production() {
         let err = load(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
         assert_eq!(err.variable, "JWT_PRIVATE_KEY_FILE");
-        let s = load(&[
-            ("APP_ENV", "production"),
+        let mut vars = PRODUCTION.to_vec();
+        vars.extend([
             ("JWT_ALGORITHM", "EdDSA"),
             ("JWT_PRIVATE_KEY_FILE", "/run/secrets/jwt.pem"),
             ("JWT_PREVIOUS_KEY_FILES", "/a.pem, /b.pem"),
             ("JWT_PREVIOUS_SECRETS", "old-secret"),
-            ("METRICS_ADDR", "127.0.0.1:9100"),
-        ])
-        .unwrap();
+        ]);
+        let s = load(&vars).unwrap();
         assert_eq!(s.tokens.jwt_previous_key_files.len(), 2);
         assert_eq!(s.tokens.jwt_previous_secrets, vec!["old-secret"]);
         assert_eq!(load(&[("JWT_ALGORITHM", "RS256")]).unwrap_err().variable, "JWT_ALGORITHM");

@@ -37,10 +37,7 @@ pub struct LoginRequest {
         (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn login(
-    ctx: Ctx,
-    body: web::Json<LoginRequest>,
-) -> Result<web::Json<LoginResponse>, ApiError> {
+pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginResponse, ApiError> {
     let (Some(email), Some(password)) = (required(&body.email), required(&body.password)) else {
         return Err(ApiError::AllFieldsRequired);
     };
@@ -66,5 +63,5 @@ pub async fn login(
     let session_id = ctx.db(move |conn| sessions::start(conn, user_id, &first, now)).await?;
     ctx.audit(Event::Login, "ok", Some(user_id));
     let session = SessionOf { user_id, email: &user.email, session_id: &session_id };
-    Ok(web::Json(LoginResponse::new(&ctx, "Login successful!", session, refresh_token)?))
+    LoginResponse::new(&ctx, "Login successful!", session, refresh_token)
 }

@@ -45,7 +45,7 @@ pub async fn change_password(
     ctx: Ctx,
     auth: AuthUser,
     body: web::Json<ChangePasswordRequest>,
-) -> Result<web::Json<LoginResponse>, ApiError> {
+) -> Result<LoginResponse, ApiError> {
     let (Some(current), Some(new)) =
         (required(&body.current_password), required(&body.new_password))
     else {
@@ -73,7 +73,7 @@ pub async fn change_password(
         .await?;
     ctx.audit(Event::PasswordChange, "ok", Some(user_id));
     let session = SessionOf { user_id, email: &auth.user.email, session_id: &session_id };
-    Ok(web::Json(LoginResponse::new(&ctx, "Password changed", session, refresh_token)?))
+    LoginResponse::new(&ctx, "Password changed", session, refresh_token)
 }
 
 /// Checks the password a sensitive change is confirmed with, under the login limits: a stolen

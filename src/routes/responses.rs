@@ -1,5 +1,10 @@
 //! The response bodies several endpoints share.
 
+use actix_web::{
+    HttpRequest, HttpResponse, Responder,
+    body::BoxBody,
+    http::header::{CACHE_CONTROL, PRAGMA},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -66,5 +71,17 @@ impl LoginResponse {
             expires_in: state.tokens.ttl_secs(),
             refresh_token,
         })
+    }
+}
+
+/// A body with tokens in it is never stored by a cache on the way (RFC 6749 §5.1).
+impl Responder for LoginResponse {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((PRAGMA, "no-cache"))
+            .json(self)
     }
 }

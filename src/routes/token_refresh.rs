@@ -34,10 +34,7 @@ pub struct RefreshRequest {
         (status = 429, description = "Too many refreshes from this address; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn refresh(
-    ctx: Ctx,
-    body: web::Json<RefreshRequest>,
-) -> Result<web::Json<LoginResponse>, ApiError> {
+pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginResponse, ApiError> {
     let Some(presented) = required(&body.refresh_token) else {
         return Err(ApiError::AllFieldsRequired);
     };
@@ -56,7 +53,7 @@ pub async fn refresh(
     match refresh {
         Refresh::Rotated { user_id, email, session_id } => {
             let session = SessionOf { user_id, email: &email, session_id: &session_id };
-            Ok(web::Json(LoginResponse::new(&ctx, "Token refreshed", session, successor)?))
+            LoginResponse::new(&ctx, "Token refreshed", session, successor)
         }
         Refresh::ReuseDetected { user_id } => {
             ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));

@@ -6,6 +6,7 @@ mod audit;
 mod dependencies;
 mod errors;
 mod faults;
+mod headers;
 mod health;
 mod keys;
 mod login;

@@ -269,7 +269,49 @@ async fn aborted_upload_leaves_no_file(backend: Backend) {
     assert_eq!(stored_pic(&app, "abort@example.com"), None);
 }
 
+async fn picture_urls_follow_forwarded_headers_only_from_a_trusted_proxy(backend: Backend) {
+    let forged = [("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Proto", "javascript")];
+    let upload = |app: &TestApp, token: String, headers: Vec<(&'static str, &'static str)>| {
+        let part = reqwest::multipart::Part::bytes(png_image(2, 2)).file_name("me.png");
+        let form = reqwest::multipart::Form::new().part("profile_pic", part);
+        let mut request =
+            app.client.post(app.url("/api/upload_profile_pic")).bearer_auth(token).multipart(form);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+
+    let direct = spawn_app(backend).await;
+    let token = direct.register_and_login("direct@example.com").await;
+    let id = direct.user_id("direct@example.com");
+    let (status, body) =
+        status_and_json(upload(&direct, token, forged.to_vec()).await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["profile_pic_url"],
+        format!("http://127.0.0.1:{}/uploads/{id}_me.png", direct.port)
+    );
+
+    let proxied = spawn_app_with(backend, |s| {
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()]
+    })
+    .await;
+    let token = proxied.register_and_login("proxied@example.com").await;
+    let id = proxied.user_id("proxied@example.com");
+    let https = vec![("X-Forwarded-Host", "auth.example"), ("X-Forwarded-Proto", "https")];
+    for (headers, expected) in [
+        (https, format!("https://auth.example/uploads/{id}_me.png")),
+        (forged.to_vec(), format!("http://evil.example/uploads/{id}_me.png")),
+    ] {
+        let (status, body) =
+            status_and_json(upload(&proxied, token.clone(), headers).await.unwrap()).await;
+        assert_eq!((status, body["profile_pic_url"].as_str().unwrap()), (200, expected.as_str()));
+    }
+}
+
 both_backends!(
+    picture_urls_follow_forwarded_headers_only_from_a_trusted_proxy,
     upload_stores_picture_and_returns_its_url,
     upload_alias_route_behaves_like_the_main_route,
     upload_accepts_each_allowed_type,

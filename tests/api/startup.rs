@@ -15,7 +15,11 @@ fn start_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
 
 #[test]
 fn binary_refuses_bad_settings_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("APP_ENV", "prod")],
+            "auth-service: invalid configuration: APP_ENV: \"prod\" is neither development nor production\n",
+        ),
         (
             &[("PORT", "http")],
             "auth-service: invalid configuration: PORT: \"http\" is not a valid number for this setting\n",
