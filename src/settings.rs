@@ -102,6 +102,8 @@ pub struct TokenSettings {
     /// How long after a refresh token is spent a second use still gets a successor (a
     /// concurrent request of the same client) instead of ending the session.
     pub refresh_reuse_interval_secs: u64,
+    /// From a login on, how long its session may be extended by refreshing.
+    pub session_max_lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -357,6 +359,7 @@ impl Settings {
                 access_token_ttl_secs: source.positive("ACCESS_TOKEN_TTL_SECS")?,
                 refresh_token_ttl_secs: source.parsed("REFRESH_TOKEN_TTL_SECS")?,
                 refresh_reuse_interval_secs: source.parsed("REFRESH_REUSE_INTERVAL_SECS")?,
+                session_max_lifetime_secs: source.positive("SESSION_MAX_LIFETIME_SECS")?,
             },
             passwords: PasswordSettings {
                 bcrypt_cost: source.checked("BCRYPT_COST", bcrypt_cost)?,
@@ -500,6 +503,7 @@ mod tests {
         assert_eq!(s.tokens.jwt_algorithm, JwtAlgorithm::Hs256);
         assert_eq!(s.tokens.refresh_token_ttl_secs, 30 * 24 * 3600);
         assert_eq!(s.tokens.refresh_reuse_interval_secs, 10);
+        assert_eq!(s.tokens.session_max_lifetime_secs, 90 * 24 * 3600);
         assert!(
             s.tokens.jwt_previous_key_files.is_empty() && s.tokens.jwt_previous_secrets.is_empty()
         );

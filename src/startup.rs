@@ -17,12 +17,13 @@ use crate::{
         token::TokenKeys,
     },
     db,
+    db::sessions::SessionRules,
     error::{self, ApiError},
     metrics::{self, Metrics},
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
     settings::Settings,
-    state::{AppState, MetricsAccess, SessionRules, UploadRules},
+    state::{AppState, MetricsAccess, UploadRules},
 };
 
 /// JSON bodies are small (three strings at most); anything larger is refused early.
@@ -171,6 +172,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         sessions: SessionRules {
             refresh_token_ttl: seconds(tokens.refresh_token_ttl_secs),
             refresh_reuse_interval: seconds(tokens.refresh_reuse_interval_secs),
+            max_lifetime: seconds(tokens.session_max_lifetime_secs),
         },
         passwords: Passwords::new(
             settings.passwords.bcrypt_cost,

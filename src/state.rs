@@ -5,9 +5,8 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
-    auth::{password::Passwords, password_policy::PasswordPolicy, refresh_token, token::TokenKeys},
-    db::{Pool, sessions::NewRefreshToken},
-    error::ApiError,
+    auth::{password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
+    db::{Pool, sessions::SessionRules},
     metrics::Metrics,
     throttle::Limits,
 };
@@ -22,15 +21,6 @@ pub struct AppState {
     pub rate_limits: Limits,
     pub metrics: Arc<Metrics>,
     pub metrics_access: MetricsAccess,
-}
-
-/// How long refresh tokens live, and how a spent one's reuse is judged.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionRules {
-    pub refresh_token_ttl: chrono::Duration,
-    /// A spent token presented again within this interval gets a successor; later, it ends
-    /// the session.
-    pub refresh_reuse_interval: chrono::Duration,
 }
 
 /// Where pictures go and what an upload may cost.
@@ -48,15 +38,4 @@ pub struct MetricsAccess {
     pub token: Option<String>,
     /// False when `METRICS_ADDR` is set: the main port then answers `/metrics` with 404.
     pub on_main_port: bool,
-}
-
-impl SessionRules {
-    /// A new refresh token for the client, and what the database keeps of it (its hash).
-    pub fn new_refresh_token(
-        &self,
-        now: chrono::NaiveDateTime,
-    ) -> Result<(String, NewRefreshToken), ApiError> {
-        let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
-        Ok((token, NewRefreshToken { token_hash, expires_at: now + self.refresh_token_ttl }))
-    }
 }

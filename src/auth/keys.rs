@@ -79,7 +79,21 @@ pub struct SigningKey {
     pub algorithm: Algorithm,
     pub encoding: EncodingKey,
     pub verifying: VerifyingKey,
+    /// The key refresh-token successors are derived under (`refresh_token::successor`), taken
+    /// from the same secret material so every replica holding the signing key has it.
+    pub successor_key: [u8; 32],
 }
+
+/// A key of its own for one purpose, from a signing key's secret material (HMAC-SHA256 of a
+/// label under the secret, as HKDF's extract step does), so neither use weakens the other.
+fn derived_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+const SUCCESSOR_PURPOSE: &str = "auth-service refresh-token successor v1";
 
 /// A key tokens are checked with; `public_jwk` is what JWKS publishes (none for a secret).
 #[derive(Clone)]
@@ -107,6 +121,7 @@ impl SigningKey {
                     algorithm: Algorithm::EdDSA,
                     encoding: EncodingKey::from_ed_der(der.as_bytes()),
                     verifying,
+                    successor_key: derived_key(&private.to_bytes(), SUCCESSOR_PURPOSE),
                 })
             }
         }
@@ -119,6 +134,7 @@ impl SigningKey {
             algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
             verifying,
+            successor_key: derived_key(secret, SUCCESSOR_PURPOSE),
         }
     }
 }

@@ -16,6 +16,16 @@ pub fn generate() -> Result<(String, String), getrandom::Error> {
     Ok((token, hash))
 }
 
+/// The successor of a presented token: HMAC-SHA256 of it under the service's `key`. Presenting
+/// one token twice (two tabs, a retried request) so gets the same successor, never a second
+/// chain (RFC 9700 §4.14.2), and nobody without the key can compute it from the token.
+pub fn successor(key: &[u8; 32], presented: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(presented.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 /// What the database knows a token by. A plain hash suffices (no salt, no stretching): the
 /// token is 256 random bits, so there is nothing to guess from a leaked hash.
 pub fn hash(token: &str) -> String {
@@ -37,5 +47,15 @@ mod tests {
         assert_eq!(hash_a, hash(&a));
         assert_eq!(hash_a.len(), 64);
         assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn a_token_has_one_successor_under_one_key() {
+        let (presented, _) = generate().unwrap();
+        let next = successor(&[7; 32], &presented);
+        assert_eq!(next, successor(&[7; 32], &presented));
+        assert_ne!(next, successor(&[8; 32], &presented));
+        assert_ne!(next, successor(&[7; 32], &next));
+        assert_eq!(next.len(), TOKEN_CHARS);
     }
 }

@@ -9,6 +9,17 @@ use super::{
     schema::{refresh_tokens, sessions, users},
 };
 
+/// How long refresh tokens and sessions live, and how a spent token's second use is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRules {
+    pub refresh_token_ttl: chrono::Duration,
+    /// A spent token presented again within this interval gets the successor its first use
+    /// got; later, its use ends the session.
+    pub refresh_reuse_interval: chrono::Duration,
+    /// From the login on: past it no refresh extends the session (`SESSION_MAX_LIFETIME_SECS`).
+    pub max_lifetime: chrono::Duration,
+}
+
 /// A new refresh token, known by its hash, and when it stops working.
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
@@ -22,6 +33,9 @@ pub enum Refresh {
     /// It was live (or spent moments ago by a concurrent request of the same client): the
     /// successor is stored in the same session.
     Rotated { user_id: i64, email: String, session_id: String },
+    /// It was spent within the grace interval (a concurrent request of the same client): the
+    /// successor its first use stored is handed out again, so the session keeps one chain.
+    Replayed { user_id: i64, email: String, session_id: String },
     /// It was spent before the grace interval: someone holds a copy, so the session is over.
     ReuseDetected { user_id: i64 },
     /// Past its lifetime.
@@ -35,6 +49,7 @@ impl Refresh {
     pub fn outcome(&self) -> &'static str {
         match self {
             Refresh::Rotated { .. } => "rotated",
+            Refresh::Replayed { .. } => "replayed",
             Refresh::ReuseDetected { .. } => "reused",
             Refresh::Expired => "expired",
             Refresh::Invalid => "invalid",
@@ -67,16 +82,16 @@ pub fn start(
     Ok(session_id)
 }
 
-/// Spends the token `presented_hash` names and stores its successor `successor_hash` (living
-/// `ttl`) in its session, in one transaction. A token spent at most `grace` ago is answered like
-/// a live one, so that two requests racing with one token (two tabs, a retried request) both
-/// succeed in one session.
+/// Spends the token `presented_hash` names and stores its successor `successor_hash` (derived
+/// from it, so the same for every request presenting it) in its session, in one transaction.
+/// A token spent at most `refresh_reuse_interval` ago is answered with that same successor, so
+/// two requests racing with one token (two tabs, a retried request) both succeed and the
+/// session keeps one chain; past `max_lifetime` from the login, the session ends.
 pub fn rotate(
     conn: &mut AnyConnection,
     presented_hash: &str,
     successor_hash: &str,
-    ttl: chrono::Duration,
-    grace: chrono::Duration,
+    rules: SessionRules,
 ) -> QueryResult<Refresh> {
     conn.transaction(|conn| {
         // The session row is locked first, in the same order as a logout deleting it takes its
@@ -107,29 +122,49 @@ pub fn rotate(
                 refresh_tokens::session_id,
                 refresh_tokens::expires_at,
                 refresh_tokens::spent_at,
+                sessions::created_at,
                 users::id,
                 users::email,
             ))
-            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>, i64, String)>(conn)
+            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>, NaiveDateTime, i64, String)>(
+                conn,
+            )
             .optional()?;
-        let Some((session_id, expires_at, spent_at, user_id, email)) = found else {
+        let Some((session_id, expires_at, spent_at, created_at, user_id, email)) = found else {
             return Ok(Refresh::Invalid);
         };
         if expires_at <= now {
             return Ok(Refresh::Expired);
         }
-        let within_grace = spent_at.is_some_and(|spent_at| now - spent_at <= grace);
+        let ends_at = created_at + rules.max_lifetime;
+        if ends_at <= now {
+            end(conn, &session_id)?;
+            return Ok(Refresh::Expired);
+        }
+        let within_grace =
+            spent_at.is_some_and(|spent_at| now - spent_at <= rules.refresh_reuse_interval);
         if !spent_now && !within_grace {
             end(conn, &session_id)?;
             return Ok(Refresh::ReuseDetected { user_id });
         }
-        let successor =
-            NewRefreshToken { token_hash: successor_hash.to_owned(), expires_at: now + ttl };
-        insert_refresh_token(conn, &session_id, &successor)?;
-        diesel::update(sessions::table.find(&session_id))
-            .set(sessions::expires_at.eq(successor.expires_at))
-            .execute(conn)?;
-        Ok(Refresh::Rotated { user_id, email, session_id })
+        let stored = refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(successor_hash))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0;
+        if !stored {
+            let expires_at = (now + rules.refresh_token_ttl).min(ends_at);
+            let successor = NewRefreshToken { token_hash: successor_hash.to_owned(), expires_at };
+            insert_refresh_token(conn, &session_id, &successor)?;
+            diesel::update(sessions::table.find(&session_id))
+                .set(sessions::expires_at.eq(successor.expires_at))
+                .execute(conn)?;
+        }
+        Ok(if spent_now {
+            Refresh::Rotated { user_id, email, session_id }
+        } else {
+            Refresh::Replayed { user_id, email, session_id }
+        })
     })
 }
 

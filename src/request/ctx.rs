@@ -10,8 +10,9 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use crate::{
     audit::{self, Event, Outcome},
+    auth::refresh_token,
     client_ip::ClientIp,
-    db::{self, AnyConnection},
+    db::{self, AnyConnection, sessions::NewRefreshToken},
     error::ApiError,
     request_id::RequestId,
     state::AppState,
@@ -75,6 +76,16 @@ impl Ctx {
         T: Send + 'static,
     {
         db::run(&self.db, work).await
+    }
+
+    /// A new refresh token for the client, and what the database keeps of it (its hash).
+    pub fn new_refresh_token(
+        &self,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(String, NewRefreshToken), ApiError> {
+        let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
+        let expires_at = now + self.sessions.refresh_token_ttl;
+        Ok((token, NewRefreshToken { token_hash, expires_at }))
     }
 
     /// Records `event` with its outcome: the audit log line and the metric that follows it.

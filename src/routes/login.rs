@@ -58,7 +58,7 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
     };
 
     let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = ctx.sessions.new_refresh_token(now)?;
+    let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let user_id = user.id;
     let session_id = ctx.db(move |conn| sessions::start(conn, user_id, &first, now)).await?;
     ctx.audit(Event::Login, "ok", Some(user_id));

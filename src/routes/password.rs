@@ -56,7 +56,7 @@ pub async fn change_password(
     let new_hash = ctx.passwords.hash(new.to_owned()).await?;
 
     let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = ctx.sessions.new_refresh_token(now)?;
+    let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let user_id = auth.user.id;
     let checked_hash = auth.user.password_hash;
     let session_id = ctx

@@ -39,19 +39,23 @@ pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginR
         return Err(ApiError::AllFieldsRequired);
     };
     ctx.throttle(Event::Refresh, None, &[Limit::RefreshPerIp]).await?;
-    let (successor, successor_hash) = refresh_token::generate().map_err(ApiError::internal)?;
+    // Derived, not random: the same token presented twice gets the same successor.
+    let successor = refresh_token::successor(ctx.tokens.successor_key(), presented);
+    let successor_hash = refresh_token::hash(&successor);
     // Only a string of the issued length can be one; anything else needs no lookup.
     let refresh = if presented.len() == refresh_token::TOKEN_CHARS {
-        let presented_hash = refresh_token::hash(presented);
-        let (ttl, grace) = (ctx.sessions.refresh_token_ttl, ctx.sessions.refresh_reuse_interval);
-        ctx.db(move |conn| sessions::rotate(conn, &presented_hash, &successor_hash, ttl, grace))
-            .await?
+        let (presented_hash, rules) = (refresh_token::hash(presented), ctx.sessions);
+        ctx.db(move |conn| sessions::rotate(conn, &presented_hash, &successor_hash, rules)).await?
     } else {
         Refresh::Invalid
     };
     ctx.metrics.refreshes.with_label_values(&[refresh.outcome()]).inc();
+    if let Refresh::Replayed { user_id, .. } = refresh {
+        ctx.audit(Event::RefreshReplay, "same_successor", Some(user_id));
+    }
     match refresh {
-        Refresh::Rotated { user_id, email, session_id } => {
+        Refresh::Rotated { user_id, email, session_id }
+        | Refresh::Replayed { user_id, email, session_id } => {
             let session = SessionOf { user_id, email: &email, session_id: &session_id };
             LoginResponse::new(&ctx, "Token refreshed", session, successor)
         }

@@ -186,6 +186,25 @@ async fn every_audited_action_writes_one_event() {
 }
 
 #[tokio::test]
+async fn a_refresh_replayed_within_the_grace_interval_is_an_audit_event() {
+    let service = ServiceProcess::start(&[("LOG_FORMAT", "json")]);
+    let caller = Caller::new(&service);
+    let user = json!({"name": "Replayed", "email": "replay@example.com", "password": PASSWORD});
+    assert_eq!(caller.post("/api/register", &user).await.status(), 201);
+    let refresh = json!({"refresh_token": caller.login(&user).await.refresh});
+    for _ in 0..2 {
+        assert_eq!(caller.post("/api/token/refresh", &refresh).await.status(), 200);
+    }
+    let lines = service.log_lines_until(|line| line.contains("refresh_replay")).await;
+    let replays: Vec<Value> = audit_lines(&lines)
+        .into_iter()
+        .filter(|line| line["event"] == "refresh_replay")
+        .map(|line| json!([line["outcome"], line["user_id"]]))
+        .collect();
+    assert_eq!(replays, [json!(["same_successor", 1])], "{lines:#?}");
+}
+
+#[tokio::test]
 async fn a_throttled_upload_is_an_audit_event_like_a_throttled_login() {
     let service = ServiceProcess::start(&[
         ("LOG_FORMAT", "json"),

@@ -1,7 +1,7 @@
 //! `POST /api/token/refresh`: rotation, reuse detection, the grace interval, concurrency.
 
 use auth_service::db::schema::refresh_tokens;
-use diesel::{QueryDsl, RunQueryDsl};
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use proptest::{
     strategy::{Strategy, ValueTree},
     test_runner::TestRunner,
@@ -15,6 +15,14 @@ const HOUR: u64 = 3600;
 
 fn refresh_token_rows(app: &TestApp) -> i64 {
     refresh_tokens::table.count().get_result(&mut app.db()).unwrap()
+}
+
+fn unspent_refresh_tokens(app: &TestApp) -> i64 {
+    refresh_tokens::table
+        .filter(refresh_tokens::spent_at.is_null())
+        .count()
+        .get_result(&mut app.db())
+        .unwrap()
 }
 
 fn invalid() -> (u16, Value) {
@@ -74,7 +82,7 @@ async fn reuse_after_the_grace_interval_ends_the_session(backend: Backend) {
     assert_eq!(app.refresh(&other_device.refresh).await.status().as_u16(), 200);
 }
 
-async fn reuse_within_the_grace_interval_gets_a_working_successor(backend: Backend) {
+async fn reuse_within_the_grace_interval_gets_the_same_successor(backend: Backend) {
     // An hour of grace, so the test does not depend on how fast the machine is.
     let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
     app.register("A", "grace@example.com", PASSWORD).await;
@@ -84,16 +92,52 @@ async fn reuse_within_the_grace_interval_gets_a_working_successor(backend: Backe
     let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
     assert_eq!(status, 200, "{body}");
     let second = Tokens::from_body(&body);
-    assert_ne!(first.refresh, second.refresh);
+    // One chain: the repeat gets the successor the first use got (with an access token of
+    // its own), so no second branch of the session can live on.
+    assert_eq!(second.refresh, first.refresh);
     assert_eq!(jwt_claims(&second.access)["sid"], jwt_claims(&login.access)["sid"]);
     assert_eq!(app.session_count("grace@example.com"), 1);
+    assert_eq!(refresh_token_rows(&app), 2);
     for tokens in [&first, &second] {
         assert_eq!(app.me_status(&tokens.access).await, 200);
-        assert_eq!(app.refresh(&tokens.refresh).await.status().as_u16(), 200);
     }
+    assert_eq!(app.refresh(&second.refresh).await.status().as_u16(), 200);
 }
 
-async fn twenty_concurrent_refreshes_stay_in_one_session(backend: Backend) {
+async fn replays_within_the_grace_never_fork_the_session(backend: Backend) {
+    // The review's case: refresh(R0) -> R1, then five more refresh(R0) in the grace interval
+    // gave six live successors, whose chains all kept refreshing.
+    let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
+    app.register("A", "fork@example.com", PASSWORD).await;
+    let r0 = app.session_for("fork@example.com").await.refresh;
+    let before = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let mut successors = Vec::new();
+    for _ in 0..6 {
+        let (status, body) = status_and_json(app.refresh(&r0).await).await;
+        assert_eq!(status, 200, "{body}");
+        successors.push(Tokens::from_body(&body).refresh);
+    }
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "{successors:?}");
+    let r1 = &successors[0];
+    let (_, body) = status_and_json(app.refresh(r1).await).await;
+    let r2 = Tokens::from_body(&body).refresh;
+    // A copy of R1 (one of the "forks") gets R2 as well: still one chain.
+    let (_, body) = status_and_json(app.refresh(r1).await).await;
+    assert_eq!(Tokens::from_body(&body).refresh, r2);
+    assert_eq!(refresh_token_rows(&app), 3);
+    let live = unspent_refresh_tokens(&app);
+    assert_eq!(live, 1, "live refresh tokens in the session");
+    let after = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let replayed = |text: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(r#"auth_refreshes_total{outcome="replayed"} "#))
+            .map_or(0.0, |value| value.parse::<f64>().unwrap())
+    };
+    assert_eq!(replayed(&after) - replayed(&before), 6.0);
+}
+
+async fn twenty_concurrent_refreshes_stay_in_one_chain(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.tokens.refresh_reuse_interval_secs = HOUR).await;
     app.register("A", "race@example.com", PASSWORD).await;
     let login = app.session_for("race@example.com").await;
@@ -112,13 +156,31 @@ async fn twenty_concurrent_refreshes_stay_in_one_session(backend: Backend) {
     let mut distinct: Vec<&str> = successors.iter().map(|t| t.refresh.as_str()).collect();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(distinct.len(), 20);
+    assert_eq!(distinct.len(), 1);
     assert_eq!(app.session_count("race@example.com"), 1);
-    assert_eq!(refresh_token_rows(&app), 21);
+    assert_eq!(refresh_token_rows(&app), 2);
     for tokens in &successors {
         assert_eq!(app.me_status(&tokens.access).await, 200);
-        assert_eq!(app.refresh(&tokens.refresh).await.status().as_u16(), 200);
     }
+    assert_eq!(app.refresh(distinct[0]).await.status().as_u16(), 200);
+}
+
+async fn a_session_ends_at_its_maximum_lifetime_however_often_it_refreshes(backend: Backend) {
+    use auth_service::db::schema::sessions;
+    let app = spawn_app(backend).await;
+    app.register("A", "old@example.com", PASSWORD).await;
+    let login = app.session_for("old@example.com").await;
+    let (_, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    let fresh = Tokens::from_body(&body);
+    // The login was 91 days ago (SESSION_MAX_LIFETIME_SECS defaults to 90 days).
+    let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::days(91);
+    diesel::update(sessions::table)
+        .set(sessions::created_at.eq(long_ago))
+        .execute(&mut app.db())
+        .unwrap();
+    assert_eq!(status_and_json(app.refresh(&fresh.refresh).await).await, invalid());
+    assert_eq!(app.session_count("old@example.com"), 0);
+    assert_eq!(app.me_status(&fresh.access).await, 401);
 }
 
 async fn twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end(backend: Backend) {
@@ -196,8 +258,10 @@ async fn any_string_that_is_not_a_live_refresh_token_is_401(backend: Backend) {
 both_backends!(
     refresh_rotates_within_the_session,
     reuse_after_the_grace_interval_ends_the_session,
-    reuse_within_the_grace_interval_gets_a_working_successor,
-    twenty_concurrent_refreshes_stay_in_one_session,
+    reuse_within_the_grace_interval_gets_the_same_successor,
+    replays_within_the_grace_never_fork_the_session,
+    a_session_ends_at_its_maximum_lifetime_however_often_it_refreshes,
+    twenty_concurrent_refreshes_stay_in_one_chain,
     twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end,
     refresh_needs_a_string_token,
     any_string_that_is_not_a_live_refresh_token_is_401
