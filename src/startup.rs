@@ -39,6 +39,8 @@ pub enum StartupError {
     Listen { address: String, source: std::io::Error },
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
+    #[error("cannot hash with BCRYPT_COST: {0}")]
+    Bcrypt(bcrypt::BcryptError),
     #[error("{0}")]
     Keys(#[from] keys::KeyError),
 }
@@ -177,7 +179,8 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         passwords: Passwords::new(
             settings.passwords.bcrypt_cost,
             BcryptPool::per_core().map_err(StartupError::Threads)?,
-        ),
+        )
+        .map_err(StartupError::Bcrypt)?,
         password_policy: PasswordPolicy { reject_common: settings.passwords.reject_common },
         uploads: UploadRules {
             dir: uploads.dir.clone(),

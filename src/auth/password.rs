@@ -1,6 +1,6 @@
 //! bcrypt hashing and verification, always on the bcrypt pool.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::bcrypt_pool::BcryptPool;
 use crate::error::ApiError;
@@ -9,14 +9,16 @@ use crate::error::ApiError;
 pub struct Passwords {
     cost: u32,
     pool: Arc<BcryptPool>,
-    /// A hash of a random string at the configured cost, made on first use: a login for an
-    /// unknown email verifies against it, so it costs what a wrong password costs.
-    dummy_hash: Arc<OnceLock<String>>,
+    /// A hash of a random string at the configured cost, made at start: a login for an unknown
+    /// email verifies against it, so it costs what a wrong password costs from the first
+    /// request on.
+    dummy_hash: Arc<str>,
 }
 
 impl Passwords {
-    pub fn new(cost: u32, pool: BcryptPool) -> Self {
-        Passwords { cost, pool: Arc::new(pool), dummy_hash: Arc::new(OnceLock::new()) }
+    pub fn new(cost: u32, pool: BcryptPool) -> Result<Self, bcrypt::BcryptError> {
+        let dummy_hash = bcrypt::hash(uuid::Uuid::new_v4().to_string(), cost)?.into();
+        Ok(Passwords { cost, pool: Arc::new(pool), dummy_hash })
     }
 
     /// bcrypt jobs submitted and not finished.
@@ -33,23 +35,50 @@ impl Passwords {
         Ok(self.pool.run(move || bcrypt::hash(password, cost)).await??)
     }
 
+    /// Whether a stored hash was made at another cost than the configured one: a login that
+    /// proves the password then stores it again at today's cost.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        cost_of(stored) != Some(self.cost)
+    }
+
     /// Whether `password` matches `stored`; with no stored hash (unknown user) it spends one
-    /// verification anyway and answers false.
+    /// verification anyway and answers false. A hash cheaper than today's cost is padded with
+    /// a verification of the dummy, so an old account does not answer faster than an unknown
+    /// address.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
-        let this = self.clone();
+        let (dummy, cost) = (Arc::clone(&self.dummy_hash), self.cost);
         self.pool
             .run(move || match stored {
-                Some(hash) => Ok(bcrypt::verify(password, &hash)?),
+                Some(hash) => {
+                    let matches = bcrypt::verify(&password, &hash)?;
+                    if cost_of(&hash).is_some_and(|stored_cost| stored_cost < cost) {
+                        let _ = bcrypt::verify(&password, &dummy);
+                    }
+                    Ok(matches)
+                }
                 None => {
-                    let dummy = this.dummy_hash.get_or_init(|| {
-                        let random = uuid::Uuid::new_v4().to_string();
-                        bcrypt::hash(random, this.cost).unwrap_or_default()
-                    });
-                    // An empty dummy (hashing failed) still must not log anyone in.
-                    let _ = bcrypt::verify(password, dummy);
+                    let _ = bcrypt::verify(password, &dummy);
                     Ok(false)
                 }
             })
             .await?
+    }
+}
+
+/// The cost a bcrypt hash (`$2b$12$…`) was made at.
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cost_of;
+
+    #[test]
+    fn the_cost_is_read_from_the_hash() {
+        let hash = bcrypt::hash("correct horse battery", 5).unwrap();
+        assert_eq!(cost_of(&hash), Some(5));
+        assert_eq!(cost_of("$2y$12$abcdefghijklmnopqrstuu"), Some(12));
+        assert_eq!(cost_of("not a hash"), None);
     }
 }

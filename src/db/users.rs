@@ -121,6 +121,20 @@ pub fn change_password(
         .map(|changed| changed == 1)
 }
 
+/// Stores the same password hashed again (at today's cost) if the hash is still `old_hash`;
+/// sessions and tokens stay as they are.
+pub fn rehash_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    old_hash: &str,
+    new_hash: &str,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id).filter(users::password_hash.eq(old_hash)))
+        .set(users::password_hash.eq(new_hash))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Refuses every access token of the user issued before `now`'s second.
 pub fn refuse_tokens_before(
     conn: &mut AnyConnection,

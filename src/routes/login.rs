@@ -8,7 +8,10 @@ use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
-    db::{sessions, users},
+    db::{
+        sessions,
+        users::{self, User},
+    },
     error::{ApiError, ErrorBody},
     request::Ctx,
     throttle::Limit,
@@ -57,11 +60,23 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
         return Err(ApiError::InvalidCredentials);
     };
 
+    let user_id = user.id;
+    store_at_todays_cost(&ctx, user, password).await?;
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let user_id = user.id;
     let session_id = ctx.db(move |conn| sessions::start(conn, user_id, &first, now)).await?;
     ctx.audit(Event::Login, "ok", Some(user_id));
     let session = SessionOf { user_id, email: &user.email, session_id: &session_id };
     LoginResponse::new(&ctx, "Login successful!", session, refresh_token)
+}
+
+/// A hash made at another `BCRYPT_COST` than today's is replaced by one at today's, now that
+/// the password is known: raising the cost reaches every account that logs in.
+async fn store_at_todays_cost(ctx: &Ctx, user: &User, password: &str) -> Result<(), ApiError> {
+    if !ctx.passwords.needs_rehash(&user.password_hash) {
+        return Ok(());
+    }
+    let new_hash = ctx.passwords.hash(password.to_owned()).await?;
+    let (user_id, old_hash) = (user.id, user.password_hash.clone());
+    ctx.db(move |conn| users::rehash_password(conn, user_id, &old_hash, &new_hash)).await
 }

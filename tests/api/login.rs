@@ -120,7 +120,32 @@ async fn login_with_an_address_that_cannot_exist_is_401_before_the_database(back
     assert_eq!(app.login("real@example.com", PASSWORD).await.status(), 200);
 }
 
+async fn a_login_stores_a_hash_of_another_cost_at_todays_cost(backend: Backend) {
+    use auth_service::db::schema::users;
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    // The account was hashed at cost 4; the service now runs at 5.
+    let app = spawn_app_with(backend, |s| s.passwords.bcrypt_cost = 5).await;
+    app.register("A", "old@example.com", PASSWORD).await;
+    let cheap = bcrypt::hash(PASSWORD, 4).unwrap();
+    let row = users::table.filter(users::email.eq("old@example.com"));
+    diesel::update(row).set(users::password_hash.eq(&cheap)).execute(&mut app.db()).unwrap();
+    assert_eq!(app.login("old@example.com", "wrong password").await.status(), 401);
+    assert_eq!(
+        app.user("old@example.com").password_hash,
+        cheap,
+        "a wrong password changes nothing"
+    );
+
+    assert_eq!(app.login("old@example.com", PASSWORD).await.status(), 200);
+    let stored = app.user("old@example.com").password_hash;
+    assert!(stored.starts_with("$2b$05$"), "{stored}");
+    assert!(bcrypt::verify(PASSWORD, &stored).unwrap());
+    assert_eq!(app.login("old@example.com", PASSWORD).await.status(), 200);
+    assert_eq!(app.user("old@example.com").password_hash, stored, "rehashed once");
+}
+
 both_backends!(
+    a_login_stores_a_hash_of_another_cost_at_todays_cost,
     login_with_an_address_that_cannot_exist_is_401_before_the_database,
     login_returns_bearer_token_with_contract_claims,
     login_answers_unknown_email_and_wrong_password_alike,
