@@ -57,17 +57,46 @@ impl Refresh {
     }
 }
 
-/// Starts a session with its first refresh token and returns the session id. Sessions and
-/// tokens past their expiry are deleted on the way (logins are frequent enough to keep the
-/// tables small, and rare enough for the two deletes not to matter).
+/// The password check a session starts from: the hash the password matched, and when the
+/// check began (before the user was read).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordCheck<'a> {
+    pub hash: &'a str,
+    pub at: NaiveDateTime,
+}
+
+/// Starts a session with its first refresh token and returns the session id; `None` when the
+/// check it starts from no longer holds: the password changed, the user logged out everywhere
+/// after it began, or the account is gone. Sessions and tokens past their expiry are deleted on
+/// the way (logins are frequent enough to keep the tables small, and rare enough for the two
+/// deletes not to matter).
 pub fn start(
     conn: &mut AnyConnection,
     user_id: i64,
+    check: PasswordCheck,
     first: &NewRefreshToken,
     now: NaiveDateTime,
-) -> QueryResult<String> {
+) -> QueryResult<Option<String>> {
     let session_id = uuid::Uuid::new_v4().to_string();
     conn.transaction(|conn| {
+        // The user's row is locked first (a password change and a logout everywhere update
+        // it): one of them that commits first is seen here, and one that comes later waits for
+        // this session and ends it.
+        let still_the_password =
+            diesel::update(users::table.find(user_id).filter(users::password_hash.eq(check.hash)))
+                .set(users::id.eq(users::id))
+                .execute(conn)?
+                == 1;
+        if !still_the_password {
+            return Ok(None);
+        }
+        let valid_after = users::table
+            .find(user_id)
+            .select(users::tokens_valid_after_ms)
+            .get_result::<Option<i64>>(conn)?;
+        if valid_after.is_some_and(|after| after > check.at.and_utc().timestamp_millis()) {
+            return Ok(None);
+        }
         prune_expired(conn, now)?;
         diesel::insert_into(sessions::table)
             .values((
@@ -77,9 +106,9 @@ pub fn start(
                 sessions::expires_at.eq(first.expires_at),
             ))
             .execute(conn)?;
-        insert_refresh_token(conn, &session_id, first)
-    })?;
-    Ok(session_id)
+        insert_refresh_token(conn, &session_id, first)?;
+        Ok(Some(session_id))
+    })
 }
 
 /// Spends the token `presented_hash` names and stores its successor `successor_hash` (derived

@@ -22,8 +22,9 @@ pub struct User {
     pub profile_pic: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    /// Access tokens issued before this second (unix time) are refused: logout everywhere.
-    pub tokens_valid_after: Option<i64>,
+    /// Access tokens issued before this moment (unix milliseconds) are refused, and no session
+    /// starts from a password checked before it: logout everywhere, password change.
+    pub tokens_valid_after_ms: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -103,7 +104,7 @@ pub fn find_token_user(
 }
 
 /// Replaces the password hash if it is still `current_hash` (a concurrent change wins once)
-/// and refuses every access token issued before `now`'s second. Returns whether it changed.
+/// and refuses every access token issued before `now`. Returns whether it changed.
 pub fn change_password(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -115,7 +116,7 @@ pub fn change_password(
         .set((
             users::password_hash.eq(new_hash),
             users::updated_at.eq(now),
-            users::tokens_valid_after.eq(now.and_utc().timestamp()),
+            users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
         ))
         .execute(conn)
         .map(|changed| changed == 1)
@@ -135,14 +136,15 @@ pub fn rehash_password(
         .map(drop)
 }
 
-/// Refuses every access token of the user issued before `now`'s second.
+/// Refuses every access token of the user issued before `now`, and every session a password
+/// checked before it would start.
 pub fn refuse_tokens_before(
     conn: &mut AnyConnection,
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(users::table.find(user_id))
-        .set(users::tokens_valid_after.eq(now.and_utc().timestamp()))
+        .set(users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()))
         .execute(conn)
         .map(drop)
 }

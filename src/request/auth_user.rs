@@ -46,8 +46,11 @@ impl FromRequest for AuthUser {
             let Some((user, live)) = found else {
                 return Err(ApiError::UserNotFound);
             };
-            let logged_out_everywhere =
-                user.tokens_valid_after.is_some_and(|valid_after| claims.iat < valid_after);
+            // `iat` has whole seconds: a token of the second of a logout everywhere is judged by
+            // its session (deleted by it, or started after it).
+            let logged_out_everywhere = user
+                .tokens_valid_after_ms
+                .is_some_and(|valid_after| claims.iat < valid_after.div_euclid(1000));
             if !live || logged_out_everywhere {
                 return Err(ApiError::Unauthorized);
             }

@@ -9,7 +9,7 @@ use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
     db::{
-        sessions,
+        sessions::{self, PasswordCheck},
         users::{self, User},
     },
     error::{ApiError, ErrorBody},
@@ -52,6 +52,7 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
     let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&email)];
     ctx.throttle(Event::Login, None, &limits).await?;
 
+    let checked_at = chrono::Utc::now().naive_utc();
     let user = ctx.db(move |conn| users::find_user_by_email(conn, &email)).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = ctx.passwords.verify(password.to_owned(), stored_hash).await?;
@@ -60,23 +61,45 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
         return Err(ApiError::InvalidCredentials);
     };
 
-    let user_id = user.id;
-    store_at_todays_cost(&ctx, user, password).await?;
-    let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let session_id = ctx.db(move |conn| sessions::start(conn, user_id, &first, now)).await?;
-    ctx.audit(Event::Login, "ok", Some(user_id));
-    let session = SessionOf { user_id, email: &user.email, session_id: &session_id };
+    let hash = store_at_todays_cost(&ctx, user, password).await?;
+    let Some((session_id, refresh_token)) = start_session(&ctx, user.id, hash, checked_at).await?
+    else {
+        // A password change, a logout everywhere or a deletion came while it was checked.
+        return Err(ApiError::InvalidCredentials);
+    };
+    ctx.audit(Event::Login, "ok", Some(user.id));
+    let session = SessionOf { user_id: user.id, email: &user.email, session_id: &session_id };
     LoginResponse::new(&ctx, "Login successful!", session, refresh_token)
 }
 
+/// A new session and its refresh token, if the password checked at `checked_at` against `hash`
+/// is still the account's and nothing has ended its sessions since.
+async fn start_session(
+    ctx: &Ctx,
+    user_id: i64,
+    hash: String,
+    checked_at: chrono::NaiveDateTime,
+) -> Result<Option<(String, String)>, ApiError> {
+    let now = chrono::Utc::now().naive_utc();
+    let (refresh_token, first) = ctx.new_refresh_token(now)?;
+    let started = ctx
+        .db(move |conn| {
+            let check = PasswordCheck { hash: &hash, at: checked_at };
+            sessions::start(conn, user_id, check, &first, now)
+        })
+        .await?;
+    Ok(started.map(|session_id| (session_id, refresh_token)))
+}
+
 /// A hash made at another `BCRYPT_COST` than today's is replaced by one at today's, now that
-/// the password is known: raising the cost reaches every account that logs in.
-async fn store_at_todays_cost(ctx: &Ctx, user: &User, password: &str) -> Result<(), ApiError> {
+/// the password is known: raising the cost reaches every account that logs in. Returns the
+/// hash the password now has.
+async fn store_at_todays_cost(ctx: &Ctx, user: &User, password: &str) -> Result<String, ApiError> {
     if !ctx.passwords.needs_rehash(&user.password_hash) {
-        return Ok(());
+        return Ok(user.password_hash.clone());
     }
     let new_hash = ctx.passwords.hash(password.to_owned()).await?;
-    let (user_id, old_hash) = (user.id, user.password_hash.clone());
-    ctx.db(move |conn| users::rehash_password(conn, user_id, &old_hash, &new_hash)).await
+    let (user_id, old_hash, stored) = (user.id, user.password_hash.clone(), new_hash.clone());
+    ctx.db(move |conn| users::rehash_password(conn, user_id, &old_hash, &stored)).await?;
+    Ok(new_hash)
 }

@@ -67,7 +67,8 @@ pub async fn change_password(
                     return Err(ApiError::WrongPassword);
                 }
                 sessions::end_all(conn, user_id)?;
-                Ok(sessions::start(conn, user_id, &first, now)?)
+                let check = sessions::PasswordCheck { hash: &new_hash, at: now };
+                sessions::start(conn, user_id, check, &first, now)?.ok_or(ApiError::WrongPassword)
             })
         })
         .await?;

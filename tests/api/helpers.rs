@@ -336,6 +336,13 @@ impl TestApp {
         Tokens::from_body(&body)
     }
 
+    /// Logs `email` in with another password and returns the access token.
+    pub async fn token_for_password(&self, email: &str, password: &str) -> String {
+        let (status, body) = status_and_json(self.login(email, password).await).await;
+        assert_eq!(status, 200, "login {email}: {body}");
+        Tokens::from_body(&body).access
+    }
+
     /// A JSON request with a bearer token, and its status and JSON body.
     pub async fn bearer_json(
         &self,

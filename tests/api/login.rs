@@ -144,7 +144,59 @@ async fn a_login_stores_a_hash_of_another_cost_at_todays_cost(backend: Backend) 
     assert_eq!(app.user("old@example.com").password_hash, stored, "rehashed once");
 }
 
+/// The race of a login with a password change, a logout everywhere or a deletion, frozen at
+/// its worst moment: the password was checked (and the user read) before the other request,
+/// the session is started after it.
+async fn a_login_checked_before_its_sessions_were_ended_starts_none(backend: Backend) {
+    use auth_service::db::sessions::{self, NewRefreshToken, PasswordCheck};
+    let app = spawn_app(backend).await;
+    let token = app.register_and_login("race@example.com").await;
+    let start = |user_id: i64, hash: &str, checked_at: chrono::NaiveDateTime| {
+        let now = chrono::Utc::now().naive_utc();
+        let first = NewRefreshToken {
+            token_hash: uuid::Uuid::new_v4().to_string(),
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        sessions::start(&mut app.db(), user_id, PasswordCheck { hash, at: checked_at }, &first, now)
+            .unwrap()
+    };
+    let user = app.user("race@example.com");
+    let checked_at = chrono::Utc::now().naive_utc();
+    assert!(start(user.id, &user.password_hash, checked_at).is_some(), "the control case starts");
+
+    // Logout everywhere between the check and the start.
+    let checked_at = chrono::Utc::now().naive_utc();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (status, _) =
+        app.bearer_json(reqwest::Method::POST, "/api/logout?scope=all", &token, &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(start(user.id, &user.password_hash, checked_at), None);
+    // A check that began after it starts one (also within the same second).
+    let after = chrono::Utc::now().naive_utc();
+    let fresh = start(user.id, &user.password_hash, after);
+    assert!(fresh.is_some());
+
+    // A password change between the check and the start: the old hash no longer matches.
+    let token = app.token_for("race@example.com").await;
+    let change =
+        json!({"current_password": PASSWORD, "new_password": "staple battery horse correct"});
+    let (status, _) = app.bearer_json(reqwest::Method::PUT, "/api/password", &token, &change).await;
+    assert_eq!(status, 200);
+    assert_eq!(start(user.id, &user.password_hash, chrono::Utc::now().naive_utc()), None);
+
+    // A deletion between them: no foreign-key error (a 500), no session.
+    let changed = app.user("race@example.com");
+    let token = app.token_for_password("race@example.com", "staple battery horse correct").await;
+    let deletion = json!({"password": "staple battery horse correct"});
+    let (status, _) =
+        app.bearer_json(reqwest::Method::DELETE, "/api/user", &token, &deletion).await;
+    assert_eq!(status, 200);
+    assert_eq!(start(changed.id, &changed.password_hash, chrono::Utc::now().naive_utc()), None);
+    assert_eq!(app.session_count("race@example.com"), 0);
+}
+
 both_backends!(
+    a_login_checked_before_its_sessions_were_ended_starts_none,
     a_login_stores_a_hash_of_another_cost_at_todays_cost,
     login_with_an_address_that_cannot_exist_is_401_before_the_database,
     login_returns_bearer_token_with_contract_claims,

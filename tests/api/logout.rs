@@ -123,7 +123,7 @@ async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend)
     }
     assert_eq!(first.session_count("all@example.com"), 0);
     let valid_after: Option<i64> =
-        users::table.find(id).select(users::tokens_valid_after).first(&mut first.db()).unwrap();
+        users::table.find(id).select(users::tokens_valid_after_ms).first(&mut first.db()).unwrap();
     assert!(valid_after.is_some());
     // No denylist growth: nothing was written per token.
     let rows: i64 = revoked::table.count().get_result(&mut first.db()).unwrap();
