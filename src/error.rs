@@ -59,6 +59,8 @@ pub enum ApiError {
     FileTooLarge,
     #[error("Upload took too long")]
     UploadTimeout,
+    #[error("Request body took too long")]
+    BodyTimeout,
     #[error("Malformed multipart body")]
     MalformedMultipart,
     #[error("Malformed JSON body")]
@@ -146,7 +148,7 @@ impl ResponseError for ApiError {
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            UploadTimeout => StatusCode::REQUEST_TIMEOUT,
+            UploadTimeout | BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Http(status) => *status,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,7 @@ pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod request;
+pub mod request_body;
 pub mod request_id;
 pub mod routes;
 pub mod settings;

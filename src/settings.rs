@@ -72,6 +72,8 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// How long a stopping server lets in-flight requests finish (SIGTERM, SIGINT).
     pub shutdown_timeout_secs: u64,
+    /// How long a request body (but an upload's) may take to arrive.
+    pub request_body_timeout_secs: u64,
     /// The base of picture URLs; unset, the request's own scheme and host.
     pub public_url: Option<String>,
     pub cors_allowed_origins: Vec<String>,
@@ -342,6 +344,7 @@ impl Settings {
                 port: source.parsed("PORT")?,
                 workers: source.optional_positive("WORKERS")?,
                 shutdown_timeout_secs: source.parsed("SHUTDOWN_TIMEOUT_SECS")?,
+                request_body_timeout_secs: source.positive("REQUEST_BODY_TIMEOUT_SECS")?,
                 public_url: source.optional_checked("PUBLIC_URL", |url: &String| http_url(url))?,
                 cors_allowed_origins: source.list("CORS_ALLOWED_ORIGINS")?,
             },
@@ -513,6 +516,7 @@ mod tests {
         assert_eq!(s.server.public_url, None);
         assert_eq!(s.server.cors_allowed_origins, vec!["*"]);
         assert_eq!(s.server.shutdown_timeout_secs, 30);
+        assert_eq!(s.server.request_body_timeout_secs, 5);
         assert!(s.rate_limits.enabled);
         assert_eq!(s.rate_limits.login_per_ip, "20/1m".parse().unwrap());
         assert_eq!(s.rate_limits.login_per_account, "10/15m".parse().unwrap());

@@ -20,14 +20,12 @@ use crate::{
     db::sessions::SessionRules,
     error::{self, ApiError},
     metrics::{self, Metrics},
+    request_body::{self, BodyDeadline},
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
     settings::Settings,
     state::{AppState, MetricsAccess, UploadRules},
 };
-
-/// JSON bodies are small (three strings at most); anything larger is refused early.
-const JSON_BODY_LIMIT: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -58,6 +56,9 @@ impl Application {
         let state = web::Data::new(app_state(&settings)?);
         let metrics = web::Data::from(Arc::clone(&state.metrics));
         let proxies = web::Data::new(settings.trusted_proxies.clone());
+        let body_deadline = web::Data::new(BodyDeadline(std::time::Duration::from_secs(
+            settings.server.request_body_timeout_secs,
+        )));
 
         let server_settings = &settings.server;
         let address = format!("{}:{}", server_settings.host, server_settings.port);
@@ -66,6 +67,7 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(request_body::middleware))
                 .wrap(ErrorHandlers::new().default_handler(error::json_error_body))
                 // Outside the error handler, so its replacement bodies get the header too.
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
@@ -77,9 +79,10 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(metrics.clone())
                 .app_data(proxies.clone())
+                .app_data(body_deadline.clone())
                 .app_data(
                     web::JsonConfig::default()
-                        .limit(JSON_BODY_LIMIT)
+                        .limit(request_body::MAX_BYTES)
                         .error_handler(|error, _| ApiError::from(error).into()),
                 )
                 .app_data(

@@ -1,0 +1,65 @@
+//! A deadline for every request body but an upload's (which has `UPLOAD_TIMEOUT_SECS` and its
+//! own size limit): the body is read, at most `MAX_BYTES`, within `REQUEST_BODY_TIMEOUT_SECS`,
+//! before the request goes on; a client sending one byte every few seconds is answered 408 and
+//! holds nothing. The handlers then read the body from memory.
+
+use std::time::Duration;
+
+use actix_web::{
+    Error, HttpMessage, ResponseError,
+    body::{EitherBody, MessageBody},
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    http::header,
+    middleware::Next,
+    web::{self, BytesMut},
+};
+use futures_util::StreamExt;
+
+use crate::error::ApiError;
+
+/// JSON bodies are small (three strings at most); anything larger is refused early.
+pub const MAX_BYTES: usize = 16 * 1024;
+
+/// How long a body may take to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Duration);
+
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let deadline = req.app_data::<web::Data<BodyDeadline>>().map(|deadline| deadline.0);
+    if let Some(deadline) = deadline.filter(|_| !is_multipart(&req)) {
+        let payload = req.take_payload();
+        match actix_web::rt::time::timeout(deadline, read_body(payload)).await {
+            Ok(Ok(body)) => req.set_payload(Payload::from(body)),
+            Ok(Err(error)) => return Ok(refuse(req, error)),
+            Err(_) => return Ok(refuse(req, ApiError::BodyTimeout)),
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The whole body, or the error its reading ends with.
+async fn read_body(mut payload: Payload) -> Result<web::Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::MalformedJson)?;
+        if body.len() + chunk.len() > MAX_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn is_multipart(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("multipart/"))
+}
+
+fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
+    req.into_response(error.error_response()).map_into_right_body()
+}
