@@ -80,6 +80,9 @@ pub enum ApiError {
     /// Any other framework error status, answered with its standard reason phrase.
     #[error("{}", .0.canonical_reason().unwrap_or("Error"))]
     Http(StatusCode),
+    /// Work shed under load (a full queue): 503 with the seconds to wait in `Retry-After`.
+    #[error("Service unavailable")]
+    Busy { retry_after_secs: u64 },
     #[error("Service unavailable")]
     Unavailable(#[source] Source),
     #[error("Internal server error")]
@@ -151,7 +154,7 @@ impl ResponseError for ApiError {
             UploadTimeout | BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Http(status) => *status,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Busy { .. } | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -174,8 +177,16 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
-            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        match self {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::Busy { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // A database that is down or too busy: worth a retry soon.
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         response.json(ErrorBody { status: "error", message: self.to_string() })
     }

@@ -60,6 +60,7 @@ pub struct Metrics {
     bcrypt_jobs: IntCounter,
     bcrypt_wait_seconds: Counter,
     bcrypt_seconds: Counter,
+    bcrypt_shed: IntCounterVec,
     db_connections: IntGauge,
     db_idle: IntGauge,
     db_checkouts: IntCounter,
@@ -136,6 +137,11 @@ impl Metrics {
                 "bcrypt_seconds_total",
                 "Time bcrypt threads spent hashing and verifying",
             ),
+            bcrypt_shed: counter_vec(
+                "bcrypt_jobs_shed_total",
+                "bcrypt jobs not run: queue full, caller gone, waited too long",
+                &["reason"],
+            ),
             db_connections: gauge("db_pool_connections", "Open database connections"),
             db_idle: gauge("db_pool_idle_connections", "Idle database connections"),
             db_checkouts: counter("db_pool_checkouts_total", "Database connections handed out"),
@@ -163,6 +169,13 @@ impl Metrics {
         set_counter(&self.bcrypt_jobs, total(&pools.bcrypt.jobs));
         set_seconds(&self.bcrypt_wait_seconds, secs(&pools.bcrypt.wait_nanos));
         set_seconds(&self.bcrypt_seconds, secs(&pools.bcrypt.work_nanos));
+        for (reason, shed) in [
+            ("queue_full", &pools.bcrypt.refused_full),
+            ("caller_gone", &pools.bcrypt.skipped_abandoned),
+            ("waited_too_long", &pools.bcrypt.dropped_late),
+        ] {
+            set_counter(&self.bcrypt_shed.with_label_values(&[reason]), total(shed));
+        }
         self.db_connections.set(i64::from(pools.db_connections));
         self.db_idle.set(i64::from(pools.db_idle));
         set_counter(&self.db_checkouts, total(&pools.db.checkouts));

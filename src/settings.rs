@@ -111,6 +111,10 @@ pub struct TokenSettings {
 #[derive(Debug, Clone)]
 pub struct PasswordSettings {
     pub bcrypt_cost: u32,
+    /// bcrypt jobs that may wait for a thread; one more is answered 503 at once.
+    pub bcrypt_queue_capacity: usize,
+    /// How long a bcrypt job may wait for a thread before it is dropped with 503.
+    pub bcrypt_max_wait_ms: u64,
     /// Refuse the 10,000 most common passwords at registration and password change.
     pub reject_common: bool,
 }
@@ -366,6 +370,8 @@ impl Settings {
             },
             passwords: PasswordSettings {
                 bcrypt_cost: source.checked("BCRYPT_COST", bcrypt_cost)?,
+                bcrypt_queue_capacity: source.positive("BCRYPT_QUEUE_CAPACITY")?,
+                bcrypt_max_wait_ms: source.positive("BCRYPT_MAX_WAIT_MS")?,
                 reject_common: source.parsed("PASSWORD_REJECT_COMMON")?,
             },
             uploads: UploadSettings {
@@ -511,6 +517,7 @@ mod tests {
             s.tokens.jwt_previous_key_files.is_empty() && s.tokens.jwt_previous_secrets.is_empty()
         );
         assert_eq!(s.passwords.bcrypt_cost, 12);
+        assert_eq!((s.passwords.bcrypt_queue_capacity, s.passwords.bcrypt_max_wait_ms), (32, 3000));
         assert_eq!(s.uploads.dir, PathBuf::from("uploads"));
         assert_eq!(s.uploads.max_bytes, 5_242_880);
         assert_eq!(s.server.public_url, None);

@@ -13,7 +13,10 @@ use actix_web::{
 
 use crate::{
     auth::{
-        bcrypt_pool::BcryptPool, keys, password::Passwords, password_policy::PasswordPolicy,
+        bcrypt_pool::{BcryptPool, QueueLimits},
+        keys,
+        password::Passwords,
+        password_policy::PasswordPolicy,
         token::TokenKeys,
     },
     db,
@@ -181,7 +184,11 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         },
         passwords: Passwords::new(
             settings.passwords.bcrypt_cost,
-            BcryptPool::per_core().map_err(StartupError::Threads)?,
+            BcryptPool::per_core(QueueLimits {
+                capacity: settings.passwords.bcrypt_queue_capacity,
+                max_wait: std::time::Duration::from_millis(settings.passwords.bcrypt_max_wait_ms),
+            })
+            .map_err(StartupError::Threads)?,
         )
         .map_err(StartupError::Bcrypt)?,
         password_policy: PasswordPolicy { reject_common: settings.passwords.reject_common },

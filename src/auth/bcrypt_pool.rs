@@ -24,10 +24,22 @@ const NICENESS: libc::c_int = 10;
 type Job = Box<dyn FnOnce() + Send>;
 
 pub struct BcryptPool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     /// Jobs submitted and not finished: the queue depth `/metrics` reports.
     in_flight: Arc<AtomicUsize>,
     stats: Arc<BcryptStats>,
+    limits: QueueLimits,
+}
+
+/// How much work may wait for a thread: a queue of bounded length, and a bounded wait. A
+/// storm of logins is shed with 503 at the door instead of queueing for tens of seconds in
+/// front of a real user's.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Jobs waiting (running ones not counted); one more is refused at once.
+    pub capacity: usize,
+    /// A job that waited longer is dropped when a thread reaches it: its caller has had 503.
+    pub max_wait: Duration,
 }
 
 /// Totals since start, for `/metrics`.
@@ -38,12 +50,18 @@ pub struct BcryptStats {
     pub wait_nanos: AtomicU64,
     /// Hashing and verifying.
     pub work_nanos: AtomicU64,
+    /// Refused because the queue was full.
+    pub refused_full: AtomicU64,
+    /// Not run: the caller had gone (a closed connection) when a thread reached it.
+    pub skipped_abandoned: AtomicU64,
+    /// Not run: it had waited longer than `max_wait`.
+    pub dropped_late: AtomicU64,
 }
 
 impl BcryptPool {
     /// Starts `threads` threads; they end when the pool is dropped.
-    pub fn new(threads: usize) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+    pub fn new(threads: usize, limits: QueueLimits) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(limits.capacity);
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
@@ -61,7 +79,7 @@ impl BcryptPool {
                 }
             })?;
         }
-        Ok(BcryptPool { jobs, in_flight: Arc::default(), stats: Arc::default() })
+        Ok(BcryptPool { jobs, in_flight: Arc::default(), stats: Arc::default(), limits })
     }
 
     /// Jobs submitted and not finished.
@@ -74,39 +92,63 @@ impl BcryptPool {
     }
 
     /// One per core the process may use.
-    pub fn per_core() -> std::io::Result<Self> {
-        Self::new(thread::available_parallelism().map_or(1, |n| n.get()))
+    pub fn per_core(limits: QueueLimits) -> std::io::Result<Self> {
+        Self::new(thread::available_parallelism().map_or(1, |n| n.get()), limits)
     }
 
-    /// Runs `work` on the pool and waits for it without blocking the caller's thread; jobs queue
-    /// when every thread is busy.
+    /// Runs `work` on the pool and waits for it without blocking the caller's thread. Jobs
+    /// queue when every thread is busy; a full queue, or a wait past `max_wait`, answers 503
+    /// (`ApiError::Busy`); a job whose caller has gone is never run.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (done, result) = oneshot::channel();
+        let (done, result) = oneshot::channel::<Option<T>>();
         let in_flight = Arc::clone(&self.in_flight);
         let stats = Arc::clone(&self.stats);
-        let submitted = Instant::now();
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.jobs
-            .send(Box::new(move || {
-                let started = Instant::now();
+        let (submitted, max_wait) = (Instant::now(), self.limits.max_wait);
+        let job: Job = Box::new(move || {
+            let started = Instant::now();
+            let output = if done.is_closed() {
+                stats.skipped_abandoned.fetch_add(1, Ordering::Relaxed);
+                None
+            } else if started - submitted > max_wait {
+                stats.dropped_late.fetch_add(1, Ordering::Relaxed);
+                None
+            } else {
                 let output = work();
-                // Counted before the caller can see the result, so that a scrape after the
-                // response never finds the job still queued.
                 stats.jobs.fetch_add(1, Ordering::Relaxed);
                 stats.wait_nanos.fetch_add(nanos(started - submitted), Ordering::Relaxed);
                 stats.work_nanos.fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                let _ = done.send(output);
-            }))
-            .map_err(|_| {
-                self.in_flight.fetch_sub(1, Ordering::Relaxed);
-                ApiError::internal("bcrypt pool stopped")
-            })?;
-        result.await.map_err(|_| ApiError::internal("bcrypt job dropped"))
+                Some(output)
+            };
+            // Counted before the caller can see the result, so that a scrape after the
+            // response never finds the job still queued.
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            let _ = done.send(output);
+        });
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Err(refused) = self.jobs.try_send(job) {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return Err(match refused {
+                mpsc::TrySendError::Full(_) => {
+                    self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
+                    self.busy()
+                }
+                mpsc::TrySendError::Disconnected(_) => ApiError::internal("bcrypt pool stopped"),
+            });
+        }
+        match result.await {
+            Ok(Some(output)) => Ok(output),
+            Ok(None) => Err(self.busy()),
+            Err(_) => Err(ApiError::internal("bcrypt job dropped")),
+        }
+    }
+
+    /// 503, retried after about the longest a queued job may wait.
+    fn busy(&self) -> ApiError {
+        ApiError::Busy { retry_after_secs: self.limits.max_wait.as_secs().max(1) }
     }
 }
 
@@ -139,11 +181,40 @@ fn lower_priority() {
 
 #[cfg(test)]
 mod tests {
+    use std::{pin::Pin, sync::atomic::AtomicBool};
+
     use super::*;
+
+    const LIMITS: QueueLimits = QueueLimits { capacity: 1, max_wait: Duration::from_secs(60) };
+
+    /// Polls once: the job is submitted then, and still waiting.
+    fn pending<F: Future + Unpin>(future: &mut F) -> bool {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        Pin::new(future).poll(&mut context).is_pending()
+    }
+
+    /// A job that holds the pool's one thread until `release` sends, and its caller's future.
+    async fn occupy(
+        pool: &BcryptPool,
+    ) -> (std::sync::mpsc::Sender<()>, Pin<Box<impl Future<Output = Result<(), ApiError>> + '_>>)
+    {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let mut job = Box::pin(pool.run(move || {
+            let _ = started.send(());
+            let _ = hold.recv();
+        }));
+        // Polled until a thread has taken it, so that what comes after it waits in the queue.
+        tokio::select! {
+            _ = &mut job => unreachable!("the job waits for its release"),
+            _ = running => {}
+        }
+        (release, job)
+    }
 
     #[actix_web::test]
     async fn jobs_run_on_idle_priority_bcrypt_threads_and_return_their_result() {
-        let pool = BcryptPool::new(2).unwrap();
+        let pool = BcryptPool::new(2, LIMITS).unwrap();
         let (name, policy) = pool
             .run(|| {
                 // SAFETY: pid 0 is the calling thread.
@@ -154,5 +225,55 @@ mod tests {
             .unwrap();
         assert!(name.unwrap().starts_with("bcrypt-"));
         assert_eq!(policy, libc::SCHED_IDLE);
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_refuses_at_once_with_503() {
+        let pool = BcryptPool::new(1, LIMITS).unwrap();
+        let (release, running) = occupy(&pool).await;
+        let mut queued = Box::pin(pool.run(|| 1));
+        // Polled once: it is in the queue now, which holds one.
+        assert!(pending(&mut queued));
+        let refused = pool.run(|| 2).await;
+        assert!(matches!(refused, Err(ApiError::Busy { retry_after_secs: 60 })), "{refused:?}");
+        assert_eq!(pool.stats().refused_full.load(Ordering::Relaxed), 1);
+        release.send(()).unwrap();
+        running.await.unwrap();
+        assert_eq!(queued.await.unwrap(), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_job_whose_caller_is_gone_is_never_run() {
+        let pool = BcryptPool::new(1, QueueLimits { capacity: 2, ..LIMITS }).unwrap();
+        let (release, running) = occupy(&pool).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let mut abandoned = Box::pin(pool.run(move || flag.store(true, Ordering::SeqCst)));
+        assert!(pending(&mut abandoned));
+        drop(abandoned);
+        release.send(()).unwrap();
+        running.await.unwrap();
+        // The next job runs after the abandoned one was taken (and skipped).
+        pool.run(|| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(pool.stats().skipped_abandoned.load(Ordering::Relaxed), 1);
+        assert_eq!(pool.in_flight(), 0);
+    }
+
+    #[actix_web::test]
+    async fn a_job_that_waited_too_long_is_dropped_with_503() {
+        let limits = QueueLimits { capacity: 4, max_wait: Duration::from_millis(20) };
+        let pool = BcryptPool::new(1, limits).unwrap();
+        let (release, running) = occupy(&pool).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let mut late = Box::pin(pool.run(move || flag.store(true, Ordering::SeqCst)));
+        assert!(pending(&mut late));
+        std::thread::sleep(Duration::from_millis(50));
+        release.send(()).unwrap();
+        running.await.unwrap();
+        assert!(matches!(late.await, Err(ApiError::Busy { retry_after_secs: 1 })));
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(pool.stats().dropped_late.load(Ordering::Relaxed), 1);
     }
 }

@@ -54,7 +54,46 @@ async fn upload_dir_that_cannot_be_written_is_500_without_a_path_and_recovers(ba
     assert_eq!(app.stored_files().len(), 1);
 }
 
+async fn a_login_storm_is_shed_with_503_at_the_bcrypt_queue(backend: Backend) {
+    // Two threads at cost 12 and one waiting place: of 24 logins at once most cannot wait.
+    let app = spawn_app_with(backend, |s| {
+        s.passwords.bcrypt_cost = 12;
+        s.passwords.bcrypt_queue_capacity = 1;
+    })
+    .await;
+    app.register("A", "storm@example.com", PASSWORD).await;
+    let logins = (0..24).map(|_| async {
+        let response = app.login("storm@example.com", PASSWORD).await;
+        let retry_after =
+            response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        (status_and_json(response).await, retry_after)
+    });
+    let results = futures_util::future::join_all(logins).await;
+    let mut shed = 0;
+    for ((status, body), retry_after) in &results {
+        match status {
+            200 => assert_eq!(body["message"], "Login successful!"),
+            503 => {
+                assert_eq!(body, &error_body("Service unavailable"));
+                assert_eq!(retry_after.as_deref(), Some("3"));
+                shed += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(shed > 0 && shed < 24, "{shed} of 24 shed");
+    // Nothing stays queued: the next login is served.
+    assert_eq!(app.login("storm@example.com", PASSWORD).await.status(), 200);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let counted = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(r#"bcrypt_jobs_shed_total{reason="queue_full"} "#))
+        .unwrap();
+    assert_eq!(counted.parse::<f64>().unwrap(), f64::from(shed));
+}
+
 both_backends!(
+    a_login_storm_is_shed_with_503_at_the_bcrypt_queue,
     statement_stuck_behind_a_lock_is_503_while_other_endpoints_answer,
     upload_dir_that_cannot_be_written_is_500_without_a_path_and_recovers
 );
