@@ -109,8 +109,14 @@ def check_files():
     check(any(v[0] in named_volumes and v[1] == upload_dir for v in auth_volumes),
           f"uploads ({upload_dir}) are on a named volume")
     ports = [str(p) for p in auth.get("ports", [])]
-    check(any(p.split(":")[0].split("-")[0] == "5000" and p.endswith(":5000") for p in ports),
+    check(any(p.split(":")[-2].split("-")[0] == "5000" and p.endswith(":5000") for p in ports),
           f"port 5000 is published ({ports})")
+    check(ports and all(p.startswith("127.0.0.1:") for p in ports),
+          f"the plain-HTTP port is bound to 127.0.0.1, for a TLS proxy in front ({ports})")
+    check(auth.get("read_only") is True, "auth's root file system is read-only")
+    check(auth.get("cap_drop") == ["ALL"], "auth drops every capability")
+    check("no-new-privileges:true" in auth.get("security_opt", []), "auth cannot gain privileges")
+    check("TRUSTED_PROXIES" in env, "compose passes TRUSTED_PROXIES through")
     grace = int(str(auth.get("stop_grace_period", "10s")).rstrip("s"))
     check(grace > int(env.get("SHUTDOWN_TIMEOUT_SECS", "30")),
           "stop_grace_period outlasts SHUTDOWN_TIMEOUT_SECS")

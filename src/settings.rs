@@ -217,6 +217,10 @@ macro_rules! from_str_settings {
 }
 from_str_settings!(DatabaseUrl, JwtAlgorithm, LogFormat, ProxyHeader, RateLimit);
 
+/// The secrets, which may also come from a file named by `<NAME>_FILE` (a Docker or Kubernetes
+/// secret mounted in the container), as the official postgres image reads its own.
+const SECRETS: [&str; 4] = ["DATABASE_URL", "JWT_SECRET", "JWT_PREVIOUS_SECRETS", "METRICS_TOKEN"];
+
 /// The layered sources, read one variable at a time.
 struct Source<'a> {
     env: &'a HashMap<String, String>,
@@ -224,20 +228,34 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// The text of `name`: the environment's, else the files'.
-    fn text(&self, name: &str) -> Option<String> {
-        self.env.get(name).cloned().or_else(|| self.files.get_string(&name.to_lowercase()).ok())
+    /// The text of `name`: the environment's (or, for a secret, that of the file its `_FILE`
+    /// variable names), else the config files'.
+    fn text(&self, name: &str) -> Result<Option<String>, SettingsError> {
+        let file_variable = format!("{name}_FILE");
+        let from_file = match self.env.get(&file_variable).filter(|_| SECRETS.contains(&name)) {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+                invalid(&file_variable, format!("cannot read {path:?}: {error}"))
+            })?),
+            None => None,
+        };
+        match (from_file, self.env.get(name)) {
+            (Some(_), Some(_)) => Err(invalid(&file_variable, format!("and {name} are both set"))),
+            // A file written by `echo` or an editor ends with a newline that is not the secret's.
+            (Some(text), None) => Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned())),
+            (None, Some(text)) => Ok(Some(text.clone())),
+            (None, None) => Ok(self.files.get_string(&name.to_lowercase()).ok()),
+        }
     }
 
     /// A setting that must be set.
     fn parsed<T: Setting>(&self, name: &str) -> Result<T, SettingsError> {
-        let text = self.text(name).ok_or_else(|| invalid(name, "is not set"))?;
+        let text = self.text(name)?.ok_or_else(|| invalid(name, "is not set"))?;
         T::parse_setting(&text).map_err(|problem| invalid(name, problem))
     }
 
     /// A setting that may be unset or empty.
     fn optional<T: Setting>(&self, name: &str) -> Result<Option<T>, SettingsError> {
-        match self.text(name).filter(|text| !text.is_empty()) {
+        match self.text(name)?.filter(|text| !text.is_empty()) {
             Some(text) => {
                 T::parse_setting(&text).map(Some).map_err(|problem| invalid(name, problem))
             }
@@ -285,7 +303,7 @@ impl Source<'_> {
 
     /// A comma-separated setting: its non-empty, trimmed entries.
     fn list<T: Setting>(&self, name: &str) -> Result<Vec<T>, SettingsError> {
-        self.text(name)
+        self.text(name)?
             .unwrap_or_default()
             .split(',')
             .map(str::trim)
@@ -715,6 +733,25 @@ mod tests {
             load(&[("CORS_ALLOWED_ORIGINS", " , ")]).unwrap_err().variable,
             "CORS_ALLOWED_ORIGINS"
         );
+    }
+
+    #[test]
+    fn secrets_may_come_from_files() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("jwt_secret");
+        std::fs::write(&path, "from-a-file-secret-of-32-bytes-or-more\n").unwrap();
+        let path = path.to_str().unwrap();
+        let s = load(&[("JWT_SECRET_FILE", path), ("METRICS_TOKEN_FILE", path)]).unwrap();
+        assert_eq!(s.tokens.jwt_secret.as_deref(), Some("from-a-file-secret-of-32-bytes-or-more"));
+        assert_eq!(s.metrics.token.as_deref(), Some("from-a-file-secret-of-32-bytes-or-more"));
+        assert_eq!(
+            load(&[("JWT_SECRET_FILE", path), ("JWT_SECRET", "x")]).unwrap_err(),
+            invalid("JWT_SECRET_FILE", "and JWT_SECRET are both set")
+        );
+        let missing = load(&[("JWT_SECRET_FILE", "/nonexistent/secret")]).unwrap_err();
+        assert_eq!(missing.variable, "JWT_SECRET_FILE");
+        // Only secrets: other variables have no _FILE form.
+        assert_eq!(load(&[("PORT_FILE", path)]).unwrap().server.port, 5000);
     }
 
     #[test]

@@ -232,11 +232,8 @@ impl ManageConnection for ConnectionManager {
 /// `/readyz` says so) until it does, and the pool migrates on its first connection. A schema
 /// that cannot be migrated is an error.
 pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, BuildPoolError> {
-    if let DatabaseUrl::Sqlite(path) = url
-        && let Some(parent) = path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(BuildPoolError::Folder)?;
+    if let DatabaseUrl::Sqlite(path) = url {
+        owner_only_file(path).map_err(BuildPoolError::Folder)?;
     }
     let manager = ConnectionManager::new(url.clone(), options);
     match manager.open() {
@@ -267,9 +264,21 @@ pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, 
     })
 }
 
+/// The SQLite file holds password and refresh-token hashes: it is created (with its folder)
+/// readable by the service's user alone, and an existing one is made so. SQLite gives its
+/// `-wal` and `-shm` files the mode of the database file.
+fn owner_only_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildPoolError {
-    #[error("cannot create the database's folder: {0}")]
+    #[error("cannot create the database file or its folder: {0}")]
     Folder(std::io::Error),
     #[error("database migrations failed: {0}")]
     Migrations(MigrationError),

@@ -43,3 +43,29 @@ fn binary_refuses_bad_settings_naming_the_variable() {
         assert_eq!(stderr, expected, "{vars:?}");
     }
 }
+
+/// The SQLite file holds password and refresh-token hashes: readable by the service alone,
+/// its -wal and -shm files too, also when it existed before with a wider mode.
+#[tokio::test]
+async fn the_sqlite_file_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::helpers::{Backend, PASSWORD, spawn_app_with};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let old = dir.path().join("old.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for path in [dir.path().join("new/auth.db"), old] {
+        let url = auth_service::db::DatabaseUrl::Sqlite(path.clone());
+        let app = spawn_app_with(Backend::Sqlite, |s| s.database.url = url).await;
+        assert_eq!(app.register("A", "mode@example.com", PASSWORD).await.status(), 201);
+        let mut files = vec![path.clone()];
+        files.extend(["-wal", "-shm"].map(|suffix| format!("{}{suffix}", path.display()).into()));
+        for file in files.iter().filter(|file| file.exists()) {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        assert!(files[1].exists(), "the WAL file is there to check");
+    }
+}
