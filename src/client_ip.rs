@@ -66,12 +66,23 @@ impl ClientIp {
     pub fn rate_limit_subject(self) -> String {
         match self.0 {
             IpAddr::V4(ip) => ip.to_string(),
-            IpAddr::V6(ip) => {
-                let prefix = u128::from(ip) & (u128::MAX << 64);
-                format!("{}/64", Ipv6Addr::from(prefix))
-            }
+            IpAddr::V6(ip) => ipv6_prefix(ip, 64),
         }
     }
+
+    /// For an IPv6 client, the /48 it is in (a site: 65,536 /64s), counted against a higher
+    /// ceiling than one /64, so a site cannot spread its guesses over its /64s.
+    pub fn rate_limit_site(self) -> Option<String> {
+        match self.0 {
+            IpAddr::V4(_) => None,
+            IpAddr::V6(ip) => Some(ipv6_prefix(ip, 48)),
+        }
+    }
+}
+
+fn ipv6_prefix(ip: Ipv6Addr, bits: u32) -> String {
+    let prefix = u128::from(ip) & (u128::MAX << (128 - bits));
+    format!("{}/{bits}", Ipv6Addr::from(prefix))
 }
 
 impl FromRequest for ClientIp {
@@ -107,23 +118,45 @@ pub fn client_ip(peer: IpAddr, chain: &str, proxies: &TrustedProxies) -> IpAddr 
         ProxyHeader::Forwarded => forwarded_for_nodes(chain),
     };
     for entry in entries.into_iter().rev() {
-        match entry.parse::<IpAddr>() {
-            Ok(ip) => {
+        match address_of(entry) {
+            Some(ip) => {
                 client = ip.to_canonical();
                 if !is_trusted(&client) {
                     return client;
                 }
             }
             // Not an address: nothing to its left can be trusted either.
-            Err(_) => return client,
+            None => return client,
         }
     }
     client
 }
 
-/// The address of each `for=` node of an RFC 7239 `Forwarded` value, in order, without quotes,
-/// brackets or ports (`for="[2001:db8::1]:4711"` is `2001:db8::1`). Obfuscated and `unknown`
-/// nodes stay as they are and then fail to parse as addresses.
+/// The address of one entry of a forwarding header, as proxies write them: `1.2.3.4`,
+/// `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:4711`, quoted or not.
+fn address_of(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim().trim_matches('"');
+    if let Some(bracketed) = entry.strip_prefix('[') {
+        let (address, rest) = bracketed.split_once(']')?;
+        let port_only = rest.is_empty() || rest.strip_prefix(':').is_some_and(is_port);
+        return port_only.then(|| address.parse::<Ipv6Addr>().ok().map(IpAddr::V6))?;
+    }
+    match entry.split_once(':') {
+        // One colon: an IPv4 address and a port. More: an IPv6 address.
+        Some((address, port)) if !port.contains(':') => {
+            is_port(port).then(|| address.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4))?
+        }
+        _ => entry.parse().ok(),
+    }
+}
+
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The `for=` node of each element of an RFC 7239 `Forwarded` value, in order (its address
+/// read by `address_of`). Obfuscated and `unknown` nodes stay as they are and then fail to
+/// parse as addresses.
 fn forwarded_for_nodes(header: &str) -> Vec<&str> {
     header
         .split(',')
@@ -132,16 +165,6 @@ fn forwarded_for_nodes(header: &str) -> Vec<&str> {
                 let (key, value) = pair.trim().split_once('=')?;
                 key.trim().eq_ignore_ascii_case("for").then_some(value.trim())
             })
-        })
-        .map(|node| {
-            let node = node.trim_matches('"');
-            if let Some(bracketed) = node.strip_prefix('[') {
-                bracketed.split(']').next().unwrap_or_default()
-            } else if node.matches(':').count() == 1 {
-                node.split(':').next().unwrap_or_default()
-            } else {
-                node
-            }
         })
         .collect()
 }
@@ -213,6 +236,27 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_entries_with_ports_and_brackets_are_read() {
+        for (entry, address) in [
+            ("198.51.100.7", "198.51.100.7"),
+            ("198.51.100.7:5678", "198.51.100.7"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("[2001:db8::1]:4711", "2001:db8::1"),
+            ("\"[2001:db8::1]:4711\"", "2001:db8::1"),
+        ] {
+            assert_eq!(address_of(entry), Some(ip(address)), "{entry}");
+        }
+        for junk in ["", "unknown", "_hidden", "1.2.3.4:", "1.2.3.4:http", "[1.2.3.4]", "[::1]x"] {
+            assert_eq!(address_of(junk), None, "{junk}");
+        }
+        // The review's case: a proxy that writes ports no longer stops the walk at itself.
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(client_ip(ip("10.0.0.2"), "198.51.100.7:5678", &proxies), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("10.0.0.2"), "[2001:db8::1]:443", &proxies), ip("2001:db8::1"));
+    }
+
+    #[test]
     fn ipv4_mapped_peers_are_plain_ipv4() {
         let proxies = nets(&["127.0.0.1/32"]);
         assert_eq!(client_ip(ip("::ffff:127.0.0.1"), "198.51.100.7", &proxies), ip("198.51.100.7"));
@@ -223,5 +267,10 @@ mod tests {
         assert_eq!(ClientIp(ip("2001:db8:1:2:3:4:5:6")).rate_limit_subject(), "2001:db8:1:2::/64");
         assert_eq!(ClientIp(ip("2001:db8:1:2::ffff")).rate_limit_subject(), "2001:db8:1:2::/64");
         assert_eq!(ClientIp(ip("198.51.100.7")).rate_limit_subject(), "198.51.100.7");
+        assert_eq!(
+            ClientIp(ip("2001:db8:1:2::ffff")).rate_limit_site().unwrap(),
+            "2001:db8:1::/48"
+        );
+        assert_eq!(ClientIp(ip("198.51.100.7")).rate_limit_site(), None);
     }
 }

@@ -63,16 +63,27 @@ pub enum Limit<'a> {
     RefreshPerIp,
 }
 
+/// How many times one client's allowance an IPv6 /48 (a site) gets, summed over its /64s.
+const SITE_FACTOR: u64 = 16;
+
 impl Limit<'_> {
-    /// The counter's key (without its window) for a request from `client`.
-    fn key(self, client: ClientIp) -> String {
-        match self {
-            Limit::LoginPerIp => format!("login-ip:{}", client.rate_limit_subject()),
-            Limit::LoginPerAccount(email) => format!("login-account:{email}"),
-            Limit::RegisterPerIp => format!("register-ip:{}", client.rate_limit_subject()),
-            Limit::UploadPerIp => format!("upload-ip:{}", client.rate_limit_subject()),
-            Limit::RefreshPerIp => format!("refresh-ip:{}", client.rate_limit_subject()),
+    /// The counters (keys without their window) a request from `client` counts against, each
+    /// with its rate: the account's; or the address's (an IPv6 /64) and, for IPv6, its /48's
+    /// at `SITE_FACTOR` times the rate.
+    fn counters(self, client: ClientIp, rate: RateLimit) -> Vec<(String, RateLimit)> {
+        let name = match self {
+            Limit::LoginPerAccount(email) => return vec![(format!("login-account:{email}"), rate)],
+            Limit::LoginPerIp => "login-ip",
+            Limit::RegisterPerIp => "register-ip",
+            Limit::UploadPerIp => "upload-ip",
+            Limit::RefreshPerIp => "refresh-ip",
+        };
+        let mut counters = vec![(format!("{name}:{}", client.rate_limit_subject()), rate)];
+        if let Some(site) = client.rate_limit_site() {
+            let site_rate = RateLimit { max: rate.max.saturating_mul(SITE_FACTOR), ..rate };
+            counters.push((format!("{name}-site:{site}"), site_rate));
         }
+        counters
     }
 }
 
@@ -112,7 +123,7 @@ impl Limits {
             return Ok(());
         }
         let checks: Vec<(String, RateLimit)> =
-            limits.iter().map(|limit| (limit.key(client), self.rate(*limit))).collect();
+            limits.iter().flat_map(|limit| limit.counters(client, self.rate(*limit))).collect();
         db::run(pool, move |conn| {
             let now = chrono::Utc::now().timestamp();
             for (key, rate) in checks {

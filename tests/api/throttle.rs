@@ -97,6 +97,39 @@ async fn login_behind_a_trusted_proxy_is_counted_per_forwarded_client(backend: B
     assert_eq!(other.status().as_u16(), 200);
 }
 
+async fn forwarded_clients_with_ports_and_ipv6_sites_are_counted_apart(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_ip = limit("2/1h");
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // A proxy that writes the client's port: each client is still its own (it was the proxy,
+    // so everyone behind it shared one bucket).
+    for client in ["198.51.100.1:40001", "198.51.100.2:40002", "[2001:db8:9::1]:443"] {
+        for _ in 0..2 {
+            let response = login_via(&app, client, "p@example.com", "wrong password").await;
+            assert_eq!(response.status().as_u16(), 401, "{client}");
+        }
+        assert_throttled(login_via(&app, client, "p@example.com", PASSWORD).await, 3600).await;
+    }
+    // One IPv6 site spreading its attempts over its /64s: 2 per /64, 32 per /48.
+    let mut answered = Vec::new();
+    for subnet in 0..20 {
+        for _ in 0..2 {
+            let client = format!("2001:db8:42:{subnet:x}::1");
+            answered.push(
+                login_via(&app, &client, "p@example.com", "wrong password").await.status().as_u16(),
+            );
+        }
+    }
+    assert_eq!(answered.iter().filter(|&&status| status == 401).count(), 32, "{answered:?}");
+    assert_eq!(answered.iter().filter(|&&status| status == 429).count(), 8, "{answered:?}");
+    // Another site is not affected.
+    let elsewhere = login_via(&app, "2001:db8:43::1", "p@example.com", "wrong password").await;
+    assert_eq!(elsewhere.status().as_u16(), 401);
+}
+
 async fn login_behind_a_forwarded_proxy_reads_only_forwarded(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         limits(s);
@@ -275,6 +308,7 @@ both_backends!(
     login_limit_cannot_be_escaped_by_forging_x_forwarded_for,
     login_behind_a_trusted_proxy_is_counted_per_forwarded_client,
     login_behind_a_forwarded_proxy_reads_only_forwarded,
+    forwarded_clients_with_ports_and_ipv6_sites_are_counted_apart,
     login_over_the_per_account_limit_is_429_from_any_address,
     throttled_login_never_reaches_bcrypt,
     register_over_the_per_ip_limit_is_429_and_creates_nothing,
