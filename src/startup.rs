@@ -28,6 +28,7 @@ use crate::{
     routes::{self, metrics::MetricsListener},
     settings::Settings,
     state::{AppState, MetricsAccess, UploadRules},
+    uploads::store,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -171,8 +172,14 @@ fn listen_error(address: &str, source: std::io::Error) -> StartupError {
 fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
     let uploads = &settings.uploads;
     // actix-files once served the working directory when its folder was missing.
-    std::fs::create_dir_all(&uploads.dir)
-        .map_err(|source| StartupError::UploadDir { path: uploads.dir.clone(), source })?;
+    let folder_error = |source| StartupError::UploadDir { path: uploads.dir.clone(), source };
+    std::fs::create_dir_all(&uploads.dir).map_err(folder_error)?;
+    // Twice the longest an upload may stream, plus its re-encoding.
+    let idle = std::time::Duration::from_secs(uploads.timeout_secs.saturating_mul(2).max(60));
+    let swept = store::sweep_abandoned(&uploads.dir, idle).map_err(folder_error)?;
+    if swept > 0 {
+        log::info!("removed {swept} temporary files of uploads cut off by a crash");
+    }
     let tokens = &settings.tokens;
     Ok(AppState {
         db: db::build_pool(&settings.database.url, &settings.database.options())?,

@@ -167,23 +167,31 @@ pub fn delete_user(
     .optional())
 }
 
-/// Sets the user's picture and returns the one it replaces.
+/// Sets the user's picture and returns the one it replaces; `None` when the user is gone (a
+/// deletion won the race). The row is written first, which locks it (PostgreSQL) or takes the
+/// write lock (SQLite, where a transaction that reads first cannot wait for the lock later and
+/// fails at once): concurrent uploads then take turns, and each one reads the name the one
+/// before it stored, so every replaced picture is known and removed.
 pub fn replace_profile_pic(
     conn: &mut AnyConnection,
     user_id: i64,
     profile_pic: &str,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<Option<String>>> {
     conn.transaction(|conn| {
+        let now = chrono::Utc::now().naive_utc();
+        let locked = diesel::update(users::table.find(user_id))
+            .set(users::updated_at.eq(now))
+            .execute(conn)?;
+        if locked == 0 {
+            return Ok(None);
+        }
         let previous = users::table
             .find(user_id)
             .select(users::profile_pic)
             .get_result::<Option<String>>(conn)?;
         diesel::update(users::table.find(user_id))
-            .set((
-                users::profile_pic.eq(profile_pic),
-                users::updated_at.eq(chrono::Utc::now().naive_utc()),
-            ))
+            .set(users::profile_pic.eq(profile_pic))
             .execute(conn)?;
-        Ok(previous)
+        Ok(Some(previous))
     })
 }

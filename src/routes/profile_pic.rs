@@ -87,9 +87,14 @@ pub async fn upload_profile_pic(
 /// previous picture, or the new one when the row could not be changed.
 async fn name_in_the_row(ctx: &Ctx, auth: &AuthUser, stored: &str) -> Result<(), ApiError> {
     let (user_id, name) = (auth.user.id, stored.to_owned());
-    let replaced = ctx.db(move |conn| users::replace_profile_pic(conn, user_id, &name)).await;
+    let replaced = ctx
+        .db(move |conn| users::replace_profile_pic(conn, user_id, &name))
+        .await
+        .and_then(|previous| previous.ok_or(ApiError::UserNotFound));
     let unnamed = match &replaced {
         Ok(previous) => previous.as_deref().filter(|previous| *previous != stored),
+        // The account was deleted meanwhile: nothing names the new file.
+        Err(ApiError::UserNotFound) => Some(stored),
         // The row still names the old picture, unless the new one has the same name.
         Err(_) => Some(stored).filter(|stored| auth.user.profile_pic.as_deref() != Some(*stored)),
     };

@@ -163,6 +163,30 @@ impl ByteBudget {
     }
 }
 
+/// Removes the temporary files of uploads that can no longer finish (their process was killed:
+/// a dropped upload removes its own): those untouched for `older_than`, which is longer than
+/// any upload may take, so a replica sharing the folder never loses one in flight. Returns
+/// how many went.
+pub fn sweep_abandoned(
+    upload_dir: &Path,
+    older_than: std::time::Duration,
+) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(upload_dir)? {
+        let entry = entry?;
+        let is_temp = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+        let idle = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+        if is_temp && idle > older_than {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Deletes a picture that no row names any more. A failure is logged, not answered: the
 /// upload it follows has succeeded.
 pub async fn remove_stored_picture(upload_dir: &Path, stored_name: &str) {

@@ -245,7 +245,62 @@ async fn upload_with_a_300_character_name_is_stored_under_a_name_the_disk_takes(
     assert_eq!(served.status(), 200);
 }
 
+async fn concurrent_uploads_of_one_user_leave_only_the_picture_its_row_names(backend: Backend) {
+    // Each read the previous name without a lock: 10 at once left 4-6 files, one referenced,
+    // and some answered 503 on SQLite.
+    let app = spawn_app(backend).await;
+    let (token, id) = upload_user(&app).await;
+    let uploads = (0..10).map(|i| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let name = format!("race{i}.png");
+            app.upload("/api/upload_profile_pic", &token, &name, png_image(4, 4)).await.status()
+        }
+    });
+    let statuses = futures_util::future::join_all(uploads).await;
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    let named = profile_pic(&app).unwrap();
+    assert!(named.starts_with(&format!("{id}_race")), "{named}");
+    assert_eq!(app.stored_files(), std::slice::from_ref(&named));
+}
+
+async fn a_picture_for_a_user_deleted_meanwhile_is_not_found_and_not_kept(backend: Backend) {
+    // The upload's row update finds no user (a deletion won the race): no row, and not the 500
+    // of a missing row.
+    let app = spawn_app(backend).await;
+    let (_, id) = upload_user(&app).await;
+    use diesel::RunQueryDsl;
+    diesel::delete(auth_service::db::schema::users::table).execute(&mut app.db()).unwrap();
+    let replaced = auth_service::db::users::replace_profile_pic(&mut app.db(), id, "gone.png");
+    assert_eq!(replaced.unwrap(), None);
+}
+
+async fn temporary_files_left_by_a_crash_are_swept_at_start(backend: Backend) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let abandoned = uploads.join(".upload-abandoned");
+    let fresh = uploads.join(".upload-in-flight-elsewhere");
+    let picture = uploads.join("1_me.png");
+    for path in [&abandoned, &fresh, &picture] {
+        std::fs::write(path, b"x").unwrap();
+    }
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for path in [&abandoned, &picture] {
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(an_hour_ago).unwrap();
+    }
+    let app = spawn_app_with(backend, |s| {
+        s.uploads.dir = uploads.clone();
+        s.uploads.timeout_secs = 120;
+    })
+    .await;
+    assert_eq!(app.stored_files(), [".upload-in-flight-elsewhere", "1_me.png"]);
+}
+
 both_backends!(
+    concurrent_uploads_of_one_user_leave_only_the_picture_its_row_names,
+    a_picture_for_a_user_deleted_meanwhile_is_not_found_and_not_kept,
+    temporary_files_left_by_a_crash_are_swept_at_start,
     upload_with_a_300_character_name_is_stored_under_a_name_the_disk_takes,
     upload_strips_exif_and_applies_its_orientation,
     upload_drops_polyglot_payloads,
