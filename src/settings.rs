@@ -25,7 +25,7 @@ const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
 const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
 /// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
-pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// How access tokens are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,10 @@ pub struct TokenSettings {
     pub jwt_previous_key_files: Vec<PathBuf>,
     /// HS256 secrets whose tokens are still accepted, never used to sign.
     pub jwt_previous_secrets: Vec<String>,
+    /// The `iss` of every access token: `JWT_ISSUER`, else `PUBLIC_URL`, else `auth-service`.
+    pub issuer: String,
+    /// The `aud` of every access token (`JWT_AUDIENCE`): what verifiers check it is for.
+    pub audience: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     /// How long after a refresh token is spent a second use still gets a successor (a
@@ -381,6 +385,14 @@ impl Settings {
                 jwt_private_key_file: source.optional("JWT_PRIVATE_KEY_FILE")?,
                 jwt_previous_key_files: source.list("JWT_PREVIOUS_KEY_FILES")?,
                 jwt_previous_secrets: source.list("JWT_PREVIOUS_SECRETS")?,
+                issuer: match source.optional("JWT_ISSUER")? {
+                    Some(issuer) => issuer,
+                    None => source.optional::<String>("PUBLIC_URL")?.map_or_else(
+                        || "auth-service".to_owned(),
+                        |url| url.trim_end_matches('/').to_owned(),
+                    ),
+                },
+                audience: source.parsed("JWT_AUDIENCE")?,
                 access_token_ttl_secs: source.positive("ACCESS_TOKEN_TTL_SECS")?,
                 refresh_token_ttl_secs: source.parsed("REFRESH_TOKEN_TTL_SECS")?,
                 refresh_reuse_interval_secs: source.parsed("REFRESH_REUSE_INTERVAL_SECS")?,
@@ -428,19 +440,26 @@ impl Settings {
         {
             return Err(invalid("JWT_PRIVATE_KEY_FILE", "is required when JWT_ALGORITHM=EdDSA"));
         }
-        if self.app_env == "production" && self.tokens.jwt_algorithm == JwtAlgorithm::Hs256 {
-            match &self.tokens.jwt_secret {
-                None => return Err(invalid("JWT_SECRET", "is required when APP_ENV=production")),
-                Some(secret) if secret.len() < MIN_PRODUCTION_SECRET_BYTES => {
-                    return Err(invalid(
-                        "JWT_SECRET",
-                        format!(
-                            "must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes when APP_ENV=production"
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
+        let hs256 = self.tokens.jwt_algorithm == JwtAlgorithm::Hs256;
+        if self.app_env == "production" && hs256 && self.tokens.jwt_secret.is_none() {
+            return Err(invalid("JWT_SECRET", "is required when APP_ENV=production"));
+        }
+        // Anyone holding one token can test guesses of an HMAC secret offline: in every mode,
+        // each secret needs as many bytes as the hash output.
+        let short = |secret: &String| secret.len() < MIN_SECRET_BYTES;
+        let must = format!("must be at least {MIN_SECRET_BYTES} bytes");
+        if self.tokens.jwt_secret.as_ref().is_some_and(short) {
+            return Err(invalid("JWT_SECRET", must));
+        }
+        if self.tokens.jwt_previous_secrets.iter().any(short) {
+            return Err(invalid("JWT_PREVIOUS_SECRETS", format!("{must} each")));
+        }
+        if !hs256 && !self.tokens.jwt_previous_secrets.is_empty() {
+            return Err(invalid(
+                "JWT_PREVIOUS_SECRETS",
+                "is for JWT_ALGORITHM=HS256 only (EdDSA tokens are checked with public keys; \
+                 refresh tokens outlive the switch)",
+            ));
         }
         // A session row outlives the access tokens issued from it only if refresh tokens live
         // at least as long; an access token whose session is gone is refused.
@@ -696,12 +715,48 @@ mod tests {
             ("JWT_ALGORITHM", "EdDSA"),
             ("JWT_PRIVATE_KEY_FILE", "/run/secrets/jwt.pem"),
             ("JWT_PREVIOUS_KEY_FILES", "/a.pem, /b.pem"),
-            ("JWT_PREVIOUS_SECRETS", "old-secret"),
         ]);
         let s = load(&vars).unwrap();
         assert_eq!(s.tokens.jwt_previous_key_files.len(), 2);
-        assert_eq!(s.tokens.jwt_previous_secrets, vec!["old-secret"]);
+        // HS256 secrets are for HS256 alone: with EdDSA, a token signed by one is refused.
+        let old_secret = "an-old-hs256-secret-of-32-bytes-x";
+        vars.push(("JWT_PREVIOUS_SECRETS", old_secret));
+        assert_eq!(load(&vars).unwrap_err().variable, "JWT_PREVIOUS_SECRETS");
         assert_eq!(load(&[("JWT_ALGORITHM", "RS256")]).unwrap_err().variable, "JWT_ALGORITHM");
+    }
+
+    #[test]
+    fn every_hs256_secret_is_long_in_every_mode() {
+        let must = "must be at least 32 bytes";
+        assert_eq!(load(&[("JWT_SECRET", "short")]).unwrap_err(), invalid("JWT_SECRET", must));
+        let long = "x".repeat(32);
+        let previous = format!("{long},three");
+        assert_eq!(
+            load(&[("JWT_SECRET", &long), ("JWT_PREVIOUS_SECRETS", &previous)]).unwrap_err(),
+            invalid("JWT_PREVIOUS_SECRETS", format!("{must} each"))
+        );
+        assert!(load(&[("JWT_SECRET", &long), ("JWT_PREVIOUS_SECRETS", &long)]).is_ok());
+    }
+
+    #[test]
+    fn tokens_name_their_issuer_and_audience() {
+        let s = load(&[]).unwrap();
+        assert_eq!(
+            (s.tokens.issuer.as_str(), s.tokens.audience.as_str()),
+            ("auth-service", "auth-service")
+        );
+        let s = load(&[("PUBLIC_URL", "https://auth.example.com/")]).unwrap();
+        assert_eq!(s.tokens.issuer, "https://auth.example.com");
+        let s = load(&[
+            ("PUBLIC_URL", "https://a.example"),
+            ("JWT_ISSUER", "urn:example:auth"),
+            ("JWT_AUDIENCE", "api"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.tokens.issuer.as_str(), s.tokens.audience.as_str()),
+            ("urn:example:auth", "api")
+        );
     }
 
     #[test]

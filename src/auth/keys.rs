@@ -94,6 +94,7 @@ fn derived_key(secret: &[u8], purpose: &str) -> [u8; 32] {
 }
 
 const SUCCESSOR_PURPOSE: &str = "auth-service refresh-token successor v1";
+const KID_PURPOSE: &str = "auth-service HS256 kid v1";
 
 /// A key tokens are checked with; `public_jwk` is what JWKS publishes (none for a secret).
 #[derive(Clone)]
@@ -141,11 +142,9 @@ impl SigningKey {
 
 impl VerifyingKey {
     pub fn from_secret(secret: &[u8]) -> Self {
-        // The thumbprint is a SHA-256 over the secret: it reveals no more than any HS256
-        // signature already does (both allow only a brute-force search of the secret).
-        let kid = Jwk::from_encoding_key(&EncodingKey::from_secret(secret), Algorithm::HS256)
-            .and_then(|jwk| jwk.thumbprint(ThumbprintHash::SHA256))
-            .expect("an HMAC key always has a thumbprint");
+        // Not the RFC 7638 thumbprint, a bare SHA-256 of the secret that anyone could test
+        // guesses against: an HMAC under the secret, as hard to test as the signature itself.
+        let kid = URL_SAFE_NO_PAD.encode(derived_key(secret, KID_PURPOSE));
         VerifyingKey {
             kid,
             algorithm: Algorithm::HS256,

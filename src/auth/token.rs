@@ -1,8 +1,9 @@
-//! Access tokens: JWTs with `sub`, `email`, `iat`, `exp`, `jti` and `sid` claims, signed with
-//! the current key (HS256 or EdDSA) and a `kid` header naming it.
+//! Access tokens (RFC 9068): JWTs of type `at+jwt` with `iss`, `aud`, `sub`, `email`, `iat`,
+//! `exp`, `jti` and `sid` claims, signed with the current key (HS256 or EdDSA) and a `kid`
+//! header naming it.
 
 use jsonwebtoken::{
-    Algorithm, Header, Validation,
+    Header, Validation,
     jwk::{Jwk, JwkSet},
 };
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,16 @@ use crate::settings::TokenSettings;
 /// and checked by replicas of this service on synchronised clocks, so a few seconds suffice.
 pub const LEEWAY_SECS: u64 = 5;
 
+/// The header `typ` of an access token (RFC 9068 §2.1), so that no other JWT signed with the
+/// same key (an ID token, another service's) passes for one.
+pub const TOKEN_TYPE: &str = "at+jwt";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
+    /// Who issued it: `JWT_ISSUER`.
+    pub iss: String,
+    /// Who it is for: `JWT_AUDIENCE`.
+    pub aud: String,
     /// The user id, as a string (RFC 7519 §4.1.2).
     pub sub: String,
     pub email: String,
@@ -23,16 +32,26 @@ pub struct Claims {
     pub exp: i64,
     /// A UUID naming this token, so that logout can revoke exactly it.
     pub jti: String,
-    /// The session (refresh family) the token belongs to. Tokens issued before sessions existed
-    /// have none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    /// The session (refresh family) the token belongs to: it is refused once that ends.
+    pub sid: String,
+}
+
+/// What every token says about itself beside its user: who issued it, for whom, for how long.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    pub ttl_secs: u64,
+    pub issuer: String,
+    pub audience: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the token's kid names no configured key")]
     UnknownKid,
+    #[error("the token's typ is not at+jwt")]
+    NotAnAccessToken,
+    #[error("the token claims to live longer than this service issues them for")]
+    TooLongLived,
     #[error(transparent)]
     Jwt(#[from] jsonwebtoken::errors::Error),
 }
@@ -44,14 +63,16 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn new(key: VerifyingKey) -> Self {
-        // Built explicitly rather than from defaults (RFC 8725 §3.1, §3.2): the key's own
-        // algorithm only, `exp` required, `nbf` honoured when present.
+    fn new(key: VerifyingKey, rules: &TokenRules) -> Self {
+        // Built explicitly rather than from defaults (RFC 8725 §3.1, §3.2, §3.9): the key's own
+        // algorithm only, `exp` required, `nbf` honoured when present, this issuer and audience.
         let mut validation = Validation::new(key.algorithm);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_issuer(&[&rules.issuer]);
+        validation.set_audience(&[&rules.audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         Verifier { key, validation }
     }
 }
@@ -60,10 +81,8 @@ pub struct TokenKeys {
     signing: SigningKey,
     /// The current key first, then the previous ones.
     verifiers: Vec<Verifier>,
-    /// Which verifier checks a token without `kid` (v1 issued none): the first HS256 key.
-    without_kid: Option<usize>,
     jwks: String,
-    ttl_secs: u64,
+    rules: TokenRules,
 }
 
 impl TokenKeys {
@@ -71,7 +90,7 @@ impl TokenKeys {
     pub fn new(
         signing: SigningKey,
         previous: Vec<VerifyingKey>,
-        ttl_secs: u64,
+        rules: TokenRules,
     ) -> Result<Self, KeyError> {
         let current = signing.verifying.clone();
         let mut verifiers: Vec<Verifier> = Vec::with_capacity(previous.len() + 1);
@@ -82,23 +101,32 @@ impl TokenKeys {
                     kid: key.kid,
                 });
             }
-            verifiers.push(Verifier::new(key));
+            verifiers.push(Verifier::new(key, &rules));
         }
-        let without_kid = verifiers.iter().position(|v| v.key.algorithm == Algorithm::HS256);
         let keys: Vec<Jwk> = verifiers.iter().filter_map(|v| v.key.public_jwk.clone()).collect();
         let jwks = serde_json::to_string(&JwkSet { keys }).expect("a JWK set serialises");
-        Ok(TokenKeys { signing, verifiers, without_kid, jwks, ttl_secs })
+        Ok(TokenKeys { signing, verifiers, jwks, rules })
     }
 
     /// The keys `JWT_*` configure (`keys::load_configured`).
     pub fn load(settings: &TokenSettings) -> Result<Self, KeyError> {
         let (signing, previous) = keys::load_configured(settings)?;
-        TokenKeys::new(signing, previous, settings.access_token_ttl_secs)
+        let rules = TokenRules {
+            ttl_secs: settings.access_token_ttl_secs,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        };
+        TokenKeys::new(signing, previous, rules)
     }
 
-    /// HS256 with one secret and no previous keys.
+    /// HS256 with one secret and no previous keys, issuer and audience `auth-service`.
     pub fn from_secret(secret: &[u8], ttl_secs: u64) -> Self {
-        TokenKeys::new(SigningKey::from_secret(secret), Vec::new(), ttl_secs)
+        let rules = TokenRules {
+            ttl_secs,
+            issuer: "auth-service".to_owned(),
+            audience: "auth-service".to_owned(),
+        };
+        TokenKeys::new(SigningKey::from_secret(secret), Vec::new(), rules)
             .expect("one key cannot clash with itself")
     }
 
@@ -108,7 +136,7 @@ impl TokenKeys {
     }
 
     pub fn ttl_secs(&self) -> u64 {
-        self.ttl_secs
+        self.rules.ttl_secs
     }
 
     /// `{"keys":[…]}`: the public keys of the current and previous Ed25519 keys (RFC 7517).
@@ -124,35 +152,49 @@ impl TokenKeys {
     ) -> jsonwebtoken::errors::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
+            iss: self.rules.issuer.clone(),
+            aud: self.rules.audience.clone(),
             sub: user_id.to_string(),
             email: email.to_owned(),
             iat: now,
-            exp: now + self.ttl_secs as i64,
+            exp: now + self.rules.ttl_secs as i64,
             jti: uuid::Uuid::new_v4().to_string(),
-            sid: Some(session_id.to_owned()),
+            sid: session_id.to_owned(),
         };
         let mut header = Header::new(self.signing.algorithm);
+        header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(self.signing.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.signing.encoding)
     }
 
-    /// The claims of an unexpired token signed by the key its `kid` names, with that key's
-    /// algorithm. `jku`, `jwk` and `x5u` are never looked at (nothing is fetched).
+    /// The claims of an unexpired access token of this issuer for this audience, signed by the
+    /// key its `kid` names, with that key's algorithm, living no longer than tokens are issued
+    /// for. `jku`, `jwk` and `x5u` are never looked at (nothing is fetched).
     pub fn validate(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
-        let verifier = match header.kid.as_deref() {
-            Some(kid) => self.verifiers.iter().find(|v| v.key.kid == kid),
-            None => self.without_kid.map(|index| &self.verifiers[index]),
+        let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
+        if typ != TOKEN_TYPE && typ != "application/at+jwt" {
+            return Err(TokenError::NotAnAccessToken);
         }
-        .ok_or(TokenError::UnknownKid)?;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &verifier.key.decoding, &verifier.validation)?;
-        Ok(data.claims)
+        let kid = header.kid.as_deref().ok_or(TokenError::UnknownKid)?;
+        let verifier =
+            self.verifiers.iter().find(|v| v.key.kid == kid).ok_or(TokenError::UnknownKid)?;
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &verifier.key.decoding, &verifier.validation)?
+                .claims;
+        // A forged or leaked signing key could mint a token for ten years; none of ours lives
+        // longer than ACCESS_TOKEN_TTL_SECS.
+        if claims.exp.saturating_sub(claims.iat) > (self.rules.ttl_secs + LEEWAY_SECS) as i64 {
+            return Err(TokenError::TooLongLived);
+        }
+        Ok(claims)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::Algorithm;
+
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -165,10 +207,12 @@ mod tests {
         assert_eq!(claims.sub, "7");
         assert_eq!(claims.email, "a@example.com");
         assert_eq!(claims.exp - claims.iat, 60);
-        assert_eq!(claims.sid.as_deref(), Some("session-1"));
+        assert_eq!(claims.sid, "session-1");
+        assert_eq!((claims.iss.as_str(), claims.aud.as_str()), ("auth-service", "auth-service"));
         assert!(uuid::Uuid::parse_str(&claims.jti).is_ok());
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.kid.as_deref(), Some(keys.signing.kid.as_str()));
     }
 
@@ -187,7 +231,7 @@ mod tests {
         let rotated = TokenKeys::new(
             SigningKey::from_secret(b"the new secret, thirty-two bytes"),
             vec![VerifyingKey::from_secret(SECRET)],
-            60,
+            old.rules.clone(),
         )
         .unwrap();
         assert_eq!(rotated.validate(&token).unwrap().sub, "7");
@@ -203,10 +247,11 @@ mod tests {
 
     #[test]
     fn the_same_key_twice_is_refused() {
+        let rules = TokenKeys::from_secret(SECRET, 60).rules;
         let clash = TokenKeys::new(
             SigningKey::from_secret(SECRET),
             vec![VerifyingKey::from_secret(SECRET)],
-            60,
+            rules,
         );
         assert!(clash.is_err());
     }

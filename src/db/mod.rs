@@ -5,7 +5,6 @@
 pub mod migrations;
 pub mod pool;
 pub mod rate_limits;
-pub mod revoked_tokens;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -19,13 +19,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    revoked_tokens (jti) {
-        jti -> Text,
-        expires_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> BigInt,
@@ -50,10 +43,4 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    rate_limits,
-    refresh_tokens,
-    revoked_tokens,
-    sessions,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(rate_limits, refresh_tokens, sessions, users,);

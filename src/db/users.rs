@@ -1,14 +1,11 @@
 //! The `users` table.
 
 use chrono::NaiveDateTime;
-use diesel::{
-    dsl::{exists, not},
-    prelude::*,
-};
+use diesel::{dsl::exists, prelude::*};
 
 use super::{
     AnyConnection,
-    schema::{revoked_tokens, sessions, users},
+    schema::{sessions, users},
 };
 use crate::per_backend;
 
@@ -60,47 +57,24 @@ pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<
 // (3.53, bundled) re-prepares a statement whose LIMIT is a bound parameter on every execution,
 // which was 46% of the instructions of an authenticated request.
 
-/// How a token can have been ended, and so what to look up beside its user.
-#[derive(Debug, Clone)]
-pub enum TokenEnd {
-    /// Its session (`sid`) was deleted: logout, logout everywhere, password change, reuse.
-    Session(String),
-    /// Its `jti` was revoked: logout of a token from before sessions (v1), which has no `sid`.
-    Revocation(String),
-}
-
-/// The user a token names, and whether the token is still live (its session exists, or it was
-/// not revoked), in one round trip.
+/// The user a token names, and whether the token's session is still live and that user's,
+/// in one round trip.
 pub fn find_token_user(
     conn: &mut AnyConnection,
     user_id: i64,
-    end: &TokenEnd,
+    session_id: &str,
 ) -> QueryResult<Option<(User, bool)>> {
     // Every authenticated request runs this. On the concrete connection, diesel finds the
     // prepared statement by the query's type; through `AnyConnection` it would build the SQL
-    // text again each time to look it up. The session is looked up by id alone: `sid` and `sub`
-    // are signed together, so a session of another user cannot be named.
-    macro_rules! find {
-        ($conn:expr, $live:expr) => {
-            users::table
-                .filter(users::id.eq(user_id))
-                .select((User::as_select(), $live))
-                .get_result::<(User, bool)>($conn)
-                .optional()
-        };
-    }
-    per_backend!(conn => match end {
-        TokenEnd::Session(session_id) => find!(
-            conn,
-            exists(sessions::table.filter(sessions::id.eq(session_id)))
-        ),
-        TokenEnd::Revocation(jti) => find!(
-            conn,
-            not(exists(
-                revoked_tokens::table.filter(revoked_tokens::jti.eq(jti))
-            ))
-        ),
-    })
+    // text again each time to look it up. The session must be the user's: a key that signed a
+    // token naming one user's `sub` and another's `sid` must not pass.
+    let session_of_user =
+        sessions::table.filter(sessions::id.eq(session_id)).filter(sessions::user_id.eq(user_id));
+    per_backend!(conn => users::table
+        .filter(users::id.eq(user_id))
+        .select((User::as_select(), exists(session_of_user)))
+        .get_result::<(User, bool)>(conn)
+        .optional())
 }
 
 /// Replaces the password hash if it is still `current_hash` (a concurrent change wins once)

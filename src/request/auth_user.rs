@@ -7,15 +7,12 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use crate::{
     auth::{bearer::bearer_token, token::Claims},
-    db::{
-        self,
-        users::{TokenEnd, User},
-    },
+    db::{self, users::User},
     error::ApiError,
     state::AppState,
 };
 
-/// The user a valid, unrevoked bearer token names. A handler that takes it is protected.
+/// The user a valid bearer token of a live session names. A handler that takes it is protected.
 #[derive(Debug)]
 pub struct AuthUser {
     pub user: User,
@@ -34,15 +31,11 @@ impl FromRequest for AuthUser {
             let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
             let claims = state.tokens.validate(&token).map_err(|_| ApiError::Unauthorized)?;
             let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
-            // A token without `sid` was issued before sessions existed; it has no session to
-            // end, but logout may have revoked its `jti`.
-            let end = match &claims.sid {
-                Some(session_id) => TokenEnd::Session(session_id.clone()),
-                None => TokenEnd::Revocation(claims.jti.clone()),
-            };
-            let found =
-                db::run(&state.db, move |conn| db::users::find_token_user(conn, user_id, &end))
-                    .await?;
+            let session_id = claims.sid.clone();
+            let found = db::run(&state.db, move |conn| {
+                db::users::find_token_user(conn, user_id, &session_id)
+            })
+            .await?;
             let Some((user, live)) = found else {
                 return Err(ApiError::UserNotFound);
             };

@@ -9,7 +9,7 @@ use super::responses::MessageResponse;
 use crate::{
     audit::Event,
     auth::token::Claims,
-    db::{revoked_tokens, sessions, users},
+    db::{sessions, users},
     error::{ApiError, ErrorBody},
     request::{AuthUser, Ctx},
 };
@@ -63,17 +63,9 @@ pub async fn logout(
     Ok(web::Json(MessageResponse::success(message)))
 }
 
-/// Ends the token's session; a token from before sessions is revoked alone, as v1 did.
+/// Ends the token's session: its access tokens and refresh tokens, on every replica.
 async fn end_this_session(ctx: &Ctx, claims: Claims) -> Result<(), ApiError> {
-    match claims.sid {
-        Some(session_id) => ctx.db(move |conn| sessions::end(conn, &session_id)).await,
-        None => {
-            let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
-                .ok_or_else(|| ApiError::internal("token exp out of range"))?
-                .naive_utc();
-            ctx.db(move |conn| revoked_tokens::revoke(conn, &claims.jti, expires_at)).await
-        }
-    }
+    ctx.db(move |conn| sessions::end(conn, &claims.sid)).await
 }
 
 /// Ends every session of the user and refuses every access token issued before now.

@@ -190,9 +190,24 @@ pub fn forge_hmac(header: &Value, claims: &Value, secret: &[u8], algorithm: Algo
     format!("{message}.{signature}")
 }
 
-/// An HS256 token under a plain header (no `kid`, as v1 issued them), signed with `secret`.
+/// An HS256 access token with these claims, signed with `secret` under the test secret's `kid`.
 pub fn forge_hs256(claims: &Value, secret: &[u8]) -> String {
-    forge_hmac(&json!({"alg": "HS256", "typ": "JWT"}), claims, secret, Algorithm::HS256)
+    forge_hmac(&access_header("HS256"), claims, secret, Algorithm::HS256)
+}
+
+/// The `kid` the service names an HS256 secret by, computed here from its definition: an
+/// HMAC-SHA256 of a label under the secret (not a bare hash anyone could test guesses against).
+pub fn hs256_kid(secret: &[u8]) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(b"auth-service HS256 kid v1");
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The header of an access token signed with the test secret, but for its `alg`.
+pub fn access_header(alg: &str) -> Value {
+    json!({"alg": alg, "typ": "at+jwt", "kid": hs256_kid(TEST_SECRET.as_bytes())})
 }
 
 /// One base64url segment of a JWT.

@@ -85,7 +85,10 @@ async fn eddsa_tokens_verify_with_the_published_key_alone(backend: Backend) {
         app.register("A", "ed@example.com", PASSWORD).await;
         app.session_for("ed@example.com").await
     };
-    assert_eq!(jwt_header(&tokens.access), json!({"alg": "EdDSA", "typ": "JWT", "kid": key.kid()}));
+    assert_eq!(
+        jwt_header(&tokens.access),
+        json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid()})
+    );
     assert_eq!(app.me_status(&tokens.access).await, 200);
 
     let (status, cache, body) = jwks(&app).await;
@@ -96,13 +99,11 @@ async fn eddsa_tokens_verify_with_the_published_key_alone(backend: Backend) {
     // A verifier holding only the published x checks the signature and exp.
     let published = body["keys"][0]["x"].as_str().unwrap();
     let decoding = jsonwebtoken::DecodingKey::from_ed_components(published).unwrap();
-    let claims = jsonwebtoken::decode::<Value>(
-        &tokens.access,
-        &decoding,
-        &jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA),
-    )
-    .unwrap()
-    .claims;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_issuer(&["auth-service"]);
+    validation.set_audience(&["auth-service"]);
+    let claims =
+        jsonwebtoken::decode::<Value>(&tokens.access, &decoding, &validation).unwrap().claims;
     assert_eq!(claims["email"], json!("ed@example.com"));
 }
 
@@ -175,21 +176,29 @@ async fn hs256_rotation_with_previous_secrets(backend: Backend) {
     assert_eq!(after.me_status(&fresh).await, 200);
 }
 
-async fn switching_from_hs256_to_eddsa_keeps_hs256_tokens_working(backend: Backend) {
+async fn switching_from_hs256_to_eddsa_logs_nobody_out(backend: Backend) {
+    // HS256 secrets are not accepted beside EdDSA (JWT_PREVIOUS_SECRETS is for HS256 only):
+    // an HS256 access token is refused after the switch, and its session's refresh token gets
+    // the client an EdDSA pair.
     let dir = TempDir::new().unwrap();
     let key = KeyPair::new(dir.path(), "ed", 3);
     let before = spawn_app(backend).await;
-    let token = before.register_and_login("switch@example.com").await;
+    before.register("A", "switch@example.com", PASSWORD).await;
+    let tokens = before.session_for("switch@example.com").await;
     let (private, database_url) = (key.private_pem.clone(), before.database_url.clone());
     let switched = spawn_app_with(backend, move |s| {
         s.database.url = database_url;
         s.tokens.jwt_algorithm = JwtAlgorithm::EdDsa;
         s.tokens.jwt_private_key_file = Some(private);
         s.tokens.jwt_secret = None;
-        s.tokens.jwt_previous_secrets = vec![TEST_SECRET.into()];
     })
     .await;
-    assert_eq!(switched.me_status(&token).await, 200);
+    assert_eq!(switched.me_status(&tokens.access).await, 401);
+    let (status, body) = status_and_json(switched.refresh(&tokens.refresh).await).await;
+    assert_eq!(status, 200, "{body}");
+    let renewed = Tokens::from_body(&body);
+    assert_eq!(jwt_header(&renewed.access)["alg"], json!("EdDSA"));
+    assert_eq!(switched.me_status(&renewed.access).await, 200);
     assert_eq!(jwks(&switched).await.2, json!({"keys": [key.jwk()]}));
 }
 
@@ -203,7 +212,7 @@ async fn hmac_signed_with_the_public_key_under_its_kid_is_refused(backend: Backe
     let claims = jwt_claims(&honest);
     let public_pem = std::fs::read(&key.public_pem).unwrap();
     for secret in [&key.key.verifying_key().as_bytes()[..], &public_pem[..], key.x().as_bytes()] {
-        let header = json!({"alg": "HS256", "typ": "JWT", "kid": key.kid()});
+        let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": key.kid()});
         let forged = forge_hmac(&header, &claims, secret, jsonwebtoken::Algorithm::HS256);
         crate::tokens::assert_refused(&app, &format!("Bearer {forged}")).await;
     }
@@ -215,6 +224,6 @@ both_backends!(
     hs256_publishes_an_empty_key_set,
     eddsa_rotation_keeps_old_tokens_until_the_old_key_is_dropped,
     hs256_rotation_with_previous_secrets,
-    switching_from_hs256_to_eddsa_keeps_hs256_tokens_working,
+    switching_from_hs256_to_eddsa_logs_nobody_out,
     hmac_signed_with_the_public_key_under_its_kid_is_refused
 );

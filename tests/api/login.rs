@@ -1,16 +1,8 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::both_backends;
 use crate::helpers::*;
-
-/// The RFC 7638 thumbprint of an HMAC key, computed here from the RFC rather than by the
-/// service's library: `{"k":…,"kty":"oct"}` hashed with SHA-256.
-fn oct_thumbprint(secret: &[u8]) -> String {
-    let jwk = format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(secret));
-    URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
-}
 
 async fn login_returns_bearer_token_with_contract_claims(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -36,20 +28,23 @@ async fn login_returns_bearer_token_with_contract_claims(backend: Backend) {
     assert_eq!(token.split('.').count(), 3);
     assert_eq!(
         jwt_header(token),
-        json!({"alg": "HS256", "typ": "JWT", "kid": oct_thumbprint(TEST_SECRET.as_bytes())})
+        json!({"alg": "HS256", "typ": "at+jwt", "kid": hs256_kid(TEST_SECRET.as_bytes())})
     );
     let claims = jwt_claims(token);
     let user = app.user("aruncs31ss@proton.me");
     assert_eq!(claims["sub"], json!(user.id.to_string()));
     assert_eq!(claims["email"], json!("aruncs31ss@proton.me"));
+    assert_eq!((&claims["iss"], &claims["aud"]), (&json!("auth-service"), &json!("auth-service")));
     let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
     assert_eq!(exp - iat, 3600);
     assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
     assert!(uuid::Uuid::parse_str(claims["sid"].as_str().unwrap()).is_ok());
 
-    // Verifiable by another service holding the secret.
+    // Verifiable by another service holding the secret, checking issuer and audience.
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp"]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.set_issuer(&["auth-service"]);
+    validation.set_audience(&["auth-service"]);
     let decoded = jsonwebtoken::decode::<Value>(
         token,
         &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()),

@@ -1,19 +1,9 @@
-use auth_service::db::{
-    revoked_tokens,
-    schema::{revoked_tokens as revoked, users},
-};
+use auth_service::db::schema::users;
 use diesel::{QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::*;
-
-/// A token as v1 issued it (no `kid`, no `sid`), signed with the test secret.
-fn v1_token(user_id: i64, email: &str, iat: i64) -> String {
-    let claims = json!({"sub": user_id.to_string(), "email": email, "iat": iat, "exp": iat + 3600,
-                        "jti": uuid::Uuid::new_v4().to_string()});
-    forge_hs256(&claims, TEST_SECRET.as_bytes())
-}
 
 async fn logout_everywhere(app: &TestApp, token: &str) -> (u16, Value) {
     app.bearer_json(reqwest::Method::POST, "/api/logout?scope=all", token, &json!({})).await
@@ -45,9 +35,6 @@ async fn logout_ends_only_this_session(backend: Backend) {
     assert_eq!(app.session_count("out@example.com"), 1);
     assert_eq!(app.me_status(&other.access).await, 200);
     assert_eq!(app.refresh(&other.refresh).await.status().as_u16(), 200);
-    // No denylist row: the session's end is what refuses its tokens.
-    let rows: i64 = revoked::table.count().get_result(&mut app.db()).unwrap();
-    assert_eq!(rows, 0);
 }
 
 async fn logout_is_seen_by_every_replica(backend: Backend) {
@@ -68,29 +55,6 @@ async fn logout_without_token_is_401_unauthorized(backend: Backend) {
     assert_eq!(status_and_json(response).await, (401, error_body("Unauthorized")));
 }
 
-async fn v1_token_still_works_and_its_logout_revokes_it(backend: Backend) {
-    // Tokens issued before the upgrade carry no kid and no sid: they keep working until
-    // they expire, and logging out revokes exactly that token (as v1 did), pruning
-    // revocations of tokens that have expired anyway.
-    let app = spawn_app(backend).await;
-    app.register("A", "v1@example.com", PASSWORD).await;
-    let id = app.user_id("v1@example.com");
-    let now = chrono::Utc::now().timestamp();
-    let token = v1_token(id, "v1@example.com", now);
-    let other = v1_token(id, "v1@example.com", now);
-    let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(2);
-    revoked_tokens::revoke(&mut app.db(), "expired-jti", long_ago).unwrap();
-
-    assert_eq!(app.me_status(&token).await, 200);
-    let (status, body) = status_and_json(app.logout(&token).await).await;
-    assert_eq!((status, body), (200, json!({"status": "success", "message": "Logged out"})));
-    let jti = jwt_claims(&token)["jti"].as_str().unwrap().to_owned();
-    assert!(revoked_tokens::is_revoked(&mut app.db(), &jti).unwrap());
-    assert!(!revoked_tokens::is_revoked(&mut app.db(), "expired-jti").unwrap());
-    assert_eq!(app.me_status(&token).await, 401);
-    assert_eq!(app.me_status(&other).await, 200);
-}
-
 async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend) {
     let first = spawn_app(backend).await;
     let database_url = first.database_url.clone();
@@ -99,10 +63,8 @@ async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend)
     let laptop = first.session_for("all@example.com").await;
     let phone = second.session_for("all@example.com").await;
     let id = first.user_id("all@example.com");
-    let v1 = v1_token(id, "all@example.com", chrono::Utc::now().timestamp() - 5);
     second.register("B", "bystander@example.com", PASSWORD).await;
     let bystander = second.session_for("bystander@example.com").await;
-    assert_eq!(first.me_status(&v1).await, 200);
 
     let (status, body) = logout_everywhere(&second, &phone.access).await;
     assert_eq!(
@@ -111,7 +73,7 @@ async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend)
     );
 
     for app in [&first, &second] {
-        for token in [&laptop.access, &phone.access, &v1] {
+        for token in [&laptop.access, &phone.access] {
             assert_eq!(app.me_status(token).await, 401);
         }
     }
@@ -125,9 +87,6 @@ async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend)
     let valid_after: Option<i64> =
         users::table.find(id).select(users::tokens_valid_after_ms).first(&mut first.db()).unwrap();
     assert!(valid_after.is_some());
-    // No denylist growth: nothing was written per token.
-    let rows: i64 = revoked::table.count().get_result(&mut first.db()).unwrap();
-    assert_eq!(rows, 0);
 
     // A login right after (within the same second) works, and other users were untouched.
     let again = first.session_for("all@example.com").await;
@@ -176,7 +135,6 @@ both_backends!(
     logout_ends_only_this_session,
     logout_is_seen_by_every_replica,
     logout_without_token_is_401_unauthorized,
-    v1_token_still_works_and_its_logout_revokes_it,
     logout_everywhere_ends_every_session_on_every_replica,
     unknown_logout_scope_is_400_and_ends_nothing
 );

@@ -13,11 +13,6 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn claims_for(user_id: &str, email: &str) -> Value {
-    json!({"sub": user_id, "email": email, "iat": now(), "exp": now() + 600,
-           "jti": uuid::Uuid::new_v4().to_string()})
-}
-
 fn sign(claims: &Value, secret: &str) -> String {
     forge_hs256(claims, secret.as_bytes())
 }
@@ -32,10 +27,13 @@ async fn user(app: &TestApp) -> (String, String) {
     (app.user_id("victim@example.com").to_string(), token)
 }
 
-/// Registers a user and returns the claims of a token for it, to forge tokens from.
+/// Registers a user and returns the claims of a valid token of a live session for it, to forge
+/// tokens from: each forgery below is valid but for the one attack it tries.
 async fn victim(app: &TestApp) -> Value {
-    let (id, _) = user(app).await;
-    claims_for(&id, "victim@example.com")
+    let (_, token) = user(app).await;
+    let mut claims = jwt_claims(&token);
+    claims["jti"] = json!(uuid::Uuid::new_v4().to_string());
+    claims
 }
 
 /// The token is refused on `GET /`, on upload and on logout, with the contract's bodies.
@@ -81,16 +79,14 @@ pub(crate) async fn assert_refused(app: &TestApp, authorization: &str) {
 
 async fn token_signed_with_another_key_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (id, _) = user(&app).await;
-    let token =
-        sign(&claims_for(&id, "victim@example.com"), "some-other-secret-of-enough-length!!");
+    let claims = victim(&app).await;
+    let token = sign(&claims, "some-other-secret-of-enough-length!!");
     assert_refused(&app, &format!("Bearer {token}")).await;
 }
 
 async fn expired_token_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (id, _) = user(&app).await;
-    let mut claims = claims_for(&id, "victim@example.com");
+    let mut claims = victim(&app).await;
     claims["iat"] = json!(now() - 7200);
     claims["exp"] = json!(now() - 3600);
     assert_refused(&app, &format!("Bearer {}", sign(&claims, TEST_SECRET))).await;
@@ -98,16 +94,14 @@ async fn expired_token_is_refused(backend: Backend) {
 
 async fn token_without_exp_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (id, _) = user(&app).await;
-    let mut claims = claims_for(&id, "victim@example.com");
+    let mut claims = victim(&app).await;
     claims.as_object_mut().unwrap().remove("exp");
     assert_refused(&app, &format!("Bearer {}", sign(&claims, TEST_SECRET))).await;
 }
 
 async fn token_not_yet_valid_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (id, _) = user(&app).await;
-    let mut claims = claims_for(&id, "victim@example.com");
+    let mut claims = victim(&app).await;
     claims["nbf"] = json!(now() + 3600);
     assert_refused(&app, &format!("Bearer {}", sign(&claims, TEST_SECRET))).await;
 }
@@ -152,8 +146,9 @@ async fn garbage_tokens_are_refused(backend: Backend) {
 
 async fn token_with_sub_that_is_not_a_user_id_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    user(&app).await;
-    let token = sign(&claims_for("not-a-number", "victim@example.com"), TEST_SECRET);
+    let mut claims = victim(&app).await;
+    claims["sub"] = json!("not-a-number");
+    let token = sign(&claims, TEST_SECRET);
     assert_refused(&app, &format!("Bearer {token}")).await;
 }
 
@@ -207,7 +202,7 @@ async fn control_a_forged_hs256_token_with_the_right_secret_is_accepted(backend:
     // The forging helpers themselves work: every refusal below is for the attack alone.
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
-    let token = hs256(&json!({"alg": "HS256", "typ": "JWT"}), &claims);
+    let token = hs256(&access_header("HS256"), &claims);
     assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
 }
 
@@ -215,12 +210,7 @@ async fn hs384_and_hs512_with_the_right_secret_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
     for (name, algorithm) in [("HS384", Algorithm::HS384), ("HS512", Algorithm::HS512)] {
-        let token = forge_hmac(
-            &json!({"alg": name, "typ": "JWT"}),
-            &claims,
-            TEST_SECRET.as_bytes(),
-            algorithm,
-        );
+        let token = forge_hmac(&access_header(name), &claims, TEST_SECRET.as_bytes(), algorithm);
         assert_refused(&app, &format!("Bearer {token}")).await;
     }
 }
@@ -231,7 +221,7 @@ async fn asymmetric_headers_and_key_confusion_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
     for alg in ["RS256", "ES256", "PS256", "EdDSA"] {
-        let token = hs256(&json!({"alg": alg, "typ": "JWT"}), &claims);
+        let token = hs256(&access_header(alg), &claims);
         assert_refused(&app, &format!("Bearer {token}")).await;
     }
 }
@@ -240,7 +230,7 @@ async fn alg_none_in_any_spelling_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
     for alg in ["none", "None", "NONE", "nOnE"] {
-        for header in [json!({"alg": alg}), json!({"alg": alg, "typ": "JWT"})] {
+        for header in [json!({"alg": alg}), access_header(alg)] {
             let unsigned = format!("{}.{}.", jwt_segment_of(&header), jwt_segment_of(&claims));
             assert_refused(&app, &format!("Bearer {unsigned}")).await;
             // Unsigned but with an HS256 signature stripped from a valid token.
@@ -255,7 +245,7 @@ async fn kid_injection_signed_with_a_guessable_key_is_refused(backend: Backend) 
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
     for kid in ["../../../../dev/null", "' UNION SELECT 'key' --", "/proc/self/environ"] {
-        let header = json!({"alg": "HS256", "kid": kid});
+        let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": kid});
         for key in [&b""[..], b"\0", b"key"] {
             assert_refused(
                 &app,
@@ -273,11 +263,13 @@ async fn key_url_headers_are_ignored_never_fetched(backend: Backend) {
     // the configured ones only: a name of no configured key is refused.
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
-    let named_by_attacker = json!({"alg": "HS256", "kid": "attacker"});
+    let named_by_attacker = json!({"alg": "HS256", "typ": "at+jwt", "kid": "attacker"});
     assert_refused(&app, &format!("Bearer {}", hs256(&named_by_attacker, &claims))).await;
-    let header = json!({"alg": "HS256", "jku": "http://127.0.0.1:9/jwks.json",
+    let mut header = access_header("HS256");
+    let attacker = json!({"jku": "http://127.0.0.1:9/jwks.json",
                         "x5u": "http://127.0.0.1:9/cert.pem",
                         "jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(b"attacker-key")}});
+    header.as_object_mut().unwrap().extend(attacker.as_object().unwrap().clone());
     assert_refused(
         &app,
         &format!("Bearer {}", forge_hmac(&header, &claims, b"attacker-key", Algorithm::HS256)),
@@ -290,7 +282,7 @@ async fn key_url_headers_are_ignored_never_fetched(backend: Backend) {
 async fn malformed_exp_claims_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let claims = victim(&app).await;
-    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let header = access_header("HS256");
     let far = chrono::Utc::now().timestamp() + 600;
     for exp in [
         json!(far.to_string()),
@@ -312,7 +304,7 @@ async fn wrong_segment_counts_and_non_canonical_base64_are_refused(backend: Back
     let mut claims = victim(&app).await;
     // Five '?' hold an aligned 0x3F3F3F, which base64url writes with a '_' ("Pz8_").
     claims["note"] = json!("?????");
-    let token = hs256(&json!({"alg": "HS256", "typ": "JWT"}), &claims);
+    let token = hs256(&access_header("HS256"), &claims);
     let parts: Vec<&str> = token.split('.').collect();
     let (header, payload, signature) = (parts[0], parts[1], parts[2]);
     // 43 characters carry 258 bits for a 256-bit signature: the last one's low 2 bits are
@@ -338,7 +330,55 @@ async fn wrong_segment_counts_and_non_canonical_base64_are_refused(backend: Back
     assert_eq!(app.get_me(Some(&format!("Bearer {token}"))).await.status().as_u16(), 200);
 }
 
+async fn tokens_of_another_issuer_audience_or_type_are_refused(backend: Backend) {
+    // A token with "iss":"https://evil.example" was accepted.
+    let app = spawn_app(backend).await;
+    let claims = victim(&app).await;
+    assert_eq!(app.me_status(&sign(&claims, TEST_SECRET)).await, 200, "the control passes");
+    for (claim, value) in [
+        ("iss", json!("https://evil.example")),
+        ("aud", json!("another-service")),
+        ("aud", json!(["another-service"])),
+    ] {
+        let mut forged = claims.clone();
+        forged[claim] = value;
+        assert_refused(&app, &format!("Bearer {}", sign(&forged, TEST_SECRET))).await;
+    }
+    for claim in ["iss", "aud", "sid"] {
+        let mut forged = claims.clone();
+        forged.as_object_mut().unwrap().remove(claim);
+        assert_refused(&app, &format!("Bearer {}", sign(&forged, TEST_SECRET))).await;
+    }
+    // Another kind of JWT made with the same key (an ID token, "typ":"JWT") is no access token.
+    for typ in [json!("JWT"), json!("id_token+jwt"), Value::Null] {
+        let mut header = access_header("HS256");
+        header["typ"] = typ;
+        assert_refused(&app, &format!("Bearer {}", hs256(&header, &claims))).await;
+    }
+}
+
+async fn a_token_naming_another_users_session_or_living_too_long_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let claims = victim(&app).await;
+    let other = app.register_and_login("other@example.com").await;
+    // The victim's sub with the other user's (live) session.
+    let mut forged = claims.clone();
+    forged["sid"] = jwt_claims(&other)["sid"].clone();
+    assert_refused(&app, &format!("Bearer {}", sign(&forged, TEST_SECRET))).await;
+    // exp ten years out: no token of this service lives longer than ACCESS_TOKEN_TTL_SECS.
+    let mut forged = claims.clone();
+    forged["exp"] = json!(now() + 10 * 365 * 86_400);
+    assert_refused(&app, &format!("Bearer {}", sign(&forged, TEST_SECRET))).await;
+    // A v1-style token (no kid, no sid) signed with the right secret.
+    let mut v1 = claims.clone();
+    v1.as_object_mut().unwrap().remove("sid");
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    assert_refused(&app, &format!("Bearer {}", hs256(&header, &v1))).await;
+}
+
 both_backends!(
+    tokens_of_another_issuer_audience_or_type_are_refused,
+    a_token_naming_another_users_session_or_living_too_long_is_refused,
     control_a_forged_hs256_token_with_the_right_secret_is_accepted,
     hs384_and_hs512_with_the_right_secret_are_refused,
     asymmetric_headers_and_key_confusion_are_refused,

@@ -18,11 +18,18 @@ async function postJson(path, body, token) {
 
 const decode = (segment) => JSON.parse(Buffer.from(segment, 'base64url').toString());
 
-// What the other service does with a bearer token: the key its kid names, the signature, exp.
+// The issuer and audience this deployment's tokens carry (scripts/test starts it without
+// JWT_ISSUER, PUBLIC_URL or JWT_AUDIENCE).
+const ISSUER = process.env.JWT_ISSUER ?? 'auth-service';
+const AUDIENCE = process.env.JWT_AUDIENCE ?? 'auth-service';
+
+// What the other service does with a bearer token: an access token (typ at+jwt, RFC 9068), the
+// key its kid names, the signature, then exp, iss and aud.
 function verifyAccessToken(token, keys, now = Date.now() / 1000) {
   const [header, payload, signature] = token.split('.');
-  const { alg, kid } = decode(header);
+  const { alg, kid, typ } = decode(header);
   if (alg !== 'EdDSA') throw new Error(`unexpected alg ${alg}`);
+  if (typ !== 'at+jwt') throw new Error(`not an access token: typ ${typ}`);
   const jwk = keys.find((key) => key.kid === kid);
   if (!jwk) throw new Error('unknown kid');
   const publicKey = createPublicKey({ key: jwk, format: 'jwk' });
@@ -32,6 +39,9 @@ function verifyAccessToken(token, keys, now = Date.now() / 1000) {
   }
   const claims = decode(payload);
   if (!(typeof claims.exp === 'number' && claims.exp > now)) throw new Error('expired');
+  if (claims.iss !== ISSUER) throw new Error(`issued by ${claims.iss}`);
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audiences.includes(AUDIENCE)) throw new Error(`for ${claims.aud}`);
   return claims;
 }
 
@@ -62,6 +72,9 @@ test(`a second service verifies access tokens itself (${algorithm}); refresh and
     const forged = Buffer.from(JSON.stringify({ ...claims, email: 'admin@example.com' })).toString('base64url');
     assert.throws(() => verifyAccessToken(`${h}.${forged}.${s}`, keys), /bad signature/);
     assert.throws(() => verifyAccessToken(login.body.access_token, keys, claims.exp + 1), /expired/);
+    assert.equal(claims.iss, ISSUER);
+    assert.equal(claims.aud, AUDIENCE);
+    assert.equal(header.typ, 'at+jwt');
   } else {
     // An HMAC secret is never published.
     assert.deepEqual(keys, []);
