@@ -413,6 +413,8 @@ impl Settings {
                 enabled: source.parsed("RATE_LIMIT_ENABLED")?,
                 login_per_ip: source.parsed("RATE_LIMIT_LOGIN_PER_IP")?,
                 login_per_account: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT")?,
+                login_per_account_and_ip: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP")?,
+                confirm_per_account: source.parsed("RATE_LIMIT_CONFIRM_PER_ACCOUNT")?,
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
                 refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,
@@ -564,6 +566,8 @@ mod tests {
         assert!(s.rate_limits.enabled);
         assert_eq!(s.rate_limits.login_per_ip, "20/1m".parse().unwrap());
         assert_eq!(s.rate_limits.login_per_account, "10/15m".parse().unwrap());
+        assert_eq!(s.rate_limits.login_per_account_and_ip, "5/15m".parse().unwrap());
+        assert_eq!(s.rate_limits.confirm_per_account, "5/15m".parse().unwrap());
         assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
         assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
         assert_eq!(s.rate_limits.refresh_per_ip, "60/1m".parse().unwrap());

@@ -34,6 +34,16 @@ pub fn record_hit(
     Ok(hits)
 }
 
+/// The count so far of `key` (which names the window), without counting.
+pub fn hits(conn: &mut AnyConnection, key: &str) -> QueryResult<i64> {
+    let hits = rate_limits::table
+        .find(key)
+        .select(rate_limits::hits)
+        .get_result::<i64>(conn)
+        .optional()?;
+    Ok(hits.unwrap_or(0))
+}
+
 pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(rate_limits::table.filter(rate_limits::expires_at.le(now))).execute(conn)
 }

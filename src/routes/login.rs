@@ -49,14 +49,16 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
     let (Ok(email), true) = (valid_email(email), could_be_stored(password)) else {
         return Err(ApiError::InvalidCredentials);
     };
-    let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&email)];
-    ctx.throttle(Event::Login, None, &limits).await?;
+    ctx.throttle(Event::Login, None, &[Limit::LoginPerIp]).await?;
+    ctx.check_failed_logins(&email).await?;
 
     let checked_at = chrono::Utc::now().naive_utc();
-    let user = ctx.db(move |conn| users::find_user_by_email(conn, &email)).await?;
+    let lookup = email.clone();
+    let user = ctx.db(move |conn| users::find_user_by_email(conn, &lookup)).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = ctx.passwords.verify(password.to_owned(), stored_hash).await?;
     let Some(user) = user.as_ref().filter(|_| matches) else {
+        ctx.record_failed_login(&email).await?;
         ctx.audit(Event::Login, "bad_credentials", user.map(|user| user.id));
         return Err(ApiError::InvalidCredentials);
     };

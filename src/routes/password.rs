@@ -94,8 +94,8 @@ pub(super) async fn confirm_password(
     if !could_be_stored(password) {
         return Err(refused(ApiError::WrongPassword));
     }
-    let limits = [Limit::LoginPerIp, Limit::LoginPerAccount(&auth.user.email)];
-    ctx.throttle(event, user_id, &limits).await?;
+    ctx.throttle(event, user_id, &[Limit::LoginPerIp, Limit::ConfirmPerAccount(auth.user.id)])
+        .await?;
     let stored_hash = Some(auth.user.password_hash.clone());
     if ctx.passwords.verify(password.to_owned(), stored_hash).await? {
         Ok(())

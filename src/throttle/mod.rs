@@ -55,9 +55,11 @@ impl fmt::Display for RateLimit {
 
 /// What is limited, and by what: the client's address, or the account a request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit<'a> {
+pub enum Limit {
     LoginPerIp,
-    LoginPerAccount(&'a str),
+    /// Confirmations of a signed-in user's password (change, deletion), by user id: a bucket of
+    /// its own, so a stolen access token can neither guess freely nor lock the owner's logins.
+    ConfirmPerAccount(i64),
     RegisterPerIp,
     UploadPerIp,
     RefreshPerIp,
@@ -66,13 +68,15 @@ pub enum Limit<'a> {
 /// How many times one client's allowance an IPv6 /48 (a site) gets, summed over its /64s.
 const SITE_FACTOR: u64 = 16;
 
-impl Limit<'_> {
+impl Limit {
     /// The counters (keys without their window) a request from `client` counts against, each
     /// with its rate: the account's; or the address's (an IPv6 /64) and, for IPv6, its /48's
     /// at `SITE_FACTOR` times the rate.
     fn counters(self, client: ClientIp, rate: RateLimit) -> Vec<(String, RateLimit)> {
         let name = match self {
-            Limit::LoginPerAccount(email) => return vec![(format!("login-account:{email}"), rate)],
+            Limit::ConfirmPerAccount(user_id) => {
+                return vec![(format!("confirm-account:{user_id}"), rate)];
+            }
             Limit::LoginPerIp => "login-ip",
             Limit::RegisterPerIp => "register-ip",
             Limit::UploadPerIp => "upload-ip",
@@ -93,7 +97,11 @@ pub struct Limits {
     /// `false` turns every limit off (benchmarks, test tools hammering from one address).
     pub enabled: bool,
     pub login_per_ip: RateLimit,
+    /// Failed logins against one account, from anywhere.
     pub login_per_account: RateLimit,
+    /// Failed logins against one account from one address.
+    pub login_per_account_and_ip: RateLimit,
+    pub confirm_per_account: RateLimit,
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
     pub refresh_per_ip: RateLimit,
@@ -103,7 +111,7 @@ impl Limits {
     fn rate(&self, limit: Limit) -> RateLimit {
         match limit {
             Limit::LoginPerIp => self.login_per_ip,
-            Limit::LoginPerAccount(_) => self.login_per_account,
+            Limit::ConfirmPerAccount(_) => self.confirm_per_account,
             Limit::RegisterPerIp => self.register_per_ip,
             Limit::UploadPerIp => self.upload_per_ip,
             Limit::RefreshPerIp => self.refresh_per_ip,
@@ -111,13 +119,12 @@ impl Limits {
     }
 
     /// Counts a request from `client` against each limit in turn, in one database checkout,
-    /// and stops at the first one exceeded: 429 with the seconds until its window ends. A
-    /// request refused by the per-IP limit is not counted against the account.
+    /// and stops at the first one exceeded: 429 with the seconds until its window ends.
     pub async fn check(
         &self,
         pool: &Pool,
         client: ClientIp,
-        limits: &[Limit<'_>],
+        limits: &[Limit],
     ) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
@@ -127,24 +134,104 @@ impl Limits {
         db::run(pool, move |conn| {
             let now = chrono::Utc::now().timestamp();
             for (key, rate) in checks {
-                let period = rate.period_secs as i64;
-                let window = now.div_euclid(period);
-                let ends = (window + 1) * period;
-                let hits = rate_limits::record_hit(
-                    conn,
-                    &format!("{key}:{window}"),
-                    timestamp(ends)?,
-                    timestamp(now)?,
-                )?;
+                let window = Window::of(&key, rate, now);
+                let hits =
+                    rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
                 if hits > rate.max as i64 {
-                    return Err(ApiError::TooManyRequests {
-                        retry_after_secs: (ends - now).max(1) as u64,
-                    });
+                    return Err(window.refusal(now));
                 }
             }
             Ok(())
         })
         .await
+    }
+
+    /// Refuses a login that the failures before it rule out, before any bcrypt work: from an
+    /// address that has failed `login_per_account_and_ip` times against this account; or, once
+    /// the account has failed `login_per_account` times from anywhere, from any address that
+    /// has failed against it at all. An address without a failure on the account still gets
+    /// its try, so an attack on an account does not lock its owner out, while a distributed
+    /// guesser gets one more guess per fresh address (each also under `login_per_ip`).
+    pub async fn check_failed_logins(
+        &self,
+        pool: &Pool,
+        client: ClientIp,
+        email: &str,
+    ) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let counters = self.failure_counters(client, email);
+        db::run(pool, move |conn| {
+            let now = chrono::Utc::now().timestamp();
+            let [(pair_key, pair_rate), (account_key, account_rate)] = counters;
+            let pair = Window::of(&pair_key, pair_rate, now);
+            let account = Window::of(&account_key, account_rate, now);
+            let from_here = rate_limits::hits(conn, &pair.key)?;
+            if from_here >= pair_rate.max as i64 {
+                return Err(pair.refusal(now));
+            }
+            if from_here > 0 && rate_limits::hits(conn, &account.key)? >= account_rate.max as i64 {
+                return Err(account.refusal(now));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Counts one failed login against the account, from anywhere and from this address.
+    pub async fn record_failed_login(
+        &self,
+        pool: &Pool,
+        client: ClientIp,
+        email: &str,
+    ) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let counters = self.failure_counters(client, email);
+        db::run(pool, move |conn| {
+            let now = chrono::Utc::now().timestamp();
+            for (key, rate) in counters {
+                let window = Window::of(&key, rate, now);
+                rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await
+    }
+
+    fn failure_counters(&self, client: ClientIp, email: &str) -> [(String, RateLimit); 2] {
+        [
+            (
+                format!("login-fail:{email}:{}", client.rate_limit_subject()),
+                self.login_per_account_and_ip,
+            ),
+            (format!("login-fail-account:{email}"), self.login_per_account),
+        ]
+    }
+}
+
+/// The fixed window of a counter that `now` falls in.
+struct Window {
+    key: String,
+    ends_at: i64,
+}
+
+impl Window {
+    fn of(counter: &str, rate: RateLimit, now: i64) -> Window {
+        let period = rate.period_secs as i64;
+        let window = now.div_euclid(period);
+        Window { key: format!("{counter}:{window}"), ends_at: (window + 1) * period }
+    }
+
+    fn ends(&self) -> Result<chrono::NaiveDateTime, ApiError> {
+        timestamp(self.ends_at)
+    }
+
+    /// 429, retried when the window ends.
+    fn refusal(&self, now: i64) -> ApiError {
+        ApiError::TooManyRequests { retry_after_secs: (self.ends_at - now).max(1) as u64 }
     }
 }
 

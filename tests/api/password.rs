@@ -108,17 +108,18 @@ async fn password_guesses_through_a_stolen_token_are_throttled(backend: Backend)
     let app = spawn_app_with(backend, |s| {
         s.rate_limits.enabled = true;
         s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.login_per_account = "3/1h".parse().unwrap();
+        s.rate_limits.confirm_per_account = "2/1h".parse().unwrap();
     })
     .await;
     app.register("A", "pw@example.com", PASSWORD).await;
-    // The login itself counts once against the account.
     let session = app.session_for("pw@example.com").await;
     let guess = json!({"current_password": "guess 1234", "new_password": NEW_PASSWORD});
     assert_eq!(change_password(&app, &session.access, &guess).await.0, 403);
     assert_eq!(change_password(&app, &session.access, &guess).await.0, 403);
     let (status, body) = change_password(&app, &session.access, &guess).await;
     assert_eq!((status, body), (429, error_body("Too many requests, try again later")));
+    // A bucket of its own: the guesses through the token do not lock the owner's logins.
+    assert_eq!(app.login("pw@example.com", PASSWORD).await.status(), 200);
 }
 
 both_backends!(

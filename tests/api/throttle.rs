@@ -23,6 +23,8 @@ fn limits(settings: &mut Settings) {
     settings.rate_limits.enabled = true;
     settings.rate_limits.login_per_ip = limit("1000/1h");
     settings.rate_limits.login_per_account = limit("1000/1h");
+    settings.rate_limits.login_per_account_and_ip = limit("1000/1h");
+    settings.rate_limits.confirm_per_account = limit("1000/1h");
     settings.rate_limits.register_per_ip = limit("1000/1h");
     settings.rate_limits.upload_per_ip = limit("1000/1h");
     settings.rate_limits.refresh_per_ip = limit("1000/1h");
@@ -156,7 +158,8 @@ async fn login_behind_a_forwarded_proxy_reads_only_forwarded(backend: Backend) {
     );
 }
 
-async fn login_over_the_per_account_limit_is_429_from_any_address(backend: Backend) {
+async fn failed_logins_on_an_account_refuse_the_failing_addresses_not_its_owner(backend: Backend) {
+    // Eleven wrong passwords from one address locked the owner out from another (429 for 839 s).
     let app = spawn_app_with(backend, |s| {
         limits(s);
         s.rate_limits.login_per_account = limit("3/15m");
@@ -169,12 +172,36 @@ async fn login_over_the_per_account_limit_is_429_from_any_address(backend: Backe
         let response = login_via(&app, &format!("198.51.100.{i}"), "A@Example.com ", "wrong").await;
         assert_eq!(response.status().as_u16(), 401);
     }
-    assert_throttled(login_via(&app, "198.51.100.50", "a@example.com", PASSWORD).await, 900).await;
-    // The other account is not affected.
-    assert_eq!(
-        login_via(&app, "198.51.100.50", "b@example.com", PASSWORD).await.status().as_u16(),
-        200
-    );
+    // An address that failed on the account is refused, even with the right password...
+    assert_throttled(login_via(&app, "198.51.100.0", "a@example.com", PASSWORD).await, 900).await;
+    // ...the owner, on an address with no failure, gets in...
+    assert_eq!(login_via(&app, "198.51.100.50", "a@example.com", PASSWORD).await.status(), 200);
+    // ...a fresh guesser gets one guess, then is refused like the others...
+    assert_eq!(login_via(&app, "198.51.100.60", "a@example.com", "wrong").await.status(), 401);
+    assert_throttled(login_via(&app, "198.51.100.60", "a@example.com", "wrong").await, 900).await;
+    // ...and the other account is not affected.
+    assert_eq!(login_via(&app, "198.51.100.0", "b@example.com", PASSWORD).await.status(), 200);
+}
+
+async fn one_address_failing_on_an_account_is_refused_on_it_alone(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        limits(s);
+        s.rate_limits.login_per_account_and_ip = limit("2/15m");
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.register("A", "a@example.com", PASSWORD).await;
+    app.register("B", "b@example.com", PASSWORD).await;
+    for _ in 0..2 {
+        assert_eq!(login_via(&app, "198.51.100.1", "a@example.com", "wrong").await.status(), 401);
+    }
+    assert_throttled(login_via(&app, "198.51.100.1", "a@example.com", PASSWORD).await, 900).await;
+    assert_eq!(login_via(&app, "198.51.100.2", "a@example.com", PASSWORD).await.status(), 200);
+    assert_eq!(login_via(&app, "198.51.100.1", "b@example.com", PASSWORD).await.status(), 200);
+    // Successes count nothing: the owner logs in as often as it likes.
+    for _ in 0..5 {
+        assert_eq!(login_via(&app, "198.51.100.2", "a@example.com", PASSWORD).await.status(), 200);
+    }
 }
 
 async fn throttled_login_never_reaches_bcrypt(backend: Backend) {
@@ -292,15 +319,17 @@ async fn counters_of_ended_windows_are_pruned(backend: Backend) {
     let now = chrono::Utc::now().naive_utc();
     let ended = now - chrono::Duration::minutes(5);
     rate_limits::record_hit(&mut app.db(), "login-ip:old:1", ended, ended).unwrap();
+    // A failed login (no such account): its address's attempt and the account's two failures.
     app.login("a@example.com", PASSWORD).await;
     let keys: Vec<String> =
         table::table.select(table::key).order(table::key).load(&mut app.db()).unwrap();
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    assert!(
-        keys.iter().all(|key| key.starts_with("login-account:a@example.com:")
-            || key.starts_with("login-ip:127.0.0.1:")),
-        "{keys:?}"
-    );
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let prefixes = [
+        "login-fail-account:a@example.com:",
+        "login-fail:a@example.com:127.0.0.1:",
+        "login-ip:127.0.0.1:",
+    ];
+    assert!(keys.iter().zip(prefixes).all(|(key, prefix)| key.starts_with(prefix)), "{keys:?}");
 }
 
 both_backends!(
@@ -309,7 +338,8 @@ both_backends!(
     login_behind_a_trusted_proxy_is_counted_per_forwarded_client,
     login_behind_a_forwarded_proxy_reads_only_forwarded,
     forwarded_clients_with_ports_and_ipv6_sites_are_counted_apart,
-    login_over_the_per_account_limit_is_429_from_any_address,
+    failed_logins_on_an_account_refuse_the_failing_addresses_not_its_owner,
+    one_address_failing_on_an_account_is_refused_on_it_alone,
     throttled_login_never_reaches_bcrypt,
     register_over_the_per_ip_limit_is_429_and_creates_nothing,
     upload_over_the_per_ip_limit_is_429_and_stores_nothing,
