@@ -2,6 +2,8 @@
 //! login's) input. The password rules are `auth::password_policy`.
 
 use serde::{Deserialize, Deserializer};
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
 
 use crate::error::ApiError;
 
@@ -23,17 +25,22 @@ pub fn required(field: &Option<String>) -> Option<&str> {
     field.as_deref().filter(|s| !s.trim().is_empty())
 }
 
-/// Emails are trimmed and lower-cased before they are stored and before they are looked up.
+/// Emails are trimmed, NFKC-normalised (the fullwidth `ａ` is `a`, `é` is one code point
+/// whichever way it was typed) and lower-cased before they are stored and before they are
+/// looked up.
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    email.trim().nfkc().collect::<String>().to_lowercase()
 }
 
-/// A normalised email that looks like an address: one `@`, a non-empty local part, a domain
-/// with a dot, no whitespace or control characters, at most 254 characters (RFC 5321 §4.5.3).
+/// A normalised email that looks like an address and cannot pass for another one: one `@`, a
+/// non-empty local part, a domain with a dot, no whitespace, control, invisible or
+/// direction-changing characters, the local part and each domain label in one script (UTS
+/// #39: `alіce` with a Cyrillic `і` is refused), at most 254 characters (RFC 5321 §4.5.3).
 pub fn valid_email(email: &str) -> Result<String, ApiError> {
     let email = normalize_email(email);
     let looks_valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_control() || c.is_whitespace())
+        && !email.chars().any(|c| c.is_control() || c.is_whitespace() || is_invisible(c))
+        && email.split(['@', '.']).all(|part| part.is_single_script())
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -45,6 +52,32 @@ pub fn valid_email(email: &str) -> Result<String, ApiError> {
             None => false,
         };
     looks_valid.then_some(email).ok_or(ApiError::InvalidEmail)
+}
+
+/// Default-ignorable code points (zero-width spaces and joiners, soft hyphens, variation
+/// selectors, tags: Unicode's DerivedCoreProperties) and bidirectional controls (`RLO` and the
+/// like): they change how an address looks, or whether it shows at all, not what it is.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
 }
 
 /// A trimmed name of 1 to 100 characters. Control characters (NUL among them, which
@@ -82,6 +115,28 @@ mod tests {
         assert_eq!(long.len(), 255);
         assert!(valid_email(&long).is_err());
         assert!(valid_email(&long[1..]).is_ok());
+    }
+
+    #[test]
+    fn look_alike_addresses_are_one_address_or_refused() {
+        // The review's accounts: each registered as a distinct one.
+        assert_eq!(valid_email("ａlice@example.com").unwrap(), "alice@example.com");
+        assert_eq!(valid_email("ALICE@EXAMPLE.COM").unwrap(), "alice@example.com");
+        let nfd = "jose\u{301}@example.com";
+        assert_eq!(valid_email(nfd).unwrap(), valid_email("jos\u{e9}@example.com").unwrap());
+        for look_alike in [
+            "alice\u{200b}@example.com",
+            "alice@example.com\u{202e}",
+            "\u{202e}alice@example.com",
+            "al\u{456}ce@example.com",
+            "alice@ex\u{430}mple.com",
+            "alice\u{feff}@example.com",
+        ] {
+            assert!(valid_email(look_alike).is_err(), "{look_alike:?} accepted");
+        }
+        // One script a part is fine, whichever script it is.
+        assert!(valid_email("\u{43f}\u{440}\u{438}\u{432}\u{435}\u{442}@example.com").is_ok());
+        assert!(valid_email("user+tag_1@sub.example.com").is_ok());
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! The schema's migrations, embedded in the binary and run by the pool's first connection.
 
-use diesel::connection::SimpleConnection;
+use diesel::{connection::SimpleConnection, prelude::*};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use super::AnyConnection;
+use super::{
+    AnyConnection,
+    schema::{data_migrations, users},
+};
+use crate::validation::normalize_email;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -16,16 +20,86 @@ const MIGRATION_LOCK_KEY: i64 = 0x6175_7468;
 /// Runs pending migrations. On PostgreSQL they hold an advisory lock, so replicas starting
 /// together migrate one after the other instead of racing to create the same tables.
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<(), MigrationError> {
+    let locked = matches!(conn, AnyConnection::Postgresql(_));
+    if locked {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+    }
+    let migrated = migrate(conn);
+    if locked {
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+    }
+    migrated
+}
+
+fn migrate(conn: &mut AnyConnection) -> Result<(), MigrationError> {
     match conn {
         AnyConnection::Postgresql(conn) => {
-            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let migrated = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
-            conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
-            migrated?
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop)?
         }
         AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(drop)?,
     };
+    if !done(conn, EMAILS_NFKC)? {
+        for collision in renormalize_emails(conn)? {
+            log::warn!(
+                "users {} and {} have addresses that normalise alike ({}): left as they are; \
+                 rename or merge one by hand",
+                collision.kept_id,
+                collision.other_id,
+                collision.normalized
+            );
+        }
+        diesel::insert_into(data_migrations::table)
+            .values((
+                data_migrations::name.eq(EMAILS_NFKC),
+                data_migrations::done_at.eq(chrono::Utc::now().naive_utc()),
+            ))
+            .execute(conn)?;
+    }
     Ok(())
+}
+
+/// Stored emails normalised as registration now normalises them (NFKC, then lower case).
+const EMAILS_NFKC: &str = "emails-nfkc-v1";
+
+fn done(conn: &mut AnyConnection, name: &str) -> QueryResult<bool> {
+    let found = data_migrations::table.find(name).count().get_result::<i64>(conn)?;
+    Ok(found > 0)
+}
+
+/// Two accounts whose addresses normalise alike: reported, never merged.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Collision {
+    pub kept_id: i64,
+    pub other_id: i64,
+    pub normalized: String,
+}
+
+/// Stores every email in today's normal form, except where another account already has that
+/// form: those pairs are returned, and both stay as they were.
+pub fn renormalize_emails(conn: &mut AnyConnection) -> QueryResult<Vec<Collision>> {
+    let stored: Vec<(i64, String)> =
+        users::table.select((users::id, users::email)).order(users::id).load(conn)?;
+    let mut collisions = Vec::new();
+    for (id, email) in &stored {
+        let normalized = normalize_email(email);
+        if normalized == *email {
+            continue;
+        }
+        let other = users::table
+            .filter(users::email.eq(&normalized))
+            .select(users::id)
+            .get_result::<i64>(conn)
+            .optional()?;
+        match other {
+            Some(kept_id) => collisions.push(Collision { kept_id, other_id: *id, normalized }),
+            None => {
+                diesel::update(users::table.find(id))
+                    .set(users::email.eq(&normalized))
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(collisions)
 }
 
 #[cfg(test)]

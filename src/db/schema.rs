@@ -2,6 +2,13 @@
 // with migrations/sqlite by the migration test in db/migrations.rs.
 
 diesel::table! {
+    data_migrations (name) {
+        name -> Text,
+        done_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     rate_limits (key) {
         key -> Text,
         hits -> BigInt,
@@ -43,4 +50,10 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(rate_limits, refresh_tokens, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    data_migrations,
+    rate_limits,
+    refresh_tokens,
+    sessions,
+    users,
+);

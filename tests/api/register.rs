@@ -184,7 +184,73 @@ async fn register_rejects_non_json_and_malformed_bodies(backend: Backend) {
     assert_eq!(app.user_count(), 0);
 }
 
+async fn look_alike_addresses_are_one_account_or_refused(backend: Backend) {
+    // alice@, alice<ZWSP>@, fullwidth ａlice@, Cyrillic alіce@, josé in NFC and NFD, a trailing
+    // RLO: all registered as distinct accounts.
+    let app = spawn_app(backend).await;
+    assert_eq!(app.register("A", "alice@example.com", PASSWORD).await.status(), 201);
+    let taken = (400, error_body("Email already registered"));
+    assert_eq!(
+        status_and_json(app.register("A", "\u{ff41}lice@example.com", PASSWORD).await).await,
+        taken
+    );
+    for look_alike in
+        ["alice\u{200b}@example.com", "al\u{456}ce@example.com", "alice@example.com\u{202e}"]
+    {
+        let response = app.register("A", look_alike, PASSWORD).await;
+        assert_eq!(
+            status_and_json(response).await,
+            (400, error_body("Invalid email address")),
+            "{look_alike:?}"
+        );
+    }
+    assert_eq!(app.register("J", "jos\u{e9}@example.com", PASSWORD).await.status(), 201);
+    assert_eq!(
+        status_and_json(app.register("J", "jose\u{301}@example.com", PASSWORD).await).await,
+        taken
+    );
+    assert_eq!(app.user_count(), 2);
+    // The fullwidth spelling logs in to the one account.
+    assert_eq!(app.login("\u{ff41}lice@example.com", PASSWORD).await.status(), 200);
+}
+
+async fn stored_addresses_are_renormalised_once_and_collisions_reported(backend: Backend) {
+    use auth_service::db::{
+        migrations::{Collision, renormalize_emails},
+        schema::users,
+    };
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    let app = spawn_app(backend).await;
+    // Rows as an older version stored them: lower-cased, not NFKC.
+    for (name, email) in [
+        ("F", "\u{ff46}ull@example.com"),
+        ("N", "jos\u{e9}@example.com"),
+        ("D", "jose\u{301}@example.com"),
+    ] {
+        assert_eq!(app.register(name, "placeholder@example.com", PASSWORD).await.status(), 201);
+        let row = users::table.filter(users::email.eq("placeholder@example.com"));
+        diesel::update(row).set(users::email.eq(email)).execute(&mut app.db()).unwrap();
+    }
+    let ids: Vec<i64> =
+        users::table.select(users::id).order(users::id).load(&mut app.db()).unwrap();
+    let collisions = renormalize_emails(&mut app.db()).unwrap();
+    assert_eq!(
+        collisions,
+        [Collision {
+            kept_id: ids[1],
+            other_id: ids[2],
+            normalized: "jos\u{e9}@example.com".into()
+        }]
+    );
+    let emails: Vec<String> =
+        users::table.select(users::email).order(users::id).load(&mut app.db()).unwrap();
+    assert_eq!(emails, ["full@example.com", "jos\u{e9}@example.com", "jose\u{301}@example.com"]);
+    assert_eq!(app.login("full@example.com", PASSWORD).await.status(), 200);
+}
+
 both_backends!(
+    look_alike_addresses_are_one_account_or_refused,
+    stored_addresses_are_renormalised_once_and_collisions_reported,
     register_creates_user_with_bcrypt_hash,
     register_rejects_missing_null_non_string_or_blank_fields,
     register_rejects_invalid_email,
