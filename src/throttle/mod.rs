@@ -126,18 +126,29 @@ impl Limits {
         client: ClientIp,
         limits: &[Limit],
     ) -> Result<(), ApiError> {
+        let counters =
+            limits.iter().flat_map(|limit| limit.counters(client, self.rate(*limit))).collect();
+        self.count(pool, counters, true).await
+    }
+
+    /// Counts one hit on each counter in one checkout; with `refuse`, stops at the first one
+    /// past its rate with 429.
+    async fn count(
+        &self,
+        pool: &Pool,
+        counters: Vec<(String, RateLimit)>,
+        refuse: bool,
+    ) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
-        let checks: Vec<(String, RateLimit)> =
-            limits.iter().flat_map(|limit| limit.counters(client, self.rate(*limit))).collect();
         db::run(pool, move |conn| {
             let now = chrono::Utc::now().timestamp();
-            for (key, rate) in checks {
+            for (key, rate) in counters {
                 let window = Window::of(&key, rate, now);
                 let hits =
                     rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
-                if hits > rate.max as i64 {
+                if refuse && hits > rate.max as i64 {
                     return Err(window.refusal(now));
                 }
             }
@@ -186,19 +197,7 @@ impl Limits {
         client: ClientIp,
         email: &str,
     ) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let counters = self.failure_counters(client, email);
-        db::run(pool, move |conn| {
-            let now = chrono::Utc::now().timestamp();
-            for (key, rate) in counters {
-                let window = Window::of(&key, rate, now);
-                rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
-            }
-            Ok::<_, ApiError>(())
-        })
-        .await
+        self.count(pool, self.failure_counters(client, email).to_vec(), false).await
     }
 
     fn failure_counters(&self, client: ClientIp, email: &str) -> [(String, RateLimit); 2] {
