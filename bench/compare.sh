@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# What a change costs on the authenticated path: req/s of `GET /` for the binary of a baseline
-# revision against this working tree's, on SQLite and PostgreSQL, runs alternating in one
-# session (bench/compare.py). Numbers are printed, never asserted.
-#   bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS]
+# What a change costs: req/s of `GET /` (scenario `me`, the default) or `POST /api/login`
+# (`login`) for the binary of a baseline revision against this working tree's, on SQLite and
+# PostgreSQL, runs alternating in one session (bench/compare.py). Numbers are printed, never
+# asserted.
+#   bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS] [me|login]
 # BASELINE_TARGET_DIR reuses a cargo target folder for the baseline build (it is a full release
 # build otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
-[[ $# -ge 1 ]] || die "usage: bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS]"
+[[ $# -ge 1 ]] || die "usage: bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS] [me|login]"
 baseline_rev=$(git rev-parse --verify "$1^{commit}")
 
 source bench/lib.sh
@@ -38,4 +39,4 @@ python3 bench/compare.py --baseline "$baseline_target/release/auth-service" \
   --candidate "$PWD/target/release/auth-service" \
   --postgres-baseline-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_baseline" \
   --postgres-candidate-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_candidate" \
-  --seconds "${2:-8}" --rounds "${3:-3}"
+  --seconds "${2:-8}" --rounds "${3:-3}" --scenario "${4:-me}"

@@ -29,7 +29,7 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let deadline = req.app_data::<web::Data<BodyDeadline>>().map(|deadline| deadline.0);
-    if let Some(deadline) = deadline.filter(|_| !is_multipart(&req)) {
+    if let Some(deadline) = deadline.filter(|_| has_body(&req) && !is_multipart(&req)) {
         let payload = req.take_payload();
         match actix_web::rt::time::timeout(deadline, read_body(payload)).await {
             Ok(Ok(body)) => req.set_payload(Payload::from(body)),
@@ -51,6 +51,15 @@ async fn read_body(mut payload: Payload) -> Result<web::Bytes, ApiError> {
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// An HTTP/1.1 request without `Content-Length` (or with 0) and without `Transfer-Encoding` has
+/// no body (RFC 9112 §6.3): nothing to wait for, and `GET /` pays nothing.
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok());
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || length.is_some_and(|length| length.trim() != "0")
 }
 
 fn is_multipart(req: &ServiceRequest) -> bool {
