@@ -80,21 +80,22 @@ pub fn start(
     let session_id = uuid::Uuid::new_v4().to_string();
     conn.transaction(|conn| {
         // The user's row is locked first (a password change and a logout everywhere update
-        // it): one of them that commits first is seen here, and one that comes later waits for
-        // this session and ends it.
-        let still_the_password =
-            diesel::update(users::table.find(user_id).filter(users::password_hash.eq(check.hash)))
-                .set(users::id.eq(users::id))
-                .execute(conn)?
-                == 1;
-        if !still_the_password {
-            return Ok(None);
-        }
-        let valid_after = users::table
-            .find(user_id)
-            .select(users::tokens_valid_after_ms)
-            .get_result::<Option<i64>>(conn)?;
-        if valid_after.is_some_and(|after| after > check.at.and_utc().timestamp_millis()) {
+        // it), by the one statement that checks it: one of them that commits first is seen
+        // here, and one that comes later waits for this session and ends it.
+        let checked_at = check.at.and_utc().timestamp_millis();
+        let not_ended_since = users::tokens_valid_after_ms
+            .is_null()
+            .or(users::tokens_valid_after_ms.le(checked_at).assume_not_null());
+        let still_valid = diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::password_hash.eq(check.hash))
+                .filter(not_ended_since),
+        )
+        .set(users::id.eq(users::id))
+        .execute(conn)?
+            == 1;
+        if !still_valid {
             return Ok(None);
         }
         prune_expired(conn, now)?;
