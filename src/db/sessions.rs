@@ -81,7 +81,9 @@ pub fn start(
     conn.transaction(|conn| {
         // The user's row is locked first (a password change and a logout everywhere update
         // it), by the one statement that checks it: one of them that commits first is seen
-        // here, and one that comes later waits for this session and ends it.
+        // here, and one that comes later waits for this session and ends it. A column no
+        // foreign key refers to is written: SQLite checks every child row when a parent key is
+        // set, even to itself (a user's sessions, thousands for a busy account).
         let checked_at = check.at.and_utc().timestamp_millis();
         let not_ended_since = users::tokens_valid_after_ms
             .is_null()
@@ -92,7 +94,7 @@ pub fn start(
                 .filter(users::password_hash.eq(check.hash))
                 .filter(not_ended_since),
         )
-        .set(users::id.eq(users::id))
+        .set(users::updated_at.eq(users::updated_at))
         .execute(conn)?
             == 1;
         if !still_valid {
@@ -131,7 +133,7 @@ pub fn rotate(
             .filter(refresh_tokens::token_hash.eq(presented_hash))
             .select(refresh_tokens::session_id);
         diesel::update(sessions::table.filter(sessions::id.eq_any(session_of_token)))
-            .set(sessions::id.eq(sessions::id))
+            .set(sessions::expires_at.eq(sessions::expires_at))
             .execute(conn)?;
         // Read after the lock: a request that waited for a concurrent one must see its spend
         // as earlier than itself.
