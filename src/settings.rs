@@ -364,16 +364,18 @@ impl Settings {
             .map_err(|e| invalid(&format!("config/{app_env}.toml"), e.to_string()))?;
         let source = Source { env, files };
 
+        let server = ServerSettings {
+            host: source.parsed("HOST")?,
+            port: source.parsed("PORT")?,
+            workers: source.optional_positive("WORKERS")?,
+            shutdown_timeout_secs: source.parsed("SHUTDOWN_TIMEOUT_SECS")?,
+            request_body_timeout_secs: source.positive("REQUEST_BODY_TIMEOUT_SECS")?,
+            public_url: source.optional_checked("PUBLIC_URL", |url: &String| http_url(url))?,
+            cors_allowed_origins: source.list("CORS_ALLOWED_ORIGINS")?,
+        };
+        // The service's own URL names it best; without one, a fixed name.
+        let default_issuer = server.public_base_url().unwrap_or("auth-service").to_owned();
         let settings = Settings {
-            server: ServerSettings {
-                host: source.parsed("HOST")?,
-                port: source.parsed("PORT")?,
-                workers: source.optional_positive("WORKERS")?,
-                shutdown_timeout_secs: source.parsed("SHUTDOWN_TIMEOUT_SECS")?,
-                request_body_timeout_secs: source.positive("REQUEST_BODY_TIMEOUT_SECS")?,
-                public_url: source.optional_checked("PUBLIC_URL", |url: &String| http_url(url))?,
-                cors_allowed_origins: source.list("CORS_ALLOWED_ORIGINS")?,
-            },
             database: DatabaseSettings {
                 url: source.parsed("DATABASE_URL")?,
                 pool_timeout_secs: source.positive("DATABASE_POOL_TIMEOUT_SECS")?,
@@ -385,13 +387,7 @@ impl Settings {
                 jwt_private_key_file: source.optional("JWT_PRIVATE_KEY_FILE")?,
                 jwt_previous_key_files: source.list("JWT_PREVIOUS_KEY_FILES")?,
                 jwt_previous_secrets: source.list("JWT_PREVIOUS_SECRETS")?,
-                issuer: match source.optional("JWT_ISSUER")? {
-                    Some(issuer) => issuer,
-                    None => source.optional::<String>("PUBLIC_URL")?.map_or_else(
-                        || "auth-service".to_owned(),
-                        |url| url.trim_end_matches('/').to_owned(),
-                    ),
-                },
+                issuer: source.optional("JWT_ISSUER")?.unwrap_or(default_issuer),
                 audience: source.parsed("JWT_AUDIENCE")?,
                 access_token_ttl_secs: source.positive("ACCESS_TOKEN_TTL_SECS")?,
                 refresh_token_ttl_secs: source.parsed("REFRESH_TOKEN_TTL_SECS")?,
@@ -428,6 +424,7 @@ impl Settings {
                 addr: source.optional("METRICS_ADDR")?,
             },
             log_format: source.parsed("LOG_FORMAT")?,
+            server,
             app_env,
         };
         settings.validate()?;

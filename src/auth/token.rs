@@ -172,8 +172,13 @@ impl TokenKeys {
     /// for. `jku`, `jwk` and `x5u` are never looked at (nothing is fetched).
     pub fn validate(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
-        let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
-        if typ != TOKEN_TYPE && typ != "application/at+jwt" {
+        let typ = header.typ.as_deref().unwrap_or_default();
+        // RFC 9068 §2.1 allows the media type's full name too, in any case.
+        let typ = match typ.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+            _ => typ,
+        };
+        if !typ.eq_ignore_ascii_case(TOKEN_TYPE) {
             return Err(TokenError::NotAnAccessToken);
         }
         let kid = header.kid.as_deref().ok_or(TokenError::UnknownKid)?;
@@ -213,6 +218,15 @@ mod tests {
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        for typ in ["AT+JWT", "application/at+jwt", "Application/AT+JWT", "JWT", "application/jwt"]
+        {
+            let mut other = header.clone();
+            other.typ = Some(typ.to_owned());
+            let claims = keys.validate(&token).unwrap();
+            let reissued = jsonwebtoken::encode(&other, &claims, &keys.signing.encoding).unwrap();
+            let accepted = keys.validate(&reissued).is_ok();
+            assert_eq!(accepted, typ.to_ascii_lowercase().ends_with("at+jwt"), "{typ}");
+        }
         assert_eq!(header.kid.as_deref(), Some(keys.signing.kid.as_str()));
     }
 
