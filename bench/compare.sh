@@ -10,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
 [[ $# -ge 1 ]] || die "usage: bench/compare.sh BASELINE_REV [SECONDS_PER_RUN] [ROUNDS] [me|login]"
-baseline_rev=$(git rev-parse --verify "$1^{commit}")
 
 source bench/lib.sh
 ensure_wrk
@@ -25,17 +24,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-log "building the baseline ($baseline_rev)"
-git worktree add --detach "$WORK/baseline" "$baseline_rev" >/dev/null
-baseline_target=${BASELINE_TARGET_DIR:-$WORK/target}
-(cd "$WORK/baseline" && CARGO_TARGET_DIR="$baseline_target" cargo build --release --locked --bin auth-service)
+baseline=$(build_baseline "$1" "$WORK")
 log "building the candidate (this working tree)"
 cargo build --release --locked --bin auth-service
 
 start_throwaway_postgres
 create_database bench_baseline
 create_database bench_candidate
-python3 bench/compare.py --baseline "$baseline_target/release/auth-service" \
+python3 bench/compare.py --baseline "$baseline" \
   --candidate "$PWD/target/release/auth-service" \
   --postgres-baseline-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_baseline" \
   --postgres-candidate-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_candidate" \

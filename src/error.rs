@@ -53,7 +53,7 @@ pub enum ApiError {
     NoFileUploaded,
     #[error("Invalid file type")]
     InvalidFileType,
-    #[error("Image must be at most 4096x4096 pixels")]
+    #[error("Image must be at most 4096x4096 pixels and 12 megapixels")]
     ImageTooLarge,
     #[error("File too large")]
     FileTooLarge,

@@ -1,6 +1,6 @@
 //! auth-service: stateless JWT authentication over PostgreSQL or SQLite.
 //!
-//! From the bottom up: `error`, `db`, `auth`, `client_ip`, `request_id`, `logging`,
+//! From the bottom up: `error`, `cpu_pool`, `db`, `auth`, `client_ip`, `request_id`, `logging`,
 //! `metrics`, `throttle`, `audit` and `uploads` know nothing of the application; `settings`
 //! reads them in; `state` holds what every request shares; `request` is what a handler
 //! receives; `routes` are the handlers; `startup` wires it all.
@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod client_ip;
+pub mod cpu_pool;
 pub mod db;
 pub mod error;
 pub mod healthcheck;

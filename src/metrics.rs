@@ -1,6 +1,6 @@
 //! Prometheus metrics of one running service (`GET /metrics`): requests by route pattern,
 //! method and status with their latency, the outcomes of logins, registrations, refreshes and
-//! uploads, and the state of the bcrypt and database pools. Each application has its own
+//! uploads, and the state of the bcrypt, picture and database pools. Each application has its own
 //! registry, so tests running several in one process count separately.
 
 use std::{
@@ -23,7 +23,10 @@ use prometheus::{
     Registry, TextEncoder, core::Collector,
 };
 
-use crate::{auth::bcrypt_pool::BcryptStats, db::PoolStats};
+use crate::{
+    cpu_pool::{CpuPool, JobStats},
+    db::PoolStats,
+};
 
 /// The route label of a request no route matched: scanning random paths adds one series, not
 /// one per path.
@@ -56,11 +59,8 @@ pub struct Metrics {
     pub refreshes: IntCounterVec,
     pub uploads: IntCounter,
     pub upload_bytes: IntCounter,
-    bcrypt_queue: IntGauge,
-    bcrypt_jobs: IntCounter,
-    bcrypt_wait_seconds: Counter,
-    bcrypt_seconds: Counter,
-    bcrypt_shed: IntCounterVec,
+    bcrypt: CpuPoolSeries,
+    images: CpuPoolSeries,
     db_connections: IntGauge,
     db_idle: IntGauge,
     db_checkouts: IntCounter,
@@ -71,8 +71,8 @@ pub struct Metrics {
 
 /// What the pools report at scrape time.
 pub struct PoolReadings<'a> {
-    pub bcrypt_queued: usize,
-    pub bcrypt: &'a BcryptStats,
+    pub bcrypt: &'a CpuPool,
+    pub images: &'a CpuPool,
     pub db_connections: u32,
     pub db_idle: u32,
     pub db: &'a PoolStats,
@@ -124,24 +124,8 @@ impl Metrics {
             ),
             uploads: counter("auth_uploads_total", "Profile pictures stored"),
             upload_bytes: counter("auth_upload_bytes_total", "Bytes of profile pictures stored"),
-            bcrypt_queue: gauge(
-                "bcrypt_queue_depth",
-                "bcrypt jobs submitted and not finished (running or waiting for a thread)",
-            ),
-            bcrypt_jobs: counter("bcrypt_jobs_total", "bcrypt hashes and verifications done"),
-            bcrypt_wait_seconds: seconds(
-                "bcrypt_wait_seconds_total",
-                "Time bcrypt jobs waited for a thread",
-            ),
-            bcrypt_seconds: seconds(
-                "bcrypt_seconds_total",
-                "Time bcrypt threads spent hashing and verifying",
-            ),
-            bcrypt_shed: counter_vec(
-                "bcrypt_jobs_shed_total",
-                "bcrypt jobs not run: queue full, caller gone, waited too long",
-                &["reason"],
-            ),
+            bcrypt: CpuPoolSeries::new(&registry, "bcrypt", "bcrypt hashes and verifications"),
+            images: CpuPoolSeries::new(&registry, "image", "picture decodings and re-encodings"),
             db_connections: gauge("db_pool_connections", "Open database connections"),
             db_idle: gauge("db_pool_idle_connections", "Idle database connections"),
             db_checkouts: counter("db_pool_checkouts_total", "Database connections handed out"),
@@ -165,17 +149,8 @@ impl Metrics {
         let _one_at_a_time = self.render.lock().unwrap_or_else(|e| e.into_inner());
         let total = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let secs = |nanos: &AtomicU64| total(nanos) as f64 / 1e9;
-        self.bcrypt_queue.set(pools.bcrypt_queued as i64);
-        set_counter(&self.bcrypt_jobs, total(&pools.bcrypt.jobs));
-        set_seconds(&self.bcrypt_wait_seconds, secs(&pools.bcrypt.wait_nanos));
-        set_seconds(&self.bcrypt_seconds, secs(&pools.bcrypt.work_nanos));
-        for (reason, shed) in [
-            ("queue_full", &pools.bcrypt.refused_full),
-            ("caller_gone", &pools.bcrypt.skipped_abandoned),
-            ("waited_too_long", &pools.bcrypt.dropped_late),
-        ] {
-            set_counter(&self.bcrypt_shed.with_label_values(&[reason]), total(shed));
-        }
+        self.bcrypt.set(pools.bcrypt);
+        self.images.set(pools.images);
         self.db_connections.set(i64::from(pools.db_connections));
         self.db_idle.set(i64::from(pools.db_idle));
         set_counter(&self.db_checkouts, total(&pools.db.checkouts));
@@ -185,6 +160,67 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut text)
             .expect("the text format encodes any metric");
         String::from_utf8(text).expect("the text format is UTF-8")
+    }
+}
+
+/// The series of one `CpuPool`, named `<prefix>_…`.
+struct CpuPoolSeries {
+    queue: IntGauge,
+    jobs: IntCounter,
+    wait_seconds: Counter,
+    seconds: Counter,
+    shed: IntCounterVec,
+}
+
+impl CpuPoolSeries {
+    fn new(registry: &Registry, prefix: &str, jobs: &str) -> Self {
+        let name = |suffix: &str| format!("{prefix}_{suffix}");
+        CpuPoolSeries {
+            queue: registered(
+                registry,
+                IntGauge::new(
+                    name("queue_depth"),
+                    format!("{jobs} submitted and not finished (running or waiting for a thread)"),
+                ),
+            ),
+            jobs: registered(registry, IntCounter::new(name("jobs_total"), format!("{jobs} done"))),
+            wait_seconds: registered(
+                registry,
+                Counter::new(
+                    name("wait_seconds_total"),
+                    format!("Time {jobs} waited for a thread"),
+                ),
+            ),
+            seconds: registered(
+                registry,
+                Counter::new(name("seconds_total"), format!("Time {prefix} threads spent working")),
+            ),
+            shed: registered(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        name("jobs_shed_total"),
+                        format!("{jobs} not run: queue full, caller gone, waited too long"),
+                    ),
+                    &["reason"],
+                ),
+            ),
+        }
+    }
+
+    fn set(&self, pool: &CpuPool) {
+        let stats: &JobStats = pool.stats();
+        self.queue.set(pool.in_flight() as i64);
+        set_counter(&self.jobs, stats.jobs.load(Ordering::Relaxed));
+        set_seconds(&self.wait_seconds, stats.wait_nanos.load(Ordering::Relaxed) as f64 / 1e9);
+        set_seconds(&self.seconds, stats.work_nanos.load(Ordering::Relaxed) as f64 / 1e9);
+        for (reason, shed) in [
+            ("queue_full", &stats.refused_full),
+            ("caller_gone", &stats.skipped_abandoned),
+            ("waited_too_long", &stats.dropped_late),
+        ] {
+            set_counter(&self.shed.with_label_values(&[reason]), shed.load(Ordering::Relaxed));
+        }
     }
 }
 

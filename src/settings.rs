@@ -130,6 +130,12 @@ pub struct UploadSettings {
     /// How long an upload may take from its first byte to its last (slow clients hold a
     /// connection and a temporary file).
     pub timeout_secs: u64,
+    /// Threads pictures are decoded on; unset, one per core.
+    pub image_threads: Option<usize>,
+    /// Pictures that may wait for a thread; one more is answered 503 at once.
+    pub image_queue_capacity: usize,
+    /// How long a picture may wait for a thread before it is dropped with 503.
+    pub image_max_wait_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -404,6 +410,9 @@ impl Settings {
                 dir: source.parsed("UPLOAD_DIR")?,
                 max_bytes: source.positive("MAX_UPLOAD_BYTES")?,
                 timeout_secs: source.positive("UPLOAD_TIMEOUT_SECS")?,
+                image_threads: source.optional_positive("IMAGE_THREADS")?,
+                image_queue_capacity: source.positive("IMAGE_QUEUE_CAPACITY")?,
+                image_max_wait_ms: source.positive("IMAGE_MAX_WAIT_MS")?,
             },
             rate_limits: Limits {
                 enabled: source.parsed("RATE_LIMIT_ENABLED")?,
@@ -774,6 +783,9 @@ mod tests {
             "ACCESS_TOKEN_TTL_SECS",
             "MAX_UPLOAD_BYTES",
             "UPLOAD_TIMEOUT_SECS",
+            "IMAGE_THREADS",
+            "IMAGE_QUEUE_CAPACITY",
+            "IMAGE_MAX_WAIT_MS",
             "WORKERS",
         ] {
             let error = load(&[(name, "0")]).unwrap_err();

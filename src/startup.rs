@@ -12,13 +12,8 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{
-        bcrypt_pool::{BcryptPool, QueueLimits},
-        keys,
-        password::Passwords,
-        password_policy::PasswordPolicy,
-        token::TokenKeys,
-    },
+    auth::{keys, password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
+    cpu_pool::{self, CpuPool, QueueLimits},
     db,
     db::sessions::SessionRules,
     error::{self, ApiError},
@@ -49,6 +44,7 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    state: web::Data<AppState>,
     server: Server,
     /// The `METRICS_ADDR` listener, when metrics are kept off the public port.
     metrics: Option<(u16, Server)>,
@@ -106,10 +102,15 @@ impl Application {
         let server =
             server.listen(listener).map_err(|source| listen_error(&address, source))?.run();
         let metrics = match &settings.metrics.addr {
-            Some(address) => Some(metrics_server(address, state, shutdown_timeout_secs)?),
+            Some(address) => Some(metrics_server(address, state.clone(), shutdown_timeout_secs)?),
             None => None,
         };
-        Ok(Application { port, server, metrics })
+        Ok(Application { port, state, server, metrics })
+    }
+
+    /// What every request shares (the tests reach the pools through it).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// The bound port (the one the OS chose when `PORT` is 0).
@@ -168,7 +169,7 @@ fn listen_error(address: &str, source: std::io::Error) -> StartupError {
 }
 
 /// The shared state, from the settings: the database pool (migrated when the database
-/// answers), the keys, the bcrypt threads, and the upload folder (created).
+/// answers), the keys, the bcrypt and picture threads, and the upload folder (created).
 fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
     let uploads = &settings.uploads;
     // actix-files once served the working directory when its folder was missing.
@@ -191,10 +192,15 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         },
         passwords: Passwords::new(
             settings.passwords.bcrypt_cost,
-            BcryptPool::per_core(QueueLimits {
-                capacity: settings.passwords.bcrypt_queue_capacity,
-                max_wait: std::time::Duration::from_millis(settings.passwords.bcrypt_max_wait_ms),
-            })
+            CpuPool::per_core(
+                "bcrypt",
+                QueueLimits {
+                    capacity: settings.passwords.bcrypt_queue_capacity,
+                    max_wait: std::time::Duration::from_millis(
+                        settings.passwords.bcrypt_max_wait_ms,
+                    ),
+                },
+            )
             .map_err(StartupError::Threads)?,
         )
         .map_err(StartupError::Bcrypt)?,
@@ -204,6 +210,15 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             max_bytes: uploads.max_bytes,
             timeout: std::time::Duration::from_secs(uploads.timeout_secs),
             public_base_url: settings.server.public_base_url().map(str::to_owned),
+            images: CpuPool::new(
+                "image",
+                uploads.image_threads.unwrap_or_else(cpu_pool::cores),
+                QueueLimits {
+                    capacity: uploads.image_queue_capacity,
+                    max_wait: std::time::Duration::from_millis(uploads.image_max_wait_ms),
+                },
+            )
+            .map_err(StartupError::Threads)?,
         },
         rate_limits: settings.rate_limits.clone(),
         metrics: Arc::new(Metrics::new()),

@@ -6,6 +6,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
     auth::{password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
+    cpu_pool::CpuPool,
     db::{Pool, sessions::SessionRules},
     metrics::Metrics,
     throttle::Limits,
@@ -30,6 +31,8 @@ pub struct UploadRules {
     pub timeout: Duration,
     /// `PUBLIC_URL` without its trailing slash.
     pub public_base_url: Option<String>,
+    /// The threads pictures are decoded and re-encoded on.
+    pub images: CpuPool,
 }
 
 /// Who may read `GET /metrics`.

@@ -2,7 +2,6 @@
 //! `Authorization` header's parser. The extractor protected handlers take is
 //! `request::AuthUser`.
 
-pub mod bcrypt_pool;
 pub mod bearer;
 pub mod keys;
 pub mod password;

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use super::bcrypt_pool::BcryptPool;
-use crate::error::ApiError;
+use crate::{cpu_pool::CpuPool, error::ApiError};
 
 #[derive(Clone)]
 pub struct Passwords {
     cost: u32,
-    pool: Arc<BcryptPool>,
+    pool: Arc<CpuPool>,
     /// A hash of a random string at the configured cost, made at start: a login for an unknown
     /// email verifies against it, so it costs what a wrong password costs from the first
     /// request on.
@@ -16,18 +15,14 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    pub fn new(cost: u32, pool: BcryptPool) -> Result<Self, bcrypt::BcryptError> {
+    pub fn new(cost: u32, pool: CpuPool) -> Result<Self, bcrypt::BcryptError> {
         let dummy_hash = bcrypt::hash(uuid::Uuid::new_v4().to_string(), cost)?.into();
         Ok(Passwords { cost, pool: Arc::new(pool), dummy_hash })
     }
 
-    /// bcrypt jobs submitted and not finished.
-    pub fn queued(&self) -> usize {
-        self.pool.in_flight()
-    }
-
-    pub fn stats(&self) -> &super::bcrypt_pool::BcryptStats {
-        self.pool.stats()
+    /// The threads bcrypt runs on, for `/metrics`.
+    pub fn pool(&self) -> &CpuPool {
+        &self.pool
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {

@@ -36,8 +36,8 @@ pub async fn metrics(
     }
     let (db_connections, db_idle) = state.db.connections();
     let text = state.metrics.render(PoolReadings {
-        bcrypt_queued: state.passwords.queued(),
-        bcrypt: state.passwords.stats(),
+        bcrypt: state.passwords.pool(),
+        images: &state.uploads.images,
         db_connections,
         db_idle,
         db: state.db.stats(),

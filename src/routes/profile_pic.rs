@@ -47,12 +47,13 @@ pub struct UploadForm {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Profile picture updated", body = UploadResponse),
-        (status = 400, description = "No file uploaded, invalid file type, image over 4096x4096, or malformed multipart", body = ErrorBody),
+        (status = 400, description = "No file uploaded, invalid file type, image over 4096x4096 or 12 megapixels, or malformed multipart", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 404, description = "User not found", body = ErrorBody),
         (status = 408, description = "Upload took longer than UPLOAD_TIMEOUT_SECS", body = ErrorBody),
         (status = 413, description = "File too large", body = ErrorBody),
         (status = 429, description = "Too many uploads from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Every picture thread busy and IMAGE_QUEUE_CAPACITY waiting; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn upload_profile_pic(
@@ -65,8 +66,10 @@ pub async fn upload_profile_pic(
     // Before a byte of the body is read.
     ctx.throttle(Event::PictureUpload, Some(user_id), &[Limit::UploadPerIp]).await?;
     let uploads = &ctx.uploads;
-    let store = store_profile_pic(payload, user_id, &uploads.dir, uploads.max_bytes);
-    // On timeout the store future is dropped, and its temporary files with it.
+    let store =
+        store_profile_pic(payload, user_id, &uploads.dir, uploads.max_bytes, &uploads.images);
+    // On timeout the store future is dropped: its temporary files go at once, and its
+    // re-encoding stops.
     let stored = actix_web::rt::time::timeout(uploads.timeout, store)
         .await
         .map_err(|_| ApiError::UploadTimeout)??;

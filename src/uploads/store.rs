@@ -1,8 +1,9 @@
 //! Streams the `profile_pic` part of a multipart body to a temporary file inside `UPLOAD_DIR`,
 //! enforcing `MAX_UPLOAD_BYTES` and the type check as bytes arrive, re-encodes it into a second
-//! temporary file, then renames that into place.
-//! The temporary file is deleted when anything fails, including the client going away (the
-//! handler's future is dropped, and the file with it).
+//! temporary file on the picture threads, then renames that into place.
+//! Both temporary files belong to the request's future, never to the re-encoding: when
+//! anything fails, the client goes away or the deadline passes (the future is dropped), they
+//! are removed at once, and the re-encoding is told to stop.
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -17,10 +18,10 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::{
     filename::{secure_filename, stored_name},
-    reencode::reencode,
+    reencode::{Abandoned, reencode},
     sniff::{ImageType, SNIFF_LEN},
 };
-use crate::error::ApiError;
+use crate::{cpu_pool::CpuPool, error::ApiError};
 
 /// The multipart field the website's form sends.
 pub const FIELD_NAME: &str = "profile_pic";
@@ -33,12 +34,14 @@ const WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// The website's form sends one part; a body of thousands of tiny parts is refused early.
 const MAX_PARTS: usize = 16;
 
-/// Stores the first `profile_pic` part as `<user id>_<safe filename>` and returns that name.
+/// Stores the first `profile_pic` part as `<user id>_<safe filename>` and returns that name,
+/// re-encoded on `images`.
 pub async fn store_profile_pic(
     mut payload: Multipart,
     user_id: i64,
     upload_dir: &Path,
     max_upload_bytes: u64,
+    images: &CpuPool,
 ) -> Result<String, ApiError> {
     let mut budget = ByteBudget::new(max_upload_bytes);
     let mut parts = 0;
@@ -64,8 +67,9 @@ pub async fn store_profile_pic(
         let claimed = ImageType::from_extension(&safe).ok_or(ApiError::InvalidFileType)?;
         let stored_name = stored_name(user_id, &safe);
 
-        let raw = stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
-        let clean = reencode_to_temp_file(raw, upload_dir, claimed).await?;
+        let (raw, _raw_path) =
+            stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
+        let clean = reencode_to_temp_file(raw, upload_dir, claimed, images).await?;
         let target = upload_dir.join(&stored_name);
         persist(clean, target).await?;
         return Ok(stored_name);
@@ -78,7 +82,7 @@ async fn stream_to_temp_file(
     upload_dir: &Path,
     claimed: ImageType,
     budget: &mut ByteBudget,
-) -> Result<TempPath, ApiError> {
+) -> Result<(std::fs::File, TempPath), ApiError> {
     let dir = upload_dir.to_owned();
     let temp = web::block(move || new_temp_file(&dir)).await??;
     let (file, temp_path) = temp.into_parts();
@@ -103,7 +107,7 @@ async fn stream_to_temp_file(
         check_type(&head, claimed)?;
     }
     file.flush().await?;
-    Ok(temp_path)
+    Ok((file.into_inner().into_std().await, temp_path))
 }
 
 /// A temporary file in `dir`, named so that it is never served and never collides.
@@ -116,21 +120,31 @@ fn new_temp_file(dir: &Path) -> std::io::Result<NamedTempFile> {
         .tempfile_in(dir)
 }
 
-/// Decodes the streamed file and writes it anew (see `reencode`) into a second temporary
-/// file; the streamed one is removed either way. If the request is dropped meanwhile, the
-/// returned path is dropped with it and its file removed.
+/// Decodes the streamed file and writes it anew (see `reencode`) into a second temporary file,
+/// on the picture threads. The re-encoding gets open files, not paths: the caller's dropped
+/// `TempPath`s remove both files at once, whatever the re-encoding is doing, and the guard
+/// tells it to stop.
 async fn reencode_to_temp_file(
-    raw: TempPath,
+    raw: std::fs::File,
     upload_dir: &Path,
     kind: ImageType,
+    images: &CpuPool,
 ) -> Result<TempPath, ApiError> {
     let dir = upload_dir.to_owned();
-    web::block(move || {
-        let mut clean = new_temp_file(&dir)?;
-        reencode(&raw, kind, clean.as_file_mut())?;
-        Ok(clean.into_temp_path())
-    })
-    .await?
+    let (clean, clean_path) = web::block(move || new_temp_file(&dir)).await??.into_parts();
+    let guard = AbandonOnDrop(Abandoned::default());
+    let abandoned = guard.0.clone();
+    images.run(move || reencode(raw, kind, clean, &abandoned)).await??;
+    Ok(clean_path)
+}
+
+/// Marks the re-encoding abandoned when the future waiting for it is dropped (or is done).
+struct AbandonOnDrop(Abandoned);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
 }
 
 fn check_type(head: &[u8], claimed: ImageType) -> Result<(), ApiError> {
@@ -235,6 +249,14 @@ mod tests {
         Multipart::new(&headers, Box::pin(trickle))
     }
 
+    fn pool() -> CpuPool {
+        let limits = crate::cpu_pool::QueueLimits {
+            capacity: 1,
+            max_wait: std::time::Duration::from_secs(10),
+        };
+        CpuPool::new("image", 1, limits).unwrap()
+    }
+
     fn png() -> Vec<u8> {
         let mut bytes = std::io::Cursor::new(Vec::new());
         image::RgbImage::from_pixel(3, 2, image::Rgb([200, 10, 10]))
@@ -247,7 +269,9 @@ mod tests {
     async fn png_sent_one_byte_per_chunk_is_sniffed_and_stored() {
         let dir = tempfile::TempDir::new().unwrap();
         let stored =
-            store_profile_pic(multipart("a.png", &png(), 1), 7, dir.path(), 1 << 20).await.unwrap();
+            store_profile_pic(multipart("a.png", &png(), 1), 7, dir.path(), 1 << 20, &pool())
+                .await
+                .unwrap();
         assert_eq!(stored, "7_a.png");
         let names: Vec<_> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -259,7 +283,8 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let mut fake = b"GIF89a".to_vec();
         fake.extend_from_slice(&png()[6..]);
-        let result = store_profile_pic(multipart("a.png", &fake, 1), 7, dir.path(), 1 << 20).await;
+        let result =
+            store_profile_pic(multipart("a.png", &fake, 1), 7, dir.path(), 1 << 20, &pool()).await;
         assert!(matches!(result, Err(ApiError::InvalidFileType)));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

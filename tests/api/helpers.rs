@@ -130,6 +130,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database_url: DatabaseUrl,
     pub upload_dir: PathBuf,
+    /// The running application's shared state.
+    pub state: actix_web::web::Data<auth_service::state::AppState>,
     _pg: Option<PgTestDatabase>,
     _dir: TempDir,
 }
@@ -165,6 +167,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let app = Application::build(settings).expect("application builds");
     let port = app.port();
     let metrics_port = app.metrics_port();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -176,6 +179,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
             .unwrap(),
         database_url,
         upload_dir,
+        state,
         _pg: pg,
         _dir: dir,
     }
@@ -490,6 +494,23 @@ pub fn image_bytes(format: image::ImageFormat, width: u32, height: u32) -> Vec<u
     let mut bytes = std::io::Cursor::new(Vec::new());
     picture.write_to(&mut bytes, format).expect("encode test picture");
     bytes.into_inner()
+}
+
+/// Takes the one picture thread (the test sets `IMAGE_THREADS` to 1) with a job of the test's
+/// own, running once this returns; dropping the returned sender ends it.
+pub async fn hold_the_picture_thread(app: &TestApp) -> std::sync::mpsc::Sender<()> {
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel();
+    let state = app.state.clone();
+    tokio::spawn(async move {
+        let job = move || {
+            let _ = started.send(());
+            let _ = hold.recv();
+        };
+        state.uploads.images.run(job).await.unwrap();
+    });
+    running.await.unwrap();
+    release
 }
 
 pub fn png_image(width: u32, height: u32) -> Vec<u8> {

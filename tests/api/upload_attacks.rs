@@ -29,6 +29,26 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
+/// A real lossless WebP whose VP8L header then claims another size (nothing checksums it).
+fn webp_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut webp = image_bytes(image::ImageFormat::WebP, 2, 2);
+    assert_eq!(&webp[12..16], b"VP8L");
+    // After the signature byte: width - 1 and height - 1 in 14 bits each, then alpha, version.
+    let packed = u32::from_le_bytes(webp[21..25].try_into().unwrap()) & !0x0fff_ffff;
+    let packed = packed | (width - 1) | ((height - 1) << 14);
+    webp[21..25].copy_from_slice(&packed.to_le_bytes());
+    webp
+}
+
+/// A real GIF whose logical screen then claims another size; its frame stays 2×2, and the
+/// canvas around it is transparent (one colour more than the frame's palette).
+fn gif_claiming(width: u16, height: u16) -> Vec<u8> {
+    let mut gif = image_bytes(image::ImageFormat::Gif, 2, 2);
+    gif[6..8].copy_from_slice(&width.to_le_bytes());
+    gif[8..10].copy_from_slice(&height.to_le_bytes());
+    gif
+}
+
 /// A JPEG carrying an EXIF block: orientation 6 (rotate 90°) and a location-like note.
 fn jpeg_with_exif(width: u32, height: u32, note: &[u8]) -> Vec<u8> {
     let jpeg = jpeg_image(width, height);
@@ -119,12 +139,18 @@ async fn upload_drops_polyglot_payloads(backend: Backend) {
 async fn upload_of_a_decompression_bomb_is_400_and_leaves_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let (token, _) = upload_user(&app).await;
-    let too_large = (400, error_body("Image must be at most 4096x4096 pixels"));
-    // A few hundred bytes claiming 100000×100000 pixels (40 GB decoded).
+    let too_large = (400, error_body("Image must be at most 4096x4096 pixels and 12 megapixels"));
     for (name, bytes) in [
+        // A few hundred bytes claiming 100000×100000 pixels (40 GB decoded).
         ("bomb.png", png_claiming(100_000, 100_000)),
         ("wide.png", png_image(4097, 1)),
         ("tall.png", png_image(1, 4097)),
+        // Within 4096 a side, but one row past 12 Mi pixels.
+        ("over.png", png_claiming(4096, 3073)),
+        // The review's: a few KiB that decoded to 145 MiB (WebP's decoder counts no limit) and
+        // to 21-32 CPU-seconds of quantising (GIF).
+        ("bomb.webp", webp_claiming(4096, 4096)),
+        ("bomb.gif", gif_claiming(4096, 4095)),
     ] {
         let response = app.upload("/api/upload_profile_pic", &token, name, bytes).await;
         assert_eq!(status_and_json(response).await, too_large, "{name}");
@@ -135,6 +161,68 @@ async fn upload_of_a_decompression_bomb_is_400_and_leaves_nothing(backend: Backe
     let response =
         app.upload("/api/upload_profile_pic", &token, "edge.png", png_image(4096, 1)).await;
     assert_eq!(response.status().as_u16(), 200);
+}
+
+async fn uploads_past_the_picture_thread_and_its_queue_are_503_with_retry_after(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.uploads.image_threads = Some(1);
+        s.uploads.image_queue_capacity = 1;
+        s.uploads.image_max_wait_ms = 60_000;
+    })
+    .await;
+    let (token, id) = upload_user(&app).await;
+    let release = hold_the_picture_thread(&app).await;
+    // One upload waits in the queue...
+    let queued = app.upload("/api/upload_profile_pic", &token, "queued.png", png_image(2, 2));
+    let mut queued = Box::pin(queued);
+    let pool = &app.state.uploads.images;
+    tokio::select! {
+        _ = &mut queued => panic!("answered while the thread was held"),
+        _ = async {
+            while pool.in_flight() < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    // ...so the next is turned away at once, and leaves nothing.
+    let refused = app.upload("/api/upload_profile_pic", &token, "refused.png", png_image(2, 2));
+    let refused = tokio::select! {
+        _ = &mut queued => panic!("answered while the thread was held"),
+        refused = refused => refused,
+    };
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert_eq!(status_and_json(refused).await, (503, error_body("Service unavailable")));
+    drop(release);
+    assert_eq!(queued.await.status(), 200);
+    assert_eq!(app.stored_files(), [format!("{id}_queued.png")]);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nimage_jobs_shed_total{reason=\"queue_full\"} 1\n"), "{metrics}");
+    // The test's own job and the queued upload's.
+    assert!(metrics.contains("\nimage_jobs_total 2\n"), "{metrics}");
+}
+
+async fn an_upload_cut_off_by_its_deadline_before_its_re_encoding_leaves_nothing_at_once(
+    backend: Backend,
+) {
+    // Its files were the re-encoding's to remove: they stayed until it ended (~30 s), and the
+    // re-encoding ran on after the 408 (~20 s).
+    let app = spawn_app_with(backend, |s| {
+        s.uploads.image_threads = Some(1);
+        s.uploads.timeout_secs = 1;
+    })
+    .await;
+    let (token, _) = upload_user(&app).await;
+    let release = hold_the_picture_thread(&app).await;
+    let response = app.upload("/api/upload_profile_pic", &token, "late.png", png_image(2, 2)).await;
+    assert_eq!(status_and_json(response).await, (408, error_body("Upload took too long")));
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+    drop(release);
+    // The abandoned job is skipped, not run, once the thread is free.
+    let pool = &app.state.uploads.images;
+    assert!(eventually(|| async { pool.in_flight() == 0 }).await);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nimage_jobs_shed_total{reason=\"caller_gone\"} 1\n"), "{metrics}");
+    assert_eq!(profile_pic(&app), None);
 }
 
 async fn upload_with_right_magic_but_no_picture_is_invalid_file_type(backend: Backend) {
@@ -309,5 +397,7 @@ both_backends!(
     upload_uses_only_the_first_profile_pic_part,
     upload_with_thousands_of_parts_is_400,
     upload_with_a_giant_part_header_is_400,
-    upload_slower_than_the_deadline_is_408_and_leaves_nothing
+    upload_slower_than_the_deadline_is_408_and_leaves_nothing,
+    uploads_past_the_picture_thread_and_its_queue_are_503_with_retry_after,
+    an_upload_cut_off_by_its_deadline_before_its_re_encoding_leaves_nothing_at_once
 );

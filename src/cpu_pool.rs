@@ -1,7 +1,9 @@
-//! The threads bcrypt runs on: one per core, at the lowest CPU priority (SCHED_IDLE). A burst of
-//! logins then uses every core (bcrypt's throughput is cores ÷ the time of one hash) without
-//! taking them from the async workers, so token checks stay fast while it lasts. Neither the async workers
-//! nor actix's blocking pool (hundreds of threads, shared with diesel) ever run bcrypt.
+//! Threads of their own for CPU-bound work that a request waits for: bcrypt, and decoding and
+//! re-encoding pictures. One per core, at the lowest CPU priority (SCHED_IDLE): a burst of
+//! logins or uploads then uses every core without taking them from the async workers, so token
+//! checks stay fast while it lasts. Neither the async workers nor actix's blocking pool
+//! (hundreds of threads, shared with diesel) ever run this work, and what waits for a thread is
+//! bounded: a full queue, or a wait past its limit, is 503 at the door.
 
 use std::{
     sync::{
@@ -18,22 +20,22 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 
 /// The fallback where SCHED_IDLE is refused: the kernel then gives a waiting async worker of
-/// the same session about ten times the CPU share of a bcrypt thread (weights 1024 : 110).
+/// the same session about ten times the CPU share of a pool thread (weights 1024 : 110).
 const NICENESS: libc::c_int = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-pub struct BcryptPool {
+pub struct CpuPool {
     jobs: mpsc::SyncSender<Job>,
     /// Jobs submitted and not finished: the queue depth `/metrics` reports.
     in_flight: Arc<AtomicUsize>,
-    stats: Arc<BcryptStats>,
+    stats: Arc<JobStats>,
     limits: QueueLimits,
 }
 
 /// How much work may wait for a thread: a queue of bounded length, and a bounded wait. A
-/// storm of logins is shed with 503 at the door instead of queueing for tens of seconds in
-/// front of a real user's.
+/// storm of logins or uploads is shed with 503 at the door instead of queueing for tens of
+/// seconds in front of a real user's.
 #[derive(Debug, Clone, Copy)]
 pub struct QueueLimits {
     /// Jobs waiting (running ones not counted); one more is refused at once.
@@ -44,11 +46,11 @@ pub struct QueueLimits {
 
 /// Totals since start, for `/metrics`.
 #[derive(Debug, Default)]
-pub struct BcryptStats {
+pub struct JobStats {
     pub jobs: AtomicU64,
     /// From submission to a thread taking the job.
     pub wait_nanos: AtomicU64,
-    /// Hashing and verifying.
+    /// Running.
     pub work_nanos: AtomicU64,
     /// Refused because the queue was full.
     pub refused_full: AtomicU64,
@@ -58,14 +60,14 @@ pub struct BcryptStats {
     pub dropped_late: AtomicU64,
 }
 
-impl BcryptPool {
-    /// Starts `threads` threads; they end when the pool is dropped.
-    pub fn new(threads: usize, limits: QueueLimits) -> std::io::Result<Self> {
+impl CpuPool {
+    /// Starts `threads` threads named `name-N`; they end when the pool is dropped.
+    pub fn new(name: &str, threads: usize, limits: QueueLimits) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::sync_channel::<Job>(limits.capacity);
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
-            thread::Builder::new().name(format!("bcrypt-{index}")).spawn(move || {
+            thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
                 lower_priority();
                 loop {
                     let job = match queue.lock() {
@@ -79,7 +81,7 @@ impl BcryptPool {
                 }
             })?;
         }
-        Ok(BcryptPool { jobs, in_flight: Arc::default(), stats: Arc::default(), limits })
+        Ok(CpuPool { jobs, in_flight: Arc::default(), stats: Arc::default(), limits })
     }
 
     /// Jobs submitted and not finished.
@@ -87,13 +89,13 @@ impl BcryptPool {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    pub fn stats(&self) -> &BcryptStats {
+    pub fn stats(&self) -> &JobStats {
         &self.stats
     }
 
-    /// One per core the process may use.
-    pub fn per_core(limits: QueueLimits) -> std::io::Result<Self> {
-        Self::new(thread::available_parallelism().map_or(1, |n| n.get()), limits)
+    /// One thread per core the process may use.
+    pub fn per_core(name: &str, limits: QueueLimits) -> std::io::Result<Self> {
+        Self::new(name, cores(), limits)
     }
 
     /// Runs `work` on the pool and waits for it without blocking the caller's thread. Jobs
@@ -136,13 +138,13 @@ impl BcryptPool {
                     self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
                     self.busy()
                 }
-                mpsc::TrySendError::Disconnected(_) => ApiError::internal("bcrypt pool stopped"),
+                mpsc::TrySendError::Disconnected(_) => ApiError::internal("CPU pool stopped"),
             });
         }
         match result.await {
             Ok(Some(output)) => Ok(output),
             Ok(None) => Err(self.busy()),
-            Err(_) => Err(ApiError::internal("bcrypt job dropped")),
+            Err(_) => Err(ApiError::internal("CPU pool job dropped")),
         }
     }
 
@@ -150,6 +152,11 @@ impl BcryptPool {
     fn busy(&self) -> ApiError {
         ApiError::Busy { retry_after_secs: self.limits.max_wait.as_secs().max(1) }
     }
+}
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -162,7 +169,7 @@ fn nanos(duration: Duration) -> u64 {
 /// nice 10, bcrypt still took 74% of the CPU under load, 26% with SCHED_IDLE). Other sessions,
 /// such as a PostgreSQL server on the same machine, get their share of the CPU first under
 /// autogroup scheduling either way. Where SCHED_IDLE is refused, the thread is niced instead.
-/// Going back would need privileges, which is why these threads are bcrypt's own.
+/// Going back would need privileges, which is why these threads are the pool's own.
 fn lower_priority() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 is the calling thread; the parameter is a valid sched_param for SCHED_IDLE.
@@ -175,7 +182,11 @@ fn lower_priority() {
         libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS)
     };
     if result != 0 {
-        log::warn!("cannot lower bcrypt thread priority: {}", std::io::Error::last_os_error());
+        log::warn!(
+            "cannot lower {} thread priority: {}",
+            thread::current().name().unwrap_or("pool"),
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -195,7 +206,7 @@ mod tests {
 
     /// A job that holds the pool's one thread until `release` sends, and its caller's future.
     async fn occupy(
-        pool: &BcryptPool,
+        pool: &CpuPool,
     ) -> (std::sync::mpsc::Sender<()>, Pin<Box<impl Future<Output = Result<(), ApiError>> + '_>>)
     {
         let (release, hold) = std::sync::mpsc::channel::<()>();
@@ -213,8 +224,8 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn jobs_run_on_idle_priority_bcrypt_threads_and_return_their_result() {
-        let pool = BcryptPool::new(2, LIMITS).unwrap();
+    async fn jobs_run_on_idle_priority_named_threads_and_return_their_result() {
+        let pool = CpuPool::new("bcrypt", 2, LIMITS).unwrap();
         let (name, policy) = pool
             .run(|| {
                 // SAFETY: pid 0 is the calling thread.
@@ -229,7 +240,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_full_queue_refuses_at_once_with_503() {
-        let pool = BcryptPool::new(1, LIMITS).unwrap();
+        let pool = CpuPool::new("test", 1, LIMITS).unwrap();
         let (release, running) = occupy(&pool).await;
         let mut queued = Box::pin(pool.run(|| 1));
         // Polled once: it is in the queue now, which holds one.
@@ -244,7 +255,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_job_whose_caller_is_gone_is_never_run() {
-        let pool = BcryptPool::new(1, QueueLimits { capacity: 2, ..LIMITS }).unwrap();
+        let pool = CpuPool::new("test", 1, QueueLimits { capacity: 2, ..LIMITS }).unwrap();
         let (release, running) = occupy(&pool).await;
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
@@ -263,7 +274,7 @@ mod tests {
     #[actix_web::test]
     async fn a_job_that_waited_too_long_is_dropped_with_503() {
         let limits = QueueLimits { capacity: 4, max_wait: Duration::from_millis(20) };
-        let pool = BcryptPool::new(1, limits).unwrap();
+        let pool = CpuPool::new("test", 1, limits).unwrap();
         let (release, running) = occupy(&pool).await;
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
