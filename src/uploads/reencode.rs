@@ -30,10 +30,12 @@ pub const MAX_PIXELS: u64 = 12 * 1024 * 1024;
 /// pixel (48 MiB).
 pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 4;
 const JPEG_QUALITY: u8 = 90;
-/// The GIF encoder's quantiser speed (1 to 30) for pictures of more than 256 colours. At 1
-/// (image's default) NeuQuant learns from every pixel: 20 to 30 CPU-seconds for a 16-megapixel
-/// canvas. At 10 it learns from a tenth of them, the quality gifsicle-like tools settle on.
-const GIF_QUANTISER_SPEED: i32 = 10;
+/// The GIF encoder's quantiser speed (1 to 30) for pictures of more than 256 colours: NeuQuant
+/// learns from one pixel in this many. At 1 (image's default) a 12-megapixel canvas took 103
+/// CPU-seconds, at 10 (the gif crate's "compromise") 5.2, at 30 0.46 (`bench/hostile_uploads.sh`).
+/// A GIF's frame has at most 256 colours already (more come only from transparency or a
+/// smaller frame), so the fastest learning loses little.
+const GIF_QUANTISER_SPEED: i32 = 30;
 
 /// Set when the upload waiting for a re-encoding has given up on it (its deadline passed, or
 /// its client went away): the work then stops at its next read or write.
