@@ -67,6 +67,7 @@ pub async fn store_profile_pic(
         let claimed = ImageType::from_extension(&safe).ok_or(ApiError::InvalidFileType)?;
         let stored_name = stored_name(user_id, &safe);
 
+        // Held to the end of this scope: its drop removes the streamed file.
         let (raw, _raw_path) =
             stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
         let clean = reencode_to_temp_file(raw, upload_dir, claimed, images).await?;
