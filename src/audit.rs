@@ -68,6 +68,18 @@ pub fn record(
     }
 }
 
+/// A message the delivery worker sent (`sent`) or gave up on (the reason): no client, and
+/// never the message's text (it may hold a code).
+pub fn mail(kind: &str, outcome: &str, user_id: Option<i64>) {
+    let event = "mail";
+    match user_id {
+        Some(user_id) => {
+            log::info!(target: "audit", event, kind, outcome, user_id; "mail {kind} {outcome}")
+        }
+        None => log::info!(target: "audit", event, kind, outcome; "mail {kind} {outcome}"),
+    }
+}
+
 /// Records `event` as refused when `error` is a refusal worth an operator's eye (a throttled
 /// attempt, wrong credentials, a taken address: guessing and enumeration look like many of
 /// these); other errors are not audit events.

@@ -1,7 +1,7 @@
 //! auth-service: stateless JWT authentication over PostgreSQL or SQLite.
 //!
 //! From the bottom up: `error`, `cpu_pool`, `db`, `auth`, `client_ip`, `request_id`, `logging`,
-//! `metrics`, `throttle`, `audit` and `uploads` know nothing of the application; `settings`
+//! `metrics`, `throttle`, `audit`, `mail` and `uploads` know nothing of the application; `settings`
 //! reads them in; `state` holds what every request shares; `request` is what a handler
 //! receives; `routes` are the handlers; `startup` wires it all.
 
@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod healthcheck;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod request;
 pub mod request_body;

@@ -11,6 +11,7 @@ use crate::{
     client_ip::{ProxyHeader, TrustedProxies},
     db::{DatabaseOptions, DatabaseUrl},
     logging::LogFormat,
+    mail::transport::MailTransport,
     throttle::{Limits, RateLimit},
 };
 
@@ -60,6 +61,7 @@ pub struct Settings {
     /// Peers whose forwarding header is believed, and which header that is.
     pub trusted_proxies: TrustedProxies,
     pub metrics: MetricsSettings,
+    pub mail: MailSettings,
     /// Log lines as readable text or as one JSON object each.
     pub log_format: LogFormat,
 }
@@ -136,6 +138,25 @@ pub struct UploadSettings {
     pub image_queue_capacity: usize,
     /// How long a picture may wait for a thread before it is dropped with 503.
     pub image_max_wait_ms: u64,
+}
+
+/// Where mail goes, what it says, and the codes it carries.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `SMTP_URL`, in lettre's form (`smtp://user:pass@host:587?tls=required`).
+    pub smtp_url: Option<String>,
+    /// `smtp` with `SMTP_URL`, else `file` (`.eml` files in `dir`).
+    pub transport: MailTransport,
+    pub from: String,
+    pub dir: PathBuf,
+    /// An operator's templates, replacing the built-in ones of the same name.
+    pub template_dir: Option<PathBuf>,
+    /// The website's base, for the links in messages; `PUBLIC_URL` unless set.
+    pub app_url: Option<String>,
+    pub code_ttl_secs: u64,
+    pub code_max_tries: u32,
+    /// The wait before a failed delivery's first retry; each next one doubles it.
+    pub retry_first_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -225,11 +246,12 @@ macro_rules! from_str_settings {
         }
     )*};
 }
-from_str_settings!(DatabaseUrl, JwtAlgorithm, LogFormat, ProxyHeader, RateLimit);
+from_str_settings!(DatabaseUrl, JwtAlgorithm, LogFormat, MailTransport, ProxyHeader, RateLimit);
 
 /// The secrets, which may also come from a file named by `<NAME>_FILE` (a Docker or Kubernetes
 /// secret mounted in the container), as the official postgres image reads its own.
-const SECRETS: [&str; 4] = ["DATABASE_URL", "JWT_SECRET", "JWT_PREVIOUS_SECRETS", "METRICS_TOKEN"];
+const SECRETS: [&str; 5] =
+    ["DATABASE_URL", "JWT_SECRET", "JWT_PREVIOUS_SECRETS", "METRICS_TOKEN", "SMTP_URL"];
 
 /// The layered sources, read one variable at a time.
 struct Source<'a> {
@@ -432,6 +454,31 @@ impl Settings {
                 token: source.optional("METRICS_TOKEN")?,
                 addr: source.optional("METRICS_ADDR")?,
             },
+            mail: {
+                let smtp_url: Option<String> = source.optional("SMTP_URL")?;
+                let transport =
+                    source.optional("MAIL_TRANSPORT")?.unwrap_or(if smtp_url.is_some() {
+                        MailTransport::Smtp
+                    } else {
+                        MailTransport::File
+                    });
+                if transport == MailTransport::Smtp && smtp_url.is_none() {
+                    return Err(invalid("SMTP_URL", "is required when MAIL_TRANSPORT=smtp"));
+                }
+                MailSettings {
+                    smtp_url,
+                    transport,
+                    from: source.parsed("MAIL_FROM")?,
+                    dir: source.parsed("MAIL_DIR")?,
+                    template_dir: source.optional("MAIL_TEMPLATE_DIR")?,
+                    app_url: source
+                        .optional_checked("APP_URL", |url: &String| http_url(url))?
+                        .or_else(|| server.public_base_url().map(str::to_owned)),
+                    code_ttl_secs: source.positive("EMAIL_CODE_TTL_SECS")?,
+                    code_max_tries: source.positive("EMAIL_CODE_MAX_TRIES")?,
+                    retry_first_ms: source.positive("MAIL_RETRY_FIRST_MS")?,
+                }
+            },
             log_format: source.parsed("LOG_FORMAT")?,
             server,
             app_env,
@@ -517,6 +564,10 @@ impl Settings {
         // Without it, picture URLs are built from the request's Host header.
         if self.server.public_url.is_none() {
             return Err(invalid("PUBLIC_URL", format!("is required {WHEN}")));
+        }
+        // Files in a container's folder reach nobody: codes and notices would be lost.
+        if self.mail.smtp_url.is_none() || self.mail.transport != MailTransport::Smtp {
+            return Err(invalid("SMTP_URL", format!("is required {WHEN}")));
         }
         Ok(())
     }
@@ -659,11 +710,12 @@ mod tests {
     }
 
     /// A production configuration that passes every production rule (with a JWT key).
-    const PRODUCTION: [(&str, &str); 4] = [
+    const PRODUCTION: [(&str, &str); 5] = [
         ("APP_ENV", "production"),
         ("METRICS_ADDR", "10.0.0.5:9100"),
         ("CORS_ALLOWED_ORIGINS", "https://www.example.com"),
         ("PUBLIC_URL", "https://auth.example.com"),
+        ("SMTP_URL", "smtps://mailer:secret@smtp.example.com:465"),
     ];
 
     #[test]
@@ -690,7 +742,7 @@ mod tests {
         let metrics = format!("or METRICS_ADDR is required {when} (GET /metrics would be public)");
         let cors = format!("must list the website's origins, not *, {when}");
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, SettingsError);
-        let cases: [Case; 5] = [
+        let cases: [Case; 7] = [
             (&[], "METRICS_ADDR", invalid("METRICS_TOKEN", metrics)),
             (
                 &[("BCRYPT_COST", "9")],
@@ -708,6 +760,12 @@ mod tests {
                 invalid("CORS_ALLOWED_ORIGINS", cors),
             ),
             (&[], "PUBLIC_URL", invalid("PUBLIC_URL", format!("is required {when}"))),
+            (&[], "SMTP_URL", invalid("SMTP_URL", format!("is required {when}"))),
+            (
+                &[("MAIL_TRANSPORT", "file")],
+                "",
+                invalid("SMTP_URL", format!("is required {when}")),
+            ),
         ];
         for (changes, without, expected) in cases {
             assert_eq!(with(changes, without).unwrap_err(), expected);

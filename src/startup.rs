@@ -2,6 +2,8 @@
 
 use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
+use tokio::sync::Notify;
+
 use actix_cors::Cors;
 use actix_web::{
     App, HttpMessage, HttpServer,
@@ -17,12 +19,17 @@ use crate::{
     db,
     db::sessions::SessionRules,
     error::{self, ApiError},
+    mail::{
+        delivery::Delivery,
+        templates::{TemplateError, Templates},
+        transport::{MailTransport, Transport},
+    },
     metrics::{self, Metrics},
     request_body::{self, BodyDeadline},
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
     settings::Settings,
-    state::{AppState, MetricsAccess, UploadRules},
+    state::{AppState, MailRules, MetricsAccess, UploadRules},
     uploads::store,
 };
 
@@ -40,12 +47,17 @@ pub enum StartupError {
     Bcrypt(bcrypt::BcryptError),
     #[error("{0}")]
     Keys(#[from] keys::KeyError),
+    #[error("{0}")]
+    Templates(#[from] TemplateError),
+    #[error("{variable}: {problem}")]
+    Mail { variable: &'static str, problem: String },
 }
 
 pub struct Application {
     port: u16,
     state: web::Data<AppState>,
     server: Server,
+    delivery: Delivery,
     /// The `METRICS_ADDR` listener, when metrics are kept off the public port.
     metrics: Option<(u16, Server)>,
 }
@@ -54,6 +66,7 @@ impl Application {
     /// Opens the database, runs pending migrations, binds `HOST:PORT` and builds the server.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         let state = web::Data::new(app_state(&settings)?);
+        let delivery = delivery(&settings, &state)?;
         let metrics = web::Data::from(Arc::clone(&state.metrics));
         let proxies = web::Data::new(settings.trusted_proxies.clone());
         let body_deadline = web::Data::new(BodyDeadline(std::time::Duration::from_secs(
@@ -105,7 +118,7 @@ impl Application {
             Some(address) => Some(metrics_server(address, state.clone(), shutdown_timeout_secs)?),
             None => None,
         };
-        Ok(Application { port, state, server, metrics })
+        Ok(Application { port, state, server, delivery, metrics })
     }
 
     /// What every request shares (the tests reach the pools through it).
@@ -123,13 +136,19 @@ impl Application {
         self.metrics.as_ref().map(|(port, _)| *port)
     }
 
+    /// Serves until a stop signal; the mail delivery worker runs alongside and stops with
+    /// the server (a message it was sending is sent again by the next start or another
+    /// replica once its lease ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics {
+        let delivery = tokio::spawn(self.delivery.run());
+        let served = match self.metrics {
             Some((_, metrics)) => {
                 futures_util::future::try_join(self.server, metrics).await.map(drop)
             }
             None => self.server.await,
-        }
+        };
+        delivery.abort();
+        served
     }
 }
 
@@ -220,12 +239,46 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             )
             .map_err(StartupError::Threads)?,
         },
+        mail: MailRules {
+            templates: Templates::load(settings.mail.template_dir.as_deref())?,
+            wake: Arc::new(Notify::new()),
+            app_url: settings.mail.app_url.clone().unwrap_or_else(|| {
+                format!("http://{}:{}", settings.server.host, settings.server.port)
+            }),
+            code_ttl: seconds(settings.mail.code_ttl_secs),
+            code_max_tries: i32::try_from(settings.mail.code_max_tries).unwrap_or(i32::MAX),
+        },
         rate_limits: settings.rate_limits.clone(),
         metrics: Arc::new(Metrics::new()),
         metrics_access: MetricsAccess {
             token: settings.metrics.token.clone(),
             on_main_port: settings.metrics.addr.is_none(),
         },
+    })
+}
+
+/// The delivery worker, with the transport the settings name.
+fn delivery(settings: &Settings, state: &AppState) -> Result<Delivery, StartupError> {
+    let mail = &settings.mail;
+    let transport = match (&mail.transport, &mail.smtp_url) {
+        (MailTransport::Smtp, Some(url)) => Transport::smtp(url).map_err(|error| {
+            StartupError::Mail { variable: "SMTP_URL", problem: error.to_string() }
+        })?,
+        _ => Transport::file(&mail.dir).map_err(|error| StartupError::Mail {
+            variable: "MAIL_DIR",
+            problem: format!("cannot create {:?}: {error}", mail.dir),
+        })?,
+    };
+    let from = mail.from.parse().map_err(|error: lettre::address::AddressError| {
+        StartupError::Mail { variable: "MAIL_FROM", problem: error.to_string() }
+    })?;
+    Ok(Delivery {
+        db: state.db.clone(),
+        transport,
+        from,
+        metrics: Arc::clone(&state.metrics),
+        wake: Arc::clone(&state.mail.wake),
+        first_retry: std::time::Duration::from_millis(mail.retry_first_ms),
     })
 }
 

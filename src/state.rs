@@ -4,10 +4,13 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
+use tokio::sync::Notify;
+
 use crate::{
     auth::{password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
     cpu_pool::CpuPool,
     db::{Pool, sessions::SessionRules},
+    mail::templates::Templates,
     metrics::Metrics,
     throttle::Limits,
 };
@@ -19,9 +22,21 @@ pub struct AppState {
     pub passwords: Passwords,
     pub password_policy: PasswordPolicy,
     pub uploads: UploadRules,
+    pub mail: MailRules,
     pub rate_limits: Limits,
     pub metrics: Arc<Metrics>,
     pub metrics_access: MetricsAccess,
+}
+
+/// What a request needs to queue a message: the texts, the codes' rules, and the delivery
+/// worker's bell (rung once the message's transaction has committed).
+pub struct MailRules {
+    pub templates: Templates,
+    pub wake: Arc<Notify>,
+    /// The website's base, for links: `APP_URL`, else `PUBLIC_URL`, else this server.
+    pub app_url: String,
+    pub code_ttl: chrono::Duration,
+    pub code_max_tries: i32,
 }
 
 /// Where pictures go and what an upload may cost.

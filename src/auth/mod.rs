@@ -3,6 +3,7 @@
 //! `request::AuthUser`.
 
 pub mod bearer;
+pub mod email_code;
 pub mod keys;
 pub mod password;
 pub mod password_policy;

@@ -2,6 +2,8 @@
 //! The pool (and why a request answers 503) is in `pool.rs`, the schema's migrations in
 //! `migrations.rs`, each table's queries in a file named after it.
 
+pub mod email_codes;
+pub mod mail_outbox;
 pub mod migrations;
 pub mod pool;
 pub mod rate_limits;

@@ -9,6 +9,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_codes (user_id, purpose) {
+        user_id -> BigInt,
+        purpose -> Text,
+        code_hash -> Text,
+        new_email -> Nullable<Text>,
+        tries_left -> Integer,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        user_id -> Nullable<BigInt>,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     rate_limits (key) {
         key -> Text,
         hits -> BigInt,
@@ -44,14 +73,18 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         tokens_valid_after_ms -> Nullable<BigInt>,
+        email_verified_at -> Nullable<Timestamp>,
     }
 }
 
+diesel::joinable!(email_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     data_migrations,
+    email_codes,
+    mail_outbox,
     rate_limits,
     refresh_tokens,
     sessions,

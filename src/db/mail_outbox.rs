@@ -1,0 +1,136 @@
+//! The `mail_outbox` table: messages waiting for the delivery worker. A row is written in the
+//! transaction of the change it tells of; a worker claims due rows with a lease (`locked_until`),
+//! so a replica that dies mid-delivery leaves them to another once the lease runs out.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{AnyConnection, schema::mail_outbox};
+use crate::per_backend;
+
+/// A message to queue.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = mail_outbox)]
+pub struct NewMail {
+    pub kind: &'static str,
+    pub user_id: Option<i64>,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+}
+
+/// A claimed message, as the worker sends it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mail_outbox)]
+pub struct Mail {
+    pub id: i64,
+    pub kind: String,
+    pub user_id: Option<i64>,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+    pub attempts: i32,
+}
+
+pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
+    diesel::insert_into(mail_outbox::table).values(mail).execute(conn).map(drop)
+}
+
+/// Claims up to `limit` due messages until `lease_until`, oldest first. On PostgreSQL rows
+/// another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`), never waited for or
+/// taken twice; SQLite has one writer at a time.
+pub fn claim_due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Mail>> {
+    conn.transaction(|conn| {
+        let due = mail_outbox::table
+            .filter(mail_outbox::sent_at.is_null())
+            .filter(mail_outbox::failed_at.is_null())
+            .filter(mail_outbox::next_attempt_at.le(now))
+            .filter(mail_outbox::locked_until.is_null().or(mail_outbox::locked_until.lt(now)))
+            .order(mail_outbox::id)
+            .limit(limit)
+            .select(mail_outbox::id);
+        let ids: Vec<i64> = match conn {
+            AnyConnection::Postgresql(conn) => due.for_update().skip_locked().load(conn)?,
+            AnyConnection::Sqlite(conn) => due.load(conn)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(mail_outbox::table.filter(mail_outbox::id.eq_any(&ids)))
+            .set(mail_outbox::locked_until.eq(lease_until))
+            .execute(conn)?;
+        mail_outbox::table
+            .filter(mail_outbox::id.eq_any(&ids))
+            .order(mail_outbox::id)
+            .select(Mail::as_select())
+            .load(conn)
+    })
+}
+
+/// Delivered: the body (which may hold a code) is emptied.
+pub fn delivered(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(mail_outbox::table.find(id))
+        .set((
+            mail_outbox::sent_at.eq(now),
+            mail_outbox::locked_until.eq(None::<NaiveDateTime>),
+            mail_outbox::body.eq(""),
+            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Not delivered this time: tried again from `next_attempt_at`.
+pub fn retry_later(
+    conn: &mut AnyConnection,
+    id: i64,
+    next_attempt_at: NaiveDateTime,
+    error: &str,
+) -> QueryResult<()> {
+    diesel::update(mail_outbox::table.find(id))
+        .set((
+            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
+            mail_outbox::next_attempt_at.eq(next_attempt_at),
+            mail_outbox::locked_until.eq(None::<NaiveDateTime>),
+            mail_outbox::last_error.eq(error),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Given up on (refused for good, or undeliverable for too long): the body is emptied.
+pub fn give_up(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: NaiveDateTime,
+    error: &str,
+) -> QueryResult<()> {
+    diesel::update(mail_outbox::table.find(id))
+        .set((
+            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
+            mail_outbox::failed_at.eq(now),
+            mail_outbox::locked_until.eq(None::<NaiveDateTime>),
+            mail_outbox::body.eq(""),
+            mail_outbox::last_error.eq(error),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Messages neither delivered nor given up on.
+pub fn pending(conn: &mut AnyConnection) -> QueryResult<i64> {
+    per_backend!(conn => mail_outbox::table
+        .filter(mail_outbox::sent_at.is_null())
+        .filter(mail_outbox::failed_at.is_null())
+        .count()
+        .get_result(conn))
+}

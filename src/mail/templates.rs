@@ -1,0 +1,156 @@
+//! The messages' texts: `templates/mail/<kind>.txt`, built into the binary, or an operator's own
+//! file of the same name in `MAIL_TEMPLATE_DIR`. A template's first line is `Subject: …`, then a
+//! blank line, then the text; `{{ name }}` is replaced by the fact of that name. Templates are
+//! read and checked at start (an unknown placeholder refuses to start), never at send time.
+
+use std::{collections::BTreeMap, path::Path};
+
+/// Each message the service sends, by template name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    VerifyEmail,
+    PasswordReset,
+    PasswordChanged,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::VerifyEmail, Kind::PasswordReset, Kind::PasswordChanged];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::VerifyEmail => "verify_email",
+            Kind::PasswordReset => "password_reset",
+            Kind::PasswordChanged => "password_changed",
+        }
+    }
+
+    fn built_in(self) -> &'static str {
+        match self {
+            Kind::VerifyEmail => include_str!("../../templates/mail/verify_email.txt"),
+            Kind::PasswordReset => include_str!("../../templates/mail/password_reset.txt"),
+            Kind::PasswordChanged => include_str!("../../templates/mail/password_changed.txt"),
+        }
+    }
+
+    /// The facts its template may use.
+    fn facts(self) -> &'static [&'static str] {
+        const ANY: [&str; 5] = ["name", "email", "ip", "time", "app_url"];
+        match self {
+            Kind::VerifyEmail | Kind::PasswordReset => {
+                &["name", "email", "ip", "time", "app_url", "code", "link", "minutes"]
+            }
+            Kind::PasswordChanged => &ANY,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read mail template {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("mail template {0}: the first line must be `Subject: …`, then a blank line")]
+    NoSubject(&'static str),
+    #[error("mail template {kind}: unknown placeholder {{{{ {name} }}}} (it may use: {known})")]
+    UnknownPlaceholder { kind: &'static str, name: String, known: String },
+    #[error("mail template {0}: a `{{{{` without its `}}}}`")]
+    Unclosed(&'static str),
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+}
+
+pub struct Templates {
+    by_kind: BTreeMap<Kind, Template>,
+}
+
+struct Template {
+    subject: Vec<Piece>,
+    text: Vec<Piece>,
+}
+
+enum Piece {
+    Text(String),
+    Fact(String),
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by `dir/<kind>.txt` where that file exists.
+    pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
+        let mut by_kind = BTreeMap::new();
+        for kind in Kind::ALL {
+            let own = dir
+                .map(|dir| dir.join(format!("{}.txt", kind.name())))
+                .filter(|path| path.exists());
+            let source = match own {
+                Some(path) => std::fs::read_to_string(&path).map_err(|source| {
+                    TemplateError::Read { path: path.display().to_string(), source }
+                })?,
+                None => kind.built_in().to_owned(),
+            };
+            by_kind.insert(kind, Template::parse(kind, &source)?);
+        }
+        Ok(Templates { by_kind })
+    }
+
+    /// The message of `kind` with these facts. User-controlled facts (a name) cannot end a line:
+    /// every control character in a fact becomes a space, so nothing can add a header, end
+    /// the message (a line of `.`) or start one.
+    pub fn render(&self, kind: Kind, facts: &[(&str, &str)]) -> Rendered {
+        let template = &self.by_kind[&kind];
+        let fill = |pieces: &[Piece]| {
+            let mut out = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(text) => out.push_str(text),
+                    Piece::Fact(name) => {
+                        let value = facts
+                            .iter()
+                            .find(|(fact, _)| fact == name)
+                            .map_or("", |(_, value)| value);
+                        out.extend(value.chars().map(|c| if c.is_control() { ' ' } else { c }));
+                    }
+                }
+            }
+            out
+        };
+        Rendered { subject: fill(&template.subject), text: fill(&template.text) }
+    }
+}
+
+impl Template {
+    fn parse(kind: Kind, source: &str) -> Result<Self, TemplateError> {
+        // One line ending, LF: lettre writes every LF of a text body as CRLF, so no bare CR
+        // or LF reaches the wire.
+        let source = source.replace("\r\n", "\n").replace('\r', "\n");
+        let (first, rest) = source.split_once('\n').ok_or(TemplateError::NoSubject(kind.name()))?;
+        let subject =
+            first.strip_prefix("Subject:").ok_or(TemplateError::NoSubject(kind.name()))?;
+        let text = rest.strip_prefix('\n').ok_or(TemplateError::NoSubject(kind.name()))?;
+        Ok(Template { subject: pieces(kind, subject.trim())?, text: pieces(kind, text)? })
+    }
+}
+
+fn pieces(kind: Kind, mut source: &str) -> Result<Vec<Piece>, TemplateError> {
+    let mut pieces = Vec::new();
+    while let Some(start) = source.find("{{") {
+        pieces.push(Piece::Text(source[..start].to_owned()));
+        let after = &source[start + 2..];
+        let end = after.find("}}").ok_or(TemplateError::Unclosed(kind.name()))?;
+        let name = after[..end].trim();
+        if !kind.facts().contains(&name) {
+            return Err(TemplateError::UnknownPlaceholder {
+                kind: kind.name(),
+                name: name.to_owned(),
+                known: kind.facts().join(", "),
+            });
+        }
+        pieces.push(Piece::Fact(name.to_owned()));
+        source = &after[end + 2..];
+    }
+    pieces.push(Piece::Text(source.to_owned()));
+    Ok(pieces)
+}
