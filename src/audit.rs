@@ -17,6 +17,8 @@ pub enum Event {
     PasswordChange,
     AccountDeletion,
     PictureUpload,
+    PasswordResetRequest,
+    PasswordReset,
 }
 
 impl Event {
@@ -32,6 +34,8 @@ impl Event {
             Event::PasswordChange => "password_change",
             Event::AccountDeletion => "account_deletion",
             Event::PictureUpload => "picture_upload",
+            Event::PasswordResetRequest => "password_reset_request",
+            Event::PasswordReset => "password_reset",
         }
     }
 }

@@ -43,6 +43,10 @@ pub enum ApiError {
     WrongPassword,
     #[error("Unknown logout scope")]
     UnknownScope,
+    /// A mailed code that is wrong, expired, spent, superseded or out of tries: one message,
+    /// so an answer tells nothing about which.
+    #[error("Invalid or expired code")]
+    InvalidCode,
     #[error("Not logged in")]
     NotLoggedIn,
     #[error("Unauthorized")]
@@ -142,6 +146,7 @@ impl ResponseError for ApiError {
             | MalformedMultipart
             | MalformedJson
             | MalformedQuery
+            | InvalidCode
             | UnknownScope => StatusCode::BAD_REQUEST,
             InvalidCredentials | InvalidRefreshToken | NotLoggedIn | Unauthorized => {
                 StatusCode::UNAUTHORIZED

@@ -445,6 +445,8 @@ impl Settings {
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
                 refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,
+                mail_per_ip: source.parsed("RATE_LIMIT_MAIL_PER_IP")?,
+                mail_per_address: source.parsed("RATE_LIMIT_MAIL_PER_ADDRESS")?,
             },
             trusted_proxies: TrustedProxies {
                 networks: source.list("TRUSTED_PROXIES")?,
@@ -761,11 +763,7 @@ mod tests {
             ),
             (&[], "PUBLIC_URL", invalid("PUBLIC_URL", format!("is required {when}"))),
             (&[], "SMTP_URL", invalid("SMTP_URL", format!("is required {when}"))),
-            (
-                &[("MAIL_TRANSPORT", "file")],
-                "",
-                invalid("SMTP_URL", format!("is required {when}")),
-            ),
+            (&[("MAIL_TRANSPORT", "file")], "", invalid("SMTP_URL", format!("is required {when}"))),
         ];
         for (changes, without, expected) in cases {
             assert_eq!(with(changes, without).unwrap_err(), expected);

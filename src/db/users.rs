@@ -96,6 +96,27 @@ pub fn change_password(
         .map(|changed| changed == 1)
 }
 
+/// Sets a new password whatever the old one was (a reset: the mailed code proved the
+/// mailbox), refuses every access token issued before `now`, and marks the address verified.
+pub fn reset_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    new_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::password_hash.eq(new_hash),
+            users::updated_at.eq(now),
+            users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
+        ))
+        .execute(conn)?;
+    diesel::update(users::table.find(user_id).filter(users::email_verified_at.is_null()))
+        .set(users::email_verified_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Stores the same password hashed again (at today's cost) if the hash is still `old_hash`;
 /// sessions and tokens stay as they are.
 pub fn rehash_password(

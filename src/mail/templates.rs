@@ -154,3 +154,30 @@ fn pieces(kind: Kind, mut source: &str) -> Result<Vec<Piece>, TemplateError> {
     pieces.push(Piece::Text(source.to_owned()));
     Ok(pieces)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fact_cannot_break_a_line_and_an_unknown_placeholder_refuses_to_load() {
+        let templates = Templates::load(None).unwrap();
+        let name = "Eve\r\n.\r\nBcc: evil@example.com\n";
+        let message = templates.render(Kind::PasswordChanged, &[("name", name)]);
+        assert!(
+            message.text.starts_with("Hello Eve  .  Bcc: evil@example.com ,\n"),
+            "{}",
+            message.text
+        );
+        assert!(!message.subject.contains('\n'));
+
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::write(dir.path().join("password_changed.txt"), "Subject: Hi\n\n{{ code }}\n")
+            .unwrap();
+        let error = Templates::load(Some(dir.path())).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "mail template password_changed: unknown placeholder {{ code }} (it may use: name, email, ip, time, app_url)"
+        );
+    }
+}

@@ -12,8 +12,9 @@ use crate::{
     audit::{self, Event, Outcome},
     auth::refresh_token,
     client_ip::ClientIp,
-    db::{self, AnyConnection, sessions::NewRefreshToken},
+    db::{self, AnyConnection, mail_outbox::NewMail, sessions::NewRefreshToken},
     error::ApiError,
+    mail::templates::Kind,
     request_id::RequestId,
     state::AppState,
     throttle::Limit,
@@ -102,6 +103,16 @@ impl Ctx {
         Ok((token, NewRefreshToken { token_hash, expires_at }))
     }
 
+    /// What a database closure composes messages with.
+    pub fn mailer(&self) -> Mailer {
+        Mailer { state: self.state.clone(), client: self.client }
+    }
+
+    /// Tells the delivery worker a message is waiting, so it goes out at once.
+    pub fn ring_mail(&self) {
+        self.mail.wake.notify_one();
+    }
+
     /// Records `event` with its outcome: the audit log line and the metric that follows it.
     pub fn audit(&self, event: Event, outcome: Outcome, user_id: Option<i64>) {
         audit::record(&self.metrics, event, outcome, user_id, self.client);
@@ -110,5 +121,44 @@ impl Ctx {
     /// Records `event` as refused when `error` is a refusal worth an operator's eye.
     pub fn audit_refusal(&self, event: Event, error: &ApiError, user_id: Option<i64>) {
         audit::refused(&self.metrics, event, error, user_id, self.client);
+    }
+}
+
+/// Composes messages inside a database closure (which runs on another thread, so it cannot
+/// borrow the request's `Ctx`), to be queued in the transaction of the change they tell of.
+#[derive(Clone)]
+pub struct Mailer {
+    state: web::Data<AppState>,
+    client: ClientIp,
+}
+
+impl Mailer {
+    /// A message of `kind` for `to`, rendered now with the request's address and time; the
+    /// handler calls `Ctx::ring_mail` once its transaction has committed.
+    pub fn compose(
+        &self,
+        kind: Kind,
+        user_id: Option<i64>,
+        to: &str,
+        facts: &[(&str, &str)],
+    ) -> NewMail {
+        let now = chrono::Utc::now();
+        let ip = self.client.0.to_string();
+        let time = now.format("%Y-%m-%d %H:%M UTC").to_string();
+        let mail = &self.state.mail;
+        let mut all = vec![("ip", ip.as_str()), ("time", &time), ("app_url", &mail.app_url)];
+        all.push(("email", to));
+        all.extend_from_slice(facts);
+        let message = mail.templates.render(kind, &all);
+        NewMail {
+            kind: kind.name(),
+            user_id,
+            recipient: to.to_owned(),
+            subject: message.subject,
+            body: message.text,
+            created_at: now.naive_utc(),
+            attempts: 0,
+            next_attempt_at: now.naive_utc(),
+        }
     }
 }

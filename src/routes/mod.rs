@@ -8,6 +8,7 @@ pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
+pub mod password_reset;
 pub mod profile_pic;
 pub mod register;
 pub mod responses;
@@ -39,6 +40,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/token/refresh").route(web::post().to(token_refresh::refresh)))
         .service(web::resource("/api/password").route(web::put().to(password::change_password)))
         .service(web::resource("/api/user").route(web::delete().to(user::delete_user)))
+        .service(
+            web::resource("/api/password/forgot")
+                .route(web::post().to(password_reset::forgot_password)),
+        )
+        .service(
+            web::resource("/api/password/reset")
+                .route(web::post().to(password_reset::reset_password)),
+        )
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
 }

@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    health, jwks, login, logout, me, metrics, password, profile_pic, register, token_refresh,
-    uploads, user,
+    health, jwks, login, logout, me, metrics, password, password_reset, profile_pic, register,
+    token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,8 @@ use super::{
         token_refresh::refresh,
         password::change_password,
         user::delete_user,
+        password_reset::forgot_password,
+        password_reset::reset_password,
         jwks::jwks,
         metrics::metrics,
     ),

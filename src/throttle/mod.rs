@@ -63,6 +63,11 @@ pub enum Limit {
     RegisterPerIp,
     UploadPerIp,
     RefreshPerIp,
+    /// Requests that send a message (a reset or verification code), by address.
+    MailPerIp,
+    /// Messages asked for one address (its normalised email's hash, known or not: the limit
+    /// answers alike for both), from anywhere.
+    MailPerAddress([u8; 32]),
 }
 
 /// How many times one client's allowance an IPv6 /48 (a site) gets, summed over its /64s.
@@ -77,10 +82,15 @@ impl Limit {
             Limit::ConfirmPerAccount(user_id) => {
                 return vec![(format!("confirm-account:{user_id}"), rate)];
             }
+            Limit::MailPerAddress(hash) => {
+                let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+                return vec![(format!("mail-address:{hex}"), rate)];
+            }
             Limit::LoginPerIp => "login-ip",
             Limit::RegisterPerIp => "register-ip",
             Limit::UploadPerIp => "upload-ip",
             Limit::RefreshPerIp => "refresh-ip",
+            Limit::MailPerIp => "mail-ip",
         };
         let mut counters = vec![(format!("{name}:{}", client.rate_limit_subject()), rate)];
         if let Some(site) = client.rate_limit_site() {
@@ -105,6 +115,8 @@ pub struct Limits {
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
     pub refresh_per_ip: RateLimit,
+    pub mail_per_ip: RateLimit,
+    pub mail_per_address: RateLimit,
 }
 
 impl Limits {
@@ -115,6 +127,8 @@ impl Limits {
             Limit::RegisterPerIp => self.register_per_ip,
             Limit::UploadPerIp => self.upload_per_ip,
             Limit::RefreshPerIp => self.refresh_per_ip,
+            Limit::MailPerIp => self.mail_per_ip,
+            Limit::MailPerAddress(_) => self.mail_per_address,
         }
     }
 

@@ -37,3 +37,21 @@ fn no_http2_stack_is_linked() {
     // default `http2` feature alone.
     assert_eq!(locked_versions("h2"), Vec::<Vec<u64>>::new(), "h2 is in Cargo.lock");
 }
+
+#[test]
+fn lettre_without_the_dot_stuffing_fix_is_used_through_its_builder_only() {
+    // RUSTSEC-2026-0561 (newer than the advisory snapshot): lettre before 0.11.24 does not
+    // dot-stuff after a bare CR or LF. The registry serves 0.11.23, so every message is built
+    // by lettre's builder from a String body with LF line endings only (mail::templates), never
+    // sent raw; tests/api/password_reset.rs sends a `.` line and a bare CR through a real server.
+    for version in locked_versions("lettre") {
+        if version.as_slice() >= &[0, 11, 24][..] {
+            continue;
+        }
+        let sources = ["src/mail/transport.rs", "src/mail/delivery.rs", "src/mail/templates.rs"];
+        for path in sources {
+            let text = std::fs::read_to_string(path).unwrap();
+            assert!(!text.contains("send_raw"), "{path} sends raw bytes with lettre {version:?}");
+        }
+    }
+}

@@ -156,6 +156,10 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
     settings.uploads.dir = dir.path().join("uploads");
+    // Without an SMTP server, messages are .eml files in the test's own folder.
+    settings.mail.dir = dir.path().join("mail");
+    // A failed delivery is retried within the test's patience.
+    settings.mail.retry_first_ms = 100;
     settings.passwords.bcrypt_cost = 4;
     settings.tokens.jwt_secret = Some(TEST_SECRET.into());
     settings.server.workers = Some(1);
@@ -494,6 +498,133 @@ pub fn image_bytes(format: image::ImageFormat, width: u32, height: u32) -> Vec<u
     let mut bytes = std::io::Cursor::new(Vec::new());
     picture.write_to(&mut bytes, format).expect("encode test picture");
     bytes.into_inner()
+}
+
+/// A real SMTP server (aiosmtpd, `tests/smtp/catcher.py`) on 127.0.0.1, keeping each message
+/// it accepts as a file; stopped when dropped. `./scripts/test` makes sure aiosmtpd is there.
+pub struct SmtpServer {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = SmtpServer { port, dir: TempDir::new().unwrap(), child: None };
+        server.restart();
+        server
+    }
+
+    /// Starts it (again) on its port, keeping the messages it has.
+    pub fn restart(&mut self) {
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/catcher.py"))
+            .arg(self.port.to_string())
+            .arg(self.dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs tests/smtp/catcher.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "listening",
+            "the SMTP server did not start (pip install aiosmtpd)"
+        );
+        self.child = Some(child);
+    }
+
+    /// Stops it: connections to its port are refused until `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, oldest first, as received (headers and body).
+    pub fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> =
+            files_in(self.dir.path()).into_iter().filter(|name| name.ends_with(".eml")).collect();
+        names.sort();
+        names
+            .iter()
+            .map(|name| readable(&std::fs::read_to_string(self.dir.path().join(name)).unwrap()))
+            .collect()
+    }
+
+    /// The messages, once there are at least `count` (or panics after a while).
+    pub async fn wait_for(&self, count: usize) -> Vec<String> {
+        assert!(
+            eventually(|| ready(self.messages().len() >= count)).await,
+            "{} messages",
+            self.messages().len()
+        );
+        self.messages()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A message with its body decoded as a mail client would (lettre sends a text with long lines
+/// as quoted-printable).
+pub fn readable(message: &str) -> String {
+    let (head, body) = message.split_once("\r\n\r\n").expect("headers, then a body");
+    if !head.contains("Content-Transfer-Encoding: quoted-printable") {
+        return message.to_owned();
+    }
+    let joined = body.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut decoded = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = bytes.get(at + 1..at + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[at], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'=', Some(byte)) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    format!("{head}\r\n\r\n{}", String::from_utf8(decoded).unwrap())
+}
+
+/// The six-digit code after "code: " in a message.
+pub fn code_in(message: &str) -> String {
+    let at = message.find("code: ").expect("a code in the message") + "code: ".len();
+    message[at..at + 6].to_owned()
+}
+
+/// A test app sending its mail to `smtp`.
+pub async fn spawn_app_with_smtp(backend: Backend, smtp: &SmtpServer) -> TestApp {
+    spawn_app_with_smtp_and(backend, smtp, |_| {}).await
+}
+
+pub async fn spawn_app_with_smtp_and(
+    backend: Backend,
+    smtp: &SmtpServer,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let url = smtp.url();
+    spawn_app_with(backend, |s| {
+        s.mail.smtp_url = Some(url);
+        s.mail.transport = auth_service::mail::transport::MailTransport::Smtp;
+        configure(s);
+    })
+    .await
 }
 
 /// Takes the one picture thread (the test sets `IMAGE_THREADS` to 1) with a job of the test's

@@ -15,6 +15,7 @@ mod me;
 mod metrics;
 mod openapi;
 mod password;
+mod password_reset;
 mod profile_pic;
 mod refresh;
 mod register;

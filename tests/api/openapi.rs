@@ -33,6 +33,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         "POST /api/token/refresh",
         "PUT /api/password",
         "DELETE /api/user",
+        "POST /api/password/forgot",
+        "POST /api/password/reset",
         "GET /.well-known/jwks.json",
         "GET /metrics",
     ]

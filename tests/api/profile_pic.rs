@@ -191,8 +191,8 @@ async fn upload_keeps_traversal_names_inside_upload_dir(backend: Backend) {
         .collect();
     beside.sort();
     let expected: Vec<String> = match backend {
-        Backend::Sqlite => vec!["data".into(), "uploads".into()],
-        Backend::Postgres => vec!["uploads".into()],
+        Backend::Sqlite => vec!["data".into(), "mail".into(), "uploads".into()],
+        Backend::Postgres => vec!["mail".into(), "uploads".into()],
     };
     assert_eq!(beside, expected);
 }

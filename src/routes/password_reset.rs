@@ -1,0 +1,190 @@
+//! `POST /api/password/forgot` and `POST /api/password/reset`: a code by mail, typed back with
+//! a new password. Nothing is spent by opening a link (mail scanners open them all): the link
+//! carries the code in its fragment, which browsers never send, for the website's page to POST.
+
+use actix_web::{HttpResponse, web};
+use diesel::Connection;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::responses::{LoginResponse, MessageResponse, SessionOf};
+use crate::{
+    audit::Event,
+    auth::email_code,
+    db::{
+        email_codes::{self, Purpose},
+        mail_outbox, sessions, users,
+    },
+    error::{ApiError, ErrorBody},
+    mail::templates::Kind,
+    request::Ctx,
+    throttle::Limit,
+    validation::{required, string_or_none, valid_email},
+};
+
+pub const FORGOT_MESSAGE: &str = "If that address has an account, a code is on its way";
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForgotPasswordRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "aruncs31ss@proton.me")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "aruncs31ss@proton.me")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "042917")]
+    pub code: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "staple battery horse correct")]
+    pub new_password: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/password/forgot",
+    tag = "auth",
+    request_body = ForgotPasswordRequest,
+    responses(
+        (status = 202, description = "The same answer for every address: a code is mailed if it has an account", body = MessageResponse),
+        (status = 400, description = "Missing or invalid email", body = ErrorBody),
+        (status = 429, description = "Too many codes asked for from this address, or for this email; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn forgot_password(
+    ctx: Ctx,
+    body: web::Json<ForgotPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = valid_email(required(&body.email).ok_or(ApiError::AllFieldsRequired)?)?;
+    let address = <sha2::Sha256 as sha2::Digest>::digest(email.as_bytes()).into();
+    ctx.throttle(
+        Event::PasswordResetRequest,
+        None,
+        &[Limit::MailPerIp, Limit::MailPerAddress(address)],
+    )
+    .await?;
+    let (code, code_hash) = email_code::generate().map_err(ApiError::internal)?;
+    let link =
+        format!("{}/reset-password#email={}&code={code}", ctx.mail.app_url, fragment(&email));
+    let minutes = (ctx.mail.code_ttl.num_minutes()).to_string();
+    let (ttl, tries) = (ctx.mail.code_ttl, ctx.mail.code_max_tries);
+    let mailer = ctx.mailer();
+    let queued = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                // An unknown address writes nothing and answers the same.
+                let Some(user) = users::find_user_by_email(conn, &email)? else {
+                    return Ok::<_, ApiError>(None);
+                };
+                let now = chrono::Utc::now().naive_utc();
+                email_codes::issue(
+                    conn,
+                    user.id,
+                    Purpose::ResetPassword,
+                    &code_hash,
+                    None,
+                    tries,
+                    now + ttl,
+                )?;
+                let facts = [
+                    ("name", user.name.as_str()),
+                    ("code", &code),
+                    ("link", &link),
+                    ("minutes", &minutes),
+                ];
+                let message =
+                    mailer.compose(Kind::PasswordReset, Some(user.id), &user.email, &facts);
+                mail_outbox::enqueue(conn, &message)?;
+                Ok(Some(user.id))
+            })
+        })
+        .await?;
+    if let Some(user_id) = queued {
+        ctx.ring_mail();
+        ctx.audit(Event::PasswordResetRequest, "ok", Some(user_id));
+    }
+    Ok(HttpResponse::Accepted().json(MessageResponse::success(FORGOT_MESSAGE)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/password/reset",
+    tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, description = "Password reset: every earlier session and access token of the user ended; these are the tokens of a new one", body = LoginResponse),
+        (status = 400, description = "Missing field, the new password breaks the registration rules, or Invalid or expired code (wrong, expired, spent, superseded or out of tries)", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn reset_password(
+    ctx: Ctx,
+    body: web::Json<ResetPasswordRequest>,
+) -> Result<LoginResponse, ApiError> {
+    let (Some(email), Some(code), Some(new_password)) =
+        (required(&body.email), required(&body.code), required(&body.new_password))
+    else {
+        return Err(ApiError::AllFieldsRequired);
+    };
+    let email = valid_email(email).map_err(|_| ApiError::InvalidCode)?;
+    ctx.password_policy.check_new(new_password)?;
+    // A code is a credential: guessing them across accounts counts as logins do.
+    ctx.throttle(Event::PasswordReset, None, &[Limit::LoginPerIp]).await?;
+    let new_hash = ctx.passwords.hash(new_password.to_owned()).await?;
+
+    let now = chrono::Utc::now().naive_utc();
+    let (refresh_token, first) = ctx.new_refresh_token(now)?;
+    let (code, mailer) = (code.to_owned(), ctx.mailer());
+    let reset = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let Some(user) = users::find_user_by_email(conn, &email)? else {
+                    return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
+                };
+                let stored = email_codes::take_try(conn, user.id, Purpose::ResetPassword, now)?;
+                if !stored.is_some_and(|stored| email_code::matches(&stored.code_hash, &code)) {
+                    // Committed: the wrong try is spent.
+                    return Ok(Err(ApiError::InvalidCode));
+                }
+                // Every code of the user ends with its password, this one included.
+                email_codes::end(conn, user.id, None)?;
+                users::reset_password(conn, user.id, &new_hash, now)?;
+                sessions::end_all(conn, user.id)?;
+                let check = sessions::PasswordCheck { hash: &new_hash, at: now };
+                let session_id = sessions::start(conn, user.id, check, &first, now)?
+                    .ok_or(ApiError::InvalidCode)?;
+                let notice = mailer.compose(
+                    Kind::PasswordChanged,
+                    Some(user.id),
+                    &user.email,
+                    &[("name", &user.name)],
+                );
+                mail_outbox::enqueue(conn, &notice)?;
+                Ok(Ok((user, session_id)))
+            })
+        })
+        .await?
+        .inspect_err(|error| ctx.audit_refusal(Event::PasswordReset, error, None))?;
+    let (user, session_id) = reset;
+    ctx.ring_mail();
+    ctx.audit(Event::PasswordReset, "ok", Some(user.id));
+    let session = SessionOf { user_id: user.id, email: &user.email, session_id: &session_id };
+    LoginResponse::new(&ctx, "Password reset", session, refresh_token)
+}
+
+/// The address as a URL fragment's value: everything but unreserved characters escaped.
+fn fragment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
