@@ -10,8 +10,9 @@ use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
-    db::{sessions, users},
+    db::{email_codes, mail_outbox, sessions, users},
     error::{ApiError, ErrorBody},
+    mail::templates::Kind,
     request::{AuthUser, Ctx},
     throttle::Limit,
     validation::{required, string_or_none},
@@ -59,6 +60,9 @@ pub async fn change_password(
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let user_id = auth.user.id;
     let checked_hash = auth.user.password_hash;
+    let facts = [("name", auth.user.name.as_str())];
+    let notice =
+        ctx.mailer().compose(Kind::PasswordChanged, Some(user_id), &auth.user.email, &facts);
     let session_id = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -66,12 +70,16 @@ pub async fn change_password(
                 if !users::change_password(conn, user_id, &checked_hash, &new_hash, now)? {
                     return Err(ApiError::WrongPassword);
                 }
+                // Every mailed code ends with the password, and the user is told.
+                email_codes::end(conn, user_id, None)?;
+                mail_outbox::enqueue(conn, &notice)?;
                 sessions::end_all(conn, user_id)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
                 sessions::start(conn, user_id, check, &first, now)?.ok_or(ApiError::WrongPassword)
             })
         })
         .await?;
+    ctx.ring_mail();
     ctx.audit(Event::PasswordChange, "ok", Some(user_id));
     let session = SessionOf { user_id, email: &auth.user.email, session_id: &session_id };
     LoginResponse::new(&ctx, "Password changed", session, refresh_token)

@@ -187,7 +187,30 @@ async fn a_dot_line_or_a_bare_cr_in_a_template_ends_no_message_and_adds_no_heade
     assert_eq!(code_in(message).len(), 6);
 }
 
+async fn a_password_change_ends_every_mailed_code_and_tells_the_user(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    let tokens = logged_in(&app, "ada@example.com").await;
+    forgot(&app, "ada@example.com").await;
+    let code = code_in(&smtp.wait_for(1).await[0]);
+    let change = json!({"current_password": PASSWORD, "new_password": "another long passphrase"});
+    let response = app
+        .client
+        .put(app.url("/api/password"))
+        .bearer_auth(&tokens.access)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(reset(&app, "ada@example.com", &code).await, invalid_code());
+    let notice = smtp.wait_for(2).await.remove(1);
+    assert!(notice.contains("Subject: Your password was changed\r\n"), "{notice}");
+    assert!(notice.contains("changed from 127.0.0.1 at "), "{notice}");
+}
+
 both_backends!(
+    a_password_change_ends_every_mailed_code_and_tells_the_user,
     a_dot_line_or_a_bare_cr_in_a_template_ends_no_message_and_adds_no_header,
     a_forgotten_password_is_reset_with_the_mailed_code_over_smtp,
     forgot_for_an_unknown_address_answers_the_same_and_writes_no_row,
