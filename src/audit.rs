@@ -19,6 +19,7 @@ pub enum Event {
     PictureUpload,
     PasswordResetRequest,
     PasswordReset,
+    EmailVerification,
 }
 
 impl Event {
@@ -36,6 +37,7 @@ impl Event {
             Event::PictureUpload => "picture_upload",
             Event::PasswordResetRequest => "password_reset_request",
             Event::PasswordReset => "password_reset",
+            Event::EmailVerification => "email_verification",
         }
     }
 }

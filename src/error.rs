@@ -47,6 +47,13 @@ pub enum ApiError {
     /// so an answer tells nothing about which.
     #[error("Invalid or expired code")]
     InvalidCode,
+    #[error("Email already verified")]
+    EmailAlreadyVerified,
+    /// The right password of an account whose address is unverified, with
+    /// `REQUIRE_EMAIL_VERIFICATION`: a wrong password still gets 401, so this tells a guesser
+    /// nothing.
+    #[error("Email not verified")]
+    EmailNotVerified,
     #[error("Not logged in")]
     NotLoggedIn,
     #[error("Unauthorized")]
@@ -147,11 +154,12 @@ impl ResponseError for ApiError {
             | MalformedJson
             | MalformedQuery
             | InvalidCode
+            | EmailAlreadyVerified
             | UnknownScope => StatusCode::BAD_REQUEST,
             InvalidCredentials | InvalidRefreshToken | NotLoggedIn | Unauthorized => {
                 StatusCode::UNAUTHORIZED
             }
-            WrongPassword => StatusCode::FORBIDDEN,
+            WrongPassword | EmailNotVerified => StatusCode::FORBIDDEN,
             UserNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

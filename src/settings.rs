@@ -157,6 +157,8 @@ pub struct MailSettings {
     pub code_max_tries: u32,
     /// The wait before a failed delivery's first retry; each next one doubles it.
     pub retry_first_ms: u64,
+    /// Logins of accounts whose address is unverified are refused (403).
+    pub require_verification: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -479,6 +481,7 @@ impl Settings {
                     code_ttl_secs: source.positive("EMAIL_CODE_TTL_SECS")?,
                     code_max_tries: source.positive("EMAIL_CODE_MAX_TRIES")?,
                     retry_first_ms: source.positive("MAIL_RETRY_FIRST_MS")?,
+                    require_verification: source.parsed("REQUIRE_EMAIL_VERIFICATION")?,
                 }
             },
             log_format: source.parsed("LOG_FORMAT")?,

@@ -247,6 +247,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             }),
             code_ttl: seconds(settings.mail.code_ttl_secs),
             code_max_tries: i32::try_from(settings.mail.code_max_tries).unwrap_or(i32::MAX),
+            require_verification: settings.mail.require_verification,
         },
         rate_limits: settings.rate_limits.clone(),
         metrics: Arc::new(Metrics::new()),

@@ -37,6 +37,8 @@ pub struct MailRules {
     pub app_url: String,
     pub code_ttl: chrono::Duration,
     pub code_max_tries: i32,
+    /// `REQUIRE_EMAIL_VERIFICATION`.
+    pub require_verification: bool,
 }
 
 /// Where pictures go and what an upload may cost.

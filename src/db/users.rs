@@ -22,6 +22,8 @@ pub struct User {
     /// Access tokens issued before this moment (unix milliseconds) are refused, and no session
     /// starts from a password checked before it: logout everywhere, password change.
     pub tokens_valid_after_ms: Option<i64>,
+    /// When a mailed code proved the address (verification, reset); `None`: not yet.
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]
@@ -111,6 +113,15 @@ pub fn reset_password(
             users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
         ))
         .execute(conn)?;
+    mark_verified(conn, user_id, now)
+}
+
+/// Marks the address verified (a code mailed to it came back).
+pub fn mark_verified(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::update(users::table.find(user_id).filter(users::email_verified_at.is_null()))
         .set(users::email_verified_at.eq(now))
         .execute(conn)

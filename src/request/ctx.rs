@@ -133,6 +133,11 @@ pub struct Mailer {
 }
 
 impl Mailer {
+    /// The website's base, for links.
+    pub fn app_url(&self) -> String {
+        self.state.mail.app_url.clone()
+    }
+
     /// A message of `kind` for `to`, rendered now with the request's address and time; the
     /// handler calls `Ctx::ring_mail` once its transaction has committed.
     pub fn compose(

@@ -37,6 +37,7 @@ pub struct LoginRequest {
         (status = 200, description = "Login successful: a new session", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
+        (status = 403, description = "Email not verified (the right password, with REQUIRE_EMAIL_VERIFICATION)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     )
 )]
@@ -63,6 +64,11 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
         return Err(ApiError::InvalidCredentials);
     };
 
+    // Only now, with the password proved: a guesser learns nothing from the 403.
+    if ctx.mail.require_verification && user.email_verified_at.is_none() {
+        ctx.audit(Event::Login, "email_not_verified", Some(user.id));
+        return Err(ApiError::EmailNotVerified);
+    }
     let hash = store_at_todays_cost(&ctx, user, password).await?;
     let Some((session_id, refresh_token)) = start_session(&ctx, user.id, hash, checked_at).await?
     else {

@@ -23,6 +23,8 @@ pub struct UserProfile {
     pub email: String,
     /// Absolute URL of the profile picture, or null.
     pub profile_pic_url: Option<String>,
+    /// Whether a code mailed to the address came back (added after v1).
+    pub email_verified: bool,
 }
 
 #[utoipa::path(
@@ -47,6 +49,11 @@ pub async fn current_user(
         .map(|name| picture_url(&req, ctx.uploads.public_base_url.as_deref(), name));
     Ok(web::Json(CurrentUserResponse {
         status: "success",
-        user: UserProfile { name: user.name, email: user.email, profile_pic_url },
+        user: UserProfile {
+            email_verified: user.email_verified_at.is_some(),
+            name: user.name,
+            email: user.email,
+            profile_pic_url,
+        },
     }))
 }

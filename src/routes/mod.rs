@@ -1,9 +1,11 @@
 //! The route table, in the order of the README's endpoint list; a file per endpoint.
 
+pub mod email_verification;
 pub mod health;
 pub mod jwks;
 pub mod login;
 pub mod logout;
+pub mod mailed_code;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
@@ -47,6 +49,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/password/reset")
                 .route(web::post().to(password_reset::reset_password)),
+        )
+        .service(
+            web::resource("/api/email/verify")
+                .route(web::post().to(email_verification::verify_email)),
+        )
+        .service(
+            web::resource("/api/email/verify/resend")
+                .route(web::post().to(email_verification::resend_verification)),
         )
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));

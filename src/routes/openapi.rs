@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    health, jwks, login, logout, me, metrics, password, password_reset, profile_pic, register,
-    token_refresh, uploads, user,
+    email_verification, health, jwks, login, logout, me, metrics, password, password_reset,
+    profile_pic, register, token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
@@ -32,6 +32,8 @@ use super::{
         user::delete_user,
         password_reset::forgot_password,
         password_reset::reset_password,
+        email_verification::verify_email,
+        email_verification::resend_verification,
         jwks::jwks,
         metrics::metrics,
     ),

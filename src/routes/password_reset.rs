@@ -7,10 +7,12 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::{LoginResponse, MessageResponse, SessionOf};
+use super::{
+    mailed_code::{CodeMail, spend},
+    responses::{LoginResponse, MessageResponse, SessionOf},
+};
 use crate::{
     audit::Event,
-    auth::email_code,
     db::{
         email_codes::{self, Purpose},
         mail_outbox, sessions, users,
@@ -67,12 +69,7 @@ pub async fn forgot_password(
         &[Limit::MailPerIp, Limit::MailPerAddress(address)],
     )
     .await?;
-    let (code, code_hash) = email_code::generate().map_err(ApiError::internal)?;
-    let link =
-        format!("{}/reset-password#email={}&code={code}", ctx.mail.app_url, fragment(&email));
-    let minutes = (ctx.mail.code_ttl.num_minutes()).to_string();
-    let (ttl, tries) = (ctx.mail.code_ttl, ctx.mail.code_max_tries);
-    let mailer = ctx.mailer();
+    let code = CodeMail::new(&ctx, Kind::PasswordReset, Purpose::ResetPassword, "reset-password")?;
     let queued = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -80,25 +77,7 @@ pub async fn forgot_password(
                 let Some(user) = users::find_user_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(None);
                 };
-                let now = chrono::Utc::now().naive_utc();
-                email_codes::issue(
-                    conn,
-                    user.id,
-                    Purpose::ResetPassword,
-                    &code_hash,
-                    None,
-                    tries,
-                    now + ttl,
-                )?;
-                let facts = [
-                    ("name", user.name.as_str()),
-                    ("code", &code),
-                    ("link", &link),
-                    ("minutes", &minutes),
-                ];
-                let message =
-                    mailer.compose(Kind::PasswordReset, Some(user.id), &user.email, &facts);
-                mail_outbox::enqueue(conn, &message)?;
+                code.send_in(conn, user.id, &user.name, &user.email, None)?;
                 Ok(Some(user.id))
             })
         })
@@ -145,8 +124,7 @@ pub async fn reset_password(
                 let Some(user) = users::find_user_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
                 };
-                let stored = email_codes::take_try(conn, user.id, Purpose::ResetPassword, now)?;
-                if !stored.is_some_and(|stored| email_code::matches(&stored.code_hash, &code)) {
+                if spend(conn, user.id, Purpose::ResetPassword, &code, now)?.is_none() {
                     // Committed: the wrong try is spent.
                     return Ok(Err(ApiError::InvalidCode));
                 }
@@ -174,17 +152,4 @@ pub async fn reset_password(
     ctx.audit(Event::PasswordReset, "ok", Some(user.id));
     let session = SessionOf { user_id: user.id, email: &user.email, session_id: &session_id };
     LoginResponse::new(&ctx, "Password reset", session, refresh_token)
-}
-
-/// The address as a URL fragment's value: everything but unreserved characters escaped.
-fn fragment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

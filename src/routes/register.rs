@@ -1,15 +1,19 @@
 //! `POST /api/register`
 
 use actix_web::{HttpResponse, web};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{
+    Connection,
+    result::{DatabaseErrorKind, Error as DieselError},
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::MessageResponse;
+use super::{email_verification::VERIFY_PAGE, mailed_code::CodeMail, responses::MessageResponse};
 use crate::{
     audit::Event,
-    db::users,
+    db::{email_codes::Purpose, users},
     error::{ApiError, ErrorBody},
+    mail::templates::Kind,
     request::Ctx,
     throttle::Limit,
     validation::{required, string_or_none, valid_email, valid_name},
@@ -56,25 +60,31 @@ pub async fn register(
     ctx.throttle(Event::Register, None, &[Limit::RegisterPerIp]).await?;
 
     let password_hash = ctx.passwords.hash(password.to_owned()).await?;
+    let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
     let user_id = ctx
         .db(move |conn| {
-            let now = chrono::Utc::now().naive_utc();
-            let new_user = users::NewUser {
-                name: &name,
-                email: &email,
-                password_hash: &password_hash,
-                created_at: now,
-                updated_at: now,
-            };
-            users::insert_user(conn, &new_user).map_err(|error| match error {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    ApiError::EmailAlreadyRegistered
-                }
-                error => error.into(),
+            conn.transaction(|conn| {
+                let now = chrono::Utc::now().naive_utc();
+                let new_user = users::NewUser {
+                    name: &name,
+                    email: &email,
+                    password_hash: &password_hash,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let user_id = users::insert_user(conn, &new_user).map_err(|error| match error {
+                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                        ApiError::EmailAlreadyRegistered
+                    }
+                    error => error.into(),
+                })?;
+                code.send_in(conn, user_id, &name, &email, None)?;
+                Ok::<_, ApiError>(user_id)
             })
         })
         .await
         .inspect_err(|error| ctx.audit_refusal(Event::Register, error, None))?;
+    ctx.ring_mail();
     ctx.audit(Event::Register, "ok", Some(user_id));
     Ok(HttpResponse::Created().json(MessageResponse::success("User registered successfully")))
 }

@@ -558,6 +558,16 @@ impl SmtpServer {
             .collect()
     }
 
+    /// The messages whose subject is `subject`, once there are at least `count` of them.
+    pub async fn wait_for_subject(&self, subject: &str, count: usize) -> Vec<String> {
+        let header = format!("\r\nSubject: {subject}\r\n");
+        let matching = || -> Vec<String> {
+            self.messages().into_iter().filter(|m| format!("\r\n{m}").contains(&header)).collect()
+        };
+        assert!(eventually(|| ready(matching().len() >= count)).await, "{:?}", self.messages());
+        matching()
+    }
+
     /// The messages, once there are at least `count` (or panics after a while).
     pub async fn wait_for(&self, count: usize) -> Vec<String> {
         assert!(

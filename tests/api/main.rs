@@ -4,6 +4,7 @@ mod helpers;
 
 mod audit;
 mod dependencies;
+mod email_verification;
 mod errors;
 mod faults;
 mod headers;

@@ -12,7 +12,7 @@ async fn current_user_returns_profile_for_bearer_token(backend: Backend) {
         body,
         json!({
             "status": "success",
-            "user": {"name": "Test User", "email": "me@example.com", "profile_pic_url": null}
+            "user": {"name": "Test User", "email": "me@example.com", "profile_pic_url": null, "email_verified": false}
         })
     );
 }

@@ -35,6 +35,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         "DELETE /api/user",
         "POST /api/password/forgot",
         "POST /api/password/reset",
+        "POST /api/email/verify",
+        "POST /api/email/verify/resend",
         "GET /.well-known/jwks.json",
         "GET /metrics",
     ]

@@ -1,0 +1,105 @@
+//! `POST /api/email/verify` and `POST /api/email/verify/resend`: the address proved by the
+//! code mailed at registration (or a new one). No bearer to verify: the mail may be opened on
+//! another device than the one signed in.
+
+use actix_web::{HttpResponse, web};
+use diesel::Connection;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{
+    mailed_code::{CodeMail, spend},
+    responses::MessageResponse,
+};
+use crate::{
+    audit::Event,
+    db::{email_codes::Purpose, users},
+    error::{ApiError, ErrorBody},
+    mail::templates::Kind,
+    request::{AuthUser, Ctx},
+    throttle::Limit,
+    validation::{required, string_or_none, valid_email},
+};
+
+/// The website's page a verification link opens.
+pub const VERIFY_PAGE: &str = "verify-email";
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "aruncs31ss@proton.me")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "042917")]
+    pub code: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/email/verify",
+    tag = "auth",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, description = "Email verified", body = MessageResponse),
+        (status = 400, description = "Missing field, or Invalid or expired code", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn verify_email(
+    ctx: Ctx,
+    body: web::Json<VerifyEmailRequest>,
+) -> Result<web::Json<MessageResponse>, ApiError> {
+    let (Some(email), Some(code)) = (required(&body.email), required(&body.code)) else {
+        return Err(ApiError::AllFieldsRequired);
+    };
+    let email = valid_email(email).map_err(|_| ApiError::InvalidCode)?;
+    ctx.throttle(Event::EmailVerification, None, &[Limit::LoginPerIp]).await?;
+    let code = code.to_owned();
+    let verified = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let now = chrono::Utc::now().naive_utc();
+                let Some(user) = users::find_user_by_email(conn, &email)? else {
+                    return Ok::<_, ApiError>(None);
+                };
+                if spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {
+                    return Ok(None);
+                }
+                users::mark_verified(conn, user.id, now)?;
+                Ok(Some(user.id))
+            })
+        })
+        .await?;
+    let user_id = verified.ok_or_else(|| {
+        ctx.audit_refusal(Event::EmailVerification, &ApiError::InvalidCode, None);
+        ApiError::InvalidCode
+    })?;
+    ctx.audit(Event::EmailVerification, "ok", Some(user_id));
+    Ok(web::Json(MessageResponse::success("Email verified")))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/email/verify/resend",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Verification code sent (a new one: the one before ends)", body = MessageResponse),
+        (status = 400, description = "Email already verified", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 429, description = "Too many codes asked for; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn resend_verification(ctx: Ctx, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+    let user = auth.user;
+    if user.email_verified_at.is_some() {
+        return Err(ApiError::EmailAlreadyVerified);
+    }
+    let address = <sha2::Sha256 as sha2::Digest>::digest(user.email.as_bytes()).into();
+    let limits = [Limit::MailPerIp, Limit::MailPerAddress(address)];
+    ctx.throttle(Event::EmailVerification, Some(user.id), &limits).await?;
+    let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
+    ctx.db(move |conn| code.send_in(conn, user.id, &user.name, &user.email, None)).await?;
+    ctx.ring_mail();
+    Ok(HttpResponse::Accepted().json(MessageResponse::success("Verification code sent")))
+}
