@@ -567,16 +567,6 @@ impl SmtpServer {
         assert!(eventually(|| ready(matching().len() >= count)).await, "{:?}", self.messages());
         matching()
     }
-
-    /// The messages, once there are at least `count` (or panics after a while).
-    pub async fn wait_for(&self, count: usize) -> Vec<String> {
-        assert!(
-            eventually(|| ready(self.messages().len() >= count)).await,
-            "{} messages",
-            self.messages().len()
-        );
-        self.messages()
-    }
 }
 
 impl Drop for SmtpServer {
