@@ -20,6 +20,7 @@ pub enum Event {
     PasswordResetRequest,
     PasswordReset,
     EmailVerification,
+    EmailChange,
 }
 
 impl Event {
@@ -38,6 +39,7 @@ impl Event {
             Event::PasswordResetRequest => "password_reset_request",
             Event::PasswordReset => "password_reset",
             Event::EmailVerification => "email_verification",
+            Event::EmailChange => "email_change",
         }
     }
 }

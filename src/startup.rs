@@ -312,7 +312,7 @@ fn cors(origins: &[String]) -> Cors {
     // Tokens travel in the Authorization header, never in cookies, so no credentials mode. Only
     // what the API uses is allowed; a client reads Retry-After on a 429 and the request id.
     let cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::RETRY_AFTER, request_id::HEADER])
         .max_age(3600);

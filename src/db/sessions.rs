@@ -118,12 +118,15 @@ pub fn start(
 /// from it, so the same for every request presenting it) in its session, in one transaction.
 /// A token spent at most `refresh_reuse_interval` ago is answered with that same successor, so
 /// two requests racing with one token (two tabs, a retried request) both succeed and the
-/// session keeps one chain; past `max_lifetime` from the login, the session ends.
+/// session keeps one chain; past `max_lifetime` from the login, the session ends. A token
+/// reused past that interval ends its session, and `on_reuse` (given the user) writes what
+/// must be written with that end, in its transaction (the user's notice).
 pub fn rotate(
     conn: &mut AnyConnection,
     presented_hash: &str,
     successor_hash: &str,
     rules: SessionRules,
+    on_reuse: impl FnOnce(&mut AnyConnection, i64) -> QueryResult<()>,
 ) -> QueryResult<Refresh> {
     conn.transaction(|conn| {
         // The session row is locked first, in the same order as a logout deleting it takes its
@@ -177,6 +180,7 @@ pub fn rotate(
             spent_at.is_some_and(|spent_at| now - spent_at <= rules.refresh_reuse_interval);
         if !spent_now && !within_grace {
             end(conn, &session_id)?;
+            on_reuse(conn, user_id)?;
             return Ok(Refresh::ReuseDetected { user_id });
         }
         let stored = refresh_tokens::table

@@ -47,6 +47,10 @@ pub fn insert_user(conn: &mut AnyConnection, user: &NewUser) -> QueryResult<i64>
         .get_result::<i64>(conn))
 }
 
+pub fn find_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Option<User>> {
+    users::table.find(user_id).select(User::as_select()).get_result(conn).optional()
+}
+
 pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))
@@ -114,6 +118,37 @@ pub fn reset_password(
         ))
         .execute(conn)?;
     mark_verified(conn, user_id, now)
+}
+
+/// Renames the user and returns its row; `None` when it is gone.
+pub fn rename(conn: &mut AnyConnection, user_id: i64, name: &str) -> QueryResult<Option<User>> {
+    let now = chrono::Utc::now().naive_utc();
+    let renamed = diesel::update(users::table.find(user_id))
+        .set((users::name.eq(name), users::updated_at.eq(now)))
+        .execute(conn)?;
+    if renamed == 0 {
+        return Ok(None);
+    }
+    users::table.find(user_id).select(User::as_select()).get_result(conn).optional()
+}
+
+/// Moves the account to `new_email` (proved by a code mailed there), refuses every access
+/// token issued before `now` (they carry the old address), and marks the new one verified.
+pub fn change_email(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    new_email: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::email.eq(new_email),
+            users::email_verified_at.eq(now),
+            users::updated_at.eq(now),
+            users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
+        ))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Marks the address verified (a code mailed to it came back).

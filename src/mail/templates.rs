@@ -11,16 +11,35 @@ pub enum Kind {
     VerifyEmail,
     PasswordReset,
     PasswordChanged,
+    EmailChange,
+    EmailChanged,
+    AccountDeleted,
+    SessionEnded,
+    LoginLimit,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::VerifyEmail, Kind::PasswordReset, Kind::PasswordChanged];
+    pub const ALL: [Kind; 8] = [
+        Kind::VerifyEmail,
+        Kind::PasswordReset,
+        Kind::PasswordChanged,
+        Kind::EmailChange,
+        Kind::EmailChanged,
+        Kind::AccountDeleted,
+        Kind::SessionEnded,
+        Kind::LoginLimit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::VerifyEmail => "verify_email",
             Kind::PasswordReset => "password_reset",
             Kind::PasswordChanged => "password_changed",
+            Kind::EmailChange => "email_change",
+            Kind::EmailChanged => "email_changed",
+            Kind::AccountDeleted => "account_deleted",
+            Kind::SessionEnded => "session_ended",
+            Kind::LoginLimit => "login_limit",
         }
     }
 
@@ -29,17 +48,28 @@ impl Kind {
             Kind::VerifyEmail => include_str!("../../templates/mail/verify_email.txt"),
             Kind::PasswordReset => include_str!("../../templates/mail/password_reset.txt"),
             Kind::PasswordChanged => include_str!("../../templates/mail/password_changed.txt"),
+            Kind::EmailChange => include_str!("../../templates/mail/email_change.txt"),
+            Kind::EmailChanged => include_str!("../../templates/mail/email_changed.txt"),
+            Kind::AccountDeleted => include_str!("../../templates/mail/account_deleted.txt"),
+            Kind::SessionEnded => include_str!("../../templates/mail/session_ended.txt"),
+            Kind::LoginLimit => include_str!("../../templates/mail/login_limit.txt"),
         }
     }
 
-    /// The facts its template may use.
+    /// The facts its template may use: every message's, and a code's.
     fn facts(self) -> &'static [&'static str] {
-        const ANY: [&str; 5] = ["name", "email", "ip", "time", "app_url"];
         match self {
             Kind::VerifyEmail | Kind::PasswordReset => {
                 &["name", "email", "ip", "time", "app_url", "code", "link", "minutes"]
             }
-            Kind::PasswordChanged => &ANY,
+            Kind::EmailChange => {
+                &["name", "email", "ip", "time", "app_url", "code", "link", "minutes", "new_email"]
+            }
+            Kind::EmailChanged => &["name", "email", "ip", "time", "app_url", "new_email"],
+            Kind::PasswordChanged
+            | Kind::AccountDeleted
+            | Kind::SessionEnded
+            | Kind::LoginLimit => &["name", "email", "ip", "time", "app_url"],
         }
     }
 }

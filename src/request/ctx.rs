@@ -78,8 +78,9 @@ impl Ctx {
             .inspect_err(|error| self.audit_refusal(Event::Login, error, None))
     }
 
-    /// Counts a failed login on `email` from this client.
-    pub async fn record_failed_login(&self, email: &str) -> Result<(), ApiError> {
+    /// Counts a failed login on `email` from this client; true when it brought the account
+    /// to its limit.
+    pub async fn record_failed_login(&self, email: &str) -> Result<bool, ApiError> {
         self.rate_limits.record_failed_login(&self.db, self.client, email).await
     }
 

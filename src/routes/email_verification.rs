@@ -99,7 +99,7 @@ pub async fn resend_verification(ctx: Ctx, auth: AuthUser) -> Result<HttpRespons
     let limits = [Limit::MailPerIp, Limit::MailPerAddress(address)];
     ctx.throttle(Event::EmailVerification, Some(user.id), &limits).await?;
     let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
-    ctx.db(move |conn| code.send_in(conn, user.id, &user.name, &user.email, None)).await?;
+    ctx.db(move |conn| code.send_in(conn, user.id, &user.name, &user.email, None, &[])).await?;
     ctx.ring_mail();
     Ok(HttpResponse::Accepted().json(MessageResponse::success("Verification code sent")))
 }

@@ -9,10 +9,12 @@ use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
     db::{
+        mail_outbox,
         sessions::{self, PasswordCheck},
         users::{self, User},
     },
     error::{ApiError, ErrorBody},
+    mail::templates::Kind,
     request::Ctx,
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
@@ -59,7 +61,10 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = ctx.passwords.verify(password.to_owned(), stored_hash).await?;
     let Some(user) = user.as_ref().filter(|_| matches) else {
-        ctx.record_failed_login(&email).await?;
+        let limit_reached = ctx.record_failed_login(&email).await?;
+        if let Some(user) = user.as_ref().filter(|_| limit_reached) {
+            tell_of_the_limit(&ctx, user).await?;
+        }
         ctx.audit(Event::Login, "bad_credentials", user.map(|user| user.id));
         return Err(ApiError::InvalidCredentials);
     };
@@ -78,6 +83,16 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
     ctx.audit(Event::Login, "ok", Some(user.id));
     let session = SessionOf { user_id: user.id, email: &user.email, session_id: &session_id };
     LoginResponse::new(&ctx, "Login successful!", session, refresh_token)
+}
+
+/// Tells the owner that failed logins brought the account to its limit (once per window: the
+/// failure that reaches it).
+async fn tell_of_the_limit(ctx: &Ctx, user: &User) -> Result<(), ApiError> {
+    let facts = [("name", user.name.as_str())];
+    let notice = ctx.mailer().compose(Kind::LoginLimit, Some(user.id), &user.email, &facts);
+    ctx.db(move |conn| mail_outbox::enqueue(conn, &notice)).await?;
+    ctx.ring_mail();
+    Ok(())
 }
 
 /// A new session and its refresh token, if the password checked at `checked_at` against `hash`

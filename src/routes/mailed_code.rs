@@ -51,7 +51,8 @@ impl CodeMail {
     }
 
     /// Issues the code to the user (ending the one before it) and queues its message to `to`
-    /// (the account's address, or for an email change the new one, which `new_email` records).
+    /// (the account's address, or for an email change the new one, which `new_email` records),
+    /// with `more` facts for its template.
     pub fn send_in(
         &self,
         conn: &mut AnyConnection,
@@ -59,6 +60,7 @@ impl CodeMail {
         name: &str,
         to: &str,
         new_email: Option<&str>,
+        more: &[(&str, &str)],
     ) -> QueryResult<()> {
         let now = chrono::Utc::now().naive_utc();
         let (purpose, tries) = (self.purpose, self.tries);
@@ -74,7 +76,9 @@ impl CodeMail {
         let app_url = &self.mailer.app_url();
         let link = format!("{app_url}/{}#email={}&code={}", self.page, fragment(to), self.code);
         let minutes = self.ttl.num_minutes().to_string();
-        let facts = [("name", name), ("code", &self.code), ("link", &link), ("minutes", &minutes)];
+        let mut facts = vec![("name", name), ("code", &self.code), ("link", &link)];
+        facts.push(("minutes", &minutes));
+        facts.extend_from_slice(more);
         mail_outbox::enqueue(conn, &self.mailer.compose(self.kind, Some(user_id), to, &facts))
     }
 }

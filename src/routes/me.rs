@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    db::users::User,
     error::{ApiError, ErrorBody},
     request::{AuthUser, Ctx},
     uploads::picture_url,
@@ -43,17 +44,24 @@ pub async fn current_user(
     auth: Result<AuthUser, ApiError>,
 ) -> Result<web::Json<CurrentUserResponse>, ApiError> {
     let AuthUser { user, .. } = auth.map_err(ApiError::into_not_logged_in)?;
-    let profile_pic_url = user
-        .profile_pic
-        .as_deref()
-        .map(|name| picture_url(&req, ctx.uploads.public_base_url.as_deref(), name));
-    Ok(web::Json(CurrentUserResponse {
-        status: "success",
-        user: UserProfile {
-            email_verified: user.email_verified_at.is_some(),
-            name: user.name,
-            email: user.email,
-            profile_pic_url,
-        },
-    }))
+    Ok(web::Json(CurrentUserResponse::of(&req, &ctx, user)))
+}
+
+impl CurrentUserResponse {
+    /// The body of `GET /` (and of a rename) for `user`.
+    pub fn of(req: &HttpRequest, ctx: &Ctx, user: User) -> Self {
+        let profile_pic_url = user
+            .profile_pic
+            .as_deref()
+            .map(|name| picture_url(req, ctx.uploads.public_base_url.as_deref(), name));
+        CurrentUserResponse {
+            status: "success",
+            user: UserProfile {
+                email_verified: user.email_verified_at.is_some(),
+                name: user.name,
+                email: user.email,
+                profile_pic_url,
+            },
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The route table, in the order of the README's endpoint list; a file per endpoint.
 
+pub mod email_change;
 pub mod email_verification;
 pub mod health;
 pub mod jwks;
@@ -41,7 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(web::resource("/api/token/refresh").route(web::post().to(token_refresh::refresh)))
         .service(web::resource("/api/password").route(web::put().to(password::change_password)))
-        .service(web::resource("/api/user").route(web::delete().to(user::delete_user)))
+        .service(
+            web::resource("/api/user")
+                .route(web::delete().to(user::delete_user))
+                .route(web::patch().to(user::update_user)),
+        )
         .service(
             web::resource("/api/password/forgot")
                 .route(web::post().to(password_reset::forgot_password)),
@@ -57,6 +62,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/email/verify/resend")
                 .route(web::post().to(email_verification::resend_verification)),
+        )
+        .service(
+            web::resource("/api/email/change").route(web::post().to(email_change::change_email)),
+        )
+        .service(
+            web::resource("/api/email/change/confirm")
+                .route(web::post().to(email_change::confirm_email_change)),
         )
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));

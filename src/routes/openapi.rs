@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    email_verification, health, jwks, login, logout, me, metrics, password, password_reset,
-    profile_pic, register, token_refresh, uploads, user,
+    email_change, email_verification, health, jwks, login, logout, me, metrics, password,
+    password_reset, profile_pic, register, token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
@@ -30,10 +30,13 @@ use super::{
         token_refresh::refresh,
         password::change_password,
         user::delete_user,
+        user::update_user,
         password_reset::forgot_password,
         password_reset::reset_password,
         email_verification::verify_email,
         email_verification::resend_verification,
+        email_change::change_email,
+        email_change::confirm_email_change,
         jwks::jwks,
         metrics::metrics,
     ),

@@ -77,7 +77,7 @@ pub async fn forgot_password(
                 let Some(user) = users::find_user_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(None);
                 };
-                code.send_in(conn, user.id, &user.name, &user.email, None)?;
+                code.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
                 Ok(Some(user.id))
             })
         })

@@ -78,7 +78,7 @@ pub async fn register(
                     }
                     error => error.into(),
                 })?;
-                code.send_in(conn, user_id, &name, &email, None)?;
+                code.send_in(conn, user_id, &name, &email, None, &[])?;
                 Ok::<_, ApiError>(user_id)
             })
         })

@@ -8,8 +8,13 @@ use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
     auth::refresh_token,
-    db::sessions::{self, Refresh},
+    db::{
+        AnyConnection, mail_outbox,
+        sessions::{self, Refresh},
+        users,
+    },
     error::{ApiError, ErrorBody},
+    mail::templates::Kind,
     request::Ctx,
     throttle::Limit,
     validation::{required, string_or_none},
@@ -44,8 +49,23 @@ pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginR
     let successor_hash = refresh_token::hash(&successor);
     // Only a string of the issued length can be one; anything else needs no lookup.
     let refresh = if presented.len() == refresh_token::TOKEN_CHARS {
-        let (presented_hash, rules) = (refresh_token::hash(presented), ctx.sessions);
-        ctx.db(move |conn| sessions::rotate(conn, &presented_hash, &successor_hash, rules)).await?
+        let (presented_hash, rules, mailer) =
+            (refresh_token::hash(presented), ctx.sessions, ctx.mailer());
+        // A copy of the token was used: the user is told, in the transaction that ends it.
+        let tell_the_user = move |conn: &mut AnyConnection, user_id| {
+            let Some(user) = users::find_user(conn, user_id)? else { return Ok(()) };
+            let notice = mailer.compose(
+                Kind::SessionEnded,
+                Some(user_id),
+                &user.email,
+                &[("name", &user.name)],
+            );
+            mail_outbox::enqueue(conn, &notice)
+        };
+        let rotate = move |conn: &mut AnyConnection| {
+            sessions::rotate(conn, &presented_hash, &successor_hash, rules, tell_the_user)
+        };
+        ctx.db(rotate).await?
     } else {
         Refresh::Invalid
     };
@@ -60,6 +80,7 @@ pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginR
             LoginResponse::new(&ctx, "Token refreshed", session, successor)
         }
         Refresh::ReuseDetected { user_id } => {
+            ctx.ring_mail();
             ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));
             Err(ApiError::InvalidRefreshToken)
         }

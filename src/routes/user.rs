@@ -1,17 +1,20 @@
-//! `DELETE /api/user`: deletes the account, its picture and its sessions.
+//! `DELETE /api/user`: deletes the account, its picture and its sessions, and tells the user.
+//! `PATCH /api/user`: renames it.
 
-use actix_web::web;
+use actix_web::{HttpRequest, web};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{password::confirm_password, responses::MessageResponse};
+use super::{me::CurrentUserResponse, password::confirm_password, responses::MessageResponse};
 use crate::{
     audit::Event,
-    db::users,
+    db::{mail_outbox, users},
     error::{ApiError, ErrorBody},
+    mail::templates::Kind,
     request::{AuthUser, Ctx},
     uploads::store::remove_stored_picture,
-    validation::{required, string_or_none},
+    validation::{required, string_or_none, valid_name},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,7 +49,21 @@ pub async fn delete_user(
     confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
     let password_hash = auth.user.password_hash;
-    let deleted = ctx.db(move |conn| users::delete_user(conn, user_id, &password_hash)).await?;
+    let facts = [("name", auth.user.name.as_str())];
+    let notice =
+        ctx.mailer().compose(Kind::AccountDeleted, Some(user_id), &auth.user.email, &facts);
+    let deleted = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let deleted = users::delete_user(conn, user_id, &password_hash)?;
+                // The outbox keeps no tie to the user: the notice outlives the account.
+                if deleted.is_some() {
+                    mail_outbox::enqueue(conn, &notice)?;
+                }
+                Ok::<_, diesel::result::Error>(deleted)
+            })
+        })
+        .await?;
     // None: the password changed (or the account went) since it was checked.
     let Some(picture) = deleted else {
         return Err(ApiError::WrongPassword);
@@ -54,6 +71,40 @@ pub async fn delete_user(
     if let Some(picture) = picture {
         remove_stored_picture(&ctx.uploads.dir, &picture).await;
     }
+    ctx.ring_mail();
     ctx.audit(Event::AccountDeletion, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("Account deleted")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "Arun C. S.")]
+    pub name: Option<String>,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/user",
+    tag = "user",
+    security(("bearer" = [])),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The user, as GET / shows it, with its new name", body = CurrentUserResponse),
+        (status = 400, description = "Missing name, or one the registration refuses", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 404, description = "User not found (deleted meanwhile)", body = ErrorBody),
+    )
+)]
+pub async fn update_user(
+    req: HttpRequest,
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<web::Json<CurrentUserResponse>, ApiError> {
+    let name = valid_name(required(&body.name).ok_or(ApiError::AllFieldsRequired)?)?;
+    let user_id = auth.user.id;
+    let renamed = ctx.db(move |conn| users::rename(conn, user_id, &name)).await?;
+    let user = renamed.ok_or(ApiError::UserNotFound)?;
+    Ok(web::Json(CurrentUserResponse::of(&req, &ctx, user)))
 }

@@ -205,13 +205,26 @@ impl Limits {
     }
 
     /// Counts one failed login against the account, from anywhere and from this address.
+    /// Returns whether this failure brought the account to its limit: once per window, the
+    /// moment to tell the owner.
     pub async fn record_failed_login(
         &self,
         pool: &Pool,
         client: ClientIp,
         email: &str,
-    ) -> Result<(), ApiError> {
-        self.count(pool, self.failure_counters(client, email).to_vec(), false).await
+    ) -> Result<bool, ApiError> {
+        if !self.enabled {
+            return Ok(false);
+        }
+        let [pair, (account_key, account_rate)] = self.failure_counters(client, email);
+        self.count(pool, vec![pair], false).await?;
+        db::run(pool, move |conn| {
+            let now = chrono::Utc::now().timestamp();
+            let window = Window::of(&account_key, account_rate, now);
+            let hits = rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
+            Ok::<_, ApiError>(hits == account_rate.max as i64)
+        })
+        .await
     }
 
     fn failure_counters(&self, client: ClientIp, email: &str) -> [(String, RateLimit); 2] {

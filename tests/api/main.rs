@@ -4,6 +4,7 @@ mod helpers;
 
 mod audit;
 mod dependencies;
+mod email_change;
 mod email_verification;
 mod errors;
 mod faults;
@@ -14,6 +15,7 @@ mod login;
 mod logout;
 mod me;
 mod metrics;
+mod notices;
 mod openapi;
 mod password;
 mod password_reset;

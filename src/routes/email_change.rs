@@ -1,0 +1,152 @@
+//! `POST /api/email/change` and `POST /api/email/change/confirm`: a code mailed to the new
+//! address proves it; then the account moves, its other sessions end, and the old address is
+//! told.
+
+use actix_web::{HttpResponse, web};
+use diesel::{
+    Connection,
+    result::{DatabaseErrorKind, Error as DieselError},
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{
+    mailed_code::{CodeMail, spend},
+    password::confirm_password,
+    responses::{LoginResponse, MessageResponse, SessionOf},
+};
+use crate::{
+    audit::Event,
+    db::{
+        email_codes::{self, Purpose},
+        mail_outbox, sessions, users,
+    },
+    error::{ApiError, ErrorBody},
+    mail::templates::Kind,
+    request::{AuthUser, Ctx},
+    throttle::Limit,
+    validation::{required, string_or_none, valid_email},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangeEmailRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "arun@example.org")]
+    pub new_email: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "correct horse battery")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConfirmEmailChangeRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "042917")]
+    pub code: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/email/change",
+    tag = "user",
+    security(("bearer" = [])),
+    request_body = ChangeEmailRequest,
+    responses(
+        (status = 202, description = "Confirmation code sent to the new address", body = MessageResponse),
+        (status = 400, description = "Missing field, invalid email, or Email already registered", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 403, description = "Password is incorrect", body = ErrorBody),
+        (status = 429, description = "Too many attempts or codes; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn change_email(
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<ChangeEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (Some(new_email), Some(password)) = (required(&body.new_email), required(&body.password))
+    else {
+        return Err(ApiError::AllFieldsRequired);
+    };
+    let new_email = valid_email(new_email)?;
+    confirm_password(&ctx, &auth, password, Event::EmailChange).await?;
+    let address = <sha2::Sha256 as sha2::Digest>::digest(new_email.as_bytes()).into();
+    let limits = [Limit::MailPerIp, Limit::MailPerAddress(address)];
+    ctx.throttle(Event::EmailChange, Some(auth.user.id), &limits).await?;
+    let code = CodeMail::new(&ctx, Kind::EmailChange, Purpose::ChangeEmail, "confirm-email")?;
+    let user = auth.user;
+    ctx.db(move |conn| {
+        conn.transaction(|conn| {
+            if users::find_user_by_email(conn, &new_email)?.is_some() {
+                return Err(ApiError::EmailAlreadyRegistered);
+            }
+            let new = Some(new_email.as_str());
+            code.send_in(conn, user.id, &user.name, &new_email, new, &[("new_email", &new_email)])?;
+            Ok(())
+        })
+    })
+    .await?;
+    ctx.ring_mail();
+    let message = "Confirmation code sent to the new address";
+    Ok(HttpResponse::Accepted().json(MessageResponse::success(message)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/email/change/confirm",
+    tag = "user",
+    security(("bearer" = [])),
+    request_body = ConfirmEmailChangeRequest,
+    responses(
+        (status = 200, description = "Email changed: every other session ended; these are the tokens of a new one, carrying the new email", body = LoginResponse),
+        (status = 400, description = "Missing code, Invalid or expired code, or Email already registered (taken meanwhile)", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn confirm_email_change(
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<ConfirmEmailChangeRequest>,
+) -> Result<LoginResponse, ApiError> {
+    let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?.to_owned();
+    ctx.throttle(Event::EmailChange, Some(auth.user.id), &[Limit::LoginPerIp]).await?;
+    let now = chrono::Utc::now().naive_utc();
+    let (refresh_token, first) = ctx.new_refresh_token(now)?;
+    let (user, mailer) = (auth.user, ctx.mailer());
+    let user_id = user.id;
+    let changed = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let Some(stored) = spend(conn, user.id, Purpose::ChangeEmail, &code, now)? else {
+                    return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
+                };
+                let new_email = stored.new_email.ok_or(ApiError::InvalidCode)?;
+                users::change_email(conn, user.id, &new_email, now).map_err(
+                    |error| match error {
+                        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                            ApiError::EmailAlreadyRegistered
+                        }
+                        error => error.into(),
+                    },
+                )?;
+                // The old address's verification code, if any, proves nothing now.
+                email_codes::end(conn, user.id, Some(Purpose::VerifyEmail))?;
+                sessions::end_all(conn, user.id)?;
+                let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
+                let session_id = sessions::start(conn, user.id, check, &first, now)?
+                    .ok_or(ApiError::Unauthorized)?;
+                let facts = [("name", user.name.as_str()), ("new_email", &new_email)];
+                let notice = mailer.compose(Kind::EmailChanged, Some(user.id), &user.email, &facts);
+                mail_outbox::enqueue(conn, &notice)?;
+                Ok(Ok((new_email, session_id)))
+            })
+        })
+        .await?
+        .inspect_err(|error| ctx.audit_refusal(Event::EmailChange, error, Some(user_id)))?;
+    let (new_email, session_id) = changed;
+    ctx.ring_mail();
+    ctx.audit(Event::EmailChange, "ok", Some(user_id));
+    let session = SessionOf { user_id, email: &new_email, session_id: &session_id };
+    LoginResponse::new(&ctx, "Email changed", session, refresh_token)
+}
