@@ -117,6 +117,13 @@ def check_files():
     check(auth.get("cap_drop") == ["ALL"], "auth drops every capability")
     check("no-new-privileges:true" in auth.get("security_opt", []), "auth cannot gain privileges")
     check("TRUSTED_PROXIES" in env, "compose passes TRUSTED_PROXIES through")
+    check(all(name in env for name in ["SMTP_URL", "MAIL_FROM", "APP_URL", "REQUIRE_EMAIL_VERIFICATION"]),
+          "compose passes the mail settings through (SMTP_URL, MAIL_FROM, APP_URL, REQUIRE_EMAIL_VERIFICATION)")
+    mailpit = services.get("mailpit", {})
+    check(mailpit.get("profiles") == ["mail"] and "mailpit" in mailpit.get("image", ""),
+          "a mail catcher (mailpit) runs only with --profile mail")
+    check(all(str(p).startswith("127.0.0.1:") for p in mailpit.get("ports", [])),
+          "the mail catcher's inbox is bound to 127.0.0.1")
     grace = int(str(auth.get("stop_grace_period", "10s")).rstrip("s"))
     check(grace > int(env.get("SHUTDOWN_TIMEOUT_SECS", "30")),
           "stop_grace_period outlasts SHUTDOWN_TIMEOUT_SECS")
@@ -167,7 +174,8 @@ def check_files():
     ).returncode == 0:
         with tempfile.NamedTemporaryFile("w", suffix=".env") as f:
             f.write("JWT_SECRET=" + "x" * 64 + "\nPOSTGRES_PASSWORD=p\n"
-                    "PUBLIC_URL=https://auth.example.com\nCORS_ALLOWED_ORIGINS=https://www.example.com\n")
+                    "PUBLIC_URL=https://auth.example.com\nCORS_ALLOWED_ORIGINS=https://www.example.com\n"
+                    "SMTP_URL=smtp://mailpit:1025\n")
             f.flush()
             result = subprocess.run(["docker", "compose", "--env-file", f.name, "config", "-q"],
                                     cwd=ROOT, capture_output=True, text=True)
@@ -199,7 +207,10 @@ def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
     # What an operator fills in .env.example's empty values with.
     variables.update(JWT_SECRET=os.urandom(32).hex(), POSTGRES_PASSWORD="unused-with-trust-auth",
                      PUBLIC_URL="https://auth.example.com",
-                     CORS_ALLOWED_ORIGINS="https://www.example.com")
+                     CORS_ALLOWED_ORIGINS="https://www.example.com",
+                     # Nothing listens there: messages wait in the outbox, and nothing else
+                     # depends on the mail server.
+                     SMTP_URL="smtp://127.0.0.1:9")
     env = {name: interpolate(value, variables) for name, value in compose_env.items()}
     # The same URL, with the compose network's `db` replaced by the local server.
     server, _ = postgres_url.rsplit("/", 1)

@@ -87,7 +87,7 @@ pub struct PgTestDatabase {
 }
 
 impl PgTestDatabase {
-    fn create() -> (Self, String) {
+    pub fn create() -> (Self, String) {
         let (db, url) = Self::not_yet_created();
         db.create_now();
         (db, url)
@@ -722,6 +722,11 @@ impl ServiceProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The log lines written so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// The log lines written since the start, once one satisfies `until` (or the poll

@@ -17,6 +17,7 @@ mod me;
 mod metrics;
 mod notices;
 mod openapi;
+mod outbox;
 mod password;
 mod password_reset;
 mod profile_pic;
