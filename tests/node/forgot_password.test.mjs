@@ -1,0 +1,79 @@
+// The website's "forgot password" page, as its fetch code does it: ask for a code, read the
+// message the real SMTP server received (scripts/test starts tests/smtp/catcher.py and points
+// the service's SMTP_URL at it: MAIL_CATCHER_DIR is where it keeps messages), reset, and sign
+// in with the new password; the old session's refresh token is refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const url = process.env.AUTH_SERVICE_URL;
+const caught = process.env.MAIL_CATCHER_DIR;
+assert.ok(url && caught, 'AUTH_SERVICE_URL and MAIL_CATCHER_DIR must be set (scripts/test sets them)');
+
+async function postJson(path, body) {
+  const response = await fetch(url + path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+// A message as a mail client shows it: quoted-printable soft breaks and escapes undone.
+function readable(raw) {
+  const [head, ...rest] = raw.split('\r\n\r\n');
+  const body = rest.join('\r\n\r\n');
+  if (!/Content-Transfer-Encoding: quoted-printable/i.test(head)) return raw;
+  const decoded = body
+    .replace(/=\r\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+  return `${head}\r\n\r\n${decoded}`;
+}
+
+async function messageTo(email, subject) {
+  for (let i = 0; i < 200; i++) {
+    for (const name of readdirSync(caught).filter((n) => n.endsWith('.eml'))) {
+      const message = readable(readFileSync(join(caught, name), 'utf8'));
+      if (message.includes(`To: ${email}\r\n`) && message.includes(`Subject: ${subject}\r\n`)) {
+        return message;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`no "${subject}" message to ${email}`);
+}
+
+test('forgot password: the mailed code resets it, and the old session ends', async () => {
+  const email = `forgot-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+  const password = 'correct horse battery';
+  const newPassword = 'a much longer passphrase';
+  assert.equal((await postJson('/api/register', { name: 'Forgetful', email, password })).status, 201);
+  const old = await postJson('/api/login', { email, password });
+  assert.equal(old.status, 200);
+
+  const asked = await postJson('/api/password/forgot', { email });
+  assert.deepEqual(asked, {
+    status: 202,
+    body: { status: 'success', message: 'If that address has an account, a code is on its way' },
+  });
+  const message = await messageTo(email, 'Your password reset code');
+  // The page reads the code from the link's fragment, as a browser would hand it over.
+  const link = message.split('\r\n').find((line) => line.includes('/reset-password#'));
+  const fragment = new URLSearchParams(new URL(link.trim()).hash.slice(1));
+  assert.equal(fragment.get('email'), email);
+  const code = fragment.get('code');
+  assert.match(code, /^\d{6}$/);
+  assert.ok(message.includes(`Your code: ${code}`));
+
+  const reset = await postJson('/api/password/reset', { email, code, new_password: newPassword });
+  assert.equal(reset.status, 200);
+  assert.equal(reset.body.message, 'Password reset');
+  assert.ok(reset.body.access_token && reset.body.refresh_token);
+
+  const refused = await postJson('/api/token/refresh', { refresh_token: old.body.refresh_token });
+  assert.deepEqual(refused, { status: 401, body: { status: 'error', message: 'Invalid refresh token' } });
+  assert.equal((await postJson('/api/login', { email, password })).status, 401);
+  assert.equal((await postJson('/api/login', { email, password: newPassword })).status, 200);
+  await messageTo(email, 'Your password was changed');
+});
