@@ -42,37 +42,46 @@ pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
 
 /// Claims up to `limit` due messages until `lease_until`, oldest first. On PostgreSQL rows
 /// another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`), never waited for or
-/// taken twice; SQLite has one writer at a time.
+/// taken twice. On SQLite (one writer at a time) the claim takes the write lock first: a
+/// transaction that read first could not wait for it.
 pub fn claim_due(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Mail>> {
-    conn.transaction(|conn| {
-        let due = mail_outbox::table
-            .filter(mail_outbox::sent_at.is_null())
-            .filter(mail_outbox::failed_at.is_null())
-            .filter(mail_outbox::next_attempt_at.le(now))
-            .filter(mail_outbox::locked_until.is_null().or(mail_outbox::locked_until.lt(now)))
-            .order(mail_outbox::id)
-            .limit(limit)
-            .select(mail_outbox::id);
-        let ids: Vec<i64> = match conn {
-            AnyConnection::Postgresql(conn) => due.for_update().skip_locked().load(conn)?,
-            AnyConnection::Sqlite(conn) => due.load(conn)?,
-        };
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        diesel::update(mail_outbox::table.filter(mail_outbox::id.eq_any(&ids)))
+    let due = mail_outbox::table
+        .filter(mail_outbox::sent_at.is_null())
+        .filter(mail_outbox::failed_at.is_null())
+        .filter(mail_outbox::next_attempt_at.le(now))
+        .filter(mail_outbox::locked_until.is_null().or(mail_outbox::locked_until.lt(now)))
+        .order(mail_outbox::id)
+        .limit(limit)
+        .select(mail_outbox::id);
+    let claim = |ids: Vec<i64>| {
+        diesel::update(mail_outbox::table.filter(mail_outbox::id.eq_any(ids)))
             .set(mail_outbox::locked_until.eq(lease_until))
-            .execute(conn)?;
-        mail_outbox::table
-            .filter(mail_outbox::id.eq_any(&ids))
-            .order(mail_outbox::id)
-            .select(Mail::as_select())
-            .load(conn)
+    };
+    match conn {
+        AnyConnection::Postgresql(conn) => conn.transaction(|conn| {
+            let ids: Vec<i64> = due.for_update().skip_locked().load(conn)?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            claim(ids).returning(Mail::as_returning()).get_results(conn)
+        }),
+        // BEGIN IMMEDIATE: the write lock first, waited for with the busy timeout.
+        AnyConnection::Sqlite(conn) => conn.immediate_transaction(|conn| {
+            let ids: Vec<i64> = due.load(conn)?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            claim(ids).returning(Mail::as_returning()).get_results(conn)
+        }),
+    }
+    .map(|mut claimed: Vec<Mail>| {
+        claimed.sort_by_key(|mail| mail.id);
+        claimed
     })
 }
 

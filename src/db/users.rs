@@ -51,6 +51,20 @@ pub fn find_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Option<U
     users::table.find(user_id).select(User::as_select()).get_result(conn).optional()
 }
 
+/// The user with this (normalised) email, its row locked first by a write: a transaction that
+/// goes on to write must begin with one (SQLite answers "database is locked" at once to a
+/// transaction that read first and must then upgrade its lock, instead of waiting). An unknown
+/// address writes nothing, and costs the same statement.
+pub fn lock_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {
+    let locked = diesel::update(users::table.filter(users::email.eq(email)))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(conn)?;
+    if locked == 0 {
+        return Ok(None);
+    }
+    find_user_by_email(conn, email)
+}
+
 pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))

@@ -77,11 +77,13 @@ pub async fn change_email(
     let user = auth.user;
     ctx.db(move |conn| {
         conn.transaction(|conn| {
+            // Written first (a transaction that writes must begin with a write, for SQLite); a
+            // taken address rolls it back.
+            let new = Some(new_email.as_str());
+            code.send_in(conn, user.id, &user.name, &new_email, new, &[("new_email", &new_email)])?;
             if users::find_user_by_email(conn, &new_email)?.is_some() {
                 return Err(ApiError::EmailAlreadyRegistered);
             }
-            let new = Some(new_email.as_str());
-            code.send_in(conn, user.id, &user.name, &new_email, new, &[("new_email", &new_email)])?;
             Ok(())
         })
     })

@@ -59,7 +59,7 @@ pub async fn verify_email(
         .db(move |conn| {
             conn.transaction(|conn| {
                 let now = chrono::Utc::now().naive_utc();
-                let Some(user) = users::find_user_by_email(conn, &email)? else {
+                let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(None);
                 };
                 if spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {

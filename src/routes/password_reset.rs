@@ -74,7 +74,7 @@ pub async fn forgot_password(
         .db(move |conn| {
             conn.transaction(|conn| {
                 // An unknown address writes nothing and answers the same.
-                let Some(user) = users::find_user_by_email(conn, &email)? else {
+                let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(None);
                 };
                 code.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
@@ -121,7 +121,7 @@ pub async fn reset_password(
     let reset = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
-                let Some(user) = users::find_user_by_email(conn, &email)? else {
+                let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
                 };
                 if spend(conn, user.id, Purpose::ResetPassword, &code, now)?.is_none() {

@@ -214,7 +214,64 @@ async fn a_password_change_ends_every_mailed_code_and_tells_the_user(backend: Ba
     assert!(notice.contains("changed from 127.0.0.1 at "), "{notice}");
 }
 
+async fn codes_asked_for_one_address_are_limited_alike_for_known_and_unknown_ones(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        s.rate_limits.mail_per_ip = "1000/1h".parse().unwrap();
+        s.rate_limits.mail_per_address = "2/15m".parse().unwrap();
+        s.rate_limits.register_per_ip = "1000/1h".parse().unwrap();
+    })
+    .await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    for email in ["ada@example.com", "nobody@example.com"] {
+        assert_eq!(forgot(&app, email).await.0, 202);
+        assert_eq!(forgot(&app, email).await.0, 202);
+        let response = app.post_json("/api/password/forgot", &json!({ "email": email })).await;
+        assert!(response.headers().contains_key("retry-after"), "{email}");
+        let refused = status_and_json(response).await;
+        assert_eq!(refused, (429, error_body("Too many requests, try again later")), "{email}");
+    }
+    // Per address: another one is still served.
+    assert_eq!(forgot(&app, "someone@example.com").await.0, 202);
+}
+
+async fn codes_asked_for_from_one_client_are_limited(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        s.rate_limits.mail_per_ip = "2/1h".parse().unwrap();
+        s.rate_limits.mail_per_address = "1000/15m".parse().unwrap();
+    })
+    .await;
+    assert_eq!(forgot(&app, "a@example.com").await.0, 202);
+    assert_eq!(forgot(&app, "b@example.com").await.0, 202);
+    assert_eq!(
+        forgot(&app, "c@example.com").await,
+        (429, error_body("Too many requests, try again later"))
+    );
+}
+
+async fn requests_for_codes_all_answer_while_mail_is_delivered(backend: Backend) {
+    // On SQLite a transaction that read the user before writing its code answered 503
+    // ("database is locked") when the delivery worker held the write lock meanwhile.
+    let app = spawn_app(backend).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    let expected = (202, json!({"status": "success", "message": FORGOT}));
+    for _ in 0..3 {
+        let requests = (0..10).map(|_| forgot(&app, "ada@example.com"));
+        let answers = futures_util::future::join_all(requests).await;
+        assert!(answers.iter().all(|answer| *answer == expected), "{answers:?}");
+        for _ in 0..10 {
+            assert_eq!(forgot(&app, "ada@example.com").await, expected);
+        }
+    }
+}
+
 both_backends!(
+    requests_for_codes_all_answer_while_mail_is_delivered,
+    codes_asked_for_one_address_are_limited_alike_for_known_and_unknown_ones,
+    codes_asked_for_from_one_client_are_limited,
     a_password_change_ends_every_mailed_code_and_tells_the_user,
     a_dot_line_or_a_bare_cr_in_a_template_ends_no_message_and_adds_no_header,
     a_forgotten_password_is_reset_with_the_mailed_code_over_smtp,
