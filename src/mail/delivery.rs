@@ -78,7 +78,8 @@ impl Delivery {
 
     async fn deliver(&self, mail: mail_outbox::Mail) {
         let message = Rendered { subject: mail.subject.clone(), text: mail.body.clone() };
-        let outcome = self.transport.send(&self.from, &mail.recipient, &message).await;
+        let key = format!("outbox-{}-{}", mail.id, mail.created_at.and_utc().timestamp_millis());
+        let outcome = self.transport.send(&self.from, &mail.recipient, &message, &key).await;
         let now = chrono::Utc::now().naive_utc();
         let (id, attempts) = (mail.id, mail.attempts);
         let recorded = match outcome {

@@ -60,14 +60,16 @@ impl Transport {
         Ok(Transport::File(AsyncFileTransport::new(dir)))
     }
 
-    /// Sends one message from `from` to `to`.
+    /// Sends one message from `from` to `to`. `key` names it for good (its outbox row): the
+    /// `Message-ID` is the same on every attempt, so a receiver can drop the rare second copy.
     pub async fn send(
         &self,
         from: &Mailbox,
         to: &str,
         message: &Rendered,
+        key: &str,
     ) -> Result<(), SendError> {
-        let message = build(from, to, message)?;
+        let message = build(from, to, message, key)?;
         match self {
             Transport::Smtp(smtp) => {
                 smtp.send(message).await.map(drop).map_err(|error| SendError {
@@ -94,11 +96,12 @@ impl Transport {
 /// The message, through lettre's builder only (never raw bytes): the subject is a header value
 /// lettre encodes, the text a `String` body whose every line ending lettre writes as CRLF and
 /// whose lines starting with `.` it doubles on the wire.
-fn build(from: &Mailbox, to: &str, message: &Rendered) -> Result<Message, SendError> {
+fn build(from: &Mailbox, to: &str, message: &Rendered, key: &str) -> Result<Message, SendError> {
     let invalid = |detail: String| SendError { permanent: true, reason: "invalid", detail };
     let to: Mailbox =
         to.parse().map_err(|error: lettre::address::AddressError| invalid(error.to_string()))?;
     Message::builder()
+        .message_id(Some(format!("<{key}@{}>", from.email.domain())))
         .from(from.clone())
         .to(to)
         .subject(message.subject.clone())

@@ -49,6 +49,8 @@ async fn a_forgotten_password_is_reset_with_the_mailed_code_over_smtp(backend: B
     let message = &messages[0];
     assert!(message.contains("To: ada@example.com\r\n"), "{message}");
     assert!(message.contains("From: auth-service <no-reply@localhost>\r\n"), "{message}");
+    let id = message.lines().find_map(|line| line.strip_prefix("Message-ID: ")).unwrap();
+    assert!(id.starts_with("<outbox-") && id.ends_with("@localhost>"), "{id}");
     assert!(message.contains("Subject: Your password reset code\r\n"), "{message}");
     let code = code_in(message);
     // The link carries the code in its fragment only: nothing a scanner's GET can spend.
