@@ -122,6 +122,7 @@ async fn two_replicas_on_one_postgres_deliver_every_message_exactly_once() {
             lines.iter().filter(|line| line.contains("mail verify_email sent")).count()
         })
         .collect();
+    println!("messages sent by each replica: {senders:?}");
     assert_eq!(senders.iter().sum::<usize>(), 40, "{senders:?}");
 }
 

@@ -270,7 +270,26 @@ async fn requests_for_codes_all_answer_while_mail_is_delivered(backend: Backend)
     }
 }
 
+async fn code_checks_count_against_the_login_limit_per_client(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        s.rate_limits.login_per_ip = "3/1m".parse().unwrap();
+        s.rate_limits.register_per_ip = "1000/1h".parse().unwrap();
+    })
+    .await;
+    let too_many = (429, error_body("Too many requests, try again later"));
+    assert_eq!(reset(&app, "a@example.com", "123456").await, invalid_code());
+    assert_eq!(reset(&app, "b@example.com", "123456").await, invalid_code());
+    let body = json!({"email": "c@example.com", "code": "123456"});
+    let verify = status_and_json(app.post_json("/api/email/verify", &body).await).await;
+    assert_eq!(verify, invalid_code());
+    assert_eq!(reset(&app, "d@example.com", "123456").await, too_many);
+    let verify = status_and_json(app.post_json("/api/email/verify", &body).await).await;
+    assert_eq!(verify, too_many);
+}
+
 both_backends!(
+    code_checks_count_against_the_login_limit_per_client,
     requests_for_codes_all_answer_while_mail_is_delivered,
     codes_asked_for_one_address_are_limited_alike_for_known_and_unknown_ones,
     codes_asked_for_from_one_client_are_limited,
