@@ -160,7 +160,28 @@ async fn a_deleted_account_is_told_at_its_address(backend: Backend) {
     );
 }
 
+async fn codes_for_a_new_address_and_resent_codes_are_limited(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        s.rate_limits.mail_per_ip = "2/1h".parse().unwrap();
+        s.rate_limits.mail_per_address = "1000/15m".parse().unwrap();
+        s.rate_limits.register_per_ip = "1000/1h".parse().unwrap();
+    })
+    .await;
+    let token = app.register_and_login("ada@example.com").await;
+    let too_many = (429, error_body("Too many requests, try again later"));
+    assert_eq!(change(&app, &token, "one@example.com", PASSWORD).await.0, 202);
+    let resend = || async {
+        let request = app.client.post(app.url("/api/email/verify/resend")).bearer_auth(&token);
+        status_and_json(request.send().await.unwrap()).await
+    };
+    assert_eq!(resend().await.0, 202);
+    assert_eq!(change(&app, &token, "two@example.com", PASSWORD).await, too_many);
+    assert_eq!(resend().await, too_many);
+}
+
 both_backends!(
+    codes_for_a_new_address_and_resent_codes_are_limited,
     patch_user_renames_and_answers_the_user_as_get_shows_it,
     an_email_change_is_confirmed_by_the_code_sent_to_the_new_address,
     an_email_change_needs_the_password_and_a_free_address,
