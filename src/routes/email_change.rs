@@ -70,8 +70,8 @@ pub async fn change_email(
     };
     let new_email = valid_email(new_email)?;
     confirm_password(&ctx, &auth, password, Event::EmailChange).await?;
-    let address = <sha2::Sha256 as sha2::Digest>::digest(new_email.as_bytes()).into();
-    let limits = [Limit::MailPerIp, Limit::MailPerAddress(address)];
+    let address = Limit::mail_to(&new_email);
+    let limits = [Limit::MailPerIp, address];
     ctx.throttle(Event::EmailChange, Some(auth.user.id), &limits).await?;
     let code = CodeMail::new(&ctx, Kind::EmailChange, Purpose::ChangeEmail, "confirm-email")?;
     let user = auth.user;

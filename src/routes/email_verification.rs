@@ -95,8 +95,8 @@ pub async fn resend_verification(ctx: Ctx, auth: AuthUser) -> Result<HttpRespons
     if user.email_verified_at.is_some() {
         return Err(ApiError::EmailAlreadyVerified);
     }
-    let address = <sha2::Sha256 as sha2::Digest>::digest(user.email.as_bytes()).into();
-    let limits = [Limit::MailPerIp, Limit::MailPerAddress(address)];
+    let address = Limit::mail_to(&user.email);
+    let limits = [Limit::MailPerIp, address];
     ctx.throttle(Event::EmailVerification, Some(user.id), &limits).await?;
     let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
     ctx.db(move |conn| code.send_in(conn, user.id, &user.name, &user.email, None, &[])).await?;

@@ -62,13 +62,8 @@ pub async fn forgot_password(
     body: web::Json<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = valid_email(required(&body.email).ok_or(ApiError::AllFieldsRequired)?)?;
-    let address = <sha2::Sha256 as sha2::Digest>::digest(email.as_bytes()).into();
-    ctx.throttle(
-        Event::PasswordResetRequest,
-        None,
-        &[Limit::MailPerIp, Limit::MailPerAddress(address)],
-    )
-    .await?;
+    let address = Limit::mail_to(&email);
+    ctx.throttle(Event::PasswordResetRequest, None, &[Limit::MailPerIp, address]).await?;
     let code = CodeMail::new(&ctx, Kind::PasswordReset, Purpose::ResetPassword, "reset-password")?;
     let queued = ctx
         .db(move |conn| {

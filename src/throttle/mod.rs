@@ -70,6 +70,15 @@ pub enum Limit {
     MailPerAddress([u8; 32]),
 }
 
+impl Limit {
+    /// The mail limit of one (normalised) email address: counted by its hash, so no address
+    /// is kept in the counters.
+    pub fn mail_to(email: &str) -> Limit {
+        use sha2::{Digest, Sha256};
+        Limit::MailPerAddress(Sha256::digest(email.as_bytes()).into())
+    }
+}
+
 /// How many times one client's allowance an IPv6 /48 (a site) gets, summed over its /64s.
 const SITE_FACTOR: u64 = 16;
 

@@ -138,3 +138,62 @@ async fn metrics_count_the_outbox_and_what_was_sent() {
     };
     assert!(eventually(scrape).await);
 }
+
+fn failed_rows(app: &TestApp) -> Vec<(Option<chrono::NaiveDateTime>, String, Option<String>)> {
+    mail_outbox::table
+        .select((mail_outbox::failed_at, mail_outbox::body, mail_outbox::last_error))
+        .load(&mut app.db())
+        .unwrap()
+}
+
+async fn metric(app: &TestApp, line: &str) -> bool {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.contains(&format!("\n{line}\n"))
+}
+
+async fn a_mailbox_refused_for_good_is_given_up_at_once(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    assert_eq!(app.register("Ghost", "ghost@rejected.example", PASSWORD).await.status(), 201);
+    let app = &app;
+    assert!(eventually(|| metric(app, r#"mail_failed_total{reason="rejected"} 1"#)).await);
+    let rows = failed_rows(app);
+    assert_eq!(rows.len(), 1);
+    let (failed_at, body, error) = &rows[0];
+    assert!(failed_at.is_some());
+    // The text (which held a code) is gone; why it failed is kept.
+    assert_eq!(body, "");
+    assert!(error.as_deref().unwrap().contains("No such mailbox"), "{error:?}");
+    assert!(smtp.messages().is_empty());
+}
+
+async fn a_message_undeliverable_for_a_day_is_given_up(backend: Backend) {
+    let mut smtp = SmtpServer::start();
+    smtp.stop();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    let app = &app;
+    let tried = || ready(failed_rows(app).len() == 1 && outbox_attempts(app) >= 1);
+    assert!(eventually(tried).await);
+    // A day and an hour pass, and its next retry comes due.
+    let a_day_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(25);
+    diesel::update(mail_outbox::table)
+        .set((
+            mail_outbox::created_at.eq(a_day_ago),
+            mail_outbox::next_attempt_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(&mut app.db())
+        .unwrap();
+    assert!(eventually(|| metric(app, r#"mail_failed_total{reason="unreachable"} 1"#)).await);
+    assert!(failed_rows(app)[0].0.is_some());
+    assert!(eventually(|| metric(app, "mail_outbox_pending 0")).await);
+}
+
+fn outbox_attempts(app: &TestApp) -> i32 {
+    mail_outbox::table.select(mail_outbox::attempts).first(&mut app.db()).unwrap_or(0)
+}
+
+crate::both_backends!(
+    a_mailbox_refused_for_good_is_given_up_at_once,
+    a_message_undeliverable_for_a_day_is_given_up
+);

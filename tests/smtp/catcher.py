@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A real SMTP server for the test suite (aiosmtpd, the Python standard library's successor to
 smtpd): listens on 127.0.0.1:PORT and writes each message it accepts, as received after the
-SMTP dot-unstuffing, to DIR/<n>.eml, with its envelope in DIR/<n>.json. Prints "listening" once
+SMTP dot-unstuffing, to DIR/<n>.eml, with its envelope in DIR/<n>.json. Recipients at
+rejected.example are refused with 550 (a mailbox that does not exist). Prints "listening" once
 it accepts connections, and runs until killed.
 
     catcher.py PORT DIR
@@ -18,6 +19,13 @@ class Save:
     def __init__(self, folder):
         self.folder = folder
         self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A mailbox that does not exist, for the tests of a refusal for good.
+        if address.endswith("@rejected.example"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
