@@ -151,22 +151,23 @@ impl Limits {
     ) -> Result<(), ApiError> {
         let counters =
             limits.iter().flat_map(|limit| limit.counters(client, self.rate(*limit))).collect();
-        self.count(pool, counters, true).await
+        self.count(pool, counters, true).await.map(drop)
     }
 
-    /// Counts one hit on each counter in one checkout; with `refuse`, stops at the first one
-    /// past its rate with 429.
+    /// Counts one hit on each counter in one checkout and returns each one's hits in its
+    /// window; with `refuse`, stops at the first one past its rate with 429.
     async fn count(
         &self,
         pool: &Pool,
         counters: Vec<(String, RateLimit)>,
         refuse: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<i64>, ApiError> {
         if !self.enabled {
-            return Ok(());
+            return Ok(Vec::new());
         }
         db::run(pool, move |conn| {
             let now = chrono::Utc::now().timestamp();
+            let mut counted = Vec::with_capacity(counters.len());
             for (key, rate) in counters {
                 let window = Window::of(&key, rate, now);
                 let hits =
@@ -174,8 +175,9 @@ impl Limits {
                 if refuse && hits > rate.max as i64 {
                     return Err(window.refusal(now));
                 }
+                counted.push(hits);
             }
-            Ok(())
+            Ok(counted)
         })
         .await
     }
@@ -225,15 +227,10 @@ impl Limits {
         if !self.enabled {
             return Ok(false);
         }
-        let [pair, (account_key, account_rate)] = self.failure_counters(client, email);
-        self.count(pool, vec![pair], false).await?;
-        db::run(pool, move |conn| {
-            let now = chrono::Utc::now().timestamp();
-            let window = Window::of(&account_key, account_rate, now);
-            let hits = rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
-            Ok::<_, ApiError>(hits == account_rate.max as i64)
-        })
-        .await
+        let counters = self.failure_counters(client, email);
+        let account_max = counters[1].1.max as i64;
+        let hits = self.count(pool, counters.to_vec(), false).await?;
+        Ok(hits.get(1) == Some(&account_max))
     }
 
     fn failure_counters(&self, client: ClientIp, email: &str) -> [(String, RateLimit); 2] {
