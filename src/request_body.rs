@@ -3,41 +3,88 @@
 //! before the request goes on; a client sending one byte every few seconds is answered 408 and
 //! holds nothing. The handlers then read the body from memory.
 
-use std::time::Duration;
+use std::{
+    future::{Ready, ready},
+    rc::Rc,
+    time::Duration,
+};
 
 use actix_web::{
     Error, HttpMessage, ResponseError,
     body::{EitherBody, MessageBody},
-    dev::{Payload, ServiceRequest, ServiceResponse},
+    dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
     http::header,
-    middleware::Next,
     web::{self, BytesMut},
 };
-use futures_util::StreamExt;
+use futures_util::{
+    StreamExt, TryFutureExt,
+    future::{Either, LocalBoxFuture, MapOk},
+};
 
 use crate::error::ApiError;
 
 /// JSON bodies are small (three strings at most); anything larger is refused early.
 pub const MAX_BYTES: usize = 16 * 1024;
 
-/// How long a body may take to arrive.
+/// The middleware: how long a body may take to arrive.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub Duration);
 
-pub async fn middleware(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let deadline = req.app_data::<web::Data<BodyDeadline>>().map(|deadline| deadline.0);
-    if let Some(deadline) = deadline.filter(|_| has_body(&req) && !is_multipart(&req)) {
-        let payload = req.take_payload();
-        match actix_web::rt::time::timeout(deadline, read_body(payload)).await {
-            Ok(Ok(body)) => req.set_payload(Payload::from(body)),
-            Ok(Err(error)) => return Ok(refuse(req, error)),
-            Err(_) => return Ok(refuse(req, ApiError::BodyTimeout)),
-        }
+impl<S, B> Transform<S, ServiceRequest> for BodyDeadline
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = BodyDeadlineService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(BodyDeadlineService { service: Rc::new(service), deadline: self.0 }))
     }
-    Ok(next.call(req).await?.map_into_left_body())
+}
+
+pub struct BodyDeadlineService<S> {
+    service: Rc<S>,
+    deadline: Duration,
+}
+
+type Passed<S, B> = MapOk<
+    <S as Service<ServiceRequest>>::Future,
+    fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>,
+>;
+
+impl<S, B> Service<ServiceRequest> for BodyDeadlineService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    // A hand-written middleware rather than `from_fn`: a request without a body (every GET)
+    // goes straight on, with no boxed future of its own.
+    type Future = Either<Passed<S, B>, LocalBoxFuture<'static, Result<Self::Response, Error>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        if !has_body(&req) || is_multipart(&req) {
+            let pass: fn(ServiceResponse<B>) -> _ = ServiceResponse::map_into_left_body;
+            return Either::Left(self.service.call(req).map_ok(pass));
+        }
+        let (service, deadline) = (Rc::clone(&self.service), self.deadline);
+        Either::Right(Box::pin(async move {
+            let payload = req.take_payload();
+            match actix_web::rt::time::timeout(deadline, read_body(payload)).await {
+                Ok(Ok(body)) => req.set_payload(Payload::from(body)),
+                Ok(Err(error)) => return Ok(refuse(req, error)),
+                Err(_) => return Ok(refuse(req, ApiError::BodyTimeout)),
+            }
+            Ok(service.call(req).await?.map_into_left_body())
+        }))
+    }
 }
 
 /// The whole body, or the error its reading ends with.

@@ -69,9 +69,8 @@ impl Application {
         let delivery = delivery(&settings, &state)?;
         let metrics = web::Data::from(Arc::clone(&state.metrics));
         let proxies = web::Data::new(settings.trusted_proxies.clone());
-        let body_deadline = web::Data::new(BodyDeadline(std::time::Duration::from_secs(
-            settings.server.request_body_timeout_secs,
-        )));
+        let body_deadline =
+            BodyDeadline(std::time::Duration::from_secs(settings.server.request_body_timeout_secs));
 
         let server_settings = &settings.server;
         let address = format!("{}:{}", server_settings.host, server_settings.port);
@@ -80,7 +79,7 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(request_body::middleware))
+                .wrap(body_deadline)
                 .wrap(ErrorHandlers::new().default_handler(error::json_error_body))
                 // Outside the error handler, so its replacement bodies get the header too.
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
@@ -92,7 +91,6 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(metrics.clone())
                 .app_data(proxies.clone())
-                .app_data(body_deadline.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(request_body::MAX_BYTES)

@@ -24,12 +24,9 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req).map(str::to_owned);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let verified = verify(req);
         Box::pin(async move {
-            let token = token.ok_or(ApiError::Unauthorized)?;
-            let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
-            let claims = state.tokens.validate(&token).map_err(|_| ApiError::Unauthorized)?;
+            let (state, claims) = verified?;
             let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
             let session_id = claims.sid.clone();
             let found = db::run(&state.db, move |conn| {
@@ -50,4 +47,13 @@ impl FromRequest for AuthUser {
             Ok(AuthUser { user, claims })
         })
     }
+}
+
+/// The token's claims, checked before the future is built (the token is not copied).
+fn verify(req: &HttpRequest) -> Result<(web::Data<AppState>, Claims), ApiError> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
+    let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
+    let claims = state.tokens.validate(token).map_err(|_| ApiError::Unauthorized)?;
+    Ok((state, claims))
 }
