@@ -7,7 +7,7 @@
 
 use std::{
     future::{Ready, ready},
-    net::{IpAddr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     str::FromStr,
 };
 
@@ -76,6 +76,15 @@ impl ClientIp {
         match self.0 {
             IpAddr::V4(_) => None,
             IpAddr::V6(ip) => Some(ipv6_prefix(ip, 48)),
+        }
+    }
+
+    /// The network a user is shown for a session and a new device is judged by: the /24 of an
+    /// IPv4 address, the /64 of an IPv6 one (one household's, or one provider's customer's).
+    pub fn network(self) -> String {
+        match self.0 {
+            IpAddr::V4(ip) => format!("{}/24", Ipv4Addr::from(u32::from(ip) & 0xffff_ff00)),
+            IpAddr::V6(ip) => ipv6_prefix(ip, 64),
         }
     }
 }
@@ -260,6 +269,12 @@ mod tests {
     fn ipv4_mapped_peers_are_plain_ipv4() {
         let proxies = nets(&["127.0.0.1/32"]);
         assert_eq!(client_ip(ip("::ffff:127.0.0.1"), "198.51.100.7", &proxies), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_network_is_the_24_or_the_64() {
+        assert_eq!(ClientIp(ip("203.0.113.77")).network(), "203.0.113.0/24");
+        assert_eq!(ClientIp(ip("2001:db8:1:2:3:4:5:6")).network(), "2001:db8:1:2::/64");
     }
 
     #[test]

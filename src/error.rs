@@ -60,6 +60,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("User not found")]
     UserNotFound,
+    /// Also another user's session: whether an id exists is not told.
+    #[error("Session not found")]
+    SessionNotFound,
     #[error("No file uploaded")]
     NoFileUploaded,
     #[error("Invalid file type")]
@@ -160,7 +163,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNAUTHORIZED
             }
             WrongPassword | EmailNotVerified => StatusCode::FORBIDDEN,
-            UserNotFound | NotFound => StatusCode::NOT_FOUND,
+            UserNotFound | SessionNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

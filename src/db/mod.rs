@@ -3,6 +3,7 @@
 //! `migrations.rs`, each table's queries in a file named after it.
 
 pub mod email_codes;
+pub mod known_devices;
 pub mod mail_outbox;
 pub mod migrations;
 pub mod pool;

@@ -20,6 +20,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    known_devices (user_id, device) {
+        user_id -> BigInt,
+        device -> Text,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     mail_outbox (id) {
         id -> BigInt,
         kind -> Text,
@@ -60,6 +68,9 @@ diesel::table! {
         user_id -> BigInt,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -78,12 +89,14 @@ diesel::table! {
 }
 
 diesel::joinable!(email_codes -> users (user_id));
+diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     data_migrations,
     email_codes,
+    known_devices,
     mail_outbox,
     rate_limits,
     refresh_tokens,

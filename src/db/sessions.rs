@@ -20,6 +20,27 @@ pub struct SessionRules {
     pub max_lifetime: chrono::Duration,
 }
 
+/// Where a session was last used from, as its user is shown it: written at login and at
+/// refresh, never per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenFrom {
+    /// The client's /24 or /64, never its address.
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+/// A live session as `GET /api/sessions` lists it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub created_at: NaiveDateTime,
+    /// `None` only for sessions of before it was kept: then its creation is the last use known.
+    pub last_used_at: Option<NaiveDateTime>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// A new refresh token, known by its hash, and when it stops working.
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
@@ -75,6 +96,7 @@ pub fn start(
     user_id: i64,
     check: PasswordCheck,
     first: &NewRefreshToken,
+    seen: &SeenFrom,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
     let session_id = uuid::Uuid::new_v4().to_string();
@@ -107,6 +129,9 @@ pub fn start(
                 sessions::user_id.eq(user_id),
                 sessions::created_at.eq(now),
                 sessions::expires_at.eq(first.expires_at),
+                sessions::last_used_at.eq(now),
+                sessions::ip.eq(&seen.ip),
+                sessions::user_agent.eq(&seen.user_agent),
             ))
             .execute(conn)?;
         insert_refresh_token(conn, &session_id, first)?;
@@ -125,6 +150,7 @@ pub fn rotate(
     conn: &mut AnyConnection,
     presented_hash: &str,
     successor_hash: &str,
+    seen: &SeenFrom,
     rules: SessionRules,
     on_reuse: impl FnOnce(&mut AnyConnection, i64) -> QueryResult<()>,
 ) -> QueryResult<Refresh> {
@@ -188,12 +214,19 @@ pub fn rotate(
             .count()
             .get_result::<i64>(conn)?
             > 0;
-        if !stored {
+        let used = (
+            sessions::last_used_at.eq(now),
+            sessions::ip.eq(&seen.ip),
+            sessions::user_agent.eq(&seen.user_agent),
+        );
+        if stored {
+            diesel::update(sessions::table.find(&session_id)).set(used).execute(conn)?;
+        } else {
             let expires_at = (now + rules.refresh_token_ttl).min(ends_at);
             let successor = NewRefreshToken { token_hash: successor_hash.to_owned(), expires_at };
             insert_refresh_token(conn, &session_id, &successor)?;
             diesel::update(sessions::table.find(&session_id))
-                .set(sessions::expires_at.eq(successor.expires_at))
+                .set((sessions::expires_at.eq(successor.expires_at), used))
                 .execute(conn)?;
         }
         Ok(if spent_now {
@@ -212,6 +245,39 @@ pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<()> {
 /// Ends every session of a user.
 pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).map(drop)
+}
+
+/// Ends the session `session_id` if it is the user's; false when the user has none of that id
+/// (another user's session is not found either).
+pub fn end_of_user(conn: &mut AnyConnection, user_id: i64, session_id: &str) -> QueryResult<bool> {
+    diesel::delete(
+        sessions::table.filter(sessions::id.eq(session_id)).filter(sessions::user_id.eq(user_id)),
+    )
+    .execute(conn)
+    .map(|deleted| deleted == 1)
+}
+
+/// Ends every session of a user but `keep`.
+pub fn end_all_but(conn: &mut AnyConnection, user_id: i64, keep: &str) -> QueryResult<()> {
+    diesel::delete(
+        sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::id.ne(keep)),
+    )
+    .execute(conn)
+    .map(drop)
+}
+
+/// The user's live sessions, newest first.
+pub fn of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(Session::as_select())
+        .load(conn)
 }
 
 pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {

@@ -16,10 +16,11 @@ pub enum Kind {
     AccountDeleted,
     SessionEnded,
     LoginLimit,
+    NewSignIn,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -28,6 +29,7 @@ impl Kind {
         Kind::AccountDeleted,
         Kind::SessionEnded,
         Kind::LoginLimit,
+        Kind::NewSignIn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +42,7 @@ impl Kind {
             Kind::AccountDeleted => "account_deleted",
             Kind::SessionEnded => "session_ended",
             Kind::LoginLimit => "login_limit",
+            Kind::NewSignIn => "new_sign_in",
         }
     }
 
@@ -53,6 +56,7 @@ impl Kind {
             Kind::AccountDeleted => include_str!("../../templates/mail/account_deleted.txt"),
             Kind::SessionEnded => include_str!("../../templates/mail/session_ended.txt"),
             Kind::LoginLimit => include_str!("../../templates/mail/login_limit.txt"),
+            Kind::NewSignIn => include_str!("../../templates/mail/new_sign_in.txt"),
         }
     }
 
@@ -70,6 +74,7 @@ impl Kind {
             | Kind::AccountDeleted
             | Kind::SessionEnded
             | Kind::LoginLimit => &["name", "email", "ip", "time", "app_url"],
+            Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "user_agent"],
         }
     }
 }

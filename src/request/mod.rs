@@ -1,8 +1,11 @@
 //! What a handler receives beside its body: `Ctx` (the state, the client, the request id, and
-//! the verbs every handler shares) and `AuthUser` (the user a bearer token names).
+//! the verbs every handler shares), `AuthUser` (the user a bearer token names) and `Device`
+//! (where a login or refresh comes from).
 
 pub mod auth_user;
 pub mod ctx;
+pub mod device;
 
 pub use auth_user::AuthUser;
 pub use ctx::Ctx;
+pub use device::Device;

@@ -23,7 +23,7 @@ use crate::{
     },
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
-    request::{AuthUser, Ctx},
+    request::{AuthUser, Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
 };
@@ -109,13 +109,14 @@ pub async fn change_email(
 pub async fn confirm_email_change(
     ctx: Ctx,
     auth: AuthUser,
+    device: Device,
     body: web::Json<ConfirmEmailChangeRequest>,
 ) -> Result<LoginResponse, ApiError> {
     let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?.to_owned();
     ctx.throttle(Event::EmailChange, Some(auth.user.id), &[Limit::LoginPerIp]).await?;
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let (user, mailer) = (auth.user, ctx.mailer());
+    let (user, mailer, seen) = (auth.user, ctx.mailer(), device.seen());
     let user_id = user.id;
     let changed = ctx
         .db(move |conn| {
@@ -136,7 +137,7 @@ pub async fn confirm_email_change(
                 email_codes::end(conn, user.id, Some(Purpose::VerifyEmail))?;
                 sessions::end_all(conn, user.id)?;
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
-                let session_id = sessions::start(conn, user.id, check, &first, now)?
+                let session_id = sessions::start(conn, user.id, check, &first, &seen, now)?
                     .ok_or(ApiError::Unauthorized)?;
                 let facts = [("name", user.name.as_str()), ("new_email", &new_email)];
                 let notice = mailer.compose(Kind::EmailChanged, Some(user.id), &user.email, &facts);

@@ -1,6 +1,7 @@
 //! `POST /api/login`
 
 use actix_web::web;
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -9,13 +10,14 @@ use crate::{
     audit::Event,
     auth::password_policy::could_be_stored,
     db::{
+        known_devices::{self, Sighting},
         mail_outbox,
         sessions::{self, PasswordCheck},
         users::{self, User},
     },
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
-    request::Ctx,
+    request::{Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
 };
@@ -43,7 +45,11 @@ pub struct LoginRequest {
         (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginResponse, ApiError> {
+pub async fn login(
+    ctx: Ctx,
+    device: Device,
+    body: web::Json<LoginRequest>,
+) -> Result<LoginResponse, ApiError> {
     let (Some(email), Some(password)) = (required(&body.email), required(&body.password)) else {
         return Err(ApiError::AllFieldsRequired);
     };
@@ -75,7 +81,8 @@ pub async fn login(ctx: Ctx, body: web::Json<LoginRequest>) -> Result<LoginRespo
         return Err(ApiError::EmailNotVerified);
     }
     let hash = store_at_todays_cost(&ctx, user, password).await?;
-    let Some((session_id, refresh_token)) = start_session(&ctx, user.id, hash, checked_at).await?
+    let Some((session_id, refresh_token)) =
+        start_session(&ctx, user, &device, hash, checked_at).await?
     else {
         // A password change, a logout everywhere or a deletion came while it was checked.
         return Err(ApiError::InvalidCredentials);
@@ -96,22 +103,42 @@ async fn tell_of_the_limit(ctx: &Ctx, user: &User) -> Result<(), ApiError> {
 }
 
 /// A new session and its refresh token, if the password checked at `checked_at` against `hash`
-/// is still the account's and nothing has ended its sessions since.
-async fn start_session(
+/// is still the account's and nothing has ended its sessions since. A device the user has not
+/// signed in from lately is told to them (not the account's first).
+pub(super) async fn start_session(
     ctx: &Ctx,
-    user_id: i64,
+    user: &User,
+    device: &Device,
     hash: String,
     checked_at: chrono::NaiveDateTime,
 ) -> Result<Option<(String, String)>, ApiError> {
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
+    let (user_id, seen, key) = (user.id, device.seen(), device.key());
+    let user_agent = device.user_agent.as_deref().unwrap_or("(no user agent)");
+    let facts = [("name", user.name.as_str()), ("user_agent", user_agent)];
+    let notice = ctx.mailer().compose(Kind::NewSignIn, Some(user_id), &user.email, &facts);
     let started = ctx
         .db(move |conn| {
-            let check = PasswordCheck { hash: &hash, at: checked_at };
-            sessions::start(conn, user_id, check, &first, now)
+            conn.transaction(|conn| {
+                let check = PasswordCheck { hash: &hash, at: checked_at };
+                let Some(session_id) = sessions::start(conn, user_id, check, &first, &seen, now)?
+                else {
+                    return Ok(None);
+                };
+                let sighting = known_devices::remember(conn, user_id, &key, now)?;
+                if sighting == Sighting::New {
+                    mail_outbox::enqueue(conn, &notice)?;
+                }
+                Ok::<_, diesel::result::Error>(Some((session_id, sighting)))
+            })
         })
         .await?;
-    Ok(started.map(|session_id| (session_id, refresh_token)))
+    let Some((session_id, sighting)) = started else { return Ok(None) };
+    if sighting == Sighting::New {
+        ctx.ring_mail();
+    }
+    Ok(Some((session_id, refresh_token)))
 }
 
 /// A hash made at another `BCRYPT_COST` than today's is replaced by one at today's, now that

@@ -1,4 +1,5 @@
-//! `POST /api/logout`: ends this session; `?scope=all` ends every session of the user.
+//! `POST /api/logout`: ends this session; `?scope=all` ends every session of the user,
+//! `?scope=others` every one but this.
 
 use actix_web::web;
 use diesel::Connection;
@@ -16,7 +17,8 @@ use crate::{
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LogoutQuery {
-    /// `all`: every session of the user, on every device. Absent: this session only.
+    /// `all`: every session of the user, on every device; `others`: every one but this.
+    /// Absent: this session only.
     #[param(value_type = Option<String>, example = "all")]
     pub scope: Option<LogoutScope>,
 }
@@ -25,6 +27,7 @@ pub struct LogoutQuery {
 #[serde(rename_all = "lowercase")]
 pub enum LogoutScope {
     All,
+    Others,
     /// Any other value: answered `Unknown logout scope`, not as a malformed query.
     #[serde(other)]
     Unknown,
@@ -37,7 +40,7 @@ pub enum LogoutScope {
     security(("bearer" = [])),
     params(LogoutQuery),
     responses(
-        (status = 200, description = "Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user) are refused from now on, on every replica", body = MessageResponse),
+        (status = 200, description = "Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user; with scope=others, those of every other session) are refused from now on, on every replica", body = MessageResponse),
         (status = 400, description = "Unknown logout scope, or a malformed query string", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
     )
@@ -56,6 +59,11 @@ pub async fn logout(
         Some(LogoutScope::All) => {
             end_every_session(&ctx, user_id).await?;
             (Event::LogoutEverywhere, "Logged out everywhere")
+        }
+        Some(LogoutScope::Others) => {
+            let this = auth.claims.sid;
+            ctx.db(move |conn| sessions::end_all_but(conn, user_id, &this)).await?;
+            (Event::LogoutOthers, "Logged out of other sessions")
         }
         Some(LogoutScope::Unknown) => return Err(ApiError::UnknownScope),
     };

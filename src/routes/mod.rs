@@ -15,6 +15,7 @@ pub mod password_reset;
 pub mod profile_pic;
 pub mod register;
 pub mod responses;
+pub mod sessions;
 pub mod token_refresh;
 pub mod uploads;
 pub mod user;
@@ -70,6 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/api/email/change/confirm")
                 .route(web::post().to(email_change::confirm_email_change)),
         )
+        .service(web::resource("/api/sessions").route(web::get().to(sessions::list_sessions)))
+        .service(web::resource("/api/sessions/{id}").route(web::delete().to(sessions::end_session)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
 }

@@ -8,14 +8,14 @@ use utoipa::{
 
 use super::{
     email_change, email_verification, health, jwks, login, logout, me, metrics, password,
-    password_reset, profile_pic, register, token_refresh, uploads, user,
+    password_reset, profile_pic, register, sessions, token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "auth-service",
-        description = "Stateless JWT authentication: register, login, current user, profile pictures; refresh tokens, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
+        description = "Stateless JWT authentication: register, login, current user, profile pictures; refresh tokens, sessions a user can list and end, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
     ),
     paths(
         register::register,
@@ -37,6 +37,8 @@ use super::{
         email_verification::resend_verification,
         email_change::change_email,
         email_change::confirm_email_change,
+        sessions::list_sessions,
+        sessions::end_session,
         jwks::jwks,
         metrics::metrics,
     ),

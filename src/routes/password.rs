@@ -13,7 +13,7 @@ use crate::{
     db::{email_codes, mail_outbox, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
-    request::{AuthUser, Ctx},
+    request::{AuthUser, Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none},
 };
@@ -45,6 +45,7 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     ctx: Ctx,
     auth: AuthUser,
+    device: Device,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<LoginResponse, ApiError> {
     let (Some(current), Some(new)) =
@@ -58,7 +59,7 @@ pub async fn change_password(
 
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let user_id = auth.user.id;
+    let (user_id, seen) = (auth.user.id, device.seen());
     let checked_hash = auth.user.password_hash;
     let facts = [("name", auth.user.name.as_str())];
     let notice =
@@ -75,7 +76,8 @@ pub async fn change_password(
                 mail_outbox::enqueue(conn, &notice)?;
                 sessions::end_all(conn, user_id)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
-                sessions::start(conn, user_id, check, &first, now)?.ok_or(ApiError::WrongPassword)
+                sessions::start(conn, user_id, check, &first, &seen, now)?
+                    .ok_or(ApiError::WrongPassword)
             })
         })
         .await?;

@@ -19,7 +19,7 @@ use crate::{
     },
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
-    request::Ctx,
+    request::{Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
 };
@@ -97,6 +97,7 @@ pub async fn forgot_password(
 )]
 pub async fn reset_password(
     ctx: Ctx,
+    device: Device,
     body: web::Json<ResetPasswordRequest>,
 ) -> Result<LoginResponse, ApiError> {
     let (Some(email), Some(code), Some(new_password)) =
@@ -112,7 +113,7 @@ pub async fn reset_password(
 
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let (code, mailer) = (code.to_owned(), ctx.mailer());
+    let (code, mailer, seen) = (code.to_owned(), ctx.mailer(), device.seen());
     let reset = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -128,7 +129,7 @@ pub async fn reset_password(
                 users::reset_password(conn, user.id, &new_hash, now)?;
                 sessions::end_all(conn, user.id)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
-                let session_id = sessions::start(conn, user.id, check, &first, now)?
+                let session_id = sessions::start(conn, user.id, check, &first, &seen, now)?
                     .ok_or(ApiError::InvalidCode)?;
                 let notice = mailer.compose(
                     Kind::PasswordChanged,

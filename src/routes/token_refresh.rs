@@ -15,7 +15,7 @@ use crate::{
     },
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
-    request::Ctx,
+    request::{Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none},
 };
@@ -39,7 +39,11 @@ pub struct RefreshRequest {
         (status = 429, description = "Too many refreshes from this address; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginResponse, ApiError> {
+pub async fn refresh(
+    ctx: Ctx,
+    device: Device,
+    body: web::Json<RefreshRequest>,
+) -> Result<LoginResponse, ApiError> {
     let Some(presented) = required(&body.refresh_token) else {
         return Err(ApiError::AllFieldsRequired);
     };
@@ -51,6 +55,7 @@ pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginR
     let refresh = if presented.len() == refresh_token::TOKEN_CHARS {
         let (presented_hash, rules, mailer) =
             (refresh_token::hash(presented), ctx.sessions, ctx.mailer());
+        let seen = device.seen();
         // A copy of the token was used: the user is told, in the transaction that ends it.
         let tell_the_user = move |conn: &mut AnyConnection, user_id| {
             let Some(user) = users::find_user(conn, user_id)? else { return Ok(()) };
@@ -63,7 +68,7 @@ pub async fn refresh(ctx: Ctx, body: web::Json<RefreshRequest>) -> Result<LoginR
             mail_outbox::enqueue(conn, &notice)
         };
         let rotate = move |conn: &mut AnyConnection| {
-            sessions::rotate(conn, &presented_hash, &successor_hash, rules, tell_the_user)
+            sessions::rotate(conn, &presented_hash, &successor_hash, &seen, rules, tell_the_user)
         };
         ctx.db(rotate).await?
     } else {

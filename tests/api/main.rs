@@ -23,6 +23,7 @@ mod password_reset;
 mod profile_pic;
 mod refresh;
 mod register;
+mod sessions;
 mod shutdown;
 mod startup;
 mod throttle;

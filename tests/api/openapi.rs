@@ -40,6 +40,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         "POST /api/password/reset",
         "POST /api/email/verify",
         "POST /api/email/verify/resend",
+        "GET /api/sessions",
+        "DELETE /api/sessions/{id}",
         "GET /.well-known/jwks.json",
         "GET /metrics",
     ]
@@ -58,6 +60,8 @@ async fn openapi_documents_every_route(backend: Backend) {
         "MessageResponse",
         "ErrorBody",
         "RefreshRequest",
+        "SessionsResponse",
+        "SessionView",
         "ChangePasswordRequest",
         "DeleteUserRequest",
     ] {

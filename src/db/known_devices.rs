@@ -1,0 +1,55 @@
+//! The `known_devices` table: the devices (a network and a user-agent family, hashed) each user
+//! has signed in from lately, so that a sign-in from another one can be told to them.
+
+use chrono::NaiveDateTime;
+use diesel::{dsl::exists, prelude::*};
+
+use super::{AnyConnection, schema::known_devices};
+use crate::per_backend;
+
+/// A device not seen for this long is new again.
+pub const FORGOTTEN_AFTER_DAYS: i64 = 90;
+
+/// What a sign-in's device was to its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sighting {
+    /// The account's first sign-in (within `FORGOTTEN_AFTER_DAYS`): nothing to compare with.
+    First,
+    Known,
+    /// Another device than the ones the user signed in from lately: worth a notice.
+    New,
+}
+
+/// Records that the user signed in from `device` at `now`, and says what it was to them.
+/// Devices forgotten by now are deleted on the way. One upsert: two sign-ins at once from a
+/// new device both succeed.
+pub fn remember(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    device: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Sighting> {
+    let forgotten = now - chrono::Duration::days(FORGOTTEN_AFTER_DAYS);
+    let of_user = known_devices::table.filter(known_devices::user_id.eq(user_id));
+    diesel::delete(of_user.filter(known_devices::last_seen_at.lt(forgotten))).execute(conn)?;
+    let (known, any) = per_backend!(conn => diesel::select((
+        exists(of_user.filter(known_devices::device.eq(device))),
+        exists(of_user),
+    ))
+    .get_result::<(bool, bool)>(conn))?;
+    per_backend!(conn => diesel::insert_into(known_devices::table)
+        .values((
+            known_devices::user_id.eq(user_id),
+            known_devices::device.eq(device),
+            known_devices::last_seen_at.eq(now),
+        ))
+        .on_conflict((known_devices::user_id, known_devices::device))
+        .do_update()
+        .set(known_devices::last_seen_at.eq(now))
+        .execute(conn))?;
+    Ok(match (known, any) {
+        (true, _) => Sighting::Known,
+        (false, true) => Sighting::New,
+        (false, false) => Sighting::First,
+    })
+}
