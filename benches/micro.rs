@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use auth_service::{
-    auth::token::TokenKeys,
+    auth::token::{SignIn, TokenKeys},
     uploads::{filename::secure_filename, sniff::ImageType},
 };
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -12,9 +12,16 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn tokens(c: &mut Criterion) {
     let keys = TokenKeys::from_secret(b"bench-secret-0123456789abcdef0123456789", 3600);
     c.bench_function("token issue (HS256)", |b| {
-        b.iter(|| keys.issue(black_box(42), black_box("user@example.com"), black_box("session")))
+        b.iter(|| {
+            keys.issue(
+                black_box(42),
+                black_box("user@example.com"),
+                black_box("session"),
+                SignIn::Password,
+            )
+        })
     });
-    let token = keys.issue(42, "user@example.com", "session").unwrap();
+    let token = keys.issue(42, "user@example.com", "session", SignIn::Password).unwrap();
     c.bench_function("token validate (HS256)", |b| {
         b.iter(|| keys.validate(black_box(&token)).unwrap())
     });

@@ -23,6 +23,12 @@ pub enum Event {
     PasswordReset,
     EmailVerification,
     EmailChange,
+    MfaEnrolment,
+    MfaEnable,
+    MfaDisable,
+    MfaLogin,
+    RecoveryCodeUse,
+    RecoveryCodesRenewal,
 }
 
 impl Event {
@@ -44,6 +50,12 @@ impl Event {
             Event::PasswordReset => "password_reset",
             Event::EmailVerification => "email_verification",
             Event::EmailChange => "email_change",
+            Event::MfaEnrolment => "mfa_enrolment",
+            Event::MfaEnable => "mfa_enable",
+            Event::MfaDisable => "mfa_disable",
+            Event::MfaLogin => "mfa_login",
+            Event::RecoveryCodeUse => "recovery_code_use",
+            Event::RecoveryCodesRenewal => "recovery_codes_renewal",
         }
     }
 }

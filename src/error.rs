@@ -49,6 +49,21 @@ pub enum ApiError {
     InvalidCode,
     #[error("Email already verified")]
     EmailAlreadyVerified,
+    #[error("MFA already enabled")]
+    MfaAlreadyEnabled,
+    #[error("MFA not enabled")]
+    MfaNotEnabled,
+    /// A TOTP code that is wrong, outside the ±1 step window, or used already (enrolment,
+    /// disabling: the bearer token is fine, so not a 401).
+    #[error("Invalid code")]
+    WrongTotpCode,
+    /// The second step of a login: a wrong code or recovery code, or an mfa_token that is
+    /// unknown, spent or expired, one message for all.
+    #[error("Invalid code")]
+    InvalidMfaCode,
+    /// A change an account with MFA makes only from a session that proved it (`aal2`).
+    #[error("Second factor required")]
+    SecondFactorRequired,
     /// The right password of an account whose address is unverified, with
     /// `REQUIRE_EMAIL_VERIFICATION`: a wrong password still gets 401, so this tells a guesser
     /// nothing.
@@ -158,11 +173,13 @@ impl ResponseError for ApiError {
             | MalformedQuery
             | InvalidCode
             | EmailAlreadyVerified
+            | MfaAlreadyEnabled
+            | MfaNotEnabled
+            | WrongTotpCode
             | UnknownScope => StatusCode::BAD_REQUEST,
-            InvalidCredentials | InvalidRefreshToken | NotLoggedIn | Unauthorized => {
-                StatusCode::UNAUTHORIZED
-            }
-            WrongPassword | EmailNotVerified => StatusCode::FORBIDDEN,
+            InvalidCredentials | InvalidRefreshToken | InvalidMfaCode | NotLoggedIn
+            | Unauthorized => StatusCode::UNAUTHORIZED,
+            WrongPassword | EmailNotVerified | SecondFactorRequired => StatusCode::FORBIDDEN,
             UserNotFound | SessionNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

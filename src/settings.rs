@@ -62,6 +62,7 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub metrics: MetricsSettings,
     pub mail: MailSettings,
+    pub mfa: MfaSettings,
     /// Log lines as readable text or as one JSON object each.
     pub log_format: LogFormat,
 }
@@ -161,6 +162,18 @@ pub struct MailSettings {
     pub require_verification: bool,
 }
 
+/// The TOTP second factor.
+#[derive(Debug, Clone)]
+pub struct MfaSettings {
+    /// `MFA_ENCRYPTION_KEY`: 32 bytes, base64, sealing TOTP secrets at rest. Unset outside
+    /// production on SQLite, a key file beside the database is made and kept.
+    pub encryption_key: Option<String>,
+    /// The name authenticator apps show the account under.
+    pub issuer: String,
+    /// How long the `mfa_token` of a login waiting for its second factor lives.
+    pub challenge_ttl_secs: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct MetricsSettings {
     /// The bearer token `GET /metrics` asks for; unset, it is open.
@@ -252,8 +265,14 @@ from_str_settings!(DatabaseUrl, JwtAlgorithm, LogFormat, MailTransport, ProxyHea
 
 /// The secrets, which may also come from a file named by `<NAME>_FILE` (a Docker or Kubernetes
 /// secret mounted in the container), as the official postgres image reads its own.
-const SECRETS: [&str; 5] =
-    ["DATABASE_URL", "JWT_SECRET", "JWT_PREVIOUS_SECRETS", "METRICS_TOKEN", "SMTP_URL"];
+const SECRETS: [&str; 6] = [
+    "DATABASE_URL",
+    "JWT_SECRET",
+    "JWT_PREVIOUS_SECRETS",
+    "METRICS_TOKEN",
+    "SMTP_URL",
+    "MFA_ENCRYPTION_KEY",
+];
 
 /// The layered sources, read one variable at a time.
 struct Source<'a> {
@@ -483,6 +502,12 @@ impl Settings {
                     retry_first_ms: source.positive("MAIL_RETRY_FIRST_MS")?,
                     require_verification: source.parsed("REQUIRE_EMAIL_VERIFICATION")?,
                 }
+            },
+            mfa: MfaSettings {
+                // Its form is checked where it is read (startup's `mfa_rules`).
+                encryption_key: source.optional("MFA_ENCRYPTION_KEY")?,
+                issuer: source.parsed("MFA_ISSUER")?,
+                challenge_ttl_secs: source.positive("MFA_CHALLENGE_TTL_SECS")?,
             },
             log_format: source.parsed("LOG_FORMAT")?,
             server,

@@ -7,7 +7,10 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::Notify;
 
 use crate::{
-    auth::{password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
+    auth::{
+        password::Passwords, password_policy::PasswordPolicy, secret_box::SecretBox,
+        token::TokenKeys,
+    },
     cpu_pool::CpuPool,
     db::{Pool, sessions::SessionRules},
     mail::templates::Templates,
@@ -23,6 +26,7 @@ pub struct AppState {
     pub password_policy: PasswordPolicy,
     pub uploads: UploadRules,
     pub mail: MailRules,
+    pub mfa: MfaRules,
     pub rate_limits: Limits,
     pub metrics: Arc<Metrics>,
     pub metrics_access: MetricsAccess,
@@ -39,6 +43,17 @@ pub struct MailRules {
     pub code_max_tries: i32,
     /// `REQUIRE_EMAIL_VERIFICATION`.
     pub require_verification: bool,
+}
+
+/// The TOTP second factor: the key its secrets are sealed with, and its texts.
+pub struct MfaRules {
+    /// `None` only in production without `MFA_ENCRYPTION_KEY`, no account having MFA yet:
+    /// enrolment then answers 503.
+    pub key: Option<SecretBox>,
+    /// `MFA_ISSUER`: the name authenticator apps show.
+    pub issuer: String,
+    /// How long a login's `mfa_token` lives.
+    pub challenge_ttl: chrono::Duration,
 }
 
 /// Where pictures go and what an upload may cost.

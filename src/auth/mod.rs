@@ -1,5 +1,5 @@
-//! Passwords (bcrypt and the policy), access and refresh tokens and their keys, and the
-//! `Authorization` header's parser. The extractor protected handlers take is
+//! Passwords (bcrypt and the policy), access and refresh tokens and their keys, the second
+//! factor (TOTP, its sealed secrets, recovery codes), and the `Authorization` header's parser. The extractor protected handlers take is
 //! `request::AuthUser`.
 
 pub mod bearer;
@@ -7,5 +7,8 @@ pub mod email_code;
 pub mod keys;
 pub mod password;
 pub mod password_policy;
+pub mod recovery_code;
 pub mod refresh_token;
+pub mod secret_box;
 pub mod token;
+pub mod totp;

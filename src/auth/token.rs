@@ -1,5 +1,5 @@
 //! Access tokens (RFC 9068): JWTs of type `at+jwt` with `iss`, `aud`, `sub`, `email`, `iat`,
-//! `exp`, `jti` and `sid` claims, signed with the current key (HS256 or EdDSA) and a `kid`
+//! `exp`, `jti`, `sid`, `amr` and `aal` claims, signed with the current key (HS256 or EdDSA) and a `kid`
 //! header naming it.
 
 use jsonwebtoken::{
@@ -34,6 +34,74 @@ pub struct Claims {
     pub jti: String,
     /// The session (refresh family) the token belongs to: it is refused once that ends.
     pub sid: String,
+    /// How the session was signed in to (RFC 8176): `["pwd"]`, `["pwd","otp"]` or
+    /// `["pwd","recovery"]`. Tokens of before the second factor have none: `["pwd"]`.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// `aal1` (a password) or `aal2` (a password and a second factor); none is `aal1`.
+    #[serde(default)]
+    pub aal: String,
+}
+
+impl Claims {
+    /// Whether the session proved a second factor.
+    pub fn is_aal2(&self) -> bool {
+        self.aal == "aal2"
+    }
+
+    pub fn sign_in(&self) -> SignIn {
+        SignIn::of_amr(&self.amr)
+    }
+}
+
+/// How a session was signed in to, kept with it (a refresh keeps its level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    Password,
+    Otp,
+    RecoveryCode,
+}
+
+impl SignIn {
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            SignIn::Password => &["pwd"],
+            SignIn::Otp => &["pwd", "otp"],
+            SignIn::RecoveryCode => &["pwd", "recovery"],
+        }
+    }
+
+    pub fn aal(self) -> &'static str {
+        match self {
+            SignIn::Password => "aal1",
+            SignIn::Otp | SignIn::RecoveryCode => "aal2",
+        }
+    }
+
+    /// The `sessions.amr` column: the `amr` values, space-separated.
+    pub fn stored(self) -> &'static str {
+        match self {
+            SignIn::Password => "pwd",
+            SignIn::Otp => "pwd otp",
+            SignIn::RecoveryCode => "pwd recovery",
+        }
+    }
+
+    pub fn from_stored(stored: &str) -> SignIn {
+        SignIn::of_amr(stored.split(' '))
+    }
+
+    fn of_amr<S: AsRef<str>>(amr: impl IntoIterator<Item = S>) -> SignIn {
+        let mut sign_in = SignIn::Password;
+        for method in amr {
+            match method.as_ref() {
+                "otp" => sign_in = SignIn::Otp,
+                "recovery" => sign_in = SignIn::RecoveryCode,
+                _ => {}
+            }
+        }
+        sign_in
+    }
 }
 
 /// What every token says about itself beside its user: who issued it, for whom, for how long.
@@ -149,6 +217,7 @@ impl TokenKeys {
         user_id: i64,
         email: &str,
         session_id: &str,
+        sign_in: SignIn,
     ) -> jsonwebtoken::errors::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -160,6 +229,8 @@ impl TokenKeys {
             exp: now + self.rules.ttl_secs as i64,
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session_id.to_owned(),
+            amr: sign_in.amr().iter().map(|method| (*method).to_owned()).collect(),
+            aal: sign_in.aal().to_owned(),
         };
         let mut header = Header::new(self.signing.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -207,7 +278,7 @@ mod tests {
     #[test]
     fn issued_token_validates_with_its_claims() {
         let keys = TokenKeys::from_secret(SECRET, 60);
-        let token = keys.issue(7, "a@example.com", "session-1").unwrap();
+        let token = keys.issue(7, "a@example.com", "session-1", SignIn::Password).unwrap();
         let claims = keys.validate(&token).unwrap();
         assert_eq!(claims.sub, "7");
         assert_eq!(claims.email, "a@example.com");
@@ -234,14 +305,14 @@ mod tests {
     fn token_from_another_key_is_refused() {
         let ours = TokenKeys::from_secret(SECRET, 60);
         let theirs = TokenKeys::from_secret(b"another secret of thirty-two byt", 60);
-        let token = theirs.issue(7, "a@example.com", "s").unwrap();
+        let token = theirs.issue(7, "a@example.com", "s", SignIn::Password).unwrap();
         assert!(matches!(ours.validate(&token), Err(TokenError::UnknownKid)));
     }
 
     #[test]
     fn previous_secret_is_accepted_by_kid_and_a_removed_one_is_not() {
         let old = TokenKeys::from_secret(SECRET, 60);
-        let token = old.issue(7, "a@example.com", "s").unwrap();
+        let token = old.issue(7, "a@example.com", "s", SignIn::Password).unwrap();
         let rotated = TokenKeys::new(
             SigningKey::from_secret(b"the new secret, thirty-two bytes"),
             vec![VerifyingKey::from_secret(SECRET)],

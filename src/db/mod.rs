@@ -5,9 +5,11 @@
 pub mod email_codes;
 pub mod known_devices;
 pub mod mail_outbox;
+pub mod mfa_challenges;
 pub mod migrations;
 pub mod pool;
 pub mod rate_limits;
+pub mod recovery_codes;
 pub mod schema;
 pub mod sessions;
 pub mod users;

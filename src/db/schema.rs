@@ -46,10 +46,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        checked_at -> Timestamp,
+        expires_at -> Timestamp,
+        tries_left -> Integer,
+    }
+}
+
+diesel::table! {
     rate_limits (key) {
         key -> Text,
         hits -> BigInt,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -71,6 +89,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -85,11 +104,16 @@ diesel::table! {
         updated_at -> Timestamp,
         tokens_valid_after_ms -> Nullable<BigInt>,
         email_verified_at -> Nullable<Timestamp>,
+        totp_secret -> Nullable<Text>,
+        totp_enabled_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(email_codes -> users (user_id));
 diesel::joinable!(known_devices -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
@@ -98,7 +122,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_codes,
     known_devices,
     mail_outbox,
+    mfa_challenges,
     rate_limits,
+    recovery_codes,
     refresh_tokens,
     sessions,
     users,

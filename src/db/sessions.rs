@@ -41,6 +41,15 @@ pub struct Session {
     pub user_agent: Option<String>,
 }
 
+/// A session about to start: its first refresh token, where it comes from, and how it was
+/// signed in to (`amr` values, space-separated: `pwd`, `pwd otp`, `pwd recovery`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub first: &'a NewRefreshToken,
+    pub seen: &'a SeenFrom,
+    pub amr: &'a str,
+}
+
 /// A new refresh token, known by its hash, and when it stops working.
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
@@ -53,10 +62,10 @@ pub struct NewRefreshToken {
 pub enum Refresh {
     /// It was live (or spent moments ago by a concurrent request of the same client): the
     /// successor is stored in the same session.
-    Rotated { user_id: i64, email: String, session_id: String },
+    Rotated { user_id: i64, email: String, session_id: String, amr: String },
     /// It was spent within the grace interval (a concurrent request of the same client): the
     /// successor its first use stored is handed out again, so the session keeps one chain.
-    Replayed { user_id: i64, email: String, session_id: String },
+    Replayed { user_id: i64, email: String, session_id: String, amr: String },
     /// It was spent before the grace interval: someone holds a copy, so the session is over.
     ReuseDetected { user_id: i64 },
     /// Past its lifetime.
@@ -95,10 +104,10 @@ pub fn start(
     conn: &mut AnyConnection,
     user_id: i64,
     check: PasswordCheck,
-    first: &NewRefreshToken,
-    seen: &SeenFrom,
+    new: NewSession,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
+    let NewSession { first, seen, amr } = new;
     let session_id = uuid::Uuid::new_v4().to_string();
     conn.transaction(|conn| {
         // The user's row is locked first (a password change and a logout everywhere update
@@ -132,6 +141,7 @@ pub fn start(
                 sessions::last_used_at.eq(now),
                 sessions::ip.eq(&seen.ip),
                 sessions::user_agent.eq(&seen.user_agent),
+                sessions::amr.eq(amr),
             ))
             .execute(conn)?;
         insert_refresh_token(conn, &session_id, first)?;
@@ -184,14 +194,22 @@ pub fn rotate(
                 refresh_tokens::expires_at,
                 refresh_tokens::spent_at,
                 sessions::created_at,
+                sessions::amr,
                 users::id,
                 users::email,
             ))
-            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>, NaiveDateTime, i64, String)>(
-                conn,
-            )
+            .get_result::<(
+                String,
+                NaiveDateTime,
+                Option<NaiveDateTime>,
+                NaiveDateTime,
+                String,
+                i64,
+                String,
+            )>(conn)
             .optional()?;
-        let Some((session_id, expires_at, spent_at, created_at, user_id, email)) = found else {
+        let Some((session_id, expires_at, spent_at, created_at, amr, user_id, email)) = found
+        else {
             return Ok(Refresh::Invalid);
         };
         if expires_at <= now {
@@ -230,9 +248,9 @@ pub fn rotate(
                 .execute(conn)?;
         }
         Ok(if spent_now {
-            Refresh::Rotated { user_id, email, session_id }
+            Refresh::Rotated { user_id, email, session_id, amr }
         } else {
-            Refresh::Replayed { user_id, email, session_id }
+            Refresh::Replayed { user_id, email, session_id, amr }
         })
     })
 }
@@ -255,6 +273,15 @@ pub fn end_of_user(conn: &mut AnyConnection, user_id: i64, session_id: &str) -> 
     )
     .execute(conn)
     .map(|deleted| deleted == 1)
+}
+
+/// Records that the session proved more (`amr`, as in `NewSession`): its next refresh issues
+/// tokens of that level.
+pub fn raise(conn: &mut AnyConnection, session_id: &str, amr: &str) -> QueryResult<()> {
+    diesel::update(sessions::table.find(session_id))
+        .set(sessions::amr.eq(amr))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Ends every session of a user but `keep`.

@@ -24,6 +24,17 @@ pub struct User {
     pub tokens_valid_after_ms: Option<i64>,
     /// When a mailed code proved the address (verification, reset); `None`: not yet.
     pub email_verified_at: Option<NaiveDateTime>,
+    /// When a confirmed code turned the TOTP second factor on; `None`: off (or pending).
+    pub totp_enabled_at: Option<NaiveDateTime>,
+}
+
+/// A user's TOTP columns: the sealed secret (pending until enabled) and the last step used.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct TotpState {
+    pub totp_secret: Option<String>,
+    pub totp_enabled_at: Option<NaiveDateTime>,
+    pub totp_last_step: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -249,4 +260,73 @@ pub fn replace_profile_pic(
             .execute(conn)?;
         Ok(Some(previous))
     })
+}
+
+pub fn totp_state(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Option<TotpState>> {
+    users::table.find(user_id).select(TotpState::as_select()).get_result(conn).optional()
+}
+
+/// Stores a new pending secret, replacing a pending one; false when the factor is on already.
+pub fn set_pending_totp(conn: &mut AnyConnection, user_id: i64, sealed: &str) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id).filter(users::totp_enabled_at.is_null()))
+        .set((users::totp_secret.eq(sealed), users::totp_last_step.eq(None::<i64>)))
+        .execute(conn)
+        .map(|updated| updated == 1)
+}
+
+/// Turns the pending secret `sealed` on, its first code's step used; false when it is on
+/// already or the secret was replaced meanwhile.
+pub fn enable_totp(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    sealed: &str,
+    step: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::totp_enabled_at.is_null())
+            .filter(users::totp_secret.eq(sealed)),
+    )
+    .set((users::totp_enabled_at.eq(now), users::totp_last_step.eq(step)))
+    .execute(conn)
+    .map(|updated| updated == 1)
+}
+
+/// Uses `step` if it is later than the last step used: one statement, so two requests with
+/// the same code cannot both pass. False: the code was used already (or an earlier one since).
+pub fn use_totp_step(conn: &mut AnyConnection, user_id: i64, step: i64) -> QueryResult<bool> {
+    let unused =
+        users::totp_last_step.is_null().or(users::totp_last_step.lt(step).assume_not_null());
+    diesel::update(
+        users::table.find(user_id).filter(users::totp_enabled_at.is_not_null()).filter(unused),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)
+    .map(|updated| updated == 1)
+}
+
+pub fn disable_totp(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::totp_secret.eq(None::<String>),
+            users::totp_enabled_at.eq(None::<NaiveDateTime>),
+            users::totp_last_step.eq(None::<i64>),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// How many accounts hold a TOTP secret (on or pending), and the newest one's id and secret:
+/// what start-up checks `MFA_ENCRYPTION_KEY` against.
+pub fn sealed_totp_secrets(conn: &mut AnyConnection) -> QueryResult<(i64, Option<(i64, String)>)> {
+    let with_secret = users::table.filter(users::totp_secret.is_not_null());
+    let count = with_secret.count().get_result(conn)?;
+    let newest = with_secret
+        .order(users::id.desc())
+        .select((users::id, users::totp_secret.assume_not_null()))
+        .first::<(i64, String)>(conn)
+        .optional()?;
+    Ok((count, newest))
 }

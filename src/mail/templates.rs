@@ -17,10 +17,13 @@ pub enum Kind {
     SessionEnded,
     LoginLimit,
     NewSignIn,
+    MfaEnabled,
+    MfaDisabled,
+    RecoveryCodeUsed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 12] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -30,6 +33,9 @@ impl Kind {
         Kind::SessionEnded,
         Kind::LoginLimit,
         Kind::NewSignIn,
+        Kind::MfaEnabled,
+        Kind::MfaDisabled,
+        Kind::RecoveryCodeUsed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +49,9 @@ impl Kind {
             Kind::SessionEnded => "session_ended",
             Kind::LoginLimit => "login_limit",
             Kind::NewSignIn => "new_sign_in",
+            Kind::MfaEnabled => "mfa_enabled",
+            Kind::MfaDisabled => "mfa_disabled",
+            Kind::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 
@@ -57,6 +66,9 @@ impl Kind {
             Kind::SessionEnded => include_str!("../../templates/mail/session_ended.txt"),
             Kind::LoginLimit => include_str!("../../templates/mail/login_limit.txt"),
             Kind::NewSignIn => include_str!("../../templates/mail/new_sign_in.txt"),
+            Kind::MfaEnabled => include_str!("../../templates/mail/mfa_enabled.txt"),
+            Kind::MfaDisabled => include_str!("../../templates/mail/mfa_disabled.txt"),
+            Kind::RecoveryCodeUsed => include_str!("../../templates/mail/recovery_code_used.txt"),
         }
     }
 
@@ -73,7 +85,10 @@ impl Kind {
             Kind::PasswordChanged
             | Kind::AccountDeleted
             | Kind::SessionEnded
-            | Kind::LoginLimit => &["name", "email", "ip", "time", "app_url"],
+            | Kind::LoginLimit
+            | Kind::MfaEnabled
+            | Kind::MfaDisabled => &["name", "email", "ip", "time", "app_url"],
+            Kind::RecoveryCodeUsed => &["name", "email", "ip", "time", "app_url", "left"],
             Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "user_agent"],
         }
     }

@@ -49,6 +49,17 @@ impl FromRequest for AuthUser {
     }
 }
 
+impl AuthUser {
+    /// An account with MFA changes its password, its email, its factors or its existence only
+    /// from a session that proved the second factor (`aal2`).
+    pub fn require_second_factor(&self) -> Result<(), ApiError> {
+        if self.user.totp_enabled_at.is_some() && !self.claims.is_aal2() {
+            return Err(ApiError::SecondFactorRequired);
+        }
+        Ok(())
+    }
+}
+
 /// The token's claims, checked before the future is built (the token is not copied).
 fn verify(req: &HttpRequest) -> Result<(web::Data<AppState>, Claims), ApiError> {
     let state = req.app_data::<web::Data<AppState>>().cloned();

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use crate::{
     audit::{self, Event, Outcome},
-    auth::refresh_token,
+    auth::{refresh_token, secret_box::SecretBox, totp},
     client_ip::ClientIp,
     db::{self, AnyConnection, mail_outbox::NewMail, sessions::NewRefreshToken},
     error::ApiError,
@@ -102,6 +102,32 @@ impl Ctx {
         let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
         let expires_at = now + self.sessions.refresh_token_ttl;
         Ok((token, NewRefreshToken { token_hash, expires_at }))
+    }
+
+    /// The key TOTP secrets are sealed with; without one (production, no `MFA_ENCRYPTION_KEY`)
+    /// the second factor is unavailable.
+    pub fn mfa_key(&self) -> Result<&SecretBox, ApiError> {
+        self.mfa
+            .key
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("MFA_ENCRYPTION_KEY is not set".into()))
+    }
+
+    /// The TOTP step `code` is valid for now, for the user whose secret is `sealed`.
+    pub fn totp_step(
+        &self,
+        user_id: i64,
+        sealed: &str,
+        code: &str,
+    ) -> Result<Option<i64>, ApiError> {
+        let secret = self.mfa_key()?.open(user_id, sealed).ok_or_else(|| {
+            // Checked at start; a key changed since, or a row restored from elsewhere.
+            ApiError::internal(format!(
+                "MFA_ENCRYPTION_KEY does not open the TOTP secret of user {user_id}"
+            ))
+        })?;
+        let now = chrono::Utc::now().timestamp().try_into().unwrap_or_default();
+        Ok(totp::matching_step(&secret, code, now))
     }
 
     /// What a database closure composes messages with.

@@ -69,6 +69,7 @@ pub async fn change_email(
         return Err(ApiError::AllFieldsRequired);
     };
     let new_email = valid_email(new_email)?;
+    auth.require_second_factor()?;
     confirm_password(&ctx, &auth, password, Event::EmailChange).await?;
     let address = Limit::mail_to(&new_email);
     let limits = [Limit::MailPerIp, address];
@@ -113,10 +114,12 @@ pub async fn confirm_email_change(
     body: web::Json<ConfirmEmailChangeRequest>,
 ) -> Result<LoginResponse, ApiError> {
     let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?.to_owned();
+    auth.require_second_factor()?;
     ctx.throttle(Event::EmailChange, Some(auth.user.id), &[Limit::LoginPerIp]).await?;
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let (user, mailer, seen) = (auth.user, ctx.mailer(), device.seen());
+    let (sign_in, amr) = (auth.claims.sign_in(), auth.claims.sign_in().stored());
     let user_id = user.id;
     let changed = ctx
         .db(move |conn| {
@@ -137,8 +140,14 @@ pub async fn confirm_email_change(
                 email_codes::end(conn, user.id, Some(Purpose::VerifyEmail))?;
                 sessions::end_all(conn, user.id)?;
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
-                let session_id = sessions::start(conn, user.id, check, &first, &seen, now)?
-                    .ok_or(ApiError::Unauthorized)?;
+                let session_id = sessions::start(
+                    conn,
+                    user.id,
+                    check,
+                    sessions::NewSession { first: &first, seen: &seen, amr },
+                    now,
+                )?
+                .ok_or(ApiError::Unauthorized)?;
                 let facts = [("name", user.name.as_str()), ("new_email", &new_email)];
                 let notice = mailer.compose(Kind::EmailChanged, Some(user.id), &user.email, &facts);
                 mail_outbox::enqueue(conn, &notice)?;
@@ -150,6 +159,6 @@ pub async fn confirm_email_change(
     let (new_email, session_id) = changed;
     ctx.ring_mail();
     ctx.audit(Event::EmailChange, "ok", Some(user_id));
-    let session = SessionOf { user_id, email: &new_email, session_id: &session_id };
+    let session = SessionOf { user_id, email: &new_email, session_id: &session_id, sign_in };
     LoginResponse::new(&ctx, "Email changed", session, refresh_token)
 }

@@ -5,14 +5,17 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::{LoginResponse, SessionOf};
+use super::{
+    mfa::challenge,
+    responses::{LoginReply, LoginResponse, MfaRequiredResponse, SessionOf},
+};
 use crate::{
     audit::Event,
-    auth::password_policy::could_be_stored,
+    auth::{password_policy::could_be_stored, token::SignIn},
     db::{
         known_devices::{self, Sighting},
         mail_outbox,
-        sessions::{self, PasswordCheck},
+        sessions::{self, NewSession, PasswordCheck},
         users::{self, User},
     },
     error::{ApiError, ErrorBody},
@@ -38,7 +41,7 @@ pub struct LoginRequest {
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Login successful: a new session", body = LoginResponse),
+        (status = 200, description = "Login successful: a new session. For an account with MFA, instead: {\"status\":\"success\",\"message\":\"MFA required\",\"mfa_required\":true,\"mfa_token\":…,\"expires_in\":300} (MfaRequiredResponse), and no tokens until POST /api/login/mfa", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 403, description = "Email not verified (the right password, with REQUIRE_EMAIL_VERIFICATION)", body = ErrorBody),
@@ -49,7 +52,7 @@ pub async fn login(
     ctx: Ctx,
     device: Device,
     body: web::Json<LoginRequest>,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<LoginReply, ApiError> {
     let (Some(email), Some(password)) = (required(&body.email), required(&body.password)) else {
         return Err(ApiError::AllFieldsRequired);
     };
@@ -81,15 +84,23 @@ pub async fn login(
         return Err(ApiError::EmailNotVerified);
     }
     let hash = store_at_todays_cost(&ctx, user, password).await?;
+    if user.totp_enabled_at.is_some() {
+        let (user_id, ttl) = (user.id, ctx.mfa.challenge_ttl);
+        let mfa_token = ctx.db(move |conn| challenge(conn, ttl, user_id, checked_at)).await?;
+        ctx.audit(Event::Login, "mfa_required", Some(user.id));
+        return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)));
+    }
+    let sign_in = SignIn::Password;
     let Some((session_id, refresh_token)) =
-        start_session(&ctx, user, &device, hash, checked_at).await?
+        start_session(&ctx, user, &device, (hash, checked_at), sign_in).await?
     else {
         // A password change, a logout everywhere or a deletion came while it was checked.
         return Err(ApiError::InvalidCredentials);
     };
     ctx.audit(Event::Login, "ok", Some(user.id));
-    let session = SessionOf { user_id: user.id, email: &user.email, session_id: &session_id };
-    LoginResponse::new(&ctx, "Login successful!", session, refresh_token)
+    let session =
+        SessionOf { user_id: user.id, email: &user.email, session_id: &session_id, sign_in };
+    LoginResponse::new(&ctx, "Login successful!", session, refresh_token).map(LoginReply::Tokens)
 }
 
 /// Tells the owner that failed logins brought the account to its limit (once per window: the
@@ -109,8 +120,8 @@ pub(super) async fn start_session(
     ctx: &Ctx,
     user: &User,
     device: &Device,
-    hash: String,
-    checked_at: chrono::NaiveDateTime,
+    (hash, checked_at): (String, chrono::NaiveDateTime),
+    sign_in: SignIn,
 ) -> Result<Option<(String, String)>, ApiError> {
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
@@ -122,8 +133,8 @@ pub(super) async fn start_session(
         .db(move |conn| {
             conn.transaction(|conn| {
                 let check = PasswordCheck { hash: &hash, at: checked_at };
-                let Some(session_id) = sessions::start(conn, user_id, check, &first, &seen, now)?
-                else {
+                let new = NewSession { first: &first, seen: &seen, amr: sign_in.stored() };
+                let Some(session_id) = sessions::start(conn, user_id, check, new, now)? else {
                     return Ok(None);
                 };
                 let sighting = known_devices::remember(conn, user_id, &key, now)?;

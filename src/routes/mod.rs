@@ -5,10 +5,12 @@ pub mod email_verification;
 pub mod health;
 pub mod jwks;
 pub mod login;
+pub mod login_mfa;
 pub mod logout;
 pub mod mailed_code;
 pub mod me;
 pub mod metrics;
+pub mod mfa;
 pub mod openapi;
 pub mod password;
 pub mod password_reset;
@@ -70,6 +72,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/email/change/confirm")
                 .route(web::post().to(email_change::confirm_email_change)),
+        )
+        .service(web::resource("/api/login/mfa").route(web::post().to(login_mfa::login_mfa)))
+        .service(
+            web::resource("/api/mfa/totp")
+                .route(web::post().to(mfa::enrol_totp))
+                .route(web::delete().to(mfa::disable_totp)),
+        )
+        .service(web::resource("/api/mfa/totp/confirm").route(web::post().to(mfa::confirm_totp)))
+        .service(
+            web::resource("/api/mfa/recovery-codes")
+                .route(web::post().to(mfa::renew_recovery_codes)),
         )
         .service(web::resource("/api/sessions").route(web::get().to(sessions::list_sessions)))
         .service(web::resource("/api/sessions/{id}").route(web::delete().to(sessions::end_session)))

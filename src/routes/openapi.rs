@@ -7,15 +7,16 @@ use utoipa::{
 };
 
 use super::{
-    email_change, email_verification, health, jwks, login, logout, me, metrics, password,
-    password_reset, profile_pic, register, sessions, token_refresh, uploads, user,
+    email_change, email_verification, health, jwks, login, login_mfa, logout, me, metrics, mfa,
+    password, password_reset, profile_pic, register, responses, sessions, token_refresh, uploads,
+    user,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "auth-service",
-        description = "Stateless JWT authentication: register, login, current user, profile pictures; refresh tokens, sessions a user can list and end, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
+        description = "Stateless JWT authentication: register, login, current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
     ),
     paths(
         register::register,
@@ -37,11 +38,17 @@ use super::{
         email_verification::resend_verification,
         email_change::change_email,
         email_change::confirm_email_change,
+        login_mfa::login_mfa,
+        mfa::enrol_totp,
+        mfa::confirm_totp,
+        mfa::renew_recovery_codes,
+        mfa::disable_totp,
         sessions::list_sessions,
         sessions::end_session,
         jwks::jwks,
         metrics::metrics,
     ),
+    components(schemas(responses::MfaRequiredResponse)),
     modifiers(&BearerAuth, &SeedUploadPath)
 )]
 pub struct ApiDoc;

@@ -54,12 +54,14 @@ pub async fn change_password(
         return Err(ApiError::AllFieldsRequired);
     };
     ctx.password_policy.check_new(new)?;
+    auth.require_second_factor()?;
     confirm_password(&ctx, &auth, current, Event::PasswordChange).await?;
     let new_hash = ctx.passwords.hash(new.to_owned()).await?;
 
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let (user_id, seen) = (auth.user.id, device.seen());
+    let (sign_in, amr) = (auth.claims.sign_in(), auth.claims.sign_in().stored());
     let checked_hash = auth.user.password_hash;
     let facts = [("name", auth.user.name.as_str())];
     let notice =
@@ -76,14 +78,14 @@ pub async fn change_password(
                 mail_outbox::enqueue(conn, &notice)?;
                 sessions::end_all(conn, user_id)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
-                sessions::start(conn, user_id, check, &first, &seen, now)?
-                    .ok_or(ApiError::WrongPassword)
+                let new = sessions::NewSession { first: &first, seen: &seen, amr };
+                sessions::start(conn, user_id, check, new, now)?.ok_or(ApiError::WrongPassword)
             })
         })
         .await?;
     ctx.ring_mail();
     ctx.audit(Event::PasswordChange, "ok", Some(user_id));
-    let session = SessionOf { user_id, email: &auth.user.email, session_id: &session_id };
+    let session = SessionOf { user_id, email: &auth.user.email, session_id: &session_id, sign_in };
     LoginResponse::new(&ctx, "Password changed", session, refresh_token)
 }
 

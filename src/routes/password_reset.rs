@@ -9,10 +9,12 @@ use utoipa::ToSchema;
 
 use super::{
     mailed_code::{CodeMail, spend},
-    responses::{LoginResponse, MessageResponse, SessionOf},
+    mfa::challenge,
+    responses::{LoginReply, LoginResponse, MessageResponse, MfaRequiredResponse, SessionOf},
 };
 use crate::{
     audit::Event,
+    auth::token::SignIn,
     db::{
         email_codes::{self, Purpose},
         mail_outbox, sessions, users,
@@ -90,7 +92,7 @@ pub async fn forgot_password(
     tag = "auth",
     request_body = ResetPasswordRequest,
     responses(
-        (status = 200, description = "Password reset: every earlier session and access token of the user ended; these are the tokens of a new one", body = LoginResponse),
+        (status = 200, description = "Password reset: every earlier session and access token of the user ended; these are the tokens of a new one (for an account with MFA: the MFA required body instead, as at login)", body = LoginResponse),
         (status = 400, description = "Missing field, the new password breaks the registration rules, or Invalid or expired code (wrong, expired, spent, superseded or out of tries)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
     )
@@ -99,7 +101,7 @@ pub async fn reset_password(
     ctx: Ctx,
     device: Device,
     body: web::Json<ResetPasswordRequest>,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<LoginReply, ApiError> {
     let (Some(email), Some(code), Some(new_password)) =
         (required(&body.email), required(&body.code), required(&body.new_password))
     else {
@@ -114,6 +116,7 @@ pub async fn reset_password(
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let (code, mailer, seen) = (code.to_owned(), ctx.mailer(), device.seen());
+    let mfa_ttl = ctx.mfa.challenge_ttl;
     let reset = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -128,9 +131,17 @@ pub async fn reset_password(
                 email_codes::end(conn, user.id, None)?;
                 users::reset_password(conn, user.id, &new_hash, now)?;
                 sessions::end_all(conn, user.id)?;
-                let check = sessions::PasswordCheck { hash: &new_hash, at: now };
-                let session_id = sessions::start(conn, user.id, check, &first, &seen, now)?
-                    .ok_or(ApiError::InvalidCode)?;
+                // A mailed code is no second factor: an account with MFA still needs its own.
+                let started = if user.totp_enabled_at.is_some() {
+                    Started::MfaRequired(challenge(conn, mfa_ttl, user.id, now)?)
+                } else {
+                    let check = sessions::PasswordCheck { hash: &new_hash, at: now };
+                    let amr = SignIn::Password.stored();
+                    let new = sessions::NewSession { first: &first, seen: &seen, amr };
+                    let session_id = sessions::start(conn, user.id, check, new, now)?
+                        .ok_or(ApiError::InvalidCode)?;
+                    Started::Session(session_id)
+                };
                 let notice = mailer.compose(
                     Kind::PasswordChanged,
                     Some(user.id),
@@ -138,14 +149,31 @@ pub async fn reset_password(
                     &[("name", &user.name)],
                 );
                 mail_outbox::enqueue(conn, &notice)?;
-                Ok(Ok((user, session_id)))
+                Ok(Ok((user, started)))
             })
         })
         .await?
         .inspect_err(|error| ctx.audit_refusal(Event::PasswordReset, error, None))?;
-    let (user, session_id) = reset;
+    let (user, started) = reset;
     ctx.ring_mail();
     ctx.audit(Event::PasswordReset, "ok", Some(user.id));
-    let session = SessionOf { user_id: user.id, email: &user.email, session_id: &session_id };
-    LoginResponse::new(&ctx, "Password reset", session, refresh_token)
+    let session_id = match started {
+        Started::Session(session_id) => session_id,
+        Started::MfaRequired(mfa_token) => {
+            return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)));
+        }
+    };
+    let session = SessionOf {
+        user_id: user.id,
+        email: &user.email,
+        session_id: &session_id,
+        sign_in: SignIn::Password,
+    };
+    LoginResponse::new(&ctx, "Password reset", session, refresh_token).map(LoginReply::Tokens)
+}
+
+/// What a reset leads to: a session, or (with MFA) the login's second step.
+enum Started {
+    Session(String),
+    MfaRequired(String),
 }

@@ -8,7 +8,7 @@ use actix_web::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{auth::token::SignIn, error::ApiError, state::AppState};
 
 /// `{"status":"success","message":…}`, the body of register, logout and account deletion.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,7 +32,7 @@ pub struct LoginResponse {
     #[schema(example = "Login successful!")]
     pub message: &'static str,
     /// A JWT (HS256 by default, EdDSA when configured) with a `kid` header and claims `sub`,
-    /// `email`, `iat`, `exp`, `jti` and `sid` (the session).
+    /// `email`, `iat`, `exp`, `jti`, `sid` (the session), `amr` and `aal`.
     pub access_token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
@@ -50,6 +50,8 @@ pub struct SessionOf<'a> {
     pub user_id: i64,
     pub email: &'a str,
     pub session_id: &'a str,
+    /// How it was signed in to: its tokens' `amr` and `aal`.
+    pub sign_in: SignIn,
 }
 
 impl LoginResponse {
@@ -60,9 +62,9 @@ impl LoginResponse {
         session: SessionOf,
         refresh_token: String,
     ) -> Result<Self, ApiError> {
-        let SessionOf { user_id, email, session_id } = session;
+        let SessionOf { user_id, email, session_id, sign_in } = session;
         let access_token =
-            state.tokens.issue(user_id, email, session_id).map_err(ApiError::internal)?;
+            state.tokens.issue(user_id, email, session_id, sign_in).map_err(ApiError::internal)?;
         Ok(LoginResponse {
             status: "success",
             message,
@@ -76,6 +78,78 @@ impl LoginResponse {
 
 /// A body with tokens in it is never stored by a cache on the way (RFC 6749 §5.1).
 impl Responder for LoginResponse {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((PRAGMA, "no-cache"))
+            .json(self)
+    }
+}
+
+/// The body of a login (or a password reset) of an account with MFA: no tokens yet, an
+/// `mfa_token` to send with a code to `POST /api/login/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequiredResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    #[schema(example = "MFA required")]
+    pub message: &'static str,
+    pub mfa_required: bool,
+    /// Opaque, single use, for `POST /api/login/mfa`.
+    pub mfa_token: String,
+    /// Seconds until the mfa_token expires.
+    #[schema(example = 300)]
+    pub expires_in: u64,
+}
+
+impl MfaRequiredResponse {
+    pub fn new(state: &AppState, mfa_token: String) -> Self {
+        let expires_in = state.mfa.challenge_ttl.num_seconds().try_into().unwrap_or_default();
+        MfaRequiredResponse {
+            status: "success",
+            message: "MFA required",
+            mfa_required: true,
+            mfa_token,
+            expires_in,
+        }
+    }
+}
+
+/// What a login answers: the session's tokens, or the second factor it waits for.
+#[derive(Debug)]
+pub enum LoginReply {
+    Tokens(LoginResponse),
+    MfaRequired(MfaRequiredResponse),
+}
+
+/// Neither body is stored by a cache on the way: both carry a credential.
+impl Responder for LoginReply {
+    type Body = BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        match self {
+            LoginReply::Tokens(tokens) => tokens.respond_to(req),
+            LoginReply::MfaRequired(body) => HttpResponse::Ok()
+                .insert_header((CACHE_CONTROL, "no-store"))
+                .insert_header((PRAGMA, "no-cache"))
+                .json(body),
+        }
+    }
+}
+
+/// `{"status":"success","recovery_codes":[…]}`, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    /// Ten codes, each usable once instead of an authenticator's code.
+    #[schema(example = json!(["k7qm-2xwe-r5ta", "…"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+impl Responder for RecoveryCodesResponse {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::responses::{LoginResponse, SessionOf};
 use crate::{
     audit::Event,
-    auth::refresh_token,
+    auth::{refresh_token, token::SignIn},
     db::{
         AnyConnection, mail_outbox,
         sessions::{self, Refresh},
@@ -79,9 +79,11 @@ pub async fn refresh(
         ctx.audit(Event::RefreshReplay, "same_successor", Some(user_id));
     }
     match refresh {
-        Refresh::Rotated { user_id, email, session_id }
-        | Refresh::Replayed { user_id, email, session_id } => {
-            let session = SessionOf { user_id, email: &email, session_id: &session_id };
+        Refresh::Rotated { user_id, email, session_id, amr }
+        | Refresh::Replayed { user_id, email, session_id, amr } => {
+            // The session keeps the level it was signed in at.
+            let sign_in = SignIn::from_stored(&amr);
+            let session = SessionOf { user_id, email: &email, session_id: &session_id, sign_in };
             LoginResponse::new(&ctx, "Token refreshed", session, successor)
         }
         Refresh::ReuseDetected { user_id } => {

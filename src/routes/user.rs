@@ -46,6 +46,7 @@ pub async fn delete_user(
     let Some(password) = required(&body.password) else {
         return Err(ApiError::AllFieldsRequired);
     };
+    auth.require_second_factor()?;
     confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
     let password_hash = auth.user.password_hash;

@@ -25,6 +25,8 @@ use tempfile::TempDir;
 
 /// Signs the tokens of every test app, so tests can forge tokens with or without it.
 pub const TEST_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+/// `MFA_ENCRYPTION_KEY` of the tests: 32 bytes, base64.
+pub const TEST_MFA_KEY: &str = "dGVzdC1rZXktb2YtMzItYnl0ZXMtZm9yLWFlcy1nY20=";
 pub const PASSWORD: &str = "correct horse battery";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +134,8 @@ pub struct TestApp {
     pub upload_dir: PathBuf,
     /// The running application's shared state.
     pub state: actix_web::web::Data<auth_service::state::AppState>,
+    /// The settings it was built with, for a second start against its database.
+    pub settings: Settings,
     _pg: Option<PgTestDatabase>,
     _dir: TempDir,
 }
@@ -162,11 +166,13 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     settings.mail.retry_first_ms = 100;
     settings.passwords.bcrypt_cost = 4;
     settings.tokens.jwt_secret = Some(TEST_SECRET.into());
+    settings.mfa.encryption_key = Some(TEST_MFA_KEY.into());
     settings.server.workers = Some(1);
     // Tests make many requests from one address; the throttling tests turn limits back on.
     settings.rate_limits.enabled = false;
     configure(&mut settings);
     let upload_dir = settings.uploads.dir.clone();
+    let built_with = settings.clone();
 
     let app = Application::build(settings).expect("application builds");
     let port = app.port();
@@ -184,6 +190,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         database_url,
         upload_dir,
         state,
+        settings: built_with,
         _pg: pg,
         _dir: dir,
     }

@@ -143,7 +143,7 @@ async fn a_login_stores_a_hash_of_another_cost_at_todays_cost(backend: Backend) 
 /// its worst moment: the password was checked (and the user read) before the other request,
 /// the session is started after it.
 async fn a_login_checked_before_its_sessions_were_ended_starts_none(backend: Backend) {
-    use auth_service::db::sessions::{self, NewRefreshToken, PasswordCheck, SeenFrom};
+    use auth_service::db::sessions::{self, NewRefreshToken, NewSession, PasswordCheck, SeenFrom};
     let app = spawn_app(backend).await;
     let token = app.register_and_login("race@example.com").await;
     let start = |user_id: i64, hash: &str, checked_at: chrono::NaiveDateTime| {
@@ -154,7 +154,8 @@ async fn a_login_checked_before_its_sessions_were_ended_starts_none(backend: Bac
         };
         let seen = SeenFrom { ip: "127.0.0.0/24".into(), user_agent: None };
         let check = PasswordCheck { hash, at: checked_at };
-        sessions::start(&mut app.db(), user_id, check, &first, &seen, now).unwrap()
+        let new = NewSession { first: &first, seen: &seen, amr: "pwd" };
+        sessions::start(&mut app.db(), user_id, check, new, now).unwrap()
     };
     let user = app.user("race@example.com");
     let checked_at = chrono::Utc::now().naive_utc();

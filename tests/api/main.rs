@@ -15,6 +15,7 @@ mod login;
 mod logout;
 mod me;
 mod metrics;
+mod mfa;
 mod notices;
 mod openapi;
 mod outbox;

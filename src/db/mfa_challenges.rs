@@ -1,0 +1,77 @@
+//! The `mfa_challenges` table: logins whose password was right, waiting for a second factor.
+//! The client holds the `mfa_token`; only its SHA-256 is stored.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{AnyConnection, schema::mfa_challenges};
+
+/// Wrong codes one mfa_token takes before it ends (the account's login limits count them too).
+pub const TRIES: i32 = 5;
+
+/// A live challenge: whose, and when its password was checked (the session it leads to is
+/// refused if a password change or a logout everywhere came after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    pub user_id: i64,
+    pub checked_at: NaiveDateTime,
+}
+
+pub fn create(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    challenge: Challenge,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    // Expired ones go on the way, as sessions do at login.
+    diesel::delete(
+        mfa_challenges::table.filter(mfa_challenges::expires_at.lt(challenge.checked_at)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(mfa_challenges::table)
+        .values((
+            mfa_challenges::token_hash.eq(token_hash),
+            mfa_challenges::user_id.eq(challenge.user_id),
+            mfa_challenges::checked_at.eq(challenge.checked_at),
+            mfa_challenges::expires_at.eq(expires_at),
+            mfa_challenges::tries_left.eq(TRIES),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find_live(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Challenge>> {
+    mfa_challenges::table
+        .find(token_hash)
+        .filter(mfa_challenges::expires_at.gt(now))
+        .filter(mfa_challenges::tries_left.gt(0))
+        .select((mfa_challenges::user_id, mfa_challenges::checked_at))
+        .first::<(i64, NaiveDateTime)>(conn)
+        .optional()
+        .map(|found| found.map(|(user_id, checked_at)| Challenge { user_id, checked_at }))
+}
+
+/// Ends the challenge; false when it had ended already (a concurrent use): single use.
+pub fn spend(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<bool> {
+    diesel::delete(mfa_challenges::table.find(token_hash)).execute(conn).map(|n| n == 1)
+}
+
+/// Counts a wrong code against the challenge (it ends at its last try).
+pub fn take_try(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<()> {
+    diesel::update(mfa_challenges::table.find(token_hash))
+        .set(mfa_challenges::tries_left.eq(mfa_challenges::tries_left - 1))
+        .execute(conn)?;
+    diesel::delete(mfa_challenges::table.find(token_hash).filter(mfa_challenges::tries_left.le(0)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id)))
+        .execute(conn)
+        .map(drop)
+}

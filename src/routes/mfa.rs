@@ -1,0 +1,271 @@
+//! The TOTP second factor: `POST /api/mfa/totp` (a secret, pending), `POST
+//! /api/mfa/totp/confirm` (on, with recovery codes), `POST /api/mfa/recovery-codes` (a new
+//! set), `DELETE /api/mfa/totp` (off). The login's second step is `login_mfa.rs`.
+
+use actix_web::web;
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{
+    password::confirm_password,
+    responses::{MessageResponse, RecoveryCodesResponse},
+};
+use crate::{
+    audit::Event,
+    auth::{recovery_code, refresh_token, token::SignIn, totp},
+    db::{
+        AnyConnection,
+        mail_outbox::{self, NewMail},
+        mfa_challenges::{self, Challenge},
+        recovery_codes, sessions, users,
+    },
+    error::{ApiError, ErrorBody},
+    mail::templates::Kind,
+    request::{AuthUser, Ctx},
+    validation::{required, string_or_none},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// The authenticator app's six digits.
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "492039")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DisableMfaRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String)]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "492039")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpSecretResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    /// RFC 4648 base32, for typing into an authenticator app.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    /// The same as a QR code's text.
+    #[schema(
+        example = "otpauth://totp/auth-service:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=auth-service"
+    )]
+    pub otpauth_uri: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/mfa/totp",
+    tag = "mfa",
+    security(("bearer" = [])),
+    request_body = PasswordRequest,
+    responses(
+        (status = 200, description = "A new TOTP secret, not active until confirmed (a second call replaces it)", body = TotpSecretResponse),
+        (status = 400, description = "MFA already enabled, or a missing password", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 403, description = "Password is incorrect", body = ErrorBody),
+        (status = 503, description = "No MFA_ENCRYPTION_KEY is set (production)", body = ErrorBody),
+    )
+)]
+pub async fn enrol_totp(
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<PasswordRequest>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
+    if auth.user.totp_enabled_at.is_some() {
+        return Err(ApiError::MfaAlreadyEnabled);
+    }
+    confirm_password(&ctx, &auth, password, Event::MfaEnrolment).await?;
+    let secret = totp::new_secret().map_err(ApiError::internal)?;
+    let user_id = auth.user.id;
+    let sealed = ctx.mfa_key()?.seal(user_id, &secret).map_err(ApiError::internal)?;
+    let otpauth_uri = totp::otpauth_uri(&secret, &ctx.mfa.issuer, &auth.user.email)
+        .map_err(ApiError::internal)?;
+    if !ctx.db(move |conn| users::set_pending_totp(conn, user_id, &sealed)).await? {
+        return Err(ApiError::MfaAlreadyEnabled);
+    }
+    ctx.audit(Event::MfaEnrolment, "ok", Some(user_id));
+    let body = TotpSecretResponse { status: "success", secret: totp::base32(&secret), otpauth_uri };
+    Ok(no_store().json(body))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/mfa/totp/confirm",
+    tag = "mfa",
+    security(("bearer" = [])),
+    request_body = CodeRequest,
+    responses(
+        (status = 200, description = "MFA is on: ten recovery codes, shown once; every other session ended; this one counts as having proved the second factor from its next refresh", body = RecoveryCodesResponse),
+        (status = 400, description = "Invalid code (or no pending secret), MFA already enabled", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+    )
+)]
+pub async fn confirm_totp(
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<CodeRequest>,
+) -> Result<RecoveryCodesResponse, ApiError> {
+    let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?;
+    let user_id = auth.user.id;
+    let state = ctx.db(move |conn| users::totp_state(conn, user_id)).await?;
+    let state = state.ok_or(ApiError::Unauthorized)?;
+    if state.totp_enabled_at.is_some() {
+        return Err(ApiError::MfaAlreadyEnabled);
+    }
+    let sealed = state.totp_secret.ok_or(ApiError::WrongTotpCode)?;
+    let step = ctx.totp_step(user_id, &sealed, code)?.ok_or(ApiError::WrongTotpCode)?;
+    let (codes, hashes) = new_recovery_codes(user_id)?;
+    let this_session = auth.claims.sid.clone();
+    let notice = notice(&ctx, &auth, Kind::MfaEnabled);
+    ctx.db(move |conn| {
+        conn.transaction(|conn| {
+            let now = chrono::Utc::now().naive_utc();
+            if !users::enable_totp(conn, user_id, &sealed, step, now)? {
+                return Err(ApiError::MfaAlreadyEnabled);
+            }
+            recovery_codes::replace(conn, user_id, &hashes)?;
+            sessions::end_all_but(conn, user_id, &this_session)?;
+            // It proved the code just now: its next refresh carries aal2.
+            sessions::raise(conn, &this_session, SignIn::Otp.stored())?;
+            mail_outbox::enqueue(conn, &notice)?;
+            Ok(())
+        })
+    })
+    .await?;
+    ctx.ring_mail();
+    ctx.audit(Event::MfaEnable, "ok", Some(user_id));
+    Ok(RecoveryCodesResponse { status: "success", recovery_codes: codes })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/mfa/recovery-codes",
+    tag = "mfa",
+    security(("bearer" = [])),
+    request_body = PasswordRequest,
+    responses(
+        (status = 200, description = "Ten new recovery codes, shown once; the old set no longer works", body = RecoveryCodesResponse),
+        (status = 400, description = "MFA not enabled, or a missing password", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 403, description = "Second factor required (an aal1 token), or Password is incorrect", body = ErrorBody),
+    )
+)]
+pub async fn renew_recovery_codes(
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<PasswordRequest>,
+) -> Result<RecoveryCodesResponse, ApiError> {
+    let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
+    if auth.user.totp_enabled_at.is_none() {
+        return Err(ApiError::MfaNotEnabled);
+    }
+    auth.require_second_factor()?;
+    confirm_password(&ctx, &auth, password, Event::RecoveryCodesRenewal).await?;
+    let user_id = auth.user.id;
+    let (codes, hashes) = new_recovery_codes(user_id)?;
+    ctx.db(move |conn| recovery_codes::replace(conn, user_id, &hashes)).await?;
+    ctx.audit(Event::RecoveryCodesRenewal, "ok", Some(user_id));
+    Ok(RecoveryCodesResponse { status: "success", recovery_codes: codes })
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/mfa/totp",
+    tag = "mfa",
+    security(("bearer" = [])),
+    request_body = DisableMfaRequest,
+    responses(
+        (status = 200, description = "MFA disabled: the secret and the recovery codes are deleted", body = MessageResponse),
+        (status = 400, description = "Invalid code, MFA not enabled, or a missing field", body = ErrorBody),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 403, description = "Second factor required (an aal1 token), or Password is incorrect", body = ErrorBody),
+    )
+)]
+pub async fn disable_totp(
+    ctx: Ctx,
+    auth: AuthUser,
+    body: web::Json<DisableMfaRequest>,
+) -> Result<web::Json<MessageResponse>, ApiError> {
+    let (Some(password), Some(code)) = (required(&body.password), required(&body.code)) else {
+        return Err(ApiError::AllFieldsRequired);
+    };
+    if auth.user.totp_enabled_at.is_none() {
+        return Err(ApiError::MfaNotEnabled);
+    }
+    auth.require_second_factor()?;
+    confirm_password(&ctx, &auth, password, Event::MfaDisable).await?;
+    let user_id = auth.user.id;
+    let state = ctx.db(move |conn| users::totp_state(conn, user_id)).await?;
+    let sealed = state.and_then(|state| state.totp_secret).ok_or(ApiError::MfaNotEnabled)?;
+    let step = ctx.totp_step(user_id, &sealed, code)?;
+    let notice = notice(&ctx, &auth, Kind::MfaDisabled);
+    let disabled = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let Some(step) = step else { return Ok(false) };
+                if !users::use_totp_step(conn, user_id, step)? {
+                    return Ok(false);
+                }
+                users::disable_totp(conn, user_id)?;
+                recovery_codes::delete_all(conn, user_id)?;
+                mfa_challenges::end_all(conn, user_id)?;
+                mail_outbox::enqueue(conn, &notice)?;
+                Ok::<_, diesel::result::Error>(true)
+            })
+        })
+        .await?;
+    if !disabled {
+        // A wrong code counts as a failed login of the account.
+        ctx.record_failed_login(&auth.user.email).await?;
+        ctx.audit(Event::MfaDisable, "wrong_code", Some(user_id));
+        return Err(ApiError::WrongTotpCode);
+    }
+    ctx.ring_mail();
+    ctx.audit(Event::MfaDisable, "ok", Some(user_id));
+    Ok(web::Json(MessageResponse::success("MFA disabled")))
+}
+
+/// A login of an account with MFA waits here for its second factor: a new mfa_token for the
+/// user whose password was checked at `checked_at`, stored (by hash) in `conn`'s transaction.
+pub(super) fn challenge(
+    conn: &mut AnyConnection,
+    ttl: chrono::Duration,
+    user_id: i64,
+    checked_at: chrono::NaiveDateTime,
+) -> Result<String, ApiError> {
+    let (token, hash) = refresh_token::generate().map_err(ApiError::internal)?;
+    let challenge = Challenge { user_id, checked_at };
+    mfa_challenges::create(conn, &hash, challenge, checked_at + ttl)?;
+    Ok(token)
+}
+
+fn new_recovery_codes(user_id: i64) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let codes = recovery_code::generate(user_id).map_err(ApiError::internal)?;
+    Ok(codes.into_iter().unzip())
+}
+
+fn notice(ctx: &Ctx, auth: &AuthUser, kind: Kind) -> NewMail {
+    let facts = [("name", auth.user.name.as_str())];
+    ctx.mailer().compose(kind, Some(auth.user.id), &auth.user.email, &facts)
+}
+
+fn no_store() -> actix_web::HttpResponseBuilder {
+    use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
+    let mut response = actix_web::HttpResponse::Ok();
+    response.insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache"));
+    response
+}
