@@ -119,6 +119,7 @@ def check_files():
     check("TRUSTED_PROXIES" in env, "compose passes TRUSTED_PROXIES through")
     check(all(name in env for name in ["SMTP_URL", "MAIL_FROM", "APP_URL", "REQUIRE_EMAIL_VERIFICATION"]),
           "compose passes the mail settings through (SMTP_URL, MAIL_FROM, APP_URL, REQUIRE_EMAIL_VERIFICATION)")
+    check("MFA_ENCRYPTION_KEY" in env, "compose passes MFA_ENCRYPTION_KEY through")
     mailpit = services.get("mailpit", {})
     check(mailpit.get("profiles") == ["mail"] and "mailpit" in mailpit.get("image", ""),
           "a mail catcher (mailpit) runs only with --profile mail")
