@@ -240,6 +240,27 @@ async fn an_mfa_token_expires_and_ends_after_five_wrong_codes(backend: Backend) 
     );
 }
 
+async fn wrong_codes_count_against_the_accounts_login_limits(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
+        s.rate_limits.login_per_account_and_ip = "1000/1h".parse().unwrap();
+        s.rate_limits.login_per_account = "3/1h".parse().unwrap();
+        s.rate_limits.register_per_ip = "1000/1h".parse().unwrap();
+        s.rate_limits.confirm_per_account = "1000/1h".parse().unwrap();
+    })
+    .await;
+    let (secret, _, _) = with_mfa(&app).await;
+    let token = mfa_token(&app).await;
+    let mut statuses = Vec::new();
+    for attempt in
+        [wrong(&code(&secret)), wrong(&code(&secret)), wrong(&code(&secret)), code(&secret)]
+    {
+        statuses.push(second_step(&app, json!({"mfa_token": token, "code": attempt})).await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
+}
+
 async fn recovery_codes_work_once_each_and_the_user_is_told(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, recovery, _) = with_mfa(&app).await;
@@ -453,6 +474,7 @@ both_backends!(
     a_login_with_mfa_waits_for_the_code_and_its_session_is_aal2,
     a_code_is_refused_when_replayed_in_its_step,
     an_mfa_token_expires_and_ends_after_five_wrong_codes,
+    wrong_codes_count_against_the_accounts_login_limits,
     recovery_codes_work_once_each_and_the_user_is_told,
     an_aal1_token_cannot_change_what_mfa_protects,
     accounts_without_mfa_see_no_change,
