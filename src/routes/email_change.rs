@@ -55,7 +55,7 @@ pub struct ConfirmEmailChangeRequest {
         (status = 202, description = "Confirmation code sent to the new address", body = MessageResponse),
         (status = 400, description = "Missing field, invalid email, or Email already registered", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Password is incorrect", body = ErrorBody),
+        (status = 403, description = "Password is incorrect, or Second factor required (MFA on, an aal1 token)", body = ErrorBody),
         (status = 429, description = "Too many attempts or codes; see Retry-After", body = ErrorBody),
     )
 )]
@@ -104,6 +104,7 @@ pub async fn change_email(
         (status = 200, description = "Email changed: every other session ended; these are the tokens of a new one, carrying the new email", body = LoginResponse),
         (status = 400, description = "Missing code, Invalid or expired code, or Email already registered (taken meanwhile)", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 403, description = "Second factor required (MFA on, an aal1 token)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
     )
 )]

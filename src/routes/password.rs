@@ -38,7 +38,7 @@ pub struct ChangePasswordRequest {
         (status = 200, description = "Password changed: every session (and access token) of the user ended; these are the tokens of a new one", body = LoginResponse),
         (status = 400, description = "Missing field, or the new password breaks the registration rules", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Password is incorrect (the current one)", body = ErrorBody),
+        (status = 403, description = "Password is incorrect (the current one), or Second factor required (MFA on, an aal1 token)", body = ErrorBody),
         (status = 429, description = "Too many password attempts (the login limits); see Retry-After", body = ErrorBody),
     )
 )]

@@ -34,7 +34,7 @@ pub struct DeleteUserRequest {
         (status = 200, description = "Account deleted: the user, its picture and its refresh tokens are gone, and its access tokens are refused", body = MessageResponse),
         (status = 400, description = "Missing password or malformed body", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Password is incorrect", body = ErrorBody),
+        (status = 403, description = "Password is incorrect, or Second factor required (MFA on, an aal1 token)", body = ErrorBody),
         (status = 429, description = "Too many password attempts (the login limits); see Retry-After", body = ErrorBody),
     )
 )]
