@@ -17,8 +17,8 @@ pub struct User {
     pub email: String,
     pub password_hash: String,
     pub profile_pic: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    // No `created_at` or `updated_at`: nothing reads them, and every authenticated request
+    // loads this (SQLite keeps timestamps as text, parsed on each load).
     /// Access tokens issued before this moment (unix milliseconds) are refused, and no session
     /// starts from a password checked before it: logout everywhere, password change.
     pub tokens_valid_after_ms: Option<i64>,

@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use crate::{
     db::users::User,
     error::{ApiError, ErrorBody},
-    request::{AuthUser, Ctx},
+    request::AuthUser,
+    state::AppState,
     uploads::picture_url,
 };
 
@@ -40,20 +41,21 @@ pub struct UserProfile {
 )]
 pub async fn current_user(
     req: HttpRequest,
-    ctx: Ctx,
+    // The state alone, not `Ctx`: the busiest route needs no client address or request id.
+    state: web::Data<AppState>,
     auth: Result<AuthUser, ApiError>,
 ) -> Result<web::Json<CurrentUserResponse>, ApiError> {
     let AuthUser { user, .. } = auth.map_err(ApiError::into_not_logged_in)?;
-    Ok(web::Json(CurrentUserResponse::of(&req, &ctx, user)))
+    Ok(web::Json(CurrentUserResponse::of(&req, &state, user)))
 }
 
 impl CurrentUserResponse {
     /// The body of `GET /` (and of a rename) for `user`.
-    pub fn of(req: &HttpRequest, ctx: &Ctx, user: User) -> Self {
+    pub fn of(req: &HttpRequest, state: &AppState, user: User) -> Self {
         let profile_pic_url = user
             .profile_pic
             .as_deref()
-            .map(|name| picture_url(req, ctx.uploads.public_base_url.as_deref(), name));
+            .map(|name| picture_url(req, state.uploads.public_base_url.as_deref(), name));
         CurrentUserResponse {
             status: "success",
             user: UserProfile {
