@@ -22,6 +22,7 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod sweeper;
 pub mod throttle;
 pub mod uploads;
 pub mod validation;

@@ -36,6 +36,7 @@ use crate::{
     routes::{self, metrics::MetricsListener},
     settings::Settings,
     state::{AppState, MailRules, MetricsAccess, MfaRules, UploadRules},
+    sweeper::Sweeper,
     uploads::store,
 };
 
@@ -147,6 +148,7 @@ impl Application {
     /// replica once its lease ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let delivery = tokio::spawn(self.delivery.run());
+        let sweeper = tokio::spawn(Sweeper { db: self.state.db.clone() }.run());
         let served = match self.metrics {
             Some((_, metrics)) => {
                 futures_util::future::try_join(self.server, metrics).await.map(drop)
@@ -154,6 +156,7 @@ impl Application {
             None => self.server.await,
         };
         delivery.abort();
+        sweeper.abort();
         served
     }
 }

@@ -20,9 +20,13 @@ pub enum Sighting {
     New,
 }
 
-/// Records that the user signed in from `device` at `now`, and says what it was to them.
-/// Devices forgotten by now are deleted on the way. One upsert: two sign-ins at once from a
-/// new device both succeed.
+/// A device seen again within this long is not written again: most logins only read.
+const REFRESH_AFTER_HOURS: i64 = 24;
+
+/// Records that the user signed in from `device` at `now`, and says what it was to them. A
+/// known device costs one read (and a write once a day); only a new one deletes the forgotten
+/// devices and is inserted. Not a transaction of its own: two first sign-ins from one new
+/// device at once may both be told, which is harmless.
 pub fn remember(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -31,12 +35,20 @@ pub fn remember(
 ) -> QueryResult<Sighting> {
     let forgotten = now - chrono::Duration::days(FORGOTTEN_AFTER_DAYS);
     let of_user = known_devices::table.filter(known_devices::user_id.eq(user_id));
+    let this = of_user.filter(known_devices::device.eq(device));
+    let last_seen =
+        this.select(known_devices::last_seen_at).first::<NaiveDateTime>(conn).optional()?;
+    match last_seen {
+        Some(at) if at >= forgotten => {
+            if at < now - chrono::Duration::hours(REFRESH_AFTER_HOURS) {
+                diesel::update(this).set(known_devices::last_seen_at.eq(now)).execute(conn)?;
+            }
+            return Ok(Sighting::Known);
+        }
+        _ => {}
+    }
     diesel::delete(of_user.filter(known_devices::last_seen_at.lt(forgotten))).execute(conn)?;
-    let (known, any) = per_backend!(conn => diesel::select((
-        exists(of_user.filter(known_devices::device.eq(device))),
-        exists(of_user),
-    ))
-    .get_result::<(bool, bool)>(conn))?;
+    let any = per_backend!(conn => diesel::select(exists(of_user)).get_result::<bool>(conn))?;
     per_backend!(conn => diesel::insert_into(known_devices::table)
         .values((
             known_devices::user_id.eq(user_id),
@@ -47,9 +59,5 @@ pub fn remember(
         .do_update()
         .set(known_devices::last_seen_at.eq(now))
         .execute(conn))?;
-    Ok(match (known, any) {
-        (true, _) => Sighting::Known,
-        (false, true) => Sighting::New,
-        (false, false) => Sighting::First,
-    })
+    Ok(if any { Sighting::New } else { Sighting::First })
 }

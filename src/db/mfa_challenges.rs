@@ -23,11 +23,6 @@ pub fn create(
     challenge: Challenge,
     expires_at: NaiveDateTime,
 ) -> QueryResult<()> {
-    // Expired ones go on the way, as sessions do at login.
-    diesel::delete(
-        mfa_challenges::table.filter(mfa_challenges::expires_at.lt(challenge.checked_at)),
-    )
-    .execute(conn)?;
     diesel::insert_into(mfa_challenges::table)
         .values((
             mfa_challenges::token_hash.eq(token_hash),
@@ -66,6 +61,13 @@ pub fn take_try(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<()> {
         .set(mfa_challenges::tries_left.eq(mfa_challenges::tries_left - 1))
         .execute(conn)?;
     diesel::delete(mfa_challenges::table.find(token_hash).filter(mfa_challenges::tries_left.le(0)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Deletes the challenges past their expiry (the sweeper's).
+pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::delete(mfa_challenges::table.filter(mfa_challenges::expires_at.lt(now)))
         .execute(conn)
         .map(drop)
 }

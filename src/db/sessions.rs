@@ -97,9 +97,7 @@ pub struct PasswordCheck<'a> {
 
 /// Starts a session with its first refresh token and returns the session id; `None` when the
 /// check it starts from no longer holds: the password changed, the user logged out everywhere
-/// after it began, or the account is gone. Sessions and tokens past their expiry are deleted on
-/// the way (logins are frequent enough to keep the tables small, and rare enough for the two
-/// deletes not to matter).
+/// after it began, or the account is gone. (Expired sessions are the sweeper's.)
 pub fn start(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -112,26 +110,33 @@ pub fn start(
     conn.transaction(|conn| {
         // The user's row is locked first (a password change and a logout everywhere update
         // it), by the one statement that checks it: one of them that commits first is seen
-        // here, and one that comes later waits for this session and ends it. A column no
-        // foreign key refers to is written: SQLite checks every child row when a parent key is
-        // set, even to itself (a user's sessions, thousands for a busy account).
+        // here, and one that comes later waits for this session and ends it. On PostgreSQL a
+        // shared lock: logins of one account do not wait for each other (an update did, and
+        // left a dead row version per login behind). SQLite has one writer anyway; there a
+        // column no foreign key refers to is written, to take the write lock first (SQLite
+        // checks every child row when a parent key is set, even to itself).
         let checked_at = check.at.and_utc().timestamp_millis();
         let not_ended_since = users::tokens_valid_after_ms
             .is_null()
             .or(users::tokens_valid_after_ms.le(checked_at).assume_not_null());
-        let still_valid = diesel::update(
-            users::table
-                .find(user_id)
-                .filter(users::password_hash.eq(check.hash))
-                .filter(not_ended_since),
-        )
-        .set(users::updated_at.eq(users::updated_at))
-        .execute(conn)?
-            == 1;
+        let checked = users::table
+            .find(user_id)
+            .filter(users::password_hash.eq(check.hash))
+            .filter(not_ended_since);
+        let still_valid = match conn {
+            AnyConnection::Postgresql(pg) => {
+                checked.select(users::id).for_share().first::<i64>(pg).optional()?.is_some()
+            }
+            AnyConnection::Sqlite(sqlite) => {
+                diesel::update(checked)
+                    .set(users::updated_at.eq(users::updated_at))
+                    .execute(sqlite)?
+                    == 1
+            }
+        };
         if !still_valid {
             return Ok(None);
         }
-        prune_expired(conn, now)?;
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(&session_id),

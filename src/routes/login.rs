@@ -1,7 +1,6 @@
 //! `POST /api/login`
 
 use actix_web::web;
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -126,23 +125,24 @@ pub(super) async fn start_session(
     let now = chrono::Utc::now().naive_utc();
     let (refresh_token, first) = ctx.new_refresh_token(now)?;
     let (user_id, seen, key) = (user.id, device.seen(), device.key());
-    let user_agent = device.user_agent.as_deref().unwrap_or("(no user agent)");
-    let facts = [("name", user.name.as_str()), ("user_agent", user_agent)];
-    let notice = ctx.mailer().compose(Kind::NewSignIn, Some(user_id), &user.email, &facts);
+    let user_agent = device.user_agent.clone().unwrap_or_else(|| "(no user agent)".to_owned());
+    let (name, email, mailer) = (user.name.clone(), user.email.clone(), ctx.mailer());
     let started = ctx
         .db(move |conn| {
-            conn.transaction(|conn| {
-                let check = PasswordCheck { hash: &hash, at: checked_at };
-                let new = NewSession { first: &first, seen: &seen, amr: sign_in.stored() };
-                let Some(session_id) = sessions::start(conn, user_id, check, new, now)? else {
-                    return Ok(None);
-                };
-                let sighting = known_devices::remember(conn, user_id, &key, now)?;
-                if sighting == Sighting::New {
-                    mail_outbox::enqueue(conn, &notice)?;
-                }
-                Ok::<_, diesel::result::Error>(Some((session_id, sighting)))
-            })
+            let check = PasswordCheck { hash: &hash, at: checked_at };
+            let new = NewSession { first: &first, seen: &seen, amr: sign_in.stored() };
+            let Some(session_id) = sessions::start(conn, user_id, check, new, now)? else {
+                return Ok(None);
+            };
+            // After the session's transaction, which holds the user's row: the device is
+            // the notice's business, not the session's.
+            let sighting = known_devices::remember(conn, user_id, &key, now)?;
+            if sighting == Sighting::New {
+                let facts = [("name", name.as_str()), ("user_agent", user_agent.as_str())];
+                let notice = mailer.compose(Kind::NewSignIn, Some(user_id), &email, &facts);
+                mail_outbox::enqueue(conn, &notice)?;
+            }
+            Ok::<_, diesel::result::Error>(Some((session_id, sighting)))
         })
         .await?;
     let Some((session_id, sighting)) = started else { return Ok(None) };

@@ -275,7 +275,31 @@ async fn a_sign_in_from_a_new_device_tells_the_user(backend: Backend) {
     smtp.wait_for_subject(NEW_SIGN_IN, 2).await;
 }
 
+async fn the_sweeper_deletes_expired_sessions_and_their_tokens(backend: Backend) {
+    use auth_service::db::schema::refresh_tokens;
+    let app = spawn_app(backend).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    let old = app.session_for("ada@example.com").await;
+    let live = app.session_for("ada@example.com").await;
+    let now = chrono::Utc::now().naive_utc();
+    diesel::update(sessions::table.find(sid(&old)))
+        .set(sessions::expires_at.eq(now - chrono::Duration::seconds(1)))
+        .execute(&mut app.db())
+        .unwrap();
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::session_id.eq(sid(&old))))
+        .set(refresh_tokens::expires_at.eq(now - chrono::Duration::seconds(1)))
+        .execute(&mut app.db())
+        .unwrap();
+    auth_service::sweeper::sweep(&mut app.db(), now).unwrap();
+    let left: Vec<String> = sessions::table.select(sessions::id).load(&mut app.db()).unwrap();
+    assert_eq!(left, [sid(&live)]);
+    let tokens: i64 = refresh_tokens::table.count().get_result(&mut app.db()).unwrap();
+    assert_eq!(tokens, 1);
+    assert_eq!(app.refresh(&live.refresh).await.status(), 200);
+}
+
 both_backends!(
+    the_sweeper_deletes_expired_sessions_and_their_tokens,
     sessions_are_listed_newest_first_with_network_and_user_agent,
     a_refresh_records_where_the_session_was_used_and_a_request_does_not,
     listing_needs_a_bearer_token,
