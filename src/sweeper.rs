@@ -1,14 +1,15 @@
 //! Deletes what has expired, once a minute, off the request path: sessions and refresh tokens
-//! past their expiry, and logins' second steps never taken. Logins used to do it: on
-//! PostgreSQL the deletes' cached plan turns into a sequential scan of both tables (the plan is
-//! made generic while the tables are small), and every login then read every session.
+//! past their expiry, logins' second steps never taken, rate-limit counters of ended windows.
+//! Requests used to do it (each login, each window's first hit): on PostgreSQL the deletes'
+//! cached plan turns into a sequential scan (the plan is made generic while the tables are
+//! small), and every login then read every session.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
-use crate::db::{self, AnyConnection, Pool, mfa_challenges, sessions};
+use crate::db::{self, AnyConnection, Pool, mfa_challenges, rate_limits, sessions};
 
 const EVERY: Duration = Duration::from_secs(60);
 
@@ -35,5 +36,6 @@ impl Sweeper {
 /// One sweep: everything that expired before `now`.
 pub fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     sessions::prune_expired(conn, now)?;
-    mfa_challenges::prune_expired(conn, now)
+    mfa_challenges::prune_expired(conn, now)?;
+    rate_limits::prune_expired(conn, now)
 }

@@ -8,13 +8,12 @@ use super::{AnyConnection, schema::rate_limits};
 use crate::per_backend;
 
 /// Counts one request against `key` (which names the window) and returns the count so far.
-/// One atomic upsert: concurrent requests on any replica never lose a count. The first request
-/// of a window also deletes the rows of windows that have ended.
+/// One atomic upsert: concurrent requests on any replica never lose a count. (Ended windows'
+/// rows are the sweeper's.)
 pub fn record_hit(
     conn: &mut AnyConnection,
     key: &str,
     expires_at: NaiveDateTime,
-    now: NaiveDateTime,
 ) -> QueryResult<i64> {
     // diesel's MultiConnection backend has no ON CONFLICT clause.
     let hits = per_backend!(conn => diesel::insert_into(rate_limits::table)
@@ -28,9 +27,6 @@ pub fn record_hit(
         .set(rate_limits::hits.eq(rate_limits::hits + 1_i64))
         .returning(rate_limits::hits)
         .get_result::<i64>(conn))?;
-    if hits == 1 {
-        prune_expired(conn, now)?;
-    }
     Ok(hits)
 }
 
@@ -44,6 +40,9 @@ pub fn hits(conn: &mut AnyConnection, key: &str) -> QueryResult<i64> {
     Ok(hits.unwrap_or(0))
 }
 
-pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(rate_limits::table.filter(rate_limits::expires_at.le(now))).execute(conn)
+/// Deletes the counters of windows that have ended (the sweeper's).
+pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::delete(rate_limits::table.filter(rate_limits::expires_at.le(now)))
+        .execute(conn)
+        .map(drop)
 }

@@ -170,8 +170,7 @@ impl Limits {
             let mut counted = Vec::with_capacity(counters.len());
             for (key, rate) in counters {
                 let window = Window::of(&key, rate, now);
-                let hits =
-                    rate_limits::record_hit(conn, &window.key, window.ends()?, timestamp(now)?)?;
+                let hits = rate_limits::record_hit(conn, &window.key, window.ends()?)?;
                 if refuse && hits > rate.max as i64 {
                     return Err(window.refusal(now));
                 }

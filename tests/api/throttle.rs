@@ -318,9 +318,10 @@ async fn counters_of_ended_windows_are_pruned(backend: Backend) {
     let app = spawn_app_with(backend, limits).await;
     let now = chrono::Utc::now().naive_utc();
     let ended = now - chrono::Duration::minutes(5);
-    rate_limits::record_hit(&mut app.db(), "login-ip:old:1", ended, ended).unwrap();
+    rate_limits::record_hit(&mut app.db(), "login-ip:old:1", ended).unwrap();
     // A failed login (no such account): its address's attempt and the account's two failures.
     app.login("a@example.com", PASSWORD).await;
+    auth_service::sweeper::sweep(&mut app.db(), now).unwrap();
     let keys: Vec<String> =
         table::table.select(table::key).order(table::key).load(&mut app.db()).unwrap();
     assert_eq!(keys.len(), 3, "{keys:?}");
@@ -357,7 +358,6 @@ fn concurrent_hits_on_one_key_are_all_counted() {
     let settings = Settings::load_from(&Default::default()).unwrap();
     let pool = auth_service::db::build_pool(&url, &settings.database.options()).unwrap();
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
-    let now = chrono::Utc::now().naive_utc();
     let counts: Vec<i64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
@@ -365,8 +365,7 @@ fn concurrent_hits_on_one_key_are_all_counted() {
                 scope.spawn(move || {
                     (0..5)
                         .map(|_| {
-                            rate_limits::record_hit(&mut pool.get().unwrap(), "k", later, now)
-                                .unwrap()
+                            rate_limits::record_hit(&mut pool.get().unwrap(), "k", later).unwrap()
                         })
                         .collect::<Vec<_>>()
                 })
