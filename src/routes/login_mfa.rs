@@ -148,11 +148,15 @@ enum Proof {
 
 /// A recovery code was used: the owner is told (and how many are left), and it is audited.
 async fn tell_of_the_recovery_code(ctx: &Ctx, user: &users::User) -> Result<(), ApiError> {
-    let user_id = user.id;
-    let left = ctx.db(move |conn| recovery_codes::unused(conn, user_id)).await?.to_string();
-    let facts = [("name", user.name.as_str()), ("left", left.as_str())];
-    let notice = ctx.mailer().compose(Kind::RecoveryCodeUsed, Some(user_id), &user.email, &facts);
-    ctx.db(move |conn| mail_outbox::enqueue(conn, &notice)).await?;
+    let (user_id, name, email, mailer) =
+        (user.id, user.name.clone(), user.email.clone(), ctx.mailer());
+    ctx.db(move |conn| {
+        let left = recovery_codes::unused(conn, user_id)?.to_string();
+        let facts = [("name", name.as_str()), ("left", left.as_str())];
+        let notice = mailer.compose(Kind::RecoveryCodeUsed, Some(user_id), &email, &facts);
+        mail_outbox::enqueue(conn, &notice)
+    })
+    .await?;
     ctx.ring_mail();
     ctx.audit(Event::RecoveryCodeUse, "ok", Some(user_id));
     Ok(())

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{
     password::confirm_password,
-    responses::{MessageResponse, RecoveryCodesResponse},
+    responses::{MessageResponse, RecoveryCodesResponse, no_store},
 };
 use crate::{
     audit::Event,
@@ -99,7 +99,7 @@ pub async fn enrol_totp(
     }
     ctx.audit(Event::MfaEnrolment, "ok", Some(user_id));
     let body = TotpSecretResponse { status: "success", secret: totp::base32(&secret), otpauth_uri };
-    Ok(no_store().json(body))
+    Ok(no_store(body))
 }
 
 #[utoipa::path(
@@ -261,11 +261,4 @@ fn new_recovery_codes(user_id: i64) -> Result<(Vec<String>, Vec<String>), ApiErr
 fn notice(ctx: &Ctx, auth: &AuthUser, kind: Kind) -> NewMail {
     let facts = [("name", auth.user.name.as_str())];
     ctx.mailer().compose(kind, Some(auth.user.id), &auth.user.email, &facts)
-}
-
-fn no_store() -> actix_web::HttpResponseBuilder {
-    use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
-    let mut response = actix_web::HttpResponse::Ok();
-    response.insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache"));
-    response
 }

@@ -76,15 +76,20 @@ impl LoginResponse {
     }
 }
 
-/// A body with tokens in it is never stored by a cache on the way (RFC 6749 §5.1).
+/// 200 with a body that carries a credential (tokens, a secret, codes): never stored by a
+/// cache on the way (RFC 6749 §5.1).
+pub fn no_store(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"))
+        .json(body)
+}
+
 impl Responder for LoginResponse {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .insert_header((PRAGMA, "no-cache"))
-            .json(self)
+        no_store(self)
     }
 }
 
@@ -124,17 +129,13 @@ pub enum LoginReply {
     MfaRequired(MfaRequiredResponse),
 }
 
-/// Neither body is stored by a cache on the way: both carry a credential.
 impl Responder for LoginReply {
     type Body = BoxBody;
 
-    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
         match self {
-            LoginReply::Tokens(tokens) => tokens.respond_to(req),
-            LoginReply::MfaRequired(body) => HttpResponse::Ok()
-                .insert_header((CACHE_CONTROL, "no-store"))
-                .insert_header((PRAGMA, "no-cache"))
-                .json(body),
+            LoginReply::Tokens(tokens) => no_store(tokens),
+            LoginReply::MfaRequired(body) => no_store(body),
         }
     }
 }
@@ -153,9 +154,6 @@ impl Responder for RecoveryCodesResponse {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .insert_header((PRAGMA, "no-cache"))
-            .json(self)
+        no_store(self)
     }
 }
