@@ -235,8 +235,9 @@ def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
                 if status == 200 or process.poll() is not None:
                     break
                 time.sleep(0.1)
-            check(status == 200 and json.loads(body) == {"status": "ok"},
-                  f"/readyz answers 200 {{\"status\":\"ok\"}} with the compose environment ({status})")
+            ready = {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+            check(status == 200 and json.loads(body) == ready,
+                  f"/readyz answers 200 {json.dumps(ready)} with the compose environment ({status})")
             public, _ = get(f"http://127.0.0.1:{port}/metrics")
             internal, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
             check(public == 404 and internal == 200 and b"http_requests_total" in text,

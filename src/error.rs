@@ -114,6 +114,9 @@ pub enum ApiError {
     Busy { retry_after_secs: u64 },
     #[error("Service unavailable")]
     Unavailable(#[source] Source),
+    /// The picture store (the bucket of `STORAGE=s3`) fails or does not answer.
+    #[error("Picture storage unavailable")]
+    StorageUnavailable(#[source] Source),
     #[error("Internal server error")]
     Internal(#[source] Source),
 }
@@ -187,7 +190,7 @@ impl ResponseError for ApiError {
             UploadTimeout | BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Http(status) => *status,
-            Busy { .. } | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Busy { .. } | Unavailable(_) | StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -218,6 +221,10 @@ impl ResponseError for ApiError {
             // A database that is down or too busy: worth a retry soon.
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // A store that is down for one request is down for the next few seconds too.
+            ApiError::StorageUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
         }

@@ -57,6 +57,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub passwords: PasswordSettings,
     pub uploads: UploadSettings,
+    /// Where stored pictures live: `UPLOAD_DIR` or a bucket.
+    pub storage: StorageSettings,
     pub rate_limits: Limits,
     /// Peers whose forwarding header is believed, and which header that is.
     pub trusted_proxies: TrustedProxies,
@@ -139,6 +141,47 @@ pub struct UploadSettings {
     pub image_queue_capacity: usize,
     /// How long a picture may wait for a thread before it is dropped with 503.
     pub image_max_wait_ms: u64,
+}
+
+/// `STORAGE`: the pictures in `UPLOAD_DIR` (`fs`) or in an S3-compatible bucket (`s3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageSettings {
+    Fs,
+    S3(S3Settings),
+}
+
+/// The bucket of `STORAGE=s3`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Any S3-compatible server; unset, AWS's endpoint for the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Prepended to every object's key (`pictures/` gives `pictures/7_a.png`).
+    pub prefix: String,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key` (most
+    /// self-hosted servers want it).
+    pub force_path_style: bool,
+    /// Unset, the instance's or container's role (AWS's metadata endpoint) is asked.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Where browsers fetch pictures straight from the store or a CDN in front of it:
+    /// `profile_pic_url` is this followed by the object's key.
+    pub public_url: Option<String>,
+}
+
+/// Keys stay out of logs and error messages.
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("force_path_style", &self.force_path_style)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where mail goes, what it says, and the codes it carries.
@@ -265,13 +308,15 @@ from_str_settings!(DatabaseUrl, JwtAlgorithm, LogFormat, MailTransport, ProxyHea
 
 /// The secrets, which may also come from a file named by `<NAME>_FILE` (a Docker or Kubernetes
 /// secret mounted in the container), as the official postgres image reads its own.
-const SECRETS: [&str; 6] = [
+const SECRETS: [&str; 8] = [
     "DATABASE_URL",
     "JWT_SECRET",
     "JWT_PREVIOUS_SECRETS",
     "METRICS_TOKEN",
     "SMTP_URL",
     "MFA_ENCRYPTION_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
 ];
 
 /// The layered sources, read one variable at a time.
@@ -375,6 +420,40 @@ fn http_url(url: &str) -> Result<(), String> {
     }
 }
 
+fn storage_settings(source: &Source) -> Result<StorageSettings, SettingsError> {
+    let kind: String = source.parsed("STORAGE")?;
+    match kind.trim() {
+        "fs" => Ok(StorageSettings::Fs),
+        "s3" => {
+            let bucket: String = source.parsed("S3_BUCKET")?;
+            if bucket.trim().is_empty() {
+                return Err(invalid("S3_BUCKET", "is required when STORAGE=s3"));
+            }
+            let access_key_id = source.optional("AWS_ACCESS_KEY_ID")?;
+            let secret_access_key = source.optional("AWS_SECRET_ACCESS_KEY")?;
+            if access_key_id.is_some() != secret_access_key.is_some() {
+                return Err(invalid(
+                    "AWS_SECRET_ACCESS_KEY",
+                    "and AWS_ACCESS_KEY_ID must be set together",
+                ));
+            }
+            Ok(StorageSettings::S3(S3Settings {
+                bucket,
+                endpoint: source.optional_checked("S3_ENDPOINT", |url: &String| http_url(url))?,
+                region: source.parsed("S3_REGION")?,
+                prefix: source.optional("S3_PREFIX")?.unwrap_or_default(),
+                force_path_style: source.parsed("S3_FORCE_PATH_STYLE")?,
+                access_key_id,
+                secret_access_key,
+                public_url: source
+                    .optional_checked("S3_PUBLIC_URL", |url: &String| http_url(url))?
+                    .map(|url| url.trim_end_matches('/').to_owned()),
+            }))
+        }
+        other => Err(invalid("STORAGE", format!("{other:?} is neither fs nor s3"))),
+    }
+}
+
 fn bcrypt_cost(cost: &u32) -> Result<(), String> {
     BCRYPT_COSTS.contains(cost).then_some(()).ok_or_else(|| "must be between 4 and 31".into())
 }
@@ -457,6 +536,7 @@ impl Settings {
                 image_queue_capacity: source.positive("IMAGE_QUEUE_CAPACITY")?,
                 image_max_wait_ms: source.positive("IMAGE_MAX_WAIT_MS")?,
             },
+            storage: storage_settings(&source)?,
             rate_limits: Limits {
                 enabled: source.parsed("RATE_LIMIT_ENABLED")?,
                 login_per_ip: source.parsed("RATE_LIMIT_LOGIN_PER_IP")?,

@@ -35,9 +35,10 @@ use crate::{
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
     settings::Settings,
+    settings::StorageSettings,
     state::{AppState, MailRules, MetricsAccess, MfaRules, UploadRules},
     sweeper::Sweeper,
-    uploads::store,
+    uploads::{bucket::Bucket, storage::PictureStorage, store},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,8 @@ pub enum StartupError {
     Mail { variable: &'static str, problem: String },
     #[error("MFA_ENCRYPTION_KEY: {0}")]
     MfaKey(String),
+    #[error("STORAGE=s3: {0}")]
+    Storage(#[from] crate::uploads::bucket::BucketError),
 }
 
 pub struct Application {
@@ -74,6 +77,7 @@ pub struct Application {
 impl Application {
     /// Opens the database, runs pending migrations, binds `HOST:PORT` and builds the server.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        crate::uploads::bucket::install_tls_provider();
         let state = web::Data::new(app_state(&settings)?);
         let delivery = delivery(&settings, &state)?;
         let metrics = web::Data::from(Arc::clone(&state.metrics));
@@ -235,6 +239,10 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         password_policy: PasswordPolicy { reject_common: settings.passwords.reject_common },
         uploads: UploadRules {
             dir: uploads.dir.clone(),
+            storage: match &settings.storage {
+                StorageSettings::Fs => PictureStorage::Disk(uploads.dir.clone()),
+                StorageSettings::S3(s3) => PictureStorage::Bucket(Bucket::new(s3)?),
+            },
             max_bytes: uploads.max_bytes,
             timeout: std::time::Duration::from_secs(uploads.timeout_secs),
             public_base_url: settings.server.public_base_url().map(str::to_owned),

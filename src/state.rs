@@ -16,6 +16,7 @@ use crate::{
     mail::templates::Templates,
     metrics::Metrics,
     throttle::Limits,
+    uploads::{picture_url, storage::PictureStorage},
 };
 
 pub struct AppState {
@@ -58,13 +59,24 @@ pub struct MfaRules {
 
 /// Where pictures go and what an upload may cost.
 pub struct UploadRules {
+    /// `UPLOAD_DIR`: the pictures with `STORAGE=fs`, and uploads' temporary files always.
     pub dir: PathBuf,
+    pub storage: PictureStorage,
     pub max_bytes: u64,
     pub timeout: Duration,
     /// `PUBLIC_URL` without its trailing slash.
     pub public_base_url: Option<String>,
     /// The threads pictures are decoded and re-encoded on.
     pub images: CpuPool,
+}
+
+impl UploadRules {
+    /// The absolute URL `profile_pic_url` gives for a stored picture.
+    pub fn url_of(&self, req: &actix_web::HttpRequest, stored_name: &str) -> String {
+        self.storage
+            .public_url(stored_name)
+            .unwrap_or_else(|| picture_url(req, self.public_base_url.as_deref(), stored_name))
+    }
 }
 
 /// Who may read `GET /metrics`.

@@ -9,7 +9,6 @@ use crate::{
     error::{ApiError, ErrorBody},
     request::AuthUser,
     state::AppState,
-    uploads::picture_url,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,10 +51,8 @@ pub async fn current_user(
 impl CurrentUserResponse {
     /// The body of `GET /` (and of a rename) for `user`.
     pub fn of(req: &HttpRequest, state: &AppState, user: User) -> Self {
-        let profile_pic_url = user
-            .profile_pic
-            .as_deref()
-            .map(|name| picture_url(req, state.uploads.public_base_url.as_deref(), name));
+        let profile_pic_url =
+            user.profile_pic.as_deref().map(|name| state.uploads.url_of(req, name));
         CurrentUserResponse {
             status: "success",
             user: UserProfile {

@@ -12,10 +12,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     request::{AuthUser, Ctx},
     throttle::Limit,
-    uploads::{
-        picture_url,
-        store::{remove_stored_picture, store_profile_pic},
-    },
+    uploads::store::{UploadPlan, store_profile_pic},
 };
 
 /// The path the seed's curl test posts to: served by the same handler, and documented as a
@@ -66,23 +63,26 @@ pub async fn upload_profile_pic(
     // Before a byte of the body is read.
     ctx.throttle(Event::PictureUpload, Some(user_id), &[Limit::UploadPerIp]).await?;
     let uploads = &ctx.uploads;
-    let store =
-        store_profile_pic(payload, user_id, &uploads.dir, uploads.max_bytes, &uploads.images);
+    let plan = UploadPlan {
+        scratch_dir: &uploads.dir,
+        max_bytes: uploads.max_bytes,
+        images: &uploads.images,
+        storage: &uploads.storage,
+    };
+    let store = store_profile_pic(payload, user_id, plan);
     // On timeout the store future is dropped: its temporary files go at once, and its
     // re-encoding stops.
     let stored = actix_web::rt::time::timeout(uploads.timeout, store)
         .await
         .map_err(|_| ApiError::UploadTimeout)??;
 
-    name_in_the_row(&ctx, &auth, &stored).await?;
+    name_in_the_row(&ctx, &auth, &stored.name).await?;
     ctx.audit(Event::PictureUpload, "ok", Some(user_id));
-    if let Ok(stored_file) = tokio::fs::metadata(uploads.dir.join(&stored)).await {
-        ctx.metrics.upload_bytes.inc_by(stored_file.len());
-    }
+    ctx.metrics.upload_bytes.inc_by(stored.bytes);
     Ok(web::Json(UploadResponse {
         status: "success",
         message: "Profile picture updated",
-        profile_pic_url: picture_url(&req, uploads.public_base_url.as_deref(), &stored),
+        profile_pic_url: uploads.url_of(&req, &stored.name),
     }))
 }
 
@@ -102,7 +102,7 @@ async fn name_in_the_row(ctx: &Ctx, auth: &AuthUser, stored: &str) -> Result<(),
         Err(_) => Some(stored).filter(|stored| auth.user.profile_pic.as_deref() != Some(*stored)),
     };
     if let Some(unnamed) = unnamed {
-        remove_stored_picture(&ctx.uploads.dir, unnamed).await;
+        ctx.uploads.storage.remove(unnamed).await;
     }
     replaced.map(drop)
 }

@@ -1,8 +1,5 @@
 //! `GET /uploads/{filename}`: the stored pictures.
 
-use std::{fs::OpenOptions, os::unix::fs::OpenOptionsExt, path::PathBuf};
-
-use actix_files::NamedFile;
 use actix_web::{
     HttpRequest, HttpResponse,
     http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderValue, X_CONTENT_TYPE_OPTIONS},
@@ -12,7 +9,7 @@ use actix_web::{
 use crate::{
     error::{ApiError, ErrorBody},
     state::AppState,
-    uploads::filename::secure_filename,
+    uploads::storage::is_stored_name,
 };
 
 #[utoipa::path(
@@ -33,12 +30,10 @@ pub async fn serve_upload(
     // Only names this service could have stored: no path parts, no dot files (temporary
     // uploads start with a dot), so nothing outside UPLOAD_DIR or half-written is served.
     let filename = filename.into_inner();
-    if filename.is_empty() || secure_filename(&filename) != filename {
+    if !is_stored_name(&filename) {
         return Err(ApiError::NotFound);
     }
-    let path = state.uploads.dir.join(&filename);
-    let file = web::block(move || open_stored_picture(path)).await?.ok_or(ApiError::NotFound)?;
-    let mut response = file.into_response(&req);
+    let mut response = state.uploads.storage.response(&req, &filename).await?;
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // An image needs no script, style or frame; should a browser ever render one as a
@@ -49,14 +44,4 @@ pub async fn serve_upload(
     // instead of showing the old picture.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
     Ok(response)
-}
-
-/// The regular file at `path`, never through a symbolic link (one planted in UPLOAD_DIR could
-/// point anywhere); `None` for anything else.
-fn open_stored_picture(path: PathBuf) -> Option<NamedFile> {
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    NamedFile::from_file(file, path).ok()
 }

@@ -13,7 +13,6 @@ use crate::{
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx},
-    uploads::store::remove_stored_picture,
     validation::{required, string_or_none, valid_name},
 };
 
@@ -70,7 +69,7 @@ pub async fn delete_user(
         return Err(ApiError::WrongPassword);
     };
     if let Some(picture) = picture {
-        remove_stored_picture(&ctx.uploads.dir, &picture).await;
+        ctx.uploads.storage.remove(&picture).await;
     }
     ctx.ring_mail();
     ctx.audit(Event::AccountDeletion, "ok", Some(user_id));

@@ -1,8 +1,11 @@
 //! Profile pictures: safe names, type sniffing, and streaming storage.
 
+pub mod bucket;
 pub mod filename;
+pub mod migrate;
 pub mod reencode;
 pub mod sniff;
+pub mod storage;
 pub mod store;
 
 use actix_web::{HttpRequest, http::header, web};

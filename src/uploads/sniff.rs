@@ -24,6 +24,16 @@ impl ImageType {
         }
     }
 
+    /// Its media type, as served.
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageType::Png => "image/png",
+            ImageType::Jpeg => "image/jpeg",
+            ImageType::Gif => "image/gif",
+            ImageType::Webp => "image/webp",
+        }
+    }
+
     /// The type the first bytes of a file show.
     pub fn from_magic(head: &[u8]) -> Option<Self> {
         if head.starts_with(b"\x89PNG\r\n\x1a\n") {

@@ -1,14 +1,12 @@
 //! Streams the `profile_pic` part of a multipart body to a temporary file inside `UPLOAD_DIR`,
 //! enforcing `MAX_UPLOAD_BYTES` and the type check as bytes arrive, re-encodes it into a second
-//! temporary file on the picture threads, then renames that into place.
+//! temporary file on the picture threads, then stores that (renamed into place, or uploaded to
+//! the bucket).
 //! Both temporary files belong to the request's future, never to the re-encoding: when
 //! anything fails, the client goes away or the deadline passes (the future is dropped), they
 //! are removed at once, and the re-encoding is told to stop.
 
-use std::{
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-};
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use actix_multipart::{Field, Multipart};
 use actix_web::web;
@@ -20,6 +18,7 @@ use super::{
     filename::{secure_filename, stored_name},
     reencode::{Abandoned, reencode},
     sniff::{ImageType, SNIFF_LEN},
+    storage::PictureStorage,
 };
 use crate::{cpu_pool::CpuPool, error::ApiError};
 
@@ -34,16 +33,30 @@ const WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// The website's form sends one part; a body of thousands of tiny parts is refused early.
 const MAX_PARTS: usize = 16;
 
-/// Stores the first `profile_pic` part as `<user id>_<safe filename>` and returns that name,
-/// re-encoded on `images`.
+/// An upload's limits and the places it passes through.
+pub struct UploadPlan<'a> {
+    /// Where its temporary files are written.
+    pub scratch_dir: &'a Path,
+    pub max_bytes: u64,
+    pub images: &'a CpuPool,
+    pub storage: &'a PictureStorage,
+}
+
+/// A stored picture: its name and size.
+pub struct Stored {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// Stores the first `profile_pic` part as `<user id>_<safe filename>`, re-encoded on the
+/// picture threads.
 pub async fn store_profile_pic(
     mut payload: Multipart,
     user_id: i64,
-    upload_dir: &Path,
-    max_upload_bytes: u64,
-    images: &CpuPool,
-) -> Result<String, ApiError> {
-    let mut budget = ByteBudget::new(max_upload_bytes);
+    plan: UploadPlan<'_>,
+) -> Result<Stored, ApiError> {
+    let upload_dir = plan.scratch_dir;
+    let mut budget = ByteBudget::new(plan.max_bytes);
     let mut parts = 0;
     while let Some(mut field) = payload.try_next().await? {
         parts += 1;
@@ -70,10 +83,9 @@ pub async fn store_profile_pic(
         // Held to the end of this scope: its drop removes the streamed file.
         let (raw, _raw_path) =
             stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
-        let clean = reencode_to_temp_file(raw, upload_dir, claimed, images).await?;
-        let target = upload_dir.join(&stored_name);
-        persist(clean, target).await?;
-        return Ok(stored_name);
+        let clean = reencode_to_temp_file(raw, upload_dir, claimed, plan.images).await?;
+        let bytes = plan.storage.put(clean, &stored_name, claimed).await?;
+        return Ok(Stored { name: stored_name, bytes });
     }
     Err(ApiError::NoFileUploaded)
 }
@@ -155,12 +167,6 @@ fn check_type(head: &[u8], claimed: ImageType) -> Result<(), ApiError> {
     }
 }
 
-/// Renames the finished file into place (atomic within `UPLOAD_DIR`, replacing a picture of
-/// the same name).
-async fn persist(temp: TempPath, target: PathBuf) -> Result<(), ApiError> {
-    web::block(move || temp.persist(target)).await?.map_err(|e| ApiError::internal(e.error))
-}
-
 /// Every byte of the body counts against `MAX_UPLOAD_BYTES`, other parts included, so a client
 /// cannot make the service read an unbounded body.
 struct ByteBudget {
@@ -202,21 +208,6 @@ pub fn sweep_abandoned(
     Ok(removed)
 }
 
-/// Deletes a picture that no row names any more. A failure is logged, not answered: the
-/// upload it follows has succeeded.
-pub async fn remove_stored_picture(upload_dir: &Path, stored_name: &str) {
-    // Names come from the database; only ever delete a plain file name inside UPLOAD_DIR.
-    if stored_name.is_empty() || secure_filename(stored_name) != stored_name {
-        log::warn!("not removing picture with unsafe name {stored_name:?}");
-        return;
-    }
-    match tokio::fs::remove_file(upload_dir.join(stored_name)).await {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => log::warn!("cannot remove old picture {stored_name}: {error}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::{
@@ -250,12 +241,17 @@ mod tests {
         Multipart::new(&headers, Box::pin(trickle))
     }
 
-    fn pool() -> CpuPool {
+    /// One picture thread, and the folder as both scratch space and storage; leaked, as a
+    /// test's plan lives as long as the test.
+    fn plan(dir: &Path) -> UploadPlan<'static> {
         let limits = crate::cpu_pool::QueueLimits {
             capacity: 1,
             max_wait: std::time::Duration::from_secs(10),
         };
-        CpuPool::new("image", 1, limits).unwrap()
+        let images = Box::leak(Box::new(CpuPool::new("image", 1, limits).unwrap()));
+        let storage = Box::leak(Box::new(PictureStorage::Disk(dir.to_owned())));
+        let scratch_dir = Box::leak(dir.to_owned().into_boxed_path());
+        UploadPlan { scratch_dir, max_bytes: 1 << 20, images, storage }
     }
 
     fn png() -> Vec<u8> {
@@ -270,10 +266,8 @@ mod tests {
     async fn png_sent_one_byte_per_chunk_is_sniffed_and_stored() {
         let dir = tempfile::TempDir::new().unwrap();
         let stored =
-            store_profile_pic(multipart("a.png", &png(), 1), 7, dir.path(), 1 << 20, &pool())
-                .await
-                .unwrap();
-        assert_eq!(stored, "7_a.png");
+            store_profile_pic(multipart("a.png", &png(), 1), 7, plan(dir.path())).await.unwrap();
+        assert_eq!(stored.name, "7_a.png");
         let names: Vec<_> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["7_a.png"]);
@@ -284,8 +278,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let mut fake = b"GIF89a".to_vec();
         fake.extend_from_slice(&png()[6..]);
-        let result =
-            store_profile_pic(multipart("a.png", &fake, 1), 7, dir.path(), 1 << 20, &pool()).await;
+        let result = store_profile_pic(multipart("a.png", &fake, 1), 7, plan(dir.path())).await;
         assert!(matches!(result, Err(ApiError::InvalidFileType)));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

@@ -28,7 +28,7 @@ async fn statement_stuck_behind_a_lock_is_503_while_other_endpoints_answer(backe
     let response = app.register("B", "second@example.com", PASSWORD).await;
     assert_eq!(status_and_json(response).await, (503, error_body(UNAVAILABLE)));
     assert_eq!(get(&app, "/healthz").await, (200, json!({"status": "ok"})));
-    assert_eq!(get(&app, "/readyz").await, (200, json!({"status": "ok"})));
+    assert_eq!(get(&app, "/readyz").await, (200, ready_body()));
 
     locker.batch_execute("ROLLBACK;").unwrap();
     assert_eq!(app.register("B", "second@example.com", PASSWORD).await.status().as_u16(), 201);
@@ -110,7 +110,7 @@ async fn service_started_before_its_postgres_database_becomes_ready_when_it_appe
     })
     .await;
     assert_eq!(get(&app, "/healthz").await, (200, json!({"status": "ok"})));
-    assert_eq!(get(&app, "/readyz").await, (503, error_body(UNAVAILABLE)));
+    assert_eq!(get(&app, "/readyz").await, (503, database_down_body()));
     let response = app.register("A", "early@example.com", PASSWORD).await;
     assert_eq!(status_and_json(response).await, (503, error_body(UNAVAILABLE)));
 
@@ -119,7 +119,7 @@ async fn service_started_before_its_postgres_database_becomes_ready_when_it_appe
     // (at most the pool timeout) or answers 503, so ask until ready.
     let app = &app;
     assert!(eventually(|| async move { get(app, "/readyz").await.0 == 200 }).await, "not ready");
-    assert_eq!(get(app, "/readyz").await, (200, json!({"status": "ok"})));
+    assert_eq!(get(app, "/readyz").await, (200, ready_body()));
     assert_eq!(app.register("A", "early@example.com", PASSWORD).await.status().as_u16(), 201);
     assert_eq!(app.login("early@example.com", PASSWORD).await.status().as_u16(), 200);
 }
@@ -136,7 +136,7 @@ async fn binary_started_with_an_unreachable_database_serves_503_and_healthz() {
     let healthz = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(status_and_json(healthz).await, (200, json!({"status": "ok"})));
     let readyz = client.get(server.url("/readyz")).send().await.unwrap();
-    assert_eq!(status_and_json(readyz).await, (503, error_body(UNAVAILABLE)));
+    assert_eq!(status_and_json(readyz).await, (503, database_down_body()));
     let login = client
         .post(server.url("/api/login"))
         .json(&json!({"email": "a@example.com", "password": PASSWORD}))

@@ -304,6 +304,20 @@ pub fn error_body(message: &str) -> Value {
     json!({"status": "error", "message": message})
 }
 
+/// `GET /readyz` when the database and the picture store answer.
+pub fn ready_body() -> Value {
+    json!({"status": "ok", "checks": {"database": "ok", "storage": "ok"}})
+}
+
+/// `GET /readyz` (503) when the database does not answer.
+pub fn database_down_body() -> Value {
+    json!({
+        "status": "error",
+        "message": "Database unavailable",
+        "checks": {"database": "down", "storage": "ok"}
+    })
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
@@ -690,6 +704,8 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     pub fn start(extra_env: &[(&str, &str)]) -> ServiceProcess {
+        // The test's own reqwest clients share the service's TLS build (no provider of its own).
+        auth_service::uploads::bucket::install_tls_provider();
         let dir = TempDir::new().unwrap();
         let upload_dir = dir.path().join("uploads");
         let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))

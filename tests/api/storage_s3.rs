@@ -1,0 +1,217 @@
+//! `STORAGE=s3`: the upload contract with the pictures in a real S3 API server's bucket.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::s3_server::{PREFIX, S3Server};
+
+/// An app whose pictures go to a new bucket on `server`.
+async fn spawn_app_on_s3(backend: Backend, server: &S3Server) -> (TestApp, String) {
+    let bucket = server.new_bucket().await;
+    let storage = server.storage(&bucket);
+    let app = spawn_app_with(backend, |s| s.storage = storage).await;
+    (app, bucket)
+}
+
+fn key(name: &str) -> String {
+    format!("{PREFIX}{name}")
+}
+
+async fn a_picture_goes_to_the_bucket_and_is_served_from_it(backend: Backend) {
+    let server = S3Server::shared();
+    let (app, bucket) = spawn_app_on_s3(backend, server).await;
+    let token = app.register_and_login("pic@example.com").await;
+    let id = app.user_id("pic@example.com");
+    let sent = png_image(40, 30);
+
+    let response = app.upload("/api/upload_profile_pic", &token, "test.png", sent.clone()).await;
+    let url = format!("http://127.0.0.1:{}/uploads/{id}_test.png", app.port);
+    assert_eq!(
+        status_and_json(response).await,
+        (
+            200,
+            json!({"status": "success", "message": "Profile picture updated", "profile_pic_url": url})
+        )
+    );
+    let (stored, etag) = server.object(&bucket, &key(&format!("{id}_test.png"))).await;
+    assert_eq!(
+        server.objects(&bucket).await,
+        [(key(&format!("{id}_test.png")), stored.len() as u64)]
+    );
+    // Re-encoded on the way, as on disk; nothing of it left in UPLOAD_DIR.
+    assert_eq!(pixels(&stored), pixels(&sent));
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+
+    let served = app.client.get(&url).send().await.unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+    let headers = served.headers().clone();
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["content-length"], stored.len().to_string().as_str());
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(headers["cache-control"], "public, no-cache");
+    assert_eq!(headers["etag"], etag.as_str());
+    assert!(headers.contains_key("last-modified"));
+    assert_eq!(served.bytes().await.unwrap().to_vec(), stored);
+
+    let revalidated = app.client.get(&url).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(revalidated.status().as_u16(), 304);
+    assert_eq!(revalidated.headers()["etag"], etag.as_str());
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+    let changed = app.client.get(&url).header("If-None-Match", "\"other\"").send().await.unwrap();
+    assert_eq!(changed.status().as_u16(), 200);
+
+    let missing = app.client.get(app.url("/uploads/999_none.png")).send().await.unwrap();
+    assert_eq!(status_and_json(missing).await, (404, error_body("Not found")));
+    let (_, me) = status_and_json(app.get_me(Some(&format!("Bearer {token}"))).await).await;
+    assert_eq!(me["user"]["profile_pic_url"], json!(url));
+}
+
+async fn a_replaced_picture_and_a_deleted_accounts_picture_leave_the_bucket(backend: Backend) {
+    let server = S3Server::shared();
+    let (app, bucket) = spawn_app_on_s3(backend, server).await;
+    let token = app.register_and_login("pic@example.com").await;
+    let id = app.user_id("pic@example.com");
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let (app, token) = (&app, &token);
+        async move { app.upload("/api/upload_profile_pic", token, name, bytes).await.status() }
+    };
+
+    assert_eq!(upload("a.png", png_image(8, 8)).await.as_u16(), 200);
+    assert_eq!(upload("b.jpg", jpeg_image(8, 8)).await.as_u16(), 200);
+    let objects = server.objects(&bucket).await;
+    assert_eq!(
+        objects.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>(),
+        [key(&format!("{id}_b.jpg"))]
+    );
+    // The same name again replaces the object in place.
+    assert_eq!(upload("b.jpg", jpeg_image(20, 10)).await.as_u16(), 200);
+    let (stored, _) = server.object(&bucket, &key(&format!("{id}_b.jpg"))).await;
+    assert_eq!(pixels(&stored).dimensions(), (20, 10));
+    assert_eq!(server.objects(&bucket).await.len(), 1);
+
+    let (status, _) = app
+        .bearer_json(reqwest::Method::DELETE, "/api/user", &token, &json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(server.objects(&bucket).await, []);
+}
+
+async fn refused_and_failed_uploads_leave_no_object(backend: Backend) {
+    let server = S3Server::shared();
+    let bucket = server.new_bucket().await;
+    let storage = server.storage(&bucket);
+    let app = spawn_app_with(backend, |s| {
+        s.storage = storage;
+        s.uploads.max_bytes = 64 * 1024;
+    })
+    .await;
+    let token = app.register_and_login("pic@example.com").await;
+
+    let wrong_type = app.upload("/api/upload_profile_pic", &token, "a.png", jpeg_image(8, 8)).await;
+    assert_eq!(status_and_json(wrong_type).await, (400, error_body("Invalid file type")));
+    let too_large =
+        app.upload("/api/upload_profile_pic", &token, "a.png", png_bytes(200 * 1024)).await;
+    assert_eq!(status_and_json(too_large).await, (413, error_body("File too large")));
+    // Passes the type check, but is no picture.
+    let undecodable = app.upload("/api/upload_profile_pic", &token, "a.png", png_bytes(4096)).await;
+    assert_eq!(undecodable.status().as_u16(), 400);
+
+    assert_eq!(server.objects(&bucket).await, []);
+    assert_eq!(server.unfinished_uploads(&bucket).await, Vec::<String>::new());
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+    assert_eq!(app.user("pic@example.com").profile_pic, None);
+}
+
+/// A picture larger than one part goes up as a multipart upload (S3 gives such an object an
+/// ETag ending in `-<parts>`), read back whole.
+async fn a_large_picture_goes_up_in_parts(backend: Backend) {
+    let server = S3Server::shared();
+    let bucket = server.new_bucket().await;
+    let storage = server.storage(&bucket);
+    let app = spawn_app_with(backend, |s| {
+        s.storage = storage;
+        s.uploads.max_bytes = 16 * 1024 * 1024;
+    })
+    .await;
+    let token = app.register_and_login("big@example.com").await;
+    let id = app.user_id("big@example.com");
+    // Noise: about 3 bytes a pixel after re-encoding too, over one 5 MiB part.
+    let sent = png_image(1400, 1400);
+
+    let response = app.upload("/api/upload_profile_pic", &token, "big.png", sent.clone()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let (stored, etag) = server.object(&bucket, &key(&format!("{id}_big.png"))).await;
+    assert!(stored.len() > 5 * 1024 * 1024, "{} bytes", stored.len());
+    assert!(etag.ends_with("-2\""), "a two-part upload's ETag, got {etag}");
+    assert_eq!(pixels(&stored), pixels(&sent));
+    assert_eq!(server.unfinished_uploads(&bucket).await, Vec::<String>::new());
+
+    let served = app.client.get(app.url(&format!("/uploads/{id}_big.png"))).send().await.unwrap();
+    assert_eq!(served.bytes().await.unwrap().to_vec(), stored);
+}
+
+/// The store going away answers uploads and picture reads 503, keeps everything else
+/// working, shows in /readyz, and is used again once it is back, with no restart.
+async fn the_store_down_answers_503_and_recovers(backend: Backend) {
+    let mut server = S3Server::start();
+    let (app, bucket) = spawn_app_on_s3(backend, &server).await;
+    let token = app.register_and_login("pic@example.com").await;
+    let id = app.user_id("pic@example.com");
+    let upload = || app.upload("/api/upload_profile_pic", &token, "a.png", png_image(8, 8));
+    assert_eq!(upload().await.status().as_u16(), 200);
+    assert_eq!(get(&app, "/readyz").await, (200, ready_body()));
+
+    server.stop();
+    let refused = upload().await;
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_eq!(status_and_json(refused).await, (503, error_body("Picture storage unavailable")));
+    let picture = app.client.get(app.url(&format!("/uploads/{id}_a.png"))).send().await.unwrap();
+    assert_eq!(status_and_json(picture).await, (503, error_body("Picture storage unavailable")));
+    assert_eq!(app.me_status(&token).await, 200);
+    assert_eq!(app.login("pic@example.com", PASSWORD).await.status().as_u16(), 200);
+    let degraded = json!({"status": "degraded", "checks": {"database": "ok", "storage": "down"}});
+    assert_eq!(get(&app, "/readyz").await, (200, degraded));
+    // The row still names the picture the store had.
+    assert_eq!(app.user("pic@example.com").profile_pic, Some(format!("{id}_a.png")));
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+
+    // Back, empty (moto keeps nothing): the same app stores there again.
+    server.restart();
+    server.create_bucket(&bucket).await;
+    assert_eq!(get(&app, "/readyz").await, (200, ready_body()));
+    assert_eq!(upload().await.status().as_u16(), 200);
+    assert_eq!(server.objects(&bucket).await.len(), 1);
+}
+
+/// With `S3_PUBLIC_URL`, picture URLs point at the store (or a CDN) by the object's key.
+async fn picture_urls_point_at_s3_public_url(backend: Backend) {
+    let server = S3Server::shared();
+    let bucket = server.new_bucket().await;
+    let mut storage = server.storage(&bucket);
+    let auth_service::settings::StorageSettings::S3(s3) = &mut storage else { unreachable!() };
+    s3.public_url = Some("https://cdn.example.com".into());
+    let app = spawn_app_with(backend, |s| s.storage = storage).await;
+    let token = app.register_and_login("pic@example.com").await;
+    let id = app.user_id("pic@example.com");
+
+    let response = app.upload("/api/upload_profile_pic", &token, "a.png", png_image(8, 8)).await;
+    let url = format!("https://cdn.example.com/{PREFIX}{id}_a.png");
+    assert_eq!(status_and_json(response).await.1["profile_pic_url"], json!(url));
+    let (_, me) = status_and_json(app.get_me(Some(&format!("Bearer {token}"))).await).await;
+    assert_eq!(me["user"]["profile_pic_url"], json!(url));
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
+    status_and_json(app.client.get(app.url(path)).send().await.unwrap()).await
+}
+
+both_backends!(
+    a_picture_goes_to_the_bucket_and_is_served_from_it,
+    a_replaced_picture_and_a_deleted_accounts_picture_leave_the_bucket,
+    refused_and_failed_uploads_leave_no_object,
+    a_large_picture_goes_up_in_parts,
+    the_store_down_answers_503_and_recovers,
+    picture_urls_point_at_s3_public_url,
+);
