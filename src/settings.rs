@@ -968,6 +968,57 @@ mod tests {
     }
 
     #[test]
+    fn storage_is_the_folder_unless_a_bucket_is_named() {
+        assert_eq!(load(&[]).unwrap().storage, StorageSettings::Fs);
+        let s3 = [
+            ("STORAGE", "s3"),
+            ("S3_BUCKET", "pictures"),
+            ("S3_ENDPOINT", "http://127.0.0.1:8333"),
+            ("S3_PREFIX", "avatars/"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("S3_PUBLIC_URL", "https://cdn.example.com/"),
+            ("AWS_ACCESS_KEY_ID", "id"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        assert_eq!(
+            load(&s3).unwrap().storage,
+            StorageSettings::S3(S3Settings {
+                bucket: "pictures".into(),
+                endpoint: Some("http://127.0.0.1:8333".into()),
+                region: "us-east-1".into(),
+                prefix: "avatars/".into(),
+                force_path_style: true,
+                access_key_id: Some("id".into()),
+                secret_access_key: Some("secret".into()),
+                public_url: Some("https://cdn.example.com".into()),
+            })
+        );
+        // The keys never reach a log line.
+        let shown = format!("{:?}", load(&s3).unwrap().storage);
+        assert!(!shown.contains("secret") && !shown.contains("\"id\""), "{shown}");
+        assert_eq!(
+            load(&[("STORAGE", "s3")]).unwrap_err(),
+            invalid("S3_BUCKET", "is required when STORAGE=s3")
+        );
+        assert_eq!(
+            load(&[("STORAGE", "s3"), ("S3_BUCKET", "b"), ("AWS_ACCESS_KEY_ID", "id")])
+                .unwrap_err()
+                .variable,
+            "AWS_SECRET_ACCESS_KEY"
+        );
+        assert_eq!(
+            load(&[("STORAGE", "gcs")]).unwrap_err(),
+            invalid("STORAGE", "\"gcs\" is neither fs nor s3")
+        );
+        assert_eq!(
+            load(&[("STORAGE", "s3"), ("S3_BUCKET", "b"), ("S3_ENDPOINT", "minio:9000")])
+                .unwrap_err()
+                .variable,
+            "S3_ENDPOINT"
+        );
+    }
+
+    #[test]
     fn secrets_may_come_from_files() {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("jwt_secret");

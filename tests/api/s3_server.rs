@@ -150,3 +150,92 @@ fn element(xml: &str, name: &str) -> String {
     let end = xml[start..].find(&format!("</{name}>")).unwrap() + start;
     xml[start..end].to_owned()
 }
+
+/// What a `FaultyProxy` does to the request that uploads a multipart upload's second part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartFault {
+    /// Closes the connection in the middle of it (every time: retries fail too).
+    Cut,
+    /// Stops forwarding it and holds the connection open, as a store that stopped answering.
+    Stall,
+}
+
+/// A TCP proxy between the service and the S3 server that passes everything on but the
+/// upload of a second part: the network failing in the middle of a multipart upload.
+pub struct FaultyProxy {
+    pub port: u16,
+    /// How many second-part uploads it has caught.
+    pub caught: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyProxy {
+    pub async fn start(upstream: u16, fault: PartFault) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let caught = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = caught.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(forward(client, upstream, fault, counter.clone()));
+            }
+        });
+        FaultyProxy { port, caught, accept }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn caught(&self) -> usize {
+        self.caught.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Copies one connection both ways, watching the requests for `partNumber=2` (the request
+/// line of the second part's UploadPart, on a new connection or a kept-alive one).
+async fn forward(
+    client: tokio::net::TcpStream,
+    upstream: u16,
+    fault: PartFault,
+    caught: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const MARK: &[u8] = b"partNumber=2";
+    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let answers = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+    });
+    let mut window = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let n = match from_client.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        window.extend_from_slice(&chunk[..n]);
+        if window.windows(MARK.len()).any(|at| at == MARK) {
+            caught.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if fault == PartFault::Stall {
+                // Reads on (so the client's writes do not fail) and forwards nothing.
+                while matches!(from_client.read(&mut chunk).await, Ok(n) if n > 0) {}
+            }
+            break;
+        }
+        if to_server.write_all(&chunk[..n]).await.is_err() {
+            break;
+        }
+        window.drain(..window.len().saturating_sub(MARK.len()));
+    }
+    answers.abort();
+}

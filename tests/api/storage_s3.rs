@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::s3_server::{PREFIX, S3Server};
+use crate::s3_server::{FaultyProxy, PREFIX, PartFault, S3Server};
 
 /// An app whose pictures go to a new bucket on `server`.
 async fn spawn_app_on_s3(backend: Backend, server: &S3Server) -> (TestApp, String) {
@@ -152,6 +152,72 @@ async fn a_large_picture_goes_up_in_parts(backend: Backend) {
     assert_eq!(served.bytes().await.unwrap().to_vec(), stored);
 }
 
+/// An app whose bucket is reached through a proxy that fails second parts with `fault`,
+/// allowing uploads of `timeout_secs`.
+async fn spawn_app_behind(
+    backend: Backend,
+    server: &S3Server,
+    fault: PartFault,
+    timeout_secs: u64,
+) -> (TestApp, String, FaultyProxy) {
+    let bucket = server.new_bucket().await;
+    let proxy = FaultyProxy::start(server.port, fault).await;
+    let mut storage = server.storage(&bucket);
+    let auth_service::settings::StorageSettings::S3(s3) = &mut storage else { unreachable!() };
+    s3.endpoint = Some(proxy.endpoint());
+    let app = spawn_app_with(backend, |s| {
+        s.storage = storage;
+        s.uploads.max_bytes = 16 * 1024 * 1024;
+        s.uploads.timeout_secs = timeout_secs;
+    })
+    .await;
+    (app, bucket, proxy)
+}
+
+/// The connection cut in the middle of a multipart upload: 503, and the upload is aborted,
+/// so the bucket keeps neither an object nor the first part.
+async fn an_upload_cut_off_in_its_second_part_leaves_no_parts(backend: Backend) {
+    let server = S3Server::shared();
+    let (app, bucket, proxy) = spawn_app_behind(backend, server, PartFault::Cut, 120).await;
+    let token = app.register_and_login("big@example.com").await;
+
+    let response =
+        app.upload("/api/upload_profile_pic", &token, "big.png", png_image(1400, 1400)).await;
+    assert_eq!(status_and_json(response).await, (503, error_body("Picture storage unavailable")));
+    // The first try and object_store's two retries.
+    assert_eq!(proxy.caught(), 3);
+    assert!(
+        eventually(|| async { server.unfinished_uploads(&bucket).await.is_empty() }).await,
+        "an unfinished multipart upload is left: {:?}",
+        server.unfinished_uploads(&bucket).await
+    );
+    assert_eq!(server.objects(&bucket).await, []);
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+    assert_eq!(app.user("big@example.com").profile_pic, None);
+}
+
+/// The store stops answering in the middle of a multipart upload: the upload's deadline drops
+/// the request's future, and with it the upload, which is aborted.
+async fn an_upload_past_its_deadline_in_its_second_part_leaves_no_parts(backend: Backend) {
+    let server = S3Server::shared();
+    let (app, bucket, proxy) = spawn_app_behind(backend, server, PartFault::Stall, 8).await;
+    let token = app.register_and_login("big@example.com").await;
+
+    let response =
+        app.upload("/api/upload_profile_pic", &token, "big.png", png_image(1400, 1400)).await;
+    assert_eq!(status_and_json(response).await, (408, error_body("Upload took too long")));
+    // The deadline came during the second part, not before the upload began.
+    assert_eq!(proxy.caught(), 1);
+    assert!(
+        eventually(|| async { server.unfinished_uploads(&bucket).await.is_empty() }).await,
+        "an unfinished multipart upload is left: {:?}",
+        server.unfinished_uploads(&bucket).await
+    );
+    assert_eq!(server.objects(&bucket).await, []);
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+    assert_eq!(app.user("big@example.com").profile_pic, None);
+}
+
 /// The store going away answers uploads and picture reads 503, keeps everything else
 /// working, shows in /readyz, and is used again once it is back, with no restart.
 async fn the_store_down_answers_503_and_recovers(backend: Backend) {
@@ -212,6 +278,76 @@ both_backends!(
     a_replaced_picture_and_a_deleted_accounts_picture_leave_the_bucket,
     refused_and_failed_uploads_leave_no_object,
     a_large_picture_goes_up_in_parts,
+    an_upload_cut_off_in_its_second_part_leaves_no_parts,
+    an_upload_past_its_deadline_in_its_second_part_leaves_no_parts,
     the_store_down_answers_503_and_recovers,
     picture_urls_point_at_s3_public_url,
 );
+
+/// `auth-service storage migrate` with the environment of a `STORAGE=s3` deployment.
+fn storage_migrate(
+    server: &S3Server,
+    bucket: &str,
+    upload_dir: &std::path::Path,
+    storage: &str,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
+        .args(["storage", "migrate", "--progress-every", "2"])
+        .env_clear()
+        .env("UPLOAD_DIR", upload_dir)
+        .env("STORAGE", storage)
+        .env("S3_BUCKET", bucket)
+        .env("S3_ENDPOINT", server.endpoint())
+        .env("S3_PREFIX", PREFIX)
+        .env("S3_FORCE_PATH_STYLE", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("the binary runs")
+}
+
+#[tokio::test]
+async fn storage_migrate_copies_upload_dirs_pictures_once() {
+    let server = S3Server::shared();
+    let bucket = server.new_bucket().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let pictures =
+        [("1_a.png", png_image(8, 8)), ("2_b.jpg", jpeg_image(9, 9)), ("3_c.png", png_image(5, 5))];
+    for (name, bytes) in &pictures {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    // An upload cut off by a crash, and a file no upload made.
+    std::fs::write(dir.path().join(".upload-x1"), b"half").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"notes").unwrap();
+
+    let first = storage_migrate(server, &bucket, dir.path(), "s3");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        String::from_utf8(first.stdout).unwrap(),
+        "storage migrate: 2/3 pictures: 2 copied, 0 already in the bucket, 2 other files ignored\n\
+         storage migrate: 3/3 pictures: 3 copied, 0 already in the bucket, 2 other files ignored\n"
+    );
+    let expected: Vec<(String, u64)> =
+        pictures.iter().map(|(name, bytes)| (key(name), bytes.len() as u64)).collect();
+    assert_eq!(server.objects(&bucket).await, expected);
+    for (name, bytes) in &pictures {
+        assert_eq!(&server.object(&bucket, &key(name)).await.0, bytes, "{name}");
+    }
+
+    // Again, with one more picture since: only that one is copied.
+    std::fs::write(dir.path().join("4_d.png"), png_image(4, 4)).unwrap();
+    let second = storage_migrate(server, &bucket, dir.path(), "s3");
+    assert_eq!(
+        String::from_utf8(second.stdout).unwrap(),
+        "storage migrate: 2/4 pictures: 0 copied, 2 already in the bucket, 2 other files ignored\n\
+         storage migrate: 4/4 pictures: 1 copied, 3 already in the bucket, 2 other files ignored\n"
+    );
+    assert_eq!(server.objects(&bucket).await.len(), 4);
+
+    let not_s3 = storage_migrate(server, &bucket, dir.path(), "fs");
+    assert!(!not_s3.status.success());
+    assert_eq!(
+        String::from_utf8(not_s3.stderr).unwrap(),
+        "auth-service storage migrate: STORAGE is not s3: there is no bucket to copy the pictures to\n"
+    );
+}
