@@ -152,7 +152,7 @@ impl Application {
     /// replica once its lease ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let delivery = tokio::spawn(self.delivery.run());
-        let sweeper = tokio::spawn(Sweeper { db: self.state.db.clone() }.run());
+        let sweeper = tokio::spawn(Sweeper { state: self.state.clone() }.run());
         let served = match self.metrics {
             Some((_, metrics)) => {
                 futures_util::future::try_join(self.server, metrics).await.map(drop)

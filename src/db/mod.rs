@@ -12,6 +12,7 @@ pub mod rate_limits;
 pub mod recovery_codes;
 pub mod schema;
 pub mod sessions;
+pub mod unsettled_pictures;
 pub mod users;
 
 use std::{path::PathBuf, str::FromStr};

@@ -110,6 +110,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    unsettled_pictures (name) {
+        name -> Text,
+        settle_after -> Timestamp,
+    }
+}
+
 diesel::joinable!(email_codes -> users (user_id));
 diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
@@ -118,6 +125,7 @@ diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    unsettled_pictures,
     data_migrations,
     email_codes,
     known_devices,

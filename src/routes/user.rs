@@ -6,10 +6,13 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{me::CurrentUserResponse, password::confirm_password, responses::MessageResponse};
+use super::{
+    me::CurrentUserResponse, password::confirm_password, profile_pic::remove_unnamed_picture,
+    responses::MessageResponse,
+};
 use crate::{
     audit::Event,
-    db::{mail_outbox, users},
+    db::{mail_outbox, unsettled_pictures, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx},
@@ -60,6 +63,10 @@ pub async fn delete_user(
                 if deleted.is_some() {
                     mail_outbox::enqueue(conn, &notice)?;
                 }
+                // No row names it now: should the removal below not happen, the sweeper's.
+                if let Some(Some(picture)) = &deleted {
+                    unsettled_pictures::note(conn, picture, chrono::Utc::now().naive_utc())?;
+                }
                 Ok::<_, diesel::result::Error>(deleted)
             })
         })
@@ -69,7 +76,7 @@ pub async fn delete_user(
         return Err(ApiError::WrongPassword);
     };
     if let Some(picture) = picture {
-        ctx.uploads.storage.remove(&picture).await;
+        remove_unnamed_picture(&ctx, &picture).await;
     }
     ctx.ring_mail();
     ctx.audit(Event::AccountDeletion, "ok", Some(user_id));

@@ -185,12 +185,11 @@ impl Bucket {
         Ok(response.no_chunking(size).streaming(body.boxed()))
     }
 
-    /// Deletes the object (a missing one is no error). A failure is logged, not answered: the
-    /// request it follows has succeeded.
-    pub async fn remove(&self, stored_name: &str) {
+    /// Deletes the object (a missing one is no error).
+    pub async fn remove(&self, stored_name: &str) -> Result<(), String> {
         match self.store.delete(&self.key(stored_name)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(error) => log::warn!("cannot remove old picture {stored_name}: {error}"),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(BucketError(error).to_string()),
         }
     }
 

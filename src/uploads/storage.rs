@@ -70,24 +70,28 @@ impl PictureStorage {
         }
     }
 
-    /// Deletes a picture that no row names any more. A failure is logged, not answered: the
-    /// request it follows has succeeded.
-    pub async fn remove(&self, stored_name: &str) {
+    /// Deletes a picture that no row names any more (one that is not there is no error); a
+    /// failure is logged, and `false`.
+    pub async fn remove(&self, stored_name: &str) -> bool {
         // Names come from the database; only ever delete a plain name this service stores.
         if !is_stored_name(stored_name) {
             log::warn!("not removing picture with unsafe name {stored_name:?}");
-            return;
+            return false;
         }
-        match self {
+        let removed = match self {
             PictureStorage::Disk(dir) => {
                 match tokio::fs::remove_file(dir.join(stored_name)).await {
-                    Ok(()) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => log::warn!("cannot remove old picture {stored_name}: {error}"),
+                    Ok(()) => Ok(()),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(error) => Err(error.to_string()),
                 }
             }
             PictureStorage::Bucket(bucket) => bucket.remove(stored_name).await,
+        };
+        if let Err(error) = &removed {
+            log::warn!("cannot remove picture {stored_name}: {error}");
         }
+        removed.is_ok()
     }
 
     /// Where a browser fetches the picture when not from this service (`S3_PUBLIC_URL`).

@@ -1,7 +1,6 @@
 //! Streams the `profile_pic` part of a multipart body to a temporary file inside `UPLOAD_DIR`,
 //! enforcing `MAX_UPLOAD_BYTES` and the type check as bytes arrive, re-encodes it into a second
-//! temporary file on the picture threads, then stores that (renamed into place, or uploaded to
-//! the bucket).
+//! temporary file on the picture threads, and hands that over to be stored (see `storage`).
 //! Both temporary files belong to the request's future, never to the re-encoding: when
 //! anything fails, the client goes away or the deadline passes (the future is dropped), they
 //! are removed at once, and the re-encoding is told to stop.
@@ -18,7 +17,6 @@ use super::{
     filename::{secure_filename, stored_name},
     reencode::{Abandoned, reencode},
     sniff::{ImageType, SNIFF_LEN},
-    storage::PictureStorage,
 };
 use crate::{cpu_pool::CpuPool, error::ApiError};
 
@@ -33,28 +31,28 @@ const WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// The website's form sends one part; a body of thousands of tiny parts is refused early.
 const MAX_PARTS: usize = 16;
 
-/// An upload's limits and the places it passes through.
+/// An upload's limits and where its temporary files are written.
 pub struct UploadPlan<'a> {
-    /// Where its temporary files are written.
     pub scratch_dir: &'a Path,
     pub max_bytes: u64,
     pub images: &'a CpuPool,
-    pub storage: &'a PictureStorage,
 }
 
-/// A stored picture: its name and size.
-pub struct Stored {
+/// A picture received and re-encoded, to be stored under `name`; its temporary file goes
+/// when `clean` is dropped.
+pub struct Received {
     pub name: String,
-    pub bytes: u64,
+    pub kind: ImageType,
+    pub clean: TempPath,
 }
 
-/// Stores the first `profile_pic` part as `<user id>_<safe filename>`, re-encoded on the
-/// picture threads.
-pub async fn store_profile_pic(
+/// Receives the first `profile_pic` part, to be stored as `<user id>_<safe filename>`,
+/// re-encoded on the picture threads.
+pub async fn receive_profile_pic(
     mut payload: Multipart,
     user_id: i64,
     plan: UploadPlan<'_>,
-) -> Result<Stored, ApiError> {
+) -> Result<Received, ApiError> {
     let upload_dir = plan.scratch_dir;
     let mut budget = ByteBudget::new(plan.max_bytes);
     let mut parts = 0;
@@ -84,8 +82,7 @@ pub async fn store_profile_pic(
         let (raw, _raw_path) =
             stream_to_temp_file(&mut field, upload_dir, claimed, &mut budget).await?;
         let clean = reencode_to_temp_file(raw, upload_dir, claimed, plan.images).await?;
-        let bytes = plan.storage.put(clean, &stored_name, claimed).await?;
-        return Ok(Stored { name: stored_name, bytes });
+        return Ok(Received { name: stored_name, kind: claimed, clean });
     }
     Err(ApiError::NoFileUploaded)
 }
@@ -217,6 +214,7 @@ mod tests {
     use futures_util::{StreamExt, stream};
 
     use super::*;
+    use crate::uploads::storage::PictureStorage;
 
     /// A multipart body holding one `profile_pic` part, delivered `chunk` bytes at a time.
     fn multipart(filename: &str, picture: &[u8], chunk: usize) -> Multipart {
@@ -241,17 +239,16 @@ mod tests {
         Multipart::new(&headers, Box::pin(trickle))
     }
 
-    /// One picture thread, and the folder as both scratch space and storage; leaked, as a
-    /// test's plan lives as long as the test.
+    /// One picture thread and the folder as scratch space; leaked, as a test's plan lives
+    /// as long as the test.
     fn plan(dir: &Path) -> UploadPlan<'static> {
         let limits = crate::cpu_pool::QueueLimits {
             capacity: 1,
             max_wait: std::time::Duration::from_secs(10),
         };
         let images = Box::leak(Box::new(CpuPool::new("image", 1, limits).unwrap()));
-        let storage = Box::leak(Box::new(PictureStorage::Disk(dir.to_owned())));
         let scratch_dir = Box::leak(dir.to_owned().into_boxed_path());
-        UploadPlan { scratch_dir, max_bytes: 1 << 20, images, storage }
+        UploadPlan { scratch_dir, max_bytes: 1 << 20, images }
     }
 
     fn png() -> Vec<u8> {
@@ -265,9 +262,11 @@ mod tests {
     #[actix_web::test]
     async fn png_sent_one_byte_per_chunk_is_sniffed_and_stored() {
         let dir = tempfile::TempDir::new().unwrap();
-        let stored =
-            store_profile_pic(multipart("a.png", &png(), 1), 7, plan(dir.path())).await.unwrap();
-        assert_eq!(stored.name, "7_a.png");
+        let received =
+            receive_profile_pic(multipart("a.png", &png(), 1), 7, plan(dir.path())).await.unwrap();
+        assert_eq!(received.name, "7_a.png");
+        let storage = PictureStorage::Disk(dir.path().to_owned());
+        storage.put(received.clean, "7_a.png", ImageType::Png).await.unwrap();
         let names: Vec<_> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["7_a.png"]);
@@ -278,7 +277,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let mut fake = b"GIF89a".to_vec();
         fake.extend_from_slice(&png()[6..]);
-        let result = store_profile_pic(multipart("a.png", &fake, 1), 7, plan(dir.path())).await;
+        let result = receive_profile_pic(multipart("a.png", &fake, 1), 7, plan(dir.path())).await;
         assert!(matches!(result, Err(ApiError::InvalidFileType)));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

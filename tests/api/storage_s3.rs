@@ -269,6 +269,76 @@ async fn picture_urls_point_at_s3_public_url(backend: Backend) {
     assert_eq!(me["user"]["profile_pic_url"], json!(url));
 }
 
+/// A replica that died between storing a picture and naming it (or before removing a replaced
+/// one) leaves it noted as unsettled: the sweeper removes it once due, unless a row names it.
+async fn a_picture_left_unnamed_by_a_crash_is_swept(backend: Backend) {
+    use auth_service::db::unsettled_pictures;
+    let server = S3Server::shared();
+    let (app, bucket) = spawn_app_on_s3(backend, server).await;
+    let token = app.register_and_login("pic@example.com").await;
+    let id = app.user_id("pic@example.com");
+    let upload = app.upload("/api/upload_profile_pic", &token, "kept.png", png_image(8, 8)).await;
+    assert_eq!(upload.status().as_u16(), 200);
+    // What the dead replica left: two stored pictures no row names, noted, and the named one
+    // noted again by an upload of the same name that never finished.
+    let storage = &app.state.uploads.storage;
+    for name in ["98_orphan.png", "99_not_yet.png"] {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), png_image(4, 4)).unwrap();
+        let kind = auth_service::uploads::sniff::ImageType::Png;
+        storage.put(file.into_temp_path(), name, kind).await.unwrap();
+    }
+    let now = chrono::Utc::now().naive_utc();
+    let hour = chrono::Duration::hours(1);
+    let mut conn = app.db();
+    unsettled_pictures::note(&mut conn, "98_orphan.png", now - hour).unwrap();
+    unsettled_pictures::note(&mut conn, "99_not_yet.png", now + hour).unwrap();
+    unsettled_pictures::note(&mut conn, &format!("{id}_kept.png"), now - hour).unwrap();
+
+    let removed = auth_service::sweeper::sweep_pictures(&app.state, now).await.unwrap();
+    assert_eq!(removed, 1);
+    let keys: Vec<String> = server.objects(&bucket).await.into_iter().map(|(key, _)| key).collect();
+    let mut expected = [key("99_not_yet.png"), key(&format!("{id}_kept.png"))];
+    expected.sort();
+    assert_eq!(keys, expected);
+    // Only the one not yet due is still noted.
+    use diesel::{QueryDsl, RunQueryDsl};
+    let noted: Vec<String> = auth_service::db::schema::unsettled_pictures::table
+        .select(auth_service::db::schema::unsettled_pictures::name)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(noted, ["99_not_yet.png"]);
+    let served = app.client.get(app.url(&format!("/uploads/{id}_kept.png"))).send().await.unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+}
+
+/// Nothing is left noted by uploads, replacements and deletions that finish.
+async fn finished_uploads_leave_nothing_unsettled(backend: Backend) {
+    use diesel::{QueryDsl, RunQueryDsl};
+    let server = S3Server::shared();
+    let (app, bucket) = spawn_app_on_s3(backend, server).await;
+    let token = app.register_and_login("pic@example.com").await;
+    for name in ["a.png", "b.png", "b.png"] {
+        let upload = app.upload("/api/upload_profile_pic", &token, name, png_image(8, 8)).await;
+        assert_eq!(upload.status().as_u16(), 200);
+    }
+    let wrong = app.upload("/api/upload_profile_pic", &token, "c.png", jpeg_image(8, 8)).await;
+    assert_eq!(wrong.status().as_u16(), 400);
+    let noted = || {
+        auth_service::db::schema::unsettled_pictures::table
+            .count()
+            .get_result::<i64>(&mut app.db())
+            .unwrap()
+    };
+    assert_eq!(noted(), 0);
+    let (status, _) = app
+        .bearer_json(reqwest::Method::DELETE, "/api/user", &token, &json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(noted(), 0);
+    assert_eq!(server.objects(&bucket).await, []);
+}
+
 async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
     status_and_json(app.client.get(app.url(path)).send().await.unwrap()).await
 }
@@ -282,6 +352,8 @@ both_backends!(
     an_upload_past_its_deadline_in_its_second_part_leaves_no_parts,
     the_store_down_answers_503_and_recovers,
     picture_urls_point_at_s3_public_url,
+    a_picture_left_unnamed_by_a_crash_is_swept,
+    finished_uploads_leave_nothing_unsettled,
 );
 
 /// `auth-service storage migrate` with the environment of a `STORAGE=s3` deployment.

@@ -1,9 +1,11 @@
 """A real S3 API server for the tests: moto's server mode on 127.0.0.1.
 
-Usage: server.py PORT. Prints "listening" once it serves, and stops when its standard input
-closes (the test process that started it ended, however it ended).
+Usage: server.py PORT [--until-killed]. Prints "listening" once it serves, and stops when its
+standard input closes (the test process that started it ended, however it ended), or with
+--until-killed (a script's background job, whose standard input is closed) when signalled.
 """
 
+import signal
 import socket
 import sys
 import time
@@ -23,7 +25,11 @@ def main() -> None:
         except OSError:
             time.sleep(0.02)
     print("listening", flush=True)
-    sys.stdin.read()
+    if "--until-killed" in sys.argv[2:]:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.pause()
+    else:
+        sys.stdin.read()
     server.stop()
 
 

@@ -1,0 +1,1 @@
+DROP TABLE unsettled_pictures;
