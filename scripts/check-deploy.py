@@ -10,6 +10,7 @@
    then stops it with SIGTERM and expects exit code 0.
 """
 import argparse
+import ipaddress
 import json
 import os
 import re
@@ -109,14 +110,13 @@ def check_files():
     check(any(v[0] in named_volumes and v[1] == upload_dir for v in auth_volumes),
           f"uploads ({upload_dir}) are on a named volume")
     ports = [str(p) for p in auth.get("ports", [])]
-    check(any(p.split(":")[-2].split("-")[0] == "5000" and p.endswith(":5000") for p in ports),
-          f"port 5000 is published ({ports})")
-    check(ports and all(p.startswith("127.0.0.1:") for p in ports),
-          f"the plain-HTTP port is bound to 127.0.0.1, for a TLS proxy in front ({ports})")
+    check(not ports and "5000" in [str(p) for p in auth.get("expose", [])],
+          f"auth publishes no port: it is reached through nginx ({ports})")
+    check_nginx(compose, services, env)
+    check_s3(services, env)
     check(auth.get("read_only") is True, "auth's root file system is read-only")
     check(auth.get("cap_drop") == ["ALL"], "auth drops every capability")
     check("no-new-privileges:true" in auth.get("security_opt", []), "auth cannot gain privileges")
-    check("TRUSTED_PROXIES" in env, "compose passes TRUSTED_PROXIES through")
     check(all(name in env for name in ["SMTP_URL", "MAIL_FROM", "APP_URL", "REQUIRE_EMAIL_VERIFICATION"]),
           "compose passes the mail settings through (SMTP_URL, MAIL_FROM, APP_URL, REQUIRE_EMAIL_VERIFICATION)")
     check("MFA_ENCRYPTION_KEY" in env, "compose passes MFA_ENCRYPTION_KEY through")
@@ -185,6 +185,56 @@ def check_files():
         print("note docker compose plugin not installed: `docker compose config` not run")
 
     return env, json.loads(healthcheck.group(1)) if healthcheck else None
+
+
+def check_nginx(compose, services, env):
+    nginx = services.get("nginx", {})
+    check("nginx" in nginx.get("image", ""), f"an nginx service fronts auth ({nginx.get('image')})")
+    nginx_ports = [str(p) for p in nginx.get("ports", [])]
+    check(nginx_ports == ["127.0.0.1:5000:8080"],
+          f"nginx publishes port 5000 on 127.0.0.1 only, for a TLS proxy in front ({nginx_ports})")
+    mounts = [v.split(":") for v in nginx.get("volumes", [])]
+    conf = [v for v in mounts if v[1] == "/etc/nginx/nginx.conf"]
+    check(conf and os.path.exists(os.path.join(ROOT, conf[0][0])) and conf[0][2:] == ["ro"],
+          "nginx gets its configuration from the repository, read-only")
+    address = nginx.get("networks", {}).get("default", {}).get("ipv4_address")
+    subnets = [c.get("subnet") for c in compose.get("networks", {}).get("default", {})
+               .get("ipam", {}).get("config", [])]
+    check(address and any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in subnets),
+          f"nginx has a fixed address in the compose network ({address} in {subnets})")
+    trusted = interpolate(str(env.get("TRUSTED_PROXIES", "")), {})
+    check(trusted == address, f"auth trusts nginx's X-Forwarded-For by default (TRUSTED_PROXIES={trusted})")
+    check(nginx.get("read_only") is True and nginx.get("cap_drop") == ["ALL"],
+          "nginx runs read-only with no capability")
+    text = read("config/nginx.conf")
+    check("$proxy_add_x_forwarded_for" in text and "http://auth:5000" in text and "resolver 127.0.0.11" in text,
+          "nginx forwards the client's address to every auth replica, found by Docker's DNS")
+    size = re.search(r"client_max_body_size\s+(\d+)m;", text)
+    check(size and int(size.group(1)) * 1024 * 1024 > 5242880,
+          "nginx lets an upload of MAX_UPLOAD_BYTES through (auth answers 413 itself)")
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if binary is None:
+        check(False, "nginx is installed to test config/nginx.conf (apt-get install nginx-light)")
+        return
+    result = subprocess.run([binary, "-t", "-q", "-c", os.path.join(ROOT, "config/nginx.conf")],
+                            capture_output=True, text=True)
+    check(result.returncode == 0, f"nginx -t accepts config/nginx.conf {result.stderr.strip()}")
+
+
+def check_s3(services, env):
+    names = ["STORAGE", "S3_BUCKET", "S3_ENDPOINT", "S3_REGION", "S3_PREFIX", "S3_FORCE_PATH_STYLE",
+             "S3_PUBLIC_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    check(all(name in env for name in names), "compose passes the storage settings through (STORAGE, S3_*, AWS_*)")
+    check(interpolate(str(env.get("STORAGE", "")), {}) == "fs", "pictures stay on the uploads volume unless STORAGE=s3")
+    server, bucket = services.get("rustfs", {}), services.get("rustfs-bucket", {})
+    check(server.get("profiles") == ["s3"] and "rustfs/rustfs:" in server.get("image", ""),
+          "an S3-compatible server (RustFS) runs only with --profile s3")
+    check(not server.get("ports"), "the S3 server publishes no port")
+    check(any(v.split(":")[1] == "/data" for v in server.get("volumes", [])), "the S3 server keeps its objects on a volume")
+    check(bucket.get("profiles") == ["s3"]
+          and bucket.get("depends_on", {}).get("rustfs", {}).get("condition") == "service_healthy"
+          and "create-bucket" in " ".join(bucket.get("command", [])),
+          "--profile s3 makes the bucket once the S3 server is healthy")
 
 
 def free_port():
