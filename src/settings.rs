@@ -92,6 +92,9 @@ pub struct DatabaseSettings {
     /// How long one statement may run (PostgreSQL) or wait for a lock (SQLite) before the
     /// request answers 503.
     pub statement_timeout_ms: u64,
+    /// PostgreSQL: named prepared statements, cached per connection. Off for a pooler that
+    /// does not keep them per client (PgBouncer before 1.21 in transaction mode).
+    pub prepared_statements: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -508,6 +511,7 @@ impl Settings {
                 url: source.parsed("DATABASE_URL")?,
                 pool_timeout_secs: source.positive("DATABASE_POOL_TIMEOUT_SECS")?,
                 statement_timeout_ms: source.positive("DATABASE_STATEMENT_TIMEOUT_MS")?,
+                prepared_statements: source.parsed("DATABASE_PREPARED_STATEMENTS")?,
             },
             tokens: TokenSettings {
                 jwt_secret: source.optional("JWT_SECRET")?,
@@ -688,6 +692,7 @@ impl DatabaseSettings {
         DatabaseOptions {
             pool_timeout: std::time::Duration::from_secs(self.pool_timeout_secs),
             statement_timeout: std::time::Duration::from_millis(self.statement_timeout_ms),
+            prepared_statements: self.prepared_statements,
         }
     }
 }
@@ -726,6 +731,7 @@ mod tests {
         assert_eq!((s.passwords.bcrypt_queue_capacity, s.passwords.bcrypt_max_wait_ms), (32, 3000));
         assert_eq!(s.uploads.dir, PathBuf::from("uploads"));
         assert_eq!(s.uploads.max_bytes, 5_242_880);
+        assert!(s.database.prepared_statements);
         assert_eq!(s.server.public_url, None);
         assert_eq!(s.server.cors_allowed_origins, vec!["*"]);
         assert_eq!(s.server.shutdown_timeout_secs, 30);

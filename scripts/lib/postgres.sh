@@ -2,7 +2,8 @@
 # a temporary folder with trust auth on 127.0.0.1 and a free port. When its binaries are missing
 # it says how to get them and fails; only on CI (CI=true, as root) does it install them with
 # apt-get.
-# Callers set WORK (a temporary folder) and call stop_throwaway_postgres on exit.
+# Callers set WORK (a temporary folder) and call stop_throwaway_postgres on exit; PG_EXTRA_OPTIONS
+# adds server settings (-c name=value ...).
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
@@ -54,7 +55,7 @@ start_throwaway_postgres() {
     || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
   PG_PORT=$(free_port)
   as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$WORK/postgres.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK -c fsync=off -c max_connections=300" >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK -c fsync=off -c max_connections=300 ${PG_EXTRA_OPTIONS:-}" >/dev/null \
     || { cat "$WORK/postgres.log" >&2; die "PostgreSQL did not start"; }
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 }

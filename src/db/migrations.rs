@@ -17,18 +17,19 @@ pub type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 /// An arbitrary key for the PostgreSQL advisory lock that migrations hold ("auth").
 const MIGRATION_LOCK_KEY: i64 = 0x6175_7468;
 
-/// Runs pending migrations. On PostgreSQL they hold an advisory lock, so replicas starting
-/// together migrate one after the other instead of racing to create the same tables.
+/// Runs pending migrations. On PostgreSQL they run in one transaction holding an advisory
+/// lock, so replicas starting together migrate one after the other instead of racing to create
+/// the same tables. The lock is the transaction's, not the session's: behind PgBouncer in
+/// transaction mode a session lock and its unlock could land on different server connections.
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<(), MigrationError> {
-    let locked = matches!(conn, AnyConnection::Postgresql(_));
-    if locked {
-        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        conn.transaction(|conn| {
+            conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))?;
+            migrate(conn)
+        })
+    } else {
+        migrate(conn)
     }
-    let migrated = migrate(conn);
-    if locked {
-        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
-    }
-    migrated
 }
 
 fn migrate(conn: &mut AnyConnection) -> Result<(), MigrationError> {

@@ -34,6 +34,8 @@ pub struct DatabaseOptions {
     pub pool_timeout: Duration,
     /// For one statement: PostgreSQL's `statement_timeout`, SQLite's `busy_timeout`.
     pub statement_timeout: Duration,
+    /// PostgreSQL: cache named prepared statements per connection.
+    pub prepared_statements: bool,
 }
 
 /// The connection pool, and as many permits as it has connections: a request waits for a
@@ -129,6 +131,7 @@ impl DerefMut for ManagedConnection {
 pub struct ConnectionManager {
     url: DatabaseUrl,
     statement_timeout: Duration,
+    prepared_statements: bool,
     dead_found: Arc<AtomicU64>,
     migrated: Arc<Mutex<bool>>,
 }
@@ -138,6 +141,7 @@ impl ConnectionManager {
         ConnectionManager {
             url,
             statement_timeout: options.statement_timeout,
+            prepared_statements: options.prepared_statements,
             dead_found: Arc::default(),
             migrated: Arc::default(),
         }
@@ -148,6 +152,11 @@ impl ConnectionManager {
     /// is in place).
     fn open(&self) -> Result<AnyConnection, OpenError> {
         let mut conn = establish(&self.url).map_err(OpenError::Connect)?;
+        if !self.prepared_statements {
+            // Unnamed statements, parsed and bound in one message (PQsendQueryParams): nothing
+            // outlives the statement on the server connection a pooler lent.
+            conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+        }
         set_statement_timeout(&mut conn, self.statement_timeout)
             .map_err(|error| OpenError::Connect(r2d2::Error::QueryError(error)))?;
         let mut migrated = self.migrated.lock().unwrap_or_else(|e| e.into_inner());

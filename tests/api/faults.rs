@@ -147,3 +147,29 @@ async fn binary_started_with_an_unreachable_database_serves_503_and_healthz() {
     server.signal("-TERM");
     assert_eq!(server.wait().code(), Some(0));
 }
+
+/// `DATABASE_PREPARED_STATEMENTS=false` (for PgBouncer before 1.21 in transaction mode): the
+/// same answers, each statement sent unnamed with its parameters.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: TEST_DATABASE_URL and --include-ignored (scripts/test)"]
+async fn without_prepared_statements_every_answer_is_the_same_postgres() {
+    let app = spawn_app_with(Backend::Postgres, |s| s.database.prepared_statements = false).await;
+    let registered = app.register("A", "unprepared@example.com", PASSWORD).await;
+    assert_eq!(registered.status().as_u16(), 201);
+    let (status, body) = status_and_json(app.login("unprepared@example.com", PASSWORD).await).await;
+    assert_eq!(status, 200);
+    let tokens = Tokens::from_body(&body);
+    for _ in 0..3 {
+        assert_eq!(app.me_status(&tokens.access).await, 200);
+    }
+    let (status, body) = status_and_json(app.refresh(&tokens.refresh).await).await;
+    assert_eq!(status, 200);
+    let refreshed = Tokens::from_body(&body);
+    assert_eq!(body, refreshed.body("Token refreshed"));
+    let upload =
+        app.upload("/api/upload_profile_pic", &refreshed.access, "a.png", png_image(4, 4)).await;
+    assert_eq!(upload.status().as_u16(), 200);
+    let logout = status_and_json(app.logout(&refreshed.access).await).await;
+    assert_eq!(logout, (200, json!({"status": "success", "message": "Logged out"})));
+    assert_eq!(app.me_status(&refreshed.access).await, 401);
+}
