@@ -34,11 +34,14 @@ use crate::{
     request_body::{self, BodyDeadline},
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
-    settings::Settings,
-    settings::StorageSettings,
+    settings::{Settings, StorageSettings},
     state::{AppState, MailRules, MetricsAccess, MfaRules, UploadRules},
     sweeper::Sweeper,
-    uploads::{bucket::Bucket, storage::PictureStorage, store},
+    uploads::{
+        bucket::{self, Bucket, BucketError},
+        storage::PictureStorage,
+        store,
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +65,7 @@ pub enum StartupError {
     #[error("MFA_ENCRYPTION_KEY: {0}")]
     MfaKey(String),
     #[error("STORAGE=s3: {0}")]
-    Storage(#[from] crate::uploads::bucket::BucketError),
+    Storage(#[from] BucketError),
 }
 
 pub struct Application {
@@ -77,7 +80,7 @@ pub struct Application {
 impl Application {
     /// Opens the database, runs pending migrations, binds `HOST:PORT` and builds the server.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
-        crate::uploads::bucket::install_tls_provider();
+        bucket::install_tls_provider();
         let state = web::Data::new(app_state(&settings)?);
         let delivery = delivery(&settings, &state)?;
         let metrics = web::Data::from(Arc::clone(&state.metrics));
