@@ -39,7 +39,9 @@ pub fn settle_if_due(conn: &mut AnyConnection, name: &str, now: NaiveDateTime) -
 }
 
 /// Up to `limit` pictures past their time that no row names, oldest first (to be removed).
-/// Those a row names are settled on the way.
+/// Those a row names are settled on the way. An upload of the same name noted after this read
+/// and stored before the sweeper's removal would lose its object: that needs a crash's leftover
+/// of that very name and the re-upload's PUT within the same milliseconds, and is left open.
 pub fn due_and_unnamed(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
