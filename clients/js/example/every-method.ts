@@ -1,0 +1,40 @@
+// Uses every method with the types a page would give them: `tsc --noEmit` fails on a wrong one.
+import { AuthClient, AuthError, MemoryStorage, type SignIn, type User, type Session } from '@auth-service/client';
+import { verifyAccessToken, type AccessTokenClaims } from '@auth-service/client/verify';
+
+export async function everyMethod(baseUrl: string): Promise<void> {
+  const auth = new AuthClient({ baseUrl, storage: new MemoryStorage() });
+  const stop: () => void = auth.onAuthStateChange((event, detail) => console.log(event, detail.reason));
+  await auth.register({ name: 'Ada', email: 'ada@example.com', password: 'correct horse battery' });
+  const signIn: SignIn = await auth.login({ email: 'ada@example.com', password: 'correct horse battery' });
+  if (signIn.mfaRequired) {
+    await auth.verifyMfa({ mfaToken: signIn.mfaToken, code: '123456' });
+    await auth.verifyMfa({ mfaToken: signIn.mfaToken, recoveryCode: 'abcd-efgh-ijkl' });
+  }
+  const user: User = await auth.me();
+  const verified: boolean = user.email_verified;
+  const url: string = await auth.uploadProfilePic(new Blob([new Uint8Array(8)]), 'a.png');
+  await auth.changePassword({ currentPassword: 'correct horse battery', newPassword: 'another good passphrase' });
+  const sessions: Session[] = await auth.sessions();
+  await auth.endSession(sessions[0].id);
+  await auth.forgotPassword({ email: 'ada@example.com' });
+  await auth.resetPassword({ email: 'ada@example.com', code: '042917', newPassword: 'a third passphrase' });
+  await auth.verifyEmail({ email: 'ada@example.com', code: '042917' });
+  const token: string | null = await auth.getAccessToken();
+  const response: Response = await auth.fetch('/api/orders', { method: 'GET' });
+  await auth.logout({ scope: 'others' });
+  await auth.deleteAccount({ password: 'a third passphrase' });
+  await auth.logout();
+  const claims: AccessTokenClaims = await verifyAccessToken(token ?? '', {
+    jwksUrl: `${baseUrl}/.well-known/jwks.json`,
+    issuer: 'auth-service',
+    audience: 'auth-service',
+  });
+  try {
+    await auth.me();
+  } catch (error) {
+    if (error instanceof AuthError) console.log(error.status, error.message);
+  }
+  console.log(verified, url, response.status, claims.sub);
+  stop();
+}

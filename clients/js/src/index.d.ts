@@ -1,0 +1,57 @@
+// The client's types; the service's bodies come from src/openapi.d.ts (generated).
+import type { components } from './openapi.js';
+
+type Schemas = components['schemas'];
+export type User = Schemas['UserProfile'];
+export type Session = Schemas['SessionView'];
+export type MessageResponse = Schemas['MessageResponse'];
+export type LoginResponse = Schemas['LoginResponse'];
+
+/** Where the client keeps its tokens: `localStorage`, `MemoryStorage`, or your own. */
+export interface TokenStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export class MemoryStorage implements TokenStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export function localStorageStorage(): TokenStorage;
+
+export class AuthError extends Error {
+  readonly status: number;
+  readonly body: Schemas['ErrorBody'] | null;
+}
+
+export type SignIn = { mfaRequired: false } | { mfaRequired: true; mfaToken: string; expiresIn: number };
+export type AuthEvent = 'SIGNED_IN' | 'TOKEN_REFRESHED' | 'SIGNED_OUT';
+
+export interface AuthClientOptions {
+  baseUrl: string;
+  storage?: TokenStorage;
+  fetch?: typeof globalThis.fetch;
+}
+
+export class AuthClient {
+  constructor(options: AuthClientOptions);
+  onAuthStateChange(listener: (event: AuthEvent, detail: { reason?: string }) => void): () => void;
+  getAccessToken(): Promise<string | null>;
+  register(input: { name: string; email: string; password: string }): Promise<MessageResponse>;
+  login(input: { email: string; password: string }): Promise<SignIn>;
+  verifyMfa(input: { mfaToken: string; code: string } | { mfaToken: string; recoveryCode: string }): Promise<SignIn>;
+  logout(options?: { scope?: 'all' | 'others' }): Promise<MessageResponse>;
+  me(): Promise<User>;
+  uploadProfilePic(picture: Blob | Uint8Array | ArrayBuffer, filename?: string): Promise<string>;
+  changePassword(input: { currentPassword: string; newPassword: string }): Promise<LoginResponse>;
+  deleteAccount(input: { password: string }): Promise<MessageResponse>;
+  forgotPassword(input: { email: string }): Promise<MessageResponse>;
+  resetPassword(input: { email: string; code: string; newPassword: string }): Promise<SignIn>;
+  verifyEmail(input: { email: string; code: string }): Promise<MessageResponse>;
+  sessions(): Promise<Session[]>;
+  endSession(id: string): Promise<MessageResponse>;
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+}

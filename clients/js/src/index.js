@@ -1,0 +1,275 @@
+// @auth-service/client: the website's calls to auth-service, with tokens kept and refreshed.
+// No runtime dependencies: fetch, FormData, Blob, and (in browsers) the Web Locks API.
+
+const SESSION_KEY = 'auth-service.session';
+// Refresh this long before the access token runs out, so no request carries a dying token.
+const REFRESH_MARGIN_MS = 60_000;
+
+/** Every failure: the HTTP status and the contract's `message`. */
+export class AuthError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.name = 'AuthError';
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** Tokens in memory, for Node and for pages that log in on every load (the default). */
+export class MemoryStorage {
+  #items = new Map();
+  getItem(key) {
+    return this.#items.has(key) ? this.#items.get(key) : null;
+  }
+  setItem(key, value) {
+    this.#items.set(key, String(value));
+  }
+  removeItem(key) {
+    this.#items.delete(key);
+  }
+}
+
+/** The browser's `localStorage`: the session survives a reload and is shared by tabs. */
+export function localStorageStorage() {
+  return globalThis.localStorage;
+}
+
+// Refreshes in flight, per storage: two clients sharing one storage in a process share one.
+const inFlight = new WeakMap();
+
+export class AuthClient {
+  #baseUrl;
+  #storage;
+  #fetch;
+  #listeners = new Set();
+
+  constructor({ baseUrl, storage = new MemoryStorage(), fetch = globalThis.fetch.bind(globalThis) }) {
+    this.#baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#storage = storage;
+    this.#fetch = fetch;
+  }
+
+  // ---- the session's tokens ----
+
+  #session() {
+    const text = this.#storage.getItem(SESSION_KEY);
+    return text ? JSON.parse(text) : null;
+  }
+
+  #keep(body) {
+    const session = {
+      accessToken: body.access_token,
+      refreshToken: body.refresh_token,
+      expiresAt: Date.now() + body.expires_in * 1000,
+    };
+    this.#storage.setItem(SESSION_KEY, JSON.stringify(session));
+    return session;
+  }
+
+  #end(reason) {
+    const had = this.#session();
+    this.#storage.removeItem(SESSION_KEY);
+    if (had) this.#emit('SIGNED_OUT', { reason });
+  }
+
+  #emit(event, detail) {
+    for (const listener of this.#listeners) listener(event, detail);
+  }
+
+  /** Calls `listener(event, detail)` on `SIGNED_IN`, `TOKEN_REFRESHED` and `SIGNED_OUT`
+   * (a logout, or the session ended elsewhere: its refresh was refused). Returns the
+   * function that stops it. */
+  onAuthStateChange(listener) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The current access token, refreshed first when it is about to run out; null when signed out. */
+  async getAccessToken() {
+    const session = this.#session();
+    if (!session) return null;
+    if (session.expiresAt - Date.now() > REFRESH_MARGIN_MS) return session.accessToken;
+    return (await this.#refresh(session.refreshToken))?.accessToken ?? null;
+  }
+
+  // One refresh at a time per storage (and per browser, with the Web Locks API): concurrent
+  // callers wait for it and use its tokens, so the service never sees an honest client reuse a
+  // spent refresh token.
+  #refresh(spent) {
+    const running = inFlight.get(this.#storage);
+    if (running) return running;
+    const refresh = this.#withLock(async () => {
+      const current = this.#session();
+      // Another client (or tab) refreshed while this one waited: its tokens are the ones.
+      if (!current) return null;
+      if (current.refreshToken !== spent) return current;
+      const response = await this.#send('POST', '/api/token/refresh', { json: { refresh_token: spent } });
+      if (response.status === 200) {
+        const session = this.#keep(response.body);
+        this.#emit('TOKEN_REFRESHED', {});
+        return session;
+      }
+      if (response.status === 401) {
+        this.#end('refresh refused');
+        return null;
+      }
+      throw new AuthError(response.status, response.body?.message ?? 'Refresh failed', response.body);
+    }).finally(() => inFlight.delete(this.#storage));
+    inFlight.set(this.#storage, refresh);
+    return refresh;
+  }
+
+  async #withLock(work) {
+    const locks = globalThis.navigator?.locks;
+    return locks ? locks.request(SESSION_KEY, work) : work();
+  }
+
+  // ---- requests ----
+
+  async #send(method, path, { json, form, token, query } = {}) {
+    const headers = {};
+    let body;
+    if (json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    } else if (form) {
+      body = form;
+    }
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const url = this.#baseUrl + path + (query ? `?${new URLSearchParams(query)}` : '');
+    const response = await this.#fetch(url, { method, headers, body });
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = null;
+    }
+    return { status: response.status, body: parsed };
+  }
+
+  // A call the service answers with the contract's body: its body, or an AuthError.
+  async #call(method, path, options = {}, ok = [200]) {
+    const response = await this.#send(method, path, options);
+    if (ok.includes(response.status)) return response.body;
+    throw new AuthError(response.status, response.body?.message ?? `HTTP ${response.status}`, response.body);
+  }
+
+  // A call with the access token: refreshed first if due, and once more on a 401.
+  async #authed(method, path, options = {}) {
+    const token = await this.getAccessToken();
+    if (!token) throw new AuthError(401, 'Not logged in', null);
+    let response = await this.#send(method, path, { ...options, token });
+    if (response.status === 401) {
+      const session = await this.#refresh(this.#session()?.refreshToken);
+      if (!session) throw new AuthError(401, response.body?.message ?? 'Not logged in', response.body);
+      response = await this.#send(method, path, { ...options, token: session.accessToken });
+    }
+    if (response.status >= 200 && response.status < 300) return response.body;
+    throw new AuthError(response.status, response.body?.message ?? `HTTP ${response.status}`, response.body);
+  }
+
+  // ---- the endpoints ----
+
+  register({ name, email, password }) {
+    return this.#call('POST', '/api/register', { json: { name, email, password } }, [201]);
+  }
+
+  /** Signs in. With MFA on, no session yet: `{ mfaRequired: true, mfaToken }`, then `verifyMfa`. */
+  async login({ email, password }) {
+    const body = await this.#call('POST', '/api/login', { json: { email, password } });
+    if (body.mfa_required) return { mfaRequired: true, mfaToken: body.mfa_token, expiresIn: body.expires_in };
+    this.#keep(body);
+    this.#emit('SIGNED_IN', {});
+    return { mfaRequired: false };
+  }
+
+  /** The second step of a login: a TOTP `code` or a `recoveryCode`. */
+  async verifyMfa({ mfaToken, code, recoveryCode }) {
+    const json = { mfa_token: mfaToken, ...(code ? { code } : { recovery_code: recoveryCode }) };
+    const body = await this.#call('POST', '/api/login/mfa', { json });
+    this.#keep(body);
+    this.#emit('SIGNED_IN', {});
+    return { mfaRequired: false };
+  }
+
+  /** Ends this session (`scope: 'all'` every session, `'others'` every other one). */
+  async logout({ scope } = {}) {
+    const body = await this.#authed('POST', '/api/logout', { query: scope ? { scope } : undefined });
+    if (scope !== 'others') this.#end('logout');
+    return body;
+  }
+
+  /** The signed-in user: `{ name, email, profile_pic_url, email_verified }`. */
+  async me() {
+    return (await this.#authed('GET', '/')).user;
+  }
+
+  /** Uploads a picture (a File, Blob, Buffer or Uint8Array); returns its URL. */
+  async uploadProfilePic(picture, filename = picture?.name ?? 'picture.png') {
+    const blob = picture instanceof Blob ? picture : new Blob([picture]);
+    const form = new FormData();
+    form.append('profile_pic', blob, filename);
+    return (await this.#authed('POST', '/api/upload_profile_pic', { form })).profile_pic_url;
+  }
+
+  /** Changes the password; the service ends every other session and this one continues
+   * with the new tokens it returns. */
+  async changePassword({ currentPassword, newPassword }) {
+    const body = await this.#authed('PUT', '/api/password', {
+      json: { current_password: currentPassword, new_password: newPassword },
+    });
+    this.#keep(body);
+    return body;
+  }
+
+  async deleteAccount({ password }) {
+    const body = await this.#authed('DELETE', '/api/user', { json: { password } });
+    this.#end('account deleted');
+    return body;
+  }
+
+  forgotPassword({ email }) {
+    return this.#call('POST', '/api/password/forgot', { json: { email } }, [202]);
+  }
+
+  /** Sets a new password with the mailed code, and signs in with the session it starts
+   * (or `{ mfaRequired: true, mfaToken }` for an account with MFA). */
+  async resetPassword({ email, code, newPassword }) {
+    const body = await this.#call('POST', '/api/password/reset', {
+      json: { email, code, new_password: newPassword },
+    });
+    if (body.mfa_required) return { mfaRequired: true, mfaToken: body.mfa_token, expiresIn: body.expires_in };
+    this.#keep(body);
+    this.#emit('SIGNED_IN', {});
+    return { mfaRequired: false };
+  }
+
+  verifyEmail({ email, code }) {
+    return this.#call('POST', '/api/email/verify', { json: { email, code } });
+  }
+
+  /** The user's sessions, newest first. */
+  async sessions() {
+    return (await this.#authed('GET', '/api/sessions')).sessions;
+  }
+
+  endSession(id) {
+    return this.#authed('DELETE', `/api/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /** The site's own API calls, with the bearer token added (and refreshed as needed). */
+  async fetch(input, init = {}) {
+    const request = async (token) => {
+      const headers = new Headers(init.headers);
+      if (token) headers.set('Authorization', `Bearer ${token}`);
+      return this.#fetch(input, { ...init, headers });
+    };
+    let response = await request(await this.getAccessToken());
+    if (response.status === 401 && this.#session()) {
+      const session = await this.#refresh(this.#session().refreshToken);
+      if (session) response = await request(session.accessToken);
+    }
+    return response;
+  }
+}

@@ -1,0 +1,20 @@
+export class TokenError extends Error {}
+
+/** The claims auth-service puts in an access token. */
+export interface AccessTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  email: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  sid: string;
+  amr?: string[];
+  aal?: string;
+}
+
+export function verifyAccessToken(
+  token: string,
+  options: { jwksUrl: string; issuer: string; audience: string; fetch?: typeof globalThis.fetch },
+): Promise<AccessTokenClaims>;

@@ -1,0 +1,223 @@
+// The package against the release binary (scripts/test starts it): AUTH_SERVICE_URL, the mail
+// catcher's folder MAIL_CATCHER_DIR, and JWT_ALGORITHM. Run one file at a time
+// (--test-concurrency=1): the refresh counts read the service's /metrics.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuthClient, AuthError, MemoryStorage } from '@auth-service/client';
+import { verifyAccessToken } from '@auth-service/client/verify';
+
+const url = process.env.AUTH_SERVICE_URL;
+const caught = process.env.MAIL_CATCHER_DIR;
+const algorithm = process.env.JWT_ALGORITHM ?? 'HS256';
+assert.ok(url && caught, 'AUTH_SERVICE_URL and MAIL_CATCHER_DIR must be set (scripts/test sets them)');
+const password = 'correct horse battery';
+const png = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
+let counter = 0;
+const newEmail = (tag) => `js-${tag}-${process.pid}-${++counter}@example.com`;
+
+// Every refresh the service answered, whatever its outcome (a reuse within the grace interval
+// is answered too, and counted apart from rotations).
+async function refreshes() {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('auth_refreshes_total{'))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
+// The access token's expiry moved into the past, as if an hour had gone by.
+function expire(storage) {
+  const session = JSON.parse(storage.getItem('auth-service.session'));
+  storage.setItem('auth-service.session', JSON.stringify({ ...session, expiresAt: Date.now() - 1000 }));
+}
+
+async function signedIn(tag, storage = new MemoryStorage()) {
+  const auth = new AuthClient({ baseUrl: url, storage });
+  const email = newEmail(tag);
+  await auth.register({ name: 'JS Client', email, password });
+  assert.deepEqual(await auth.login({ email, password }), { mfaRequired: false });
+  return { auth, email, storage };
+}
+
+function codeIn(email, subject) {
+  for (const name of readdirSync(caught).filter((n) => n.endsWith('.eml'))) {
+    const raw = readFileSync(join(caught, name), 'utf8').replace(/=\r\n/g, '');
+    if (raw.includes(`To: ${email}\r\n`) && raw.includes(`Subject: ${subject}\r\n`)) {
+      return /code: (\d{6})\b/.exec(raw)[1];
+    }
+  }
+  return null;
+}
+
+async function mailedCode(email, subject) {
+  for (let i = 0; i < 200; i++) {
+    const code = codeIn(email, subject);
+    if (code) return code;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no "${subject}" message to ${email}`);
+}
+
+test('every method, as the website calls them', async () => {
+  const auth = new AuthClient({ baseUrl: url });
+  const email = newEmail('flow');
+  assert.deepEqual(await auth.register({ name: 'JS Client', email, password }), {
+    status: 'success',
+    message: 'User registered successfully',
+  });
+  const taken = await auth.register({ name: 'JS Client', email, password }).catch((e) => e);
+  assert.ok(taken instanceof AuthError);
+  assert.deepEqual([taken.status, taken.message], [400, 'Email already registered']);
+  const wrong = await auth.login({ email, password: 'wrong password' }).catch((e) => e);
+  assert.deepEqual([wrong.status, wrong.message], [401, 'Invalid credentials']);
+
+  const events = [];
+  auth.onAuthStateChange((event) => events.push(event));
+  assert.deepEqual(await auth.login({ email, password }), { mfaRequired: false });
+  assert.deepEqual(await auth.verifyEmail({ email, code: await mailedCode(email, `Your code to verify ${email}`) }), {
+    status: 'success',
+    message: 'Email verified',
+  });
+  assert.deepEqual(await auth.me(), { name: 'JS Client', email, profile_pic_url: null, email_verified: true });
+
+  const pictureUrl = await auth.uploadProfilePic(png, 'avatar.png');
+  assert.match(pictureUrl, /\/uploads\/\d+_avatar\.png$/);
+  assert.equal((await fetch(pictureUrl)).status, 200);
+  assert.equal((await auth.me()).profile_pic_url, pictureUrl);
+
+  const other = new AuthClient({ baseUrl: url });
+  await other.login({ email, password });
+  const sessions = await auth.sessions();
+  assert.equal(sessions.length, 2);
+  assert.deepEqual(sessions.map((s) => s.current).sort(), [false, true]);
+  const otherId = sessions.find((s) => !s.current).id;
+  assert.deepEqual(await auth.endSession(otherId), { status: 'success', message: 'Session ended' });
+  assert.equal((await other.me().catch((e) => e)).status, 401);
+
+  const viaFetch = await auth.fetch(`${url}/`);
+  assert.equal(viaFetch.status, 200);
+  assert.equal((await viaFetch.json()).user.email, email);
+
+  const changed = await auth.changePassword({ currentPassword: password, newPassword: 'another good passphrase' });
+  assert.equal(changed.message, 'Password changed');
+  assert.equal((await auth.me()).email, email);
+
+  await auth.forgotPassword({ email });
+  const code = await mailedCode(email, 'Your password reset code');
+  assert.deepEqual(await auth.resetPassword({ email, code, newPassword: 'a third passphrase' }), { mfaRequired: false });
+  assert.equal((await auth.me()).email, email);
+
+  assert.deepEqual(await auth.logout(), { status: 'success', message: 'Logged out' });
+  const after = await auth.me().catch((e) => e);
+  assert.deepEqual([after.status, after.message], [401, 'Not logged in']);
+  assert.deepEqual(await auth.login({ email, password: 'a third passphrase' }), { mfaRequired: false });
+  assert.deepEqual(await auth.deleteAccount({ password: 'a third passphrase' }), {
+    status: 'success',
+    message: 'Account deleted',
+  });
+  assert.deepEqual(events, ['SIGNED_IN', 'SIGNED_IN', 'SIGNED_OUT', 'SIGNED_IN', 'SIGNED_OUT']);
+});
+
+test('twenty concurrent calls with an expired access token refresh once', async () => {
+  const { auth, storage } = await signedIn('single-flight');
+  expire(storage);
+  const before = await refreshes();
+  const users = await Promise.all(Array.from({ length: 20 }, () => auth.me()));
+  assert.equal(users.length, 20);
+  assert.equal((await refreshes()) - before, 1);
+});
+
+test('two clients sharing a storage do not fork the session', async () => {
+  const { storage } = await signedIn('shared');
+  const first = new AuthClient({ baseUrl: url, storage });
+  const second = new AuthClient({ baseUrl: url, storage });
+  for (let round = 0; round < 3; round++) {
+    expire(storage);
+    const before = await refreshes();
+    await Promise.all([first.me(), second.me(), first.me(), second.me()]);
+    assert.equal((await refreshes()) - before, 1, `round ${round}`);
+  }
+  assert.equal((await second.sessions()).length, 1);
+});
+
+test('the session-ended event fires after logout everywhere from another client', async () => {
+  const { auth, email } = await signedIn('ended');
+  const ended = [];
+  auth.onAuthStateChange((event, detail) => ended.push([event, detail.reason]));
+  const elsewhere = new AuthClient({ baseUrl: url });
+  await elsewhere.login({ email, password });
+  await elsewhere.logout({ scope: 'all' });
+  const refused = await auth.me().catch((e) => e);
+  assert.ok(refused instanceof AuthError);
+  assert.equal(refused.status, 401);
+  assert.deepEqual(ended, [['SIGNED_OUT', 'refresh refused']]);
+  assert.equal(await auth.getAccessToken(), null);
+});
+
+// RFC 6238 with node:crypto, as an authenticator app computes it.
+function totp(secret) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const char of secret) bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const step = Buffer.alloc(8);
+  step.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  const mac = createHmac('sha1', key).update(step).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
+test('a login with MFA waits for verifyMfa', async () => {
+  const { auth, email } = await signedIn('mfa');
+  const post = (path, body) =>
+    auth.fetch(`${url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const enrolled = await (await post('/api/mfa/totp', { password })).json();
+  const confirmed = await post('/api/mfa/totp/confirm', { code: totp(enrolled.secret) });
+  assert.equal(confirmed.status, 200);
+  const { recovery_codes: recoveryCodes } = await confirmed.json();
+
+  const fresh = new AuthClient({ baseUrl: url });
+  const first = await fresh.login({ email, password });
+  assert.equal(first.mfaRequired, true);
+  assert.equal(first.expiresIn, 300);
+  assert.equal(await fresh.getAccessToken(), null);
+  assert.deepEqual(await fresh.verifyMfa({ mfaToken: first.mfaToken, recoveryCode: recoveryCodes[0] }), { mfaRequired: false });
+  assert.equal((await fresh.me()).email, email);
+  const bad = await fresh.verifyMfa({ mfaToken: first.mfaToken, code: '000000' }).catch((e) => e);
+  assert.deepEqual([bad.status, bad.message], [401, 'Invalid code']);
+});
+
+test('verifyAccessToken checks a token with the JWKS alone', async () => {
+  const { auth } = await signedIn('verify');
+  const token = await auth.getAccessToken();
+  const jwksUrl = `${url}/.well-known/jwks.json`;
+  let fetched = 0;
+  const counting = (input) => {
+    fetched++;
+    return fetch(input);
+  };
+  const options = { jwksUrl, issuer: 'auth-service', audience: 'auth-service', fetch: counting };
+  if (algorithm !== 'EdDSA') {
+    await assert.rejects(verifyAccessToken(token, options), { name: 'TokenError', message: 'algorithm HS256 is not EdDSA' });
+    return;
+  }
+  const claims = await verifyAccessToken(token, options);
+  assert.equal(claims.email, (await auth.me()).email);
+  // Cached for the JWKS's max-age: a second check fetches nothing.
+  await verifyAccessToken(token, options);
+  assert.equal(fetched, 1);
+  const [header, payload, signature] = token.split('.');
+  const forged = Buffer.from(JSON.stringify({ ...claims, sub: '1' })).toString('base64url');
+  await assert.rejects(verifyAccessToken(`${header}.${forged}.${signature}`, options), { message: 'bad signature' });
+  await assert.rejects(verifyAccessToken(token, { ...options, audience: 'another' }), { message: 'another audience' });
+  await assert.rejects(verifyAccessToken(token, { ...options, issuer: 'another' }), { message: 'another issuer' });
+  const otherKid = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(header, 'base64url')), kid: 'rotated' })).toString('base64url');
+  await assert.rejects(verifyAccessToken(`${otherKid}.${payload}.${signature}`, options), { message: 'unknown signing key' });
+  assert.equal(fetched, 1, 'an unknown kid refetches at most every 10 s');
+});
