@@ -98,8 +98,11 @@ export class AuthClient {
   #refresh(spent) {
     const running = inFlight.get(this.#storage);
     if (running) return running;
-    const refresh = this.#withLock(async () => {
-      const current = this.#session();
+    const refresh = this.#withLock(async (waited) => {
+      let current = this.#session();
+      // The tab that held the lock may have just written its tokens, and another tab's copy of
+      // localStorage catches up a moment later.
+      if (waited && current?.refreshToken === spent) current = await this.#settled(spent);
       // Another client (or tab) refreshed while this one waited: its tokens are the ones.
       if (!current) return null;
       if (current.refreshToken !== spent) return current;
@@ -119,9 +122,32 @@ export class AuthClient {
     return refresh;
   }
 
+  // Runs `work(waited)` holding the browser-wide lock when there is one; `waited` says whether
+  // another tab held it first.
   async #withLock(work) {
     const locks = globalThis.navigator?.locks;
-    return locks ? locks.request(SESSION_KEY, work) : work();
+    if (!locks) return work(false);
+    const atOnce = await locks.request(SESSION_KEY, { ifAvailable: true }, async (lock) =>
+      lock ? { value: await work(false) } : null,
+    );
+    return atOnce ? atOnce.value : locks.request(SESSION_KEY, () => work(true));
+  }
+
+  // The session once another tab's write of it arrives (its `storage` event), or as it is after
+  // a quarter of a second.
+  #settled(spent) {
+    return new Promise((resolve) => {
+      const done = () => {
+        globalThis.removeEventListener?.('storage', changed);
+        clearTimeout(timer);
+        resolve(this.#session());
+      };
+      const changed = (event) => {
+        if (event.key === SESSION_KEY && this.#session()?.refreshToken !== spent) done();
+      };
+      const timer = setTimeout(done, 250);
+      globalThis.addEventListener?.('storage', changed);
+    });
   }
 
   // ---- requests ----
