@@ -174,6 +174,19 @@ async fn spawn_app_behind(
     (app, bucket, proxy)
 }
 
+/// No multipart upload unfinished (the abort may still be on its way), no object, no temporary
+/// file, and the row names no picture.
+async fn nothing_is_left(server: &S3Server, bucket: &str, app: &TestApp, email: &str) {
+    assert!(
+        eventually(|| async { server.unfinished_uploads(bucket).await.is_empty() }).await,
+        "an unfinished multipart upload is left: {:?}",
+        server.unfinished_uploads(bucket).await
+    );
+    assert_eq!(server.objects(bucket).await, []);
+    assert_eq!(app.stored_files(), Vec::<String>::new());
+    assert_eq!(app.user(email).profile_pic, None);
+}
+
 /// The connection cut in the middle of a multipart upload: 503, and the upload is aborted,
 /// so the bucket keeps neither an object nor the first part.
 async fn an_upload_cut_off_in_its_second_part_leaves_no_parts(backend: Backend) {
@@ -186,14 +199,7 @@ async fn an_upload_cut_off_in_its_second_part_leaves_no_parts(backend: Backend) 
     assert_eq!(status_and_json(response).await, (503, error_body("Picture storage unavailable")));
     // The first try and object_store's two retries.
     assert_eq!(proxy.caught(), 3);
-    assert!(
-        eventually(|| async { server.unfinished_uploads(&bucket).await.is_empty() }).await,
-        "an unfinished multipart upload is left: {:?}",
-        server.unfinished_uploads(&bucket).await
-    );
-    assert_eq!(server.objects(&bucket).await, []);
-    assert_eq!(app.stored_files(), Vec::<String>::new());
-    assert_eq!(app.user("big@example.com").profile_pic, None);
+    nothing_is_left(server, &bucket, &app, "big@example.com").await;
 }
 
 /// The store stops answering in the middle of a multipart upload: the upload's deadline drops
@@ -208,14 +214,7 @@ async fn an_upload_past_its_deadline_in_its_second_part_leaves_no_parts(backend:
     assert_eq!(status_and_json(response).await, (408, error_body("Upload took too long")));
     // The deadline came during the second part, not before the upload began.
     assert_eq!(proxy.caught(), 1);
-    assert!(
-        eventually(|| async { server.unfinished_uploads(&bucket).await.is_empty() }).await,
-        "an unfinished multipart upload is left: {:?}",
-        server.unfinished_uploads(&bucket).await
-    );
-    assert_eq!(server.objects(&bucket).await, []);
-    assert_eq!(app.stored_files(), Vec::<String>::new());
-    assert_eq!(app.user("big@example.com").profile_pic, None);
+    nothing_is_left(server, &bucket, &app, "big@example.com").await;
 }
 
 /// The store going away answers uploads and picture reads 503, keeps everything else

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { refreshes } from '../scripts/metrics.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 assert.ok(url, 'AUTH_SERVICE_URL must be set (scripts/test sets it)');
@@ -33,13 +34,6 @@ function servePage() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function refreshes() {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('auth_refreshes_total{'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
 
 test('two tabs with one expired session refresh it once', async () => {
   const server = await servePage();
@@ -67,12 +61,12 @@ test('two tabs with one expired session refresh it once', async () => {
         const session = JSON.parse(localStorage.getItem('auth-service.session'));
         localStorage.setItem('auth-service.session', JSON.stringify({ ...session, expiresAt: Date.now() - 1000 }));
       });
-      const before = await refreshes();
+      const before = await refreshes(url);
       const seen = await Promise.all(
         tabs.map((tab) => tab.evaluate(async () => (await Promise.all([1, 2, 3, 4, 5].map(() => window.client.me()))).map((u) => u.email))),
       );
       assert.deepEqual(seen.flat(), Array(10).fill(email));
-      assert.equal((await refreshes()) - before, 1, `round ${round}: one refresh for both tabs`);
+      assert.equal((await refreshes(url)) - before, 1, `round ${round}: one refresh for both tabs`);
     }
     assert.equal(await tabs[1].evaluate(async () => (await window.client.sessions()).length), 1);
   } finally {

@@ -8,6 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthClient, AuthError, MemoryStorage } from '@auth-service/client';
 import { verifyAccessToken } from '@auth-service/client/verify';
+import { refreshes } from '../scripts/metrics.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const caught = process.env.MAIL_CATCHER_DIR;
@@ -21,15 +22,6 @@ const png = Buffer.from(
 let counter = 0;
 const newEmail = (tag) => `js-${tag}-${process.pid}-${++counter}@example.com`;
 
-// Every refresh the service answered, whatever its outcome (a reuse within the grace interval
-// is answered too, and counted apart from rotations).
-async function refreshes() {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('auth_refreshes_total{'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
 
 // The access token's expiry moved into the past, as if an hour had gone by.
 function expire(storage) {
@@ -127,10 +119,10 @@ test('every method, as the website calls them', async () => {
 test('twenty concurrent calls with an expired access token refresh once', async () => {
   const { auth, storage } = await signedIn('single-flight');
   expire(storage);
-  const before = await refreshes();
+  const before = await refreshes(url);
   const users = await Promise.all(Array.from({ length: 20 }, () => auth.me()));
   assert.equal(users.length, 20);
-  assert.equal((await refreshes()) - before, 1);
+  assert.equal((await refreshes(url)) - before, 1);
 });
 
 test('two clients sharing a storage do not fork the session', async () => {
@@ -139,9 +131,9 @@ test('two clients sharing a storage do not fork the session', async () => {
   const second = new AuthClient({ baseUrl: url, storage });
   for (let round = 0; round < 3; round++) {
     expire(storage);
-    const before = await refreshes();
+    const before = await refreshes(url);
     await Promise.all([first.me(), second.me(), first.me(), second.me()]);
-    assert.equal((await refreshes()) - before, 1, `round ${round}`);
+    assert.equal((await refreshes(url)) - before, 1, `round ${round}`);
   }
   assert.equal((await second.sessions()).length, 1);
 });
