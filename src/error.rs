@@ -132,6 +132,18 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
+    /// A write of an account's address: the unique index's refusal means another account has
+    /// it (registered, or taken meanwhile by an email change).
+    pub fn on_email_write(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::EmailAlreadyRegistered
+            }
+            error => error.into(),
+        }
+    }
+
     pub fn internal(source: impl Into<Source>) -> Self {
         ApiError::Internal(source.into())
     }

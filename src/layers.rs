@@ -172,6 +172,58 @@ fn modules_import_each_other_in_one_direction_only() {
     assert_eq!(circle(&within), None, "files of one folder import each other round a circle");
 }
 
+/// The handler files of `routes/` each `routes` file names, other than the response bodies
+/// they share (`openapi.rs`, which lists every handler's operation, and `mod.rs`, the route
+/// table, aside).
+fn sideways_imports(files: &BTreeMap<Vec<String>, String>) -> BTreeSet<String> {
+    let modules: BTreeSet<Vec<String>> = files.keys().cloned().collect();
+    let mut found = BTreeSet::new();
+    for (module, text) in files {
+        let [top, file] = module.as_slice() else { continue };
+        if top != "routes" || file == "openapi" {
+            continue;
+        }
+        for target in references(module, text) {
+            match resolve(&target, &modules).as_deref() {
+                Some([top, other]) if top == "routes" && other != file && other != "responses" => {
+                    found.insert(format!("{file} -> {other}"));
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// Flows several handlers share live in `account/` (or a floor below it), never in a handler's
+/// file that its siblings import.
+#[test]
+fn handlers_import_no_other_handler() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = BTreeMap::new();
+    sources(&root, &root, &mut files);
+    assert!(
+        files.keys().filter(|module| module.first().is_some_and(|m| m == "routes")).count() > 10
+    );
+    assert_eq!(sideways_imports(&files), BTreeSet::new());
+}
+
+#[test]
+fn a_sideways_import_is_found_when_there_is_one() {
+    let files: BTreeMap<Vec<String>, String> = [
+        (vec!["routes", "login"], "use super::{mfa::challenge, responses::LoginReply};"),
+        (vec!["routes", "mfa"], "use crate::{account::codes, routes::login::x};"),
+        (vec!["routes", "responses"], ""),
+        (vec!["routes", "openapi"], "use super::{login, mfa};"),
+        (vec!["account", "codes"], ""),
+    ]
+    .into_iter()
+    .map(|(module, text)| (module.into_iter().map(str::to_owned).collect(), text.to_owned()))
+    .collect();
+    let expected: BTreeSet<String> = ["login -> mfa", "mfa -> login"].map(str::to_owned).into();
+    assert_eq!(sideways_imports(&files), expected);
+}
+
 #[test]
 fn a_circle_is_found_when_there_is_one() {
     let edges: BTreeMap<String, BTreeSet<String>> =

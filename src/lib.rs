@@ -5,6 +5,7 @@
 //! reads them in; `state` holds what every request shares; `request` is what a handler
 //! receives; `routes` are the handlers; `startup` wires it all.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod client_ip;

@@ -1,10 +1,6 @@
 //! Builds the application from `Settings`: used by `main.rs` and, on port 0, by the tests.
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use tokio::sync::Notify;
 
@@ -18,12 +14,10 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{
-        keys, password::Passwords, password_policy::PasswordPolicy, secret_box::SecretBox,
-        token::TokenKeys,
-    },
+    account::second_factor,
+    auth::{keys, password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
     cpu_pool::{self, CpuPool, QueueLimits},
-    db::{self, DatabaseUrl, sessions::SessionRules, users},
+    db::{self, sessions::SessionRules},
     error::{self, ApiError},
     mail::{
         delivery::Delivery,
@@ -35,12 +29,12 @@ use crate::{
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
     settings::{Settings, StorageSettings},
-    state::{AppState, MailRules, MetricsAccess, MfaRules, UploadRules},
+    state::{AppState, MailRules, MetricsAccess, UploadRules},
     sweeper::Sweeper,
     uploads::{
         bucket::{self, Bucket, BucketError},
+        receive,
         storage::PictureStorage,
-        store,
     },
 };
 
@@ -212,7 +206,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
     std::fs::create_dir_all(&uploads.dir).map_err(folder_error)?;
     // Twice the longest an upload may stream, plus its re-encoding.
     let idle = std::time::Duration::from_secs(uploads.timeout_secs.saturating_mul(2).max(60));
-    let swept = store::sweep_abandoned(&uploads.dir, idle).map_err(folder_error)?;
+    let swept = receive::sweep_abandoned(&uploads.dir, idle).map_err(folder_error)?;
     if swept > 0 {
         log::info!("removed {swept} temporary files of uploads cut off by a crash");
     }
@@ -269,7 +263,8 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             code_max_tries: i32::try_from(settings.mail.code_max_tries).unwrap_or(i32::MAX),
             require_verification: settings.mail.require_verification,
         },
-        mfa: mfa_rules(settings, &db)?,
+        mfa: second_factor::rules(settings, &db, seconds(settings.mfa.challenge_ttl_secs))
+            .map_err(StartupError::MfaKey)?,
         db,
         rate_limits: settings.rate_limits.clone(),
         metrics: Arc::new(Metrics::new()),
@@ -278,55 +273,6 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             on_main_port: settings.metrics.addr.is_none(),
         },
     })
-}
-
-/// The key TOTP secrets are sealed with, checked against the secrets stored: a missing or
-/// wrong key stops the start, where it would otherwise lock every account with MFA out.
-fn mfa_rules(settings: &Settings, db: &db::Pool) -> Result<MfaRules, StartupError> {
-    let key = match (&settings.mfa.encryption_key, &settings.database.url) {
-        (Some(key), _) => {
-            Some(SecretBox::from_base64(key).map_err(|e| StartupError::MfaKey(e.into()))?)
-        }
-        (None, DatabaseUrl::Sqlite(path)) if settings.app_env != "production" => {
-            let file = path.parent().unwrap_or(Path::new(".")).join("mfa-encryption.key");
-            let key = SecretBox::from_key_file(&file)
-                .map_err(|e| StartupError::MfaKey(format!("{}: {e}", file.display())))?;
-            Some(key)
-        }
-        (None, _) => None,
-    };
-    let rules = MfaRules {
-        key,
-        issuer: settings.mfa.issuer.clone(),
-        challenge_ttl: seconds(settings.mfa.challenge_ttl_secs),
-    };
-    // A database down at start is no error (the service answers 503 until it is back); the key
-    // is then checked by each use, which logs a key that does not open a secret.
-    let stored = db
-        .get()
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| users::sealed_totp_secrets(&mut conn).map_err(|e| e.to_string()));
-    let (count, newest) = match stored {
-        Ok(stored) => stored,
-        Err(error) => {
-            log::warn!(
-                "TOTP secrets not checked against MFA_ENCRYPTION_KEY: {}",
-                db::one_line(&error)
-            );
-            return Ok(rules);
-        }
-    };
-    match (&rules.key, newest) {
-        (None, Some(_)) => Err(StartupError::MfaKey(format!(
-            "is required: {count} accounts have a TOTP secret sealed with it"
-        ))),
-        (Some(key), Some((user_id, sealed))) if key.open(user_id, &sealed).is_none() => {
-            Err(StartupError::MfaKey(format!(
-                "does not open the {count} stored TOTP secrets: is it the key they were sealed with?"
-            )))
-        }
-        _ => Ok(rules),
-    }
 }
 
 /// The delivery worker, with the transport the settings name.

@@ -14,14 +14,12 @@ use diesel::QueryResult;
 use actix_web::web;
 
 use crate::{
-    db::{self, AnyConnection, mfa_challenges, rate_limits, sessions, unsettled_pictures},
-    error::ApiError,
+    account::pictures,
+    db::{self, AnyConnection, mfa_challenges, rate_limits, sessions},
     state::AppState,
 };
 
 const EVERY: Duration = Duration::from_secs(60);
-/// Unsettled pictures checked per sweep; more wait for the next one.
-const PICTURES_PER_SWEEP: i64 = 100;
 
 pub struct Sweeper {
     pub state: web::Data<AppState>,
@@ -39,7 +37,7 @@ impl Sweeper {
             if let Err(error) = db::run(&self.state.db, move |conn| sweep(conn, now)).await {
                 log::warn!("expired sessions not swept this time: {error}");
             }
-            if let Err(error) = sweep_pictures(&self.state, now).await {
+            if let Err(error) = pictures::sweep(&self.state, now).await {
                 log::warn!("unsettled pictures not swept this time: {error}");
             }
         }
@@ -51,25 +49,4 @@ pub fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     sessions::prune_expired(conn, now)?;
     mfa_challenges::prune_expired(conn, now)?;
     rate_limits::prune_expired(conn, now)
-}
-
-/// Removes the pictures noted as unsettled before `now` that no row names, and settles them;
-/// returns how many went. One the store does not remove stays noted for the next sweep.
-pub async fn sweep_pictures(state: &AppState, now: NaiveDateTime) -> Result<usize, ApiError> {
-    let unnamed = db::run(&state.db, move |conn| {
-        unsettled_pictures::due_and_unnamed(conn, now, PICTURES_PER_SWEEP)
-    })
-    .await?;
-    let mut removed = 0;
-    for name in unnamed {
-        if state.uploads.storage.remove(&name).await {
-            db::run(&state.db, move |conn| unsettled_pictures::settle_if_due(conn, &name, now))
-                .await?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        log::info!("removed {removed} stored pictures that no account names");
-    }
-    Ok(removed)
 }

@@ -1,7 +1,6 @@
 # A throwaway PostgreSQL cluster for the test and bench scripts (sourced, not run): initdb into
 # a temporary folder with trust auth on 127.0.0.1 and a free port. When its binaries are missing
-# it says how to get them and fails; only on CI (CI=true, as root) does it install them with
-# apt-get.
+# it says how to get them and fails (scripts/test installs them first, scripts/lib/setup.sh).
 # Callers set WORK (a temporary folder) and call stop_throwaway_postgres on exit; PG_EXTRA_OPTIONS
 # adds server settings (-c name=value ...).
 
@@ -36,11 +35,6 @@ as_pg_user() {
 # Sets PG_BIN, PG_PORT, PGDATA_DIR and PG_URL (the postgres database, as superuser).
 start_throwaway_postgres() {
   PG_BIN=$(find_pg_bin || true)
-  if [[ -z "$PG_BIN" ]] && [[ "${CI:-}" == true ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    log "PostgreSQL binaries missing: installing postgresql with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    PG_BIN=$(find_pg_bin || true)
-  fi
   [[ -n "$PG_BIN" ]] || die "PostgreSQL server binaries (initdb, pg_ctl) not found: install them
   (Debian/Ubuntu: apt-get install postgresql; or set PG_BIN to their folder)"
 

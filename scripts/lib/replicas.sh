@@ -3,7 +3,7 @@
 # with round-robin; the Node client tests and tests/replicas/ through nginx, one replica
 # killed with SIGKILL under load, then every object checked against the rows that name it.
 # Needs WORK, PG_PORT, PG_BIN and SERVER_PIDS from scripts/test; nginx from the distribution
-# (installed with apt-get on CI only).
+# (installed by scripts/lib/setup.sh).
 
 find_nginx() {
   command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }
@@ -28,11 +28,6 @@ replicas_sql() {
 replicas_test() {
   local nginx dir s3_port s3_pid bucket proxy_port smtp_port i port pid upstreams="" pids=()
   nginx=$(find_nginx || true)
-  if [[ -z "$nginx" ]] && [[ "${CI:-}" == true ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    log "nginx missing: installing nginx with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
-    nginx=$(find_nginx || true)
-  fi
   [[ -n "$nginx" ]] || die "nginx not found: the three-replica test puts it in front of the replicas
   (Debian/Ubuntu: apt-get install nginx-light)"
 

@@ -5,7 +5,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use super::refresh_token;
+use super::opaque_token;
 
 const DIGITS: u32 = 6;
 
@@ -41,7 +41,7 @@ pub fn matches(stored: &str, code: &str) -> bool {
 
 /// SHA-256 of the salted code, hex.
 fn digest(salt: &str, code: &str) -> String {
-    refresh_token::hash(&format!("{salt}${code}"))
+    opaque_token::hash(&format!("{salt}${code}"))
 }
 
 #[cfg(test)]

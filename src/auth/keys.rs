@@ -79,7 +79,7 @@ pub struct SigningKey {
     pub algorithm: Algorithm,
     pub encoding: EncodingKey,
     pub verifying: VerifyingKey,
-    /// The key refresh-token successors are derived under (`refresh_token::successor`), taken
+    /// The key refresh-token successors are derived under (`opaque_token::successor`), taken
     /// from the same secret material so every replica holding the signing key has it.
     pub successor_key: [u8; 32],
 }

@@ -5,10 +5,10 @@
 pub mod bearer;
 pub mod email_code;
 pub mod keys;
+pub mod opaque_token;
 pub mod password;
 pub mod password_policy;
 pub mod recovery_code;
-pub mod refresh_token;
 pub mod secret_box;
 pub mod token;
 pub mod totp;

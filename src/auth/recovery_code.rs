@@ -1,7 +1,7 @@
 //! Recovery codes: ten per user, each 60 random bits written as `xxxx-xxxx-xxxx` in lower-case
 //! base32, stored only as a SHA-256 salted with the user's id, each usable once.
 
-use crate::auth::refresh_token;
+use crate::auth::opaque_token;
 
 pub const COUNT: usize = 10;
 /// 12 base32 characters of 5 bits each.
@@ -29,7 +29,7 @@ pub fn hash(user_id: i64, typed: &str) -> Option<String> {
     let plain: String =
         typed.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_lowercase()).collect();
     let well_formed = plain.len() == CHARS && plain.bytes().all(|b| ALPHABET.contains(&b));
-    well_formed.then(|| refresh_token::hash(&format!("recovery:{user_id}:{plain}")))
+    well_formed.then(|| opaque_token::hash(&format!("recovery:{user_id}:{plain}")))
 }
 
 #[cfg(test)]

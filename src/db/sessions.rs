@@ -57,6 +57,23 @@ pub struct NewRefreshToken {
     pub expires_at: NaiveDateTime,
 }
 
+/// A presented refresh token as a refresh judges it: its own times, its session's, its user.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+struct PresentedToken {
+    session_id: String,
+    expires_at: NaiveDateTime,
+    spent_at: Option<NaiveDateTime>,
+    #[diesel(select_expression = sessions::created_at)]
+    created_at: NaiveDateTime,
+    #[diesel(select_expression = sessions::amr)]
+    amr: String,
+    #[diesel(select_expression = users::id)]
+    user_id: i64,
+    #[diesel(select_expression = users::email)]
+    email: String,
+}
+
 /// What presenting a refresh token did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refresh {
@@ -194,26 +211,18 @@ pub fn rotate(
         let found = refresh_tokens::table
             .inner_join(sessions::table.inner_join(users::table))
             .filter(refresh_tokens::token_hash.eq(presented_hash))
-            .select((
-                refresh_tokens::session_id,
-                refresh_tokens::expires_at,
-                refresh_tokens::spent_at,
-                sessions::created_at,
-                sessions::amr,
-                users::id,
-                users::email,
-            ))
-            .get_result::<(
-                String,
-                NaiveDateTime,
-                Option<NaiveDateTime>,
-                NaiveDateTime,
-                String,
-                i64,
-                String,
-            )>(conn)
+            .select(PresentedToken::as_select())
+            .get_result(conn)
             .optional()?;
-        let Some((session_id, expires_at, spent_at, created_at, amr, user_id, email)) = found
+        let Some(PresentedToken {
+            session_id,
+            expires_at,
+            spent_at,
+            created_at,
+            amr,
+            user_id,
+            email,
+        }) = found
         else {
             return Ok(Refresh::Invalid);
         };

@@ -215,13 +215,20 @@ pub fn refuse_tokens_before(
         .map(drop)
 }
 
+/// The picture a user's row named before a change (the account's deletion, a new picture):
+/// once the change commits, no row names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PictureBefore {
+    pub profile_pic: Option<String>,
+}
+
 /// Deletes the user (sessions and refresh tokens go with it, by cascade) if its password hash
-/// is still `password_hash`, and returns its picture's file name. `None`: nothing was deleted.
+/// is still `password_hash`, and returns the picture it had. `None`: nothing was deleted.
 pub fn delete_user(
     conn: &mut AnyConnection,
     user_id: i64,
     password_hash: &str,
-) -> QueryResult<Option<Option<String>>> {
+) -> QueryResult<Option<PictureBefore>> {
     // diesel's MultiConnection backend has no RETURNING clause.
     per_backend!(conn => diesel::delete(
         users::table
@@ -231,6 +238,7 @@ pub fn delete_user(
     .returning(users::profile_pic)
     .get_result::<Option<String>>(conn)
     .optional())
+    .map(|deleted| deleted.map(|profile_pic| PictureBefore { profile_pic }))
 }
 
 /// Sets the user's picture and returns the one it replaces; `None` when the user is gone (a
@@ -242,7 +250,7 @@ pub fn replace_profile_pic(
     conn: &mut AnyConnection,
     user_id: i64,
     profile_pic: &str,
-) -> QueryResult<Option<Option<String>>> {
+) -> QueryResult<Option<PictureBefore>> {
     conn.transaction(|conn| {
         let now = chrono::Utc::now().naive_utc();
         let locked = diesel::update(users::table.find(user_id))
@@ -258,7 +266,7 @@ pub fn replace_profile_pic(
         diesel::update(users::table.find(user_id))
             .set(users::profile_pic.eq(profile_pic))
             .execute(conn)?;
-        Ok(Some(previous))
+        Ok(Some(PictureBefore { profile_pic: previous }))
     })
 }
 

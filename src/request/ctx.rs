@@ -1,18 +1,22 @@
 //! `Ctx`: the application state, the client's address and the request id of one request, with
-//! the verbs every handler shares: throttle, query the database, record an audit event.
+//! the verbs every handler shares: throttle, query the database (ringing for the mail it
+//! queued), compose mail, record an audit event.
 
 use std::{
     future::{Ready, ready},
     ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use crate::{
     audit::{self, Event, Outcome},
-    auth::{refresh_token, secret_box::SecretBox, totp},
     client_ip::ClientIp,
-    db::{self, AnyConnection, mail_outbox::NewMail, sessions::NewRefreshToken},
+    db::{self, AnyConnection, mail_outbox::NewMail, users::User},
     error::ApiError,
     mail::templates::Kind,
     request_id::RequestId,
@@ -26,6 +30,9 @@ pub struct Ctx {
     /// Log lines carry it already; a handler hands it on to work it leaves behind (a queued
     /// message, an event for another service).
     pub request_id: Option<RequestId>,
+    /// Set when a message was composed for this request: the delivery worker is told once the
+    /// transaction that queued it has committed.
+    mail_composed: Arc<AtomicBool>,
 }
 
 impl Deref for Ctx {
@@ -49,7 +56,7 @@ impl FromRequest for Ctx {
             Err(error) => return ready(Err(error)),
         };
         let request_id = req.extensions().get::<RequestId>().cloned();
-        ready(Ok(Ctx { state, client, request_id }))
+        ready(Ok(Ctx { state, client, request_id, mail_composed: Arc::default() }))
     }
 }
 
@@ -91,53 +98,23 @@ impl Ctx {
         E: Into<ApiError>,
         T: Send + 'static,
     {
-        db::run(&self.db, work).await
+        let done = db::run(&self.db, work).await?;
+        // After the commit, not in the transaction: woken earlier, the delivery worker would
+        // not see the message yet and would wait for its next round.
+        if self.mail_composed.swap(false, Ordering::Relaxed) {
+            self.mail.wake.notify_one();
+        }
+        Ok(done)
     }
 
-    /// A new refresh token for the client, and what the database keeps of it (its hash).
-    pub fn new_refresh_token(
-        &self,
-        now: chrono::NaiveDateTime,
-    ) -> Result<(String, NewRefreshToken), ApiError> {
-        let (token, token_hash) = refresh_token::generate().map_err(ApiError::internal)?;
-        let expires_at = now + self.sessions.refresh_token_ttl;
-        Ok((token, NewRefreshToken { token_hash, expires_at }))
-    }
-
-    /// The key TOTP secrets are sealed with; without one (production, no `MFA_ENCRYPTION_KEY`)
-    /// the second factor is unavailable.
-    pub fn mfa_key(&self) -> Result<&SecretBox, ApiError> {
-        self.mfa
-            .key
-            .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("MFA_ENCRYPTION_KEY is not set".into()))
-    }
-
-    /// The TOTP step `code` is valid for now, for the user whose secret is `sealed`.
-    pub fn totp_step(
-        &self,
-        user_id: i64,
-        sealed: &str,
-        code: &str,
-    ) -> Result<Option<i64>, ApiError> {
-        let secret = self.mfa_key()?.open(user_id, sealed).ok_or_else(|| {
-            // Checked at start; a key changed since, or a row restored from elsewhere.
-            ApiError::internal(format!(
-                "MFA_ENCRYPTION_KEY does not open the TOTP secret of user {user_id}"
-            ))
-        })?;
-        let now = chrono::Utc::now().timestamp().try_into().unwrap_or_default();
-        Ok(totp::matching_step(&secret, code, now))
-    }
-
-    /// What a database closure composes messages with.
+    /// What a database closure composes messages with. A message composed by it is rung for
+    /// after the next `db` call that succeeds: the one whose transaction queued it.
     pub fn mailer(&self) -> Mailer {
-        Mailer { state: self.state.clone(), client: self.client }
-    }
-
-    /// Tells the delivery worker a message is waiting, so it goes out at once.
-    pub fn ring_mail(&self) {
-        self.mail.wake.notify_one();
+        Mailer {
+            state: self.state.clone(),
+            client: self.client,
+            composed: self.mail_composed.clone(),
+        }
     }
 
     /// Records `event` with its outcome: the audit log line and the metric that follows it.
@@ -157,6 +134,7 @@ impl Ctx {
 pub struct Mailer {
     state: web::Data<AppState>,
     client: ClientIp,
+    composed: Arc<AtomicBool>,
 }
 
 impl Mailer {
@@ -165,8 +143,15 @@ impl Mailer {
         self.state.mail.app_url.clone()
     }
 
+    /// A notice of `kind` to `user` about their account, greeting them by name.
+    pub fn notice(&self, kind: Kind, user: &User, more: &[(&str, &str)]) -> NewMail {
+        let mut facts = vec![("name", user.name.as_str())];
+        facts.extend_from_slice(more);
+        self.compose(kind, Some(user.id), &user.email, &facts)
+    }
+
     /// A message of `kind` for `to`, rendered now with the request's address and time; the
-    /// handler calls `Ctx::ring_mail` once its transaction has committed.
+    /// delivery worker is told of it after the request's next committed transaction.
     pub fn compose(
         &self,
         kind: Kind,
@@ -182,6 +167,7 @@ impl Mailer {
         all.push(("email", to));
         all.extend_from_slice(facts);
         let message = mail.templates.render(kind, &all);
+        self.composed.store(true, Ordering::Relaxed);
         NewMail {
             kind: kind.name(),
             user_id,

@@ -5,7 +5,7 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header};
 
-use crate::{auth::refresh_token, client_ip::ClientIp, db::sessions::SeenFrom, error::ApiError};
+use crate::{auth::opaque_token, client_ip::ClientIp, db::sessions::SeenFrom, error::ApiError};
 
 /// Longer user agents are cut: the text is shown, not parsed.
 const MAX_USER_AGENT_CHARS: usize = 256;
@@ -46,7 +46,7 @@ impl Device {
             .chars()
             .filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | '_'))
             .collect();
-        refresh_token::hash(&format!("{}\n{family}", self.network))
+        opaque_token::hash(&format!("{}\n{family}", self.network))
     }
 }
 

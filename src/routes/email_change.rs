@@ -3,19 +3,17 @@
 //! told.
 
 use actix_web::{HttpResponse, web};
-use diesel::{
-    Connection,
-    result::{DatabaseErrorKind, Error as DieselError},
-};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
-    mailed_code::{CodeMail, spend},
-    password::confirm_password,
-    responses::{LoginResponse, MessageResponse, SessionOf},
-};
+use super::responses::{LoginResponse, MessageResponse};
 use crate::{
+    account::{
+        codes::{CodeMail, spend},
+        password::confirm_password,
+        sign_in::SessionGrant,
+    },
     audit::Event,
     db::{
         email_codes::{self, Purpose},
@@ -89,7 +87,6 @@ pub async fn change_email(
         })
     })
     .await?;
-    ctx.ring_mail();
     let message = "Confirmation code sent to the new address";
     Ok(HttpResponse::Accepted().json(MessageResponse::success(message)))
 }
@@ -117,49 +114,32 @@ pub async fn confirm_email_change(
     let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?.to_owned();
     auth.require_second_factor()?;
     ctx.throttle(Event::EmailChange, Some(auth.user.id), &[Limit::LoginPerIp]).await?;
-    let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let (user, mailer, seen) = (auth.user, ctx.mailer(), device.seen());
-    let (sign_in, amr) = (auth.claims.sign_in(), auth.claims.sign_in().stored());
+    let grant = SessionGrant::new(&ctx, &device, auth.claims.sign_in())?;
+    let (user, mailer) = (auth.user, ctx.mailer());
     let user_id = user.id;
-    let changed = ctx
+    let granted = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
+                let now = grant.now;
                 let Some(stored) = spend(conn, user.id, Purpose::ChangeEmail, &code, now)? else {
                     return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
                 };
                 let new_email = stored.new_email.ok_or(ApiError::InvalidCode)?;
-                users::change_email(conn, user.id, &new_email, now).map_err(
-                    |error| match error {
-                        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                            ApiError::EmailAlreadyRegistered
-                        }
-                        error => error.into(),
-                    },
-                )?;
+                users::change_email(conn, user.id, &new_email, now)
+                    .map_err(ApiError::on_email_write)?;
                 // The old address's verification code, if any, proves nothing now.
                 email_codes::end(conn, user.id, Some(Purpose::VerifyEmail))?;
                 sessions::end_all(conn, user.id)?;
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
-                let session_id = sessions::start(
-                    conn,
-                    user.id,
-                    check,
-                    sessions::NewSession { first: &first, seen: &seen, amr },
-                    now,
-                )?
-                .ok_or(ApiError::Unauthorized)?;
-                let facts = [("name", user.name.as_str()), ("new_email", &new_email)];
-                let notice = mailer.compose(Kind::EmailChanged, Some(user.id), &user.email, &facts);
+                let session_id =
+                    grant.start_in(conn, user.id, check)?.ok_or(ApiError::Unauthorized)?;
+                let notice = mailer.notice(Kind::EmailChanged, &user, &[("new_email", &new_email)]);
                 mail_outbox::enqueue(conn, &notice)?;
-                Ok(Ok((new_email, session_id)))
+                Ok(Ok(grant.granted(user.id, new_email, session_id)))
             })
         })
         .await?
         .inspect_err(|error| ctx.audit_refusal(Event::EmailChange, error, Some(user_id)))?;
-    let (new_email, session_id) = changed;
-    ctx.ring_mail();
     ctx.audit(Event::EmailChange, "ok", Some(user_id));
-    let session = SessionOf { user_id, email: &new_email, session_id: &session_id, sign_in };
-    LoginResponse::new(&ctx, "Email changed", session, refresh_token)
+    LoginResponse::new(&ctx, "Email changed", granted)
 }

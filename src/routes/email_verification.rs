@@ -7,11 +7,9 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
-    mailed_code::{CodeMail, spend},
-    responses::MessageResponse,
-};
+use super::responses::MessageResponse;
 use crate::{
+    account::codes::{CodeMail, VERIFY_PAGE, spend},
     audit::Event,
     db::{email_codes::Purpose, users},
     error::{ApiError, ErrorBody},
@@ -20,9 +18,6 @@ use crate::{
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
 };
-
-/// The website's page a verification link opens.
-pub const VERIFY_PAGE: &str = "verify-email";
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
@@ -100,6 +95,5 @@ pub async fn resend_verification(ctx: Ctx, auth: AuthUser) -> Result<HttpRespons
     ctx.throttle(Event::EmailVerification, Some(user.id), &limits).await?;
     let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
     ctx.db(move |conn| code.send_in(conn, user.id, &user.name, &user.email, None, &[])).await?;
-    ctx.ring_mail();
     Ok(HttpResponse::Accepted().json(MessageResponse::success("Verification code sent")))
 }

@@ -7,19 +7,15 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
-    password::confirm_password,
-    responses::{MessageResponse, RecoveryCodesResponse, no_store},
-};
+use super::responses::{MessageResponse, RecoveryCodesResponse, no_store};
 use crate::{
-    audit::Event,
-    auth::{recovery_code, refresh_token, token::SignIn, totp},
-    db::{
-        AnyConnection,
-        mail_outbox::{self, NewMail},
-        mfa_challenges::{self, Challenge},
-        recovery_codes, sessions, users,
+    account::{
+        password::confirm_password,
+        second_factor::{self, new_recovery_codes, totp_step},
     },
+    audit::Event,
+    auth::{token::SignIn, totp},
+    db::{mail_outbox, mfa_challenges, recovery_codes, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx},
@@ -91,7 +87,8 @@ pub async fn enrol_totp(
     confirm_password(&ctx, &auth, password, Event::MfaEnrolment).await?;
     let secret = totp::new_secret().map_err(ApiError::internal)?;
     let user_id = auth.user.id;
-    let sealed = ctx.mfa_key()?.seal(user_id, &secret).map_err(ApiError::internal)?;
+    let sealed =
+        second_factor::key(&ctx.mfa)?.seal(user_id, &secret).map_err(ApiError::internal)?;
     let otpauth_uri = totp::otpauth_uri(&secret, &ctx.mfa.issuer, &auth.user.email)
         .map_err(ApiError::internal)?;
     if !ctx.db(move |conn| users::set_pending_totp(conn, user_id, &sealed)).await? {
@@ -127,10 +124,10 @@ pub async fn confirm_totp(
         return Err(ApiError::MfaAlreadyEnabled);
     }
     let sealed = state.totp_secret.ok_or(ApiError::WrongTotpCode)?;
-    let step = ctx.totp_step(user_id, &sealed, code)?.ok_or(ApiError::WrongTotpCode)?;
+    let step = totp_step(&ctx.mfa, user_id, &sealed, code)?.ok_or(ApiError::WrongTotpCode)?;
     let (codes, hashes) = new_recovery_codes(user_id)?;
     let this_session = auth.claims.sid.clone();
-    let notice = notice(&ctx, &auth, Kind::MfaEnabled);
+    let notice = ctx.mailer().notice(Kind::MfaEnabled, &auth.user, &[]);
     ctx.db(move |conn| {
         conn.transaction(|conn| {
             let now = chrono::Utc::now().naive_utc();
@@ -146,7 +143,6 @@ pub async fn confirm_totp(
         })
     })
     .await?;
-    ctx.ring_mail();
     ctx.audit(Event::MfaEnable, "ok", Some(user_id));
     Ok(RecoveryCodesResponse { status: "success", recovery_codes: codes })
 }
@@ -211,8 +207,8 @@ pub async fn disable_totp(
     let user_id = auth.user.id;
     let state = ctx.db(move |conn| users::totp_state(conn, user_id)).await?;
     let sealed = state.and_then(|state| state.totp_secret).ok_or(ApiError::MfaNotEnabled)?;
-    let step = ctx.totp_step(user_id, &sealed, code)?;
-    let notice = notice(&ctx, &auth, Kind::MfaDisabled);
+    let step = totp_step(&ctx.mfa, user_id, &sealed, code)?;
+    let notice = ctx.mailer().notice(Kind::MfaDisabled, &auth.user, &[]);
     let disabled = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -234,31 +230,6 @@ pub async fn disable_totp(
         ctx.audit(Event::MfaDisable, "wrong_code", Some(user_id));
         return Err(ApiError::WrongTotpCode);
     }
-    ctx.ring_mail();
     ctx.audit(Event::MfaDisable, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("MFA disabled")))
-}
-
-/// A login of an account with MFA waits here for its second factor: a new mfa_token for the
-/// user whose password was checked at `checked_at`, stored (by hash) in `conn`'s transaction.
-pub(super) fn challenge(
-    conn: &mut AnyConnection,
-    ttl: chrono::Duration,
-    user_id: i64,
-    checked_at: chrono::NaiveDateTime,
-) -> Result<String, ApiError> {
-    let (token, hash) = refresh_token::generate().map_err(ApiError::internal)?;
-    let challenge = Challenge { user_id, checked_at };
-    mfa_challenges::create(conn, &hash, challenge, checked_at + ttl)?;
-    Ok(token)
-}
-
-fn new_recovery_codes(user_id: i64) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let codes = recovery_code::generate(user_id).map_err(ApiError::internal)?;
-    Ok(codes.into_iter().unzip())
-}
-
-fn notice(ctx: &Ctx, auth: &AuthUser, kind: Kind) -> NewMail {
-    let facts = [("name", auth.user.name.as_str())];
-    ctx.mailer().compose(kind, Some(auth.user.id), &auth.user.email, &facts)
 }

@@ -7,7 +7,6 @@ pub mod jwks;
 pub mod login;
 pub mod login_mfa;
 pub mod logout;
-pub mod mailed_code;
 pub mod me;
 pub mod metrics;
 pub mod mfa;

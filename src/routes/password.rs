@@ -6,15 +6,14 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::{LoginResponse, SessionOf};
+use super::responses::LoginResponse;
 use crate::{
+    account::{password::confirm_password, sign_in::SessionGrant},
     audit::Event,
-    auth::password_policy::could_be_stored,
     db::{email_codes, mail_outbox, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx, Device},
-    throttle::Limit,
     validation::{required, string_or_none},
 };
 
@@ -58,60 +57,28 @@ pub async fn change_password(
     confirm_password(&ctx, &auth, current, Event::PasswordChange).await?;
     let new_hash = ctx.passwords.hash(new.to_owned()).await?;
 
-    let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let (user_id, seen) = (auth.user.id, device.seen());
-    let (sign_in, amr) = (auth.claims.sign_in(), auth.claims.sign_in().stored());
-    let checked_hash = auth.user.password_hash;
-    let facts = [("name", auth.user.name.as_str())];
-    let notice =
-        ctx.mailer().compose(Kind::PasswordChanged, Some(user_id), &auth.user.email, &facts);
-    let session_id = ctx
+    let grant = SessionGrant::new(&ctx, &device, auth.claims.sign_in())?;
+    let (user, checked_hash) = (auth.user.clone(), auth.user.password_hash);
+    let notice = ctx.mailer().notice(Kind::PasswordChanged, &user, &[]);
+    let granted = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
+                let now = grant.now;
                 // A concurrent change already replaced the hash checked above.
-                if !users::change_password(conn, user_id, &checked_hash, &new_hash, now)? {
+                if !users::change_password(conn, user.id, &checked_hash, &new_hash, now)? {
                     return Err(ApiError::WrongPassword);
                 }
                 // Every mailed code ends with the password, and the user is told.
-                email_codes::end(conn, user_id, None)?;
+                email_codes::end(conn, user.id, None)?;
                 mail_outbox::enqueue(conn, &notice)?;
-                sessions::end_all(conn, user_id)?;
+                sessions::end_all(conn, user.id)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
-                let new = sessions::NewSession { first: &first, seen: &seen, amr };
-                sessions::start(conn, user_id, check, new, now)?.ok_or(ApiError::WrongPassword)
+                let session_id = grant.start_in(conn, user.id, check)?;
+                let session_id = session_id.ok_or(ApiError::WrongPassword)?;
+                Ok(grant.granted(user.id, user.email, session_id))
             })
         })
         .await?;
-    ctx.ring_mail();
-    ctx.audit(Event::PasswordChange, "ok", Some(user_id));
-    let session = SessionOf { user_id, email: &auth.user.email, session_id: &session_id, sign_in };
-    LoginResponse::new(&ctx, "Password changed", session, refresh_token)
-}
-
-/// Checks the password a sensitive change is confirmed with, under the login limits: a stolen
-/// access token must not become a way to guess the password. A refusal is an audit event of
-/// `event`.
-pub(super) async fn confirm_password(
-    ctx: &Ctx,
-    auth: &AuthUser,
-    password: &str,
-    event: Event,
-) -> Result<(), ApiError> {
-    let user_id = Some(auth.user.id);
-    let refused = |error: ApiError| {
-        ctx.audit_refusal(event, &error, user_id);
-        error
-    };
-    if !could_be_stored(password) {
-        return Err(refused(ApiError::WrongPassword));
-    }
-    ctx.throttle(event, user_id, &[Limit::LoginPerIp, Limit::ConfirmPerAccount(auth.user.id)])
-        .await?;
-    let stored_hash = Some(auth.user.password_hash.clone());
-    if ctx.passwords.verify(password.to_owned(), stored_hash).await? {
-        Ok(())
-    } else {
-        Err(refused(ApiError::WrongPassword))
-    }
+    ctx.audit(Event::PasswordChange, "ok", Some(granted.user_id));
+    LoginResponse::new(&ctx, "Password changed", granted)
 }

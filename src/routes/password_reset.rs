@@ -7,12 +7,13 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
-    mailed_code::{CodeMail, spend},
-    mfa::challenge,
-    responses::{LoginReply, LoginResponse, MessageResponse, MfaRequiredResponse, SessionOf},
-};
+use super::responses::{LoginReply, LoginResponse, MessageResponse, MfaRequiredResponse};
 use crate::{
+    account::{
+        codes::{CodeMail, spend},
+        second_factor::challenge,
+        sign_in::{Granted, SessionGrant},
+    },
     audit::Event,
     auth::token::SignIn,
     db::{
@@ -80,7 +81,6 @@ pub async fn forgot_password(
         })
         .await?;
     if let Some(user_id) = queued {
-        ctx.ring_mail();
         ctx.audit(Event::PasswordResetRequest, "ok", Some(user_id));
     }
     Ok(HttpResponse::Accepted().json(MessageResponse::success(FORGOT_MESSAGE)))
@@ -113,13 +113,12 @@ pub async fn reset_password(
     ctx.throttle(Event::PasswordReset, None, &[Limit::LoginPerIp]).await?;
     let new_hash = ctx.passwords.hash(new_password.to_owned()).await?;
 
-    let now = chrono::Utc::now().naive_utc();
-    let (refresh_token, first) = ctx.new_refresh_token(now)?;
-    let (code, mailer, seen) = (code.to_owned(), ctx.mailer(), device.seen());
-    let mfa_ttl = ctx.mfa.challenge_ttl;
+    let grant = SessionGrant::new(&ctx, &device, SignIn::Password)?;
+    let (code, mailer, mfa_ttl) = (code.to_owned(), ctx.mailer(), ctx.mfa.challenge_ttl);
     let reset = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
+                let now = grant.now;
                 let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
                 };
@@ -131,49 +130,42 @@ pub async fn reset_password(
                 email_codes::end(conn, user.id, None)?;
                 users::reset_password(conn, user.id, &new_hash, now)?;
                 sessions::end_all(conn, user.id)?;
+                mail_outbox::enqueue(conn, &mailer.notice(Kind::PasswordChanged, &user, &[]))?;
                 // A mailed code is no second factor: an account with MFA still needs its own.
-                let started = if user.totp_enabled_at.is_some() {
-                    Started::MfaRequired(challenge(conn, mfa_ttl, user.id, now)?)
-                } else {
-                    let check = sessions::PasswordCheck { hash: &new_hash, at: now };
-                    let amr = SignIn::Password.stored();
-                    let new = sessions::NewSession { first: &first, seen: &seen, amr };
-                    let session_id = sessions::start(conn, user.id, check, new, now)?
-                        .ok_or(ApiError::InvalidCode)?;
-                    Started::Session(session_id)
-                };
-                let notice = mailer.compose(
-                    Kind::PasswordChanged,
-                    Some(user.id),
-                    &user.email,
-                    &[("name", &user.name)],
-                );
-                mail_outbox::enqueue(conn, &notice)?;
-                Ok(Ok((user, started)))
+                if user.totp_enabled_at.is_some() {
+                    let mfa_token = challenge(conn, mfa_ttl, user.id, now)?;
+                    return Ok(Ok(Reset::MfaRequired(user.id, mfa_token)));
+                }
+                let check = sessions::PasswordCheck { hash: &new_hash, at: now };
+                let session_id =
+                    grant.start_in(conn, user.id, check)?.ok_or(ApiError::InvalidCode)?;
+                Ok(Ok(Reset::Session(grant.granted(user.id, user.email, session_id))))
             })
         })
         .await?
         .inspect_err(|error| ctx.audit_refusal(Event::PasswordReset, error, None))?;
-    let (user, started) = reset;
-    ctx.ring_mail();
-    ctx.audit(Event::PasswordReset, "ok", Some(user.id));
-    let session_id = match started {
-        Started::Session(session_id) => session_id,
-        Started::MfaRequired(mfa_token) => {
-            return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)));
+    ctx.audit(Event::PasswordReset, "ok", Some(reset.user_id()));
+    match reset {
+        Reset::Session(granted) => {
+            LoginResponse::new(&ctx, "Password reset", granted).map(LoginReply::Tokens)
         }
-    };
-    let session = SessionOf {
-        user_id: user.id,
-        email: &user.email,
-        session_id: &session_id,
-        sign_in: SignIn::Password,
-    };
-    LoginResponse::new(&ctx, "Password reset", session, refresh_token).map(LoginReply::Tokens)
+        Reset::MfaRequired(_, mfa_token) => {
+            Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)))
+        }
+    }
 }
 
 /// What a reset leads to: a session, or (with MFA) the login's second step.
-enum Started {
-    Session(String),
-    MfaRequired(String),
+enum Reset {
+    Session(Granted),
+    MfaRequired(i64, String),
+}
+
+impl Reset {
+    fn user_id(&self) -> i64 {
+        match self {
+            Reset::Session(granted) => granted.user_id,
+            Reset::MfaRequired(user_id, _) => *user_id,
+        }
+    }
 }

@@ -1,15 +1,13 @@
 //! `POST /api/register`
 
 use actix_web::{HttpResponse, web};
-use diesel::{
-    Connection,
-    result::{DatabaseErrorKind, Error as DieselError},
-};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{email_verification::VERIFY_PAGE, mailed_code::CodeMail, responses::MessageResponse};
+use super::responses::MessageResponse;
 use crate::{
+    account::codes::{CodeMail, VERIFY_PAGE},
     audit::Event,
     db::{email_codes::Purpose, users},
     error::{ApiError, ErrorBody},
@@ -72,19 +70,14 @@ pub async fn register(
                     created_at: now,
                     updated_at: now,
                 };
-                let user_id = users::insert_user(conn, &new_user).map_err(|error| match error {
-                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                        ApiError::EmailAlreadyRegistered
-                    }
-                    error => error.into(),
-                })?;
+                let user_id =
+                    users::insert_user(conn, &new_user).map_err(ApiError::on_email_write)?;
                 code.send_in(conn, user_id, &name, &email, None, &[])?;
                 Ok::<_, ApiError>(user_id)
             })
         })
         .await
         .inspect_err(|error| ctx.audit_refusal(Event::Register, error, None))?;
-    ctx.ring_mail();
     ctx.audit(Event::Register, "ok", Some(user_id));
     Ok(HttpResponse::Created().json(MessageResponse::success("User registered successfully")))
 }

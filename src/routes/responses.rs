@@ -8,7 +8,7 @@ use actix_web::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{auth::token::SignIn, error::ApiError, state::AppState};
+use crate::{account::sign_in::Granted, db::users::User, error::ApiError, state::AppState};
 
 /// `{"status":"success","message":…}`, the body of register, logout and account deletion.
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,27 +44,18 @@ pub struct LoginResponse {
     pub refresh_token: String,
 }
 
-/// The session a new pair of tokens belongs to, and its user.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionOf<'a> {
-    pub user_id: i64,
-    pub email: &'a str,
-    pub session_id: &'a str,
-    /// How it was signed in to: its tokens' `amr` and `aal`.
-    pub sign_in: SignIn,
-}
-
 impl LoginResponse {
-    /// A new access token for `session`, beside that session's new refresh token.
+    /// A new access token for the session `granted`, beside that session's new refresh token.
     pub fn new(
         state: &AppState,
         message: &'static str,
-        session: SessionOf,
-        refresh_token: String,
+        granted: Granted,
     ) -> Result<Self, ApiError> {
-        let SessionOf { user_id, email, session_id, sign_in } = session;
-        let access_token =
-            state.tokens.issue(user_id, email, session_id, sign_in).map_err(ApiError::internal)?;
+        let Granted { user_id, email, session_id, sign_in, refresh_token } = granted;
+        let access_token = state
+            .tokens
+            .issue(user_id, &email, &session_id, sign_in)
+            .map_err(ApiError::internal)?;
         Ok(LoginResponse {
             status: "success",
             message,
@@ -155,5 +146,39 @@ impl Responder for RecoveryCodesResponse {
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
         no_store(self)
+    }
+}
+
+/// The body of `GET /` and of a rename: the user as the website shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentUserResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    pub user: UserProfile,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserProfile {
+    pub name: String,
+    pub email: String,
+    /// Absolute URL of the profile picture, or null.
+    pub profile_pic_url: Option<String>,
+    /// Whether a code mailed to the address came back (added after v1).
+    pub email_verified: bool,
+}
+
+impl CurrentUserResponse {
+    pub fn of(req: &HttpRequest, state: &AppState, user: User) -> Self {
+        let profile_pic_url =
+            user.profile_pic.as_deref().map(|name| state.uploads.url_of(req, name));
+        CurrentUserResponse {
+            status: "success",
+            user: UserProfile {
+                email_verified: user.email_verified_at.is_some(),
+                name: user.name,
+                email: user.email,
+                profile_pic_url,
+            },
+        }
     }
 }

@@ -4,10 +4,11 @@ use actix_web::web;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::{LoginResponse, SessionOf};
+use super::responses::LoginResponse;
 use crate::{
+    account::sign_in::Granted,
     audit::Event,
-    auth::{refresh_token, token::SignIn},
+    auth::{opaque_token, token::SignIn},
     db::{
         AnyConnection, mail_outbox,
         sessions::{self, Refresh},
@@ -49,23 +50,17 @@ pub async fn refresh(
     };
     ctx.throttle(Event::Refresh, None, &[Limit::RefreshPerIp]).await?;
     // Derived, not random: the same token presented twice gets the same successor.
-    let successor = refresh_token::successor(ctx.tokens.successor_key(), presented);
-    let successor_hash = refresh_token::hash(&successor);
+    let successor = opaque_token::successor(ctx.tokens.successor_key(), presented);
+    let successor_hash = opaque_token::hash(&successor);
     // Only a string of the issued length can be one; anything else needs no lookup.
-    let refresh = if presented.len() == refresh_token::TOKEN_CHARS {
+    let refresh = if presented.len() == opaque_token::TOKEN_CHARS {
         let (presented_hash, rules, mailer) =
-            (refresh_token::hash(presented), ctx.sessions, ctx.mailer());
+            (opaque_token::hash(presented), ctx.sessions, ctx.mailer());
         let seen = device.seen();
         // A copy of the token was used: the user is told, in the transaction that ends it.
         let tell_the_user = move |conn: &mut AnyConnection, user_id| {
             let Some(user) = users::find_user(conn, user_id)? else { return Ok(()) };
-            let notice = mailer.compose(
-                Kind::SessionEnded,
-                Some(user_id),
-                &user.email,
-                &[("name", &user.name)],
-            );
-            mail_outbox::enqueue(conn, &notice)
+            mail_outbox::enqueue(conn, &mailer.notice(Kind::SessionEnded, &user, &[]))
         };
         let rotate = move |conn: &mut AnyConnection| {
             sessions::rotate(conn, &presented_hash, &successor_hash, &seen, rules, tell_the_user)
@@ -83,11 +78,10 @@ pub async fn refresh(
         | Refresh::Replayed { user_id, email, session_id, amr } => {
             // The session keeps the level it was signed in at.
             let sign_in = SignIn::from_stored(&amr);
-            let session = SessionOf { user_id, email: &email, session_id: &session_id, sign_in };
-            LoginResponse::new(&ctx, "Token refreshed", session, successor)
+            let granted = Granted { user_id, email, session_id, sign_in, refresh_token: successor };
+            LoginResponse::new(&ctx, "Token refreshed", granted)
         }
         Refresh::ReuseDetected { user_id } => {
-            ctx.ring_mail();
             ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));
             Err(ApiError::InvalidRefreshToken)
         }

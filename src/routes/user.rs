@@ -6,11 +6,9 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
-    me::CurrentUserResponse, password::confirm_password, profile_pic::remove_unnamed_picture,
-    responses::MessageResponse,
-};
+use super::responses::{CurrentUserResponse, MessageResponse};
 use crate::{
+    account::{password::confirm_password, pictures},
     audit::Event,
     db::{mail_outbox, unsettled_pictures, users},
     error::{ApiError, ErrorBody},
@@ -51,34 +49,29 @@ pub async fn delete_user(
     auth.require_second_factor()?;
     confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
+    let notice = ctx.mailer().notice(Kind::AccountDeleted, &auth.user, &[]);
     let password_hash = auth.user.password_hash;
-    let facts = [("name", auth.user.name.as_str())];
-    let notice =
-        ctx.mailer().compose(Kind::AccountDeleted, Some(user_id), &auth.user.email, &facts);
     let deleted = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
-                let deleted = users::delete_user(conn, user_id, &password_hash)?;
+                let Some(before) = users::delete_user(conn, user_id, &password_hash)? else {
+                    return Ok(None);
+                };
                 // The outbox keeps no tie to the user: the notice outlives the account.
-                if deleted.is_some() {
-                    mail_outbox::enqueue(conn, &notice)?;
-                }
+                mail_outbox::enqueue(conn, &notice)?;
                 // No row names it now: should the removal below not happen, the sweeper's.
-                if let Some(Some(picture)) = &deleted {
+                if let Some(picture) = &before.profile_pic {
                     unsettled_pictures::note(conn, picture, chrono::Utc::now().naive_utc())?;
                 }
-                Ok::<_, diesel::result::Error>(deleted)
+                Ok::<_, diesel::result::Error>(Some(before))
             })
         })
         .await?;
     // None: the password changed (or the account went) since it was checked.
-    let Some(picture) = deleted else {
-        return Err(ApiError::WrongPassword);
-    };
-    if let Some(picture) = picture {
-        remove_unnamed_picture(&ctx, &picture).await;
+    let before = deleted.ok_or(ApiError::WrongPassword)?;
+    if let Some(picture) = before.profile_pic {
+        pictures::remove_unnamed(&ctx, &picture).await;
     }
-    ctx.ring_mail();
     ctx.audit(Event::AccountDeletion, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("Account deleted")))
 }

@@ -1,12 +1,13 @@
-//! Profile pictures: safe names, type sniffing, and streaming storage.
+//! Profile pictures: safe names, type sniffing, an upload received and re-encoded (`receive`),
+//! and where stored pictures live (`storage`: the folder or a bucket).
 
 pub mod bucket;
 pub mod filename;
 pub mod migrate;
+pub mod receive;
 pub mod reencode;
 pub mod sniff;
 pub mod storage;
-pub mod store;
 
 use actix_web::{HttpRequest, http::header, web};
 

@@ -63,6 +63,13 @@ pub fn postgres_base_url() -> String {
     )
 }
 
+/// The Python the tests' servers run on: the project's `.venv` (made by `scripts/test`, with
+/// tests/requirements.txt), else the one on PATH.
+pub fn python() -> PathBuf {
+    let venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python3"));
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}
+
 /// How long a poll waits for its condition before the test goes on (and fails).
 pub const POLL_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -539,7 +546,7 @@ impl SmtpServer {
 
     /// Starts it (again) on its port, keeping the messages it has.
     pub fn restart(&mut self) {
-        let mut child = Command::new("python3")
+        let mut child = Command::new(python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/catcher.py"))
             .arg(self.port.to_string())
             .arg(self.dir.path())
@@ -551,7 +558,7 @@ impl SmtpServer {
         assert_eq!(
             line.trim(),
             "listening",
-            "the SMTP server did not start (pip install aiosmtpd)"
+            "the SMTP server did not start (./scripts/test installs aiosmtpd into .venv)"
         );
         self.child = Some(child);
     }

@@ -55,7 +55,7 @@ async fn refresh_rotates_within_the_session(backend: Backend) {
     assert_eq!(stored.len(), 3);
     for token in [&login.refresh, &next.refresh] {
         assert!(!stored.contains(token));
-        assert!(stored.contains(&auth_service::auth::refresh_token::hash(token)));
+        assert!(stored.contains(&auth_service::auth::opaque_token::hash(token)));
     }
 }
 

@@ -36,7 +36,7 @@ impl S3Server {
 
     /// Starts it (again) on its port, empty: moto keeps nothing across a restart.
     pub fn restart(&mut self) {
-        let mut child = Command::new("python3")
+        let mut child = Command::new(crate::helpers::python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/server.py"))
             .arg(self.port.to_string())
             .stdin(Stdio::piped())
@@ -49,7 +49,7 @@ impl S3Server {
         assert_eq!(
             line.trim(),
             "listening",
-            "the S3 server did not start (pip install 'moto[server]')"
+            "the S3 server did not start (./scripts/test installs moto into .venv)"
         );
         self.child = Some(child);
     }

@@ -294,7 +294,7 @@ async fn a_picture_left_unnamed_by_a_crash_is_swept(backend: Backend) {
     unsettled_pictures::note(&mut conn, "99_not_yet.png", now + hour).unwrap();
     unsettled_pictures::note(&mut conn, &format!("{id}_kept.png"), now - hour).unwrap();
 
-    let removed = auth_service::sweeper::sweep_pictures(&app.state, now).await.unwrap();
+    let removed = auth_service::account::pictures::sweep(&app.state, now).await.unwrap();
     assert_eq!(removed, 1);
     let keys: Vec<String> = server.objects(&bucket).await.into_iter().map(|(key, _)| key).collect();
     let mut expected = [key("99_not_yet.png"), key(&format!("{id}_kept.png"))];

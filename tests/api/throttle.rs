@@ -270,8 +270,7 @@ async fn refresh_over_the_per_ip_limit_is_429_and_spends_nothing(backend: Backen
     use auth_service::db::schema::refresh_tokens;
     let spent: Option<chrono::NaiveDateTime> = refresh_tokens::table
         .filter(
-            refresh_tokens::token_hash
-                .eq(auth_service::auth::refresh_token::hash(&session.refresh)),
+            refresh_tokens::token_hash.eq(auth_service::auth::opaque_token::hash(&session.refresh)),
         )
         .select(refresh_tokens::spent_at)
         .get_result(&mut app.db())

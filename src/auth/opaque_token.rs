@@ -1,4 +1,6 @@
-//! Refresh tokens: 256 random bits, given to the client once, stored only as their SHA-256.
+//! Opaque tokens: 256 random bits, given to the client once, stored only as their SHA-256 —
+//! refresh tokens, a login's `mfa_token`; and the hash every other secret the service keeps
+//! only a digest of (mailed codes, recovery codes, device keys) is stored by.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};

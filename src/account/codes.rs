@@ -2,6 +2,9 @@
 //! handlers issue and check them: a code is written and its message queued in one transaction,
 //! and a check spends a try whether it is right or not.
 
+/// The website's page a verification link opens.
+pub const VERIFY_PAGE: &str = "verify-email";
+
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 

@@ -1,0 +1,205 @@
+//! The second factor: the key TOTP secrets are sealed with and the rule that checks it at
+//! start, a login's challenge (the `mfa_token` its second step presents), a code or a recovery
+//! code proved and spent, and a new set of recovery codes.
+
+use std::path::Path;
+
+use diesel::{Connection, QueryResult};
+
+use crate::{
+    auth::{opaque_token, recovery_code, secret_box::SecretBox, token::SignIn, totp},
+    db::{
+        self, AnyConnection, DatabaseUrl, mail_outbox,
+        mfa_challenges::{self, Challenge},
+        recovery_codes,
+        users::{self, TotpState, User},
+    },
+    error::ApiError,
+    mail::templates::Kind,
+    request::Ctx,
+    settings::Settings,
+    state::MfaRules,
+};
+
+/// The second factor presented at a login's second step.
+pub enum Factor {
+    /// The authenticator app's six digits.
+    Code(String),
+    /// One of the recovery codes, each usable once.
+    RecoveryCode(String),
+}
+
+impl Factor {
+    /// How a session proved with it was signed in to.
+    pub fn sign_in(&self) -> SignIn {
+        match self {
+            Factor::Code(_) => SignIn::Otp,
+            Factor::RecoveryCode(_) => SignIn::RecoveryCode,
+        }
+    }
+}
+
+/// What a factor proved, before it is spent.
+pub enum Proof {
+    Step(i64),
+    Recovery(String),
+    Nothing,
+}
+
+/// The MFA rules from the settings, the key checked against the secrets stored: a missing or
+/// wrong key stops the start, where it would otherwise lock every account with MFA out.
+pub fn rules(
+    settings: &Settings,
+    db: &db::Pool,
+    challenge_ttl: chrono::Duration,
+) -> Result<MfaRules, String> {
+    let key = match (&settings.mfa.encryption_key, &settings.database.url) {
+        (Some(key), _) => Some(SecretBox::from_base64(key).map_err(String::from)?),
+        (None, DatabaseUrl::Sqlite(path)) if settings.app_env != "production" => {
+            let file = path.parent().unwrap_or(Path::new(".")).join("mfa-encryption.key");
+            Some(SecretBox::from_key_file(&file).map_err(|e| format!("{}: {e}", file.display()))?)
+        }
+        (None, _) => None,
+    };
+    let rules = MfaRules { key, issuer: settings.mfa.issuer.clone(), challenge_ttl };
+    // A database down at start is no error (the service answers 503 until it is back); the key
+    // is then checked by each use, which logs a key that does not open a secret.
+    let stored = db
+        .get()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| users::sealed_totp_secrets(&mut conn).map_err(|e| e.to_string()));
+    let (count, newest) = match stored {
+        Ok(stored) => stored,
+        Err(error) => {
+            log::warn!(
+                "TOTP secrets not checked against MFA_ENCRYPTION_KEY: {}",
+                db::one_line(&error)
+            );
+            return Ok(rules);
+        }
+    };
+    match (&rules.key, newest) {
+        (None, Some(_)) => {
+            Err(format!("is required: {count} accounts have a TOTP secret sealed with it"))
+        }
+        (Some(key), Some((user_id, sealed))) if key.open(user_id, &sealed).is_none() => {
+            Err(format!(
+                "does not open the {count} stored TOTP secrets: is it the key they were sealed with?"
+            ))
+        }
+        _ => Ok(rules),
+    }
+}
+
+/// The key TOTP secrets are sealed with; without one (production, no `MFA_ENCRYPTION_KEY`)
+/// the second factor is unavailable.
+pub fn key(mfa: &MfaRules) -> Result<&SecretBox, ApiError> {
+    mfa.key.as_ref().ok_or_else(|| ApiError::Unavailable("MFA_ENCRYPTION_KEY is not set".into()))
+}
+
+/// The TOTP step `code` is valid for now, for the user whose secret is `sealed`.
+pub fn totp_step(
+    mfa: &MfaRules,
+    user_id: i64,
+    sealed: &str,
+    code: &str,
+) -> Result<Option<i64>, ApiError> {
+    let secret = key(mfa)?.open(user_id, sealed).ok_or_else(|| {
+        // Checked at start; a key changed since, or a row restored from elsewhere.
+        ApiError::internal(format!(
+            "MFA_ENCRYPTION_KEY does not open the TOTP secret of user {user_id}"
+        ))
+    })?;
+    let now = chrono::Utc::now().timestamp().try_into().unwrap_or_default();
+    Ok(totp::matching_step(&secret, code, now))
+}
+
+/// A login of an account with MFA waits here for its second factor: a new mfa_token for the
+/// user whose password was checked at `checked_at`, stored (by hash) in `conn`'s transaction.
+pub fn challenge(
+    conn: &mut AnyConnection,
+    ttl: chrono::Duration,
+    user_id: i64,
+    checked_at: chrono::NaiveDateTime,
+) -> Result<String, ApiError> {
+    let (token, hash) = opaque_token::generate().map_err(ApiError::internal)?;
+    let challenge = Challenge { user_id, checked_at };
+    mfa_challenges::create(conn, &hash, challenge, checked_at + ttl)?;
+    Ok(token)
+}
+
+/// The live challenge `token_hash` names, with its user and the user's TOTP state.
+pub fn find_challenge(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<Option<(Challenge, User, TotpState)>> {
+    let Some(challenge) = mfa_challenges::find_live(conn, token_hash, now)? else {
+        return Ok(None);
+    };
+    let user = users::find_user(conn, challenge.user_id)?;
+    let totp = users::totp_state(conn, challenge.user_id)?;
+    Ok(user.zip(totp).map(|(user, totp)| (challenge, user, totp)))
+}
+
+/// What `factor` proves for the user whose TOTP secret is `sealed`, if any.
+pub fn proof(
+    mfa: &MfaRules,
+    user_id: i64,
+    sealed: Option<&str>,
+    factor: &Factor,
+) -> Result<Proof, ApiError> {
+    let proved = match (factor, sealed) {
+        (Factor::Code(code), Some(sealed)) => {
+            totp_step(mfa, user_id, sealed, code)?.map(Proof::Step)
+        }
+        (Factor::RecoveryCode(code), _) => recovery_code::hash(user_id, code).map(Proof::Recovery),
+        (Factor::Code(_), None) => None,
+    };
+    Ok(proved.unwrap_or(Proof::Nothing))
+}
+
+/// Spends `proof` and the challenge `token_hash` together, in one transaction: true when both
+/// were spent. A wrong proof spends one of the challenge's tries instead.
+pub fn spend(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    proof: &Proof,
+    token_hash: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<bool, ApiError> {
+    conn.transaction(|conn| {
+        let proved = match proof {
+            Proof::Step(step) => users::use_totp_step(conn, user_id, *step)?,
+            Proof::Recovery(hash) => recovery_codes::spend(conn, user_id, hash, now)?,
+            Proof::Nothing => false,
+        };
+        if !proved {
+            mfa_challenges::take_try(conn, token_hash)?;
+            return Ok(false);
+        }
+        // Single use: a concurrent request with the same mfa_token finds it gone, and its
+        // factor is left unspent (the error rolls the transaction back).
+        if !mfa_challenges::spend(conn, token_hash)? {
+            return Err(ApiError::InvalidMfaCode);
+        }
+        Ok(true)
+    })
+}
+
+/// Ten recovery codes for the user, and their hashes to store.
+pub fn new_recovery_codes(user_id: i64) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let codes = recovery_code::generate(user_id).map_err(ApiError::internal)?;
+    Ok(codes.into_iter().unzip())
+}
+
+/// A recovery code was used: the owner is told (and how many are left).
+pub async fn tell_of_the_recovery_code(ctx: &Ctx, user: &User) -> Result<(), ApiError> {
+    let (owner, mailer) = (user.clone(), ctx.mailer());
+    ctx.db(move |conn| {
+        let left = recovery_codes::unused(conn, owner.id)?.to_string();
+        let notice = mailer.notice(Kind::RecoveryCodeUsed, &owner, &[("left", &left)]);
+        mail_outbox::enqueue(conn, &notice)
+    })
+    .await
+}

@@ -1,0 +1,116 @@
+//! Granting a session: what login, the login's second step, a password change or reset and an
+//! email change end with. A `SessionGrant` is made before the transaction (its refresh token
+//! drawn, the device read), started in it, and becomes `Granted`, which `LoginResponse`
+//! answers with; a refresh, which keeps its session, makes a `Granted` of its own.
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+
+use crate::{
+    auth::{opaque_token, token::SignIn},
+    db::{
+        AnyConnection,
+        known_devices::{self, Sighting},
+        mail_outbox,
+        sessions::{self, NewRefreshToken, NewSession, PasswordCheck, SeenFrom},
+        users::User,
+    },
+    error::ApiError,
+    mail::templates::Kind,
+    request::{Ctx, Device},
+};
+
+/// A session about to start.
+pub struct SessionGrant {
+    refresh_token: String,
+    first: NewRefreshToken,
+    seen: SeenFrom,
+    device: Device,
+    sign_in: SignIn,
+    /// The session's start, and the time the change that grants it is written at.
+    pub now: NaiveDateTime,
+}
+
+/// A session that started: whom its tokens name, how it was signed in to, and its first
+/// refresh token.
+#[derive(Debug)]
+pub struct Granted {
+    pub user_id: i64,
+    pub email: String,
+    pub session_id: String,
+    pub sign_in: SignIn,
+    pub refresh_token: String,
+}
+
+impl SessionGrant {
+    pub fn new(ctx: &Ctx, device: &Device, sign_in: SignIn) -> Result<Self, ApiError> {
+        let now = chrono::Utc::now().naive_utc();
+        let (refresh_token, token_hash) = opaque_token::generate().map_err(ApiError::internal)?;
+        let first =
+            NewRefreshToken { token_hash, expires_at: now + ctx.sessions.refresh_token_ttl };
+        Ok(SessionGrant {
+            refresh_token,
+            first,
+            seen: device.seen(),
+            device: device.clone(),
+            sign_in,
+            now,
+        })
+    }
+
+    /// Starts the session in `conn`'s transaction and returns its id; `None` when `check` no
+    /// longer holds (the password changed, every session was ended since, or the account went).
+    pub fn start_in(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: i64,
+        check: PasswordCheck,
+    ) -> QueryResult<Option<String>> {
+        let new = NewSession { first: &self.first, seen: &self.seen, amr: self.sign_in.stored() };
+        sessions::start(conn, user_id, check, new, self.now)
+    }
+
+    /// What the client is given for the session `session_id` of the user `user_id`, whose
+    /// address is (now) `email`.
+    pub fn granted(self, user_id: i64, email: String, session_id: String) -> Granted {
+        Granted {
+            user_id,
+            email,
+            session_id,
+            sign_in: self.sign_in,
+            refresh_token: self.refresh_token,
+        }
+    }
+
+    /// Starts the session of a sign-in (login, its second step) in a transaction of its own, if
+    /// the password checked at `checked_at` against `hash` is still the account's and nothing
+    /// has ended its sessions since. A device the user has not signed in from lately is told to
+    /// them (not the account's first).
+    pub async fn start(
+        self,
+        ctx: &Ctx,
+        user: &User,
+        (hash, checked_at): (String, NaiveDateTime),
+    ) -> Result<Option<Granted>, ApiError> {
+        let (user_id, key) = (user.id, self.device.key());
+        let user_agent = self.device.user_agent.clone().unwrap_or_else(|| "(no user agent)".into());
+        let (owner, mailer) = (user.clone(), ctx.mailer());
+        let (grant, started) = ctx
+            .db(move |conn| {
+                let check = PasswordCheck { hash: &hash, at: checked_at };
+                let Some(session_id) = self.start_in(conn, user_id, check)? else {
+                    return Ok((self, None));
+                };
+                // After the session's transaction, which holds the user's row: the device is
+                // the notice's business, not the session's.
+                if known_devices::remember(conn, user_id, &key, self.now)? == Sighting::New {
+                    let notice =
+                        mailer.notice(Kind::NewSignIn, &owner, &[("user_agent", &user_agent)]);
+                    mail_outbox::enqueue(conn, &notice)?;
+                }
+                Ok::<_, diesel::result::Error>((self, Some(session_id)))
+            })
+            .await?;
+        Ok(started.map(|session_id| grant.granted(user.id, user.email.clone(), session_id)))
+    }
+}
