@@ -149,7 +149,6 @@ impl Responder for RecoveryCodesResponse {
     }
 }
 
-/// The body of `GET /` and of a rename: the user as the website shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CurrentUserResponse {
     #[schema(example = "success")]
@@ -168,6 +167,7 @@ pub struct UserProfile {
 }
 
 impl CurrentUserResponse {
+    /// The body of `GET /` (and of a rename) for `user`.
     pub fn of(req: &HttpRequest, state: &AppState, user: User) -> Self {
         let profile_pic_url =
             user.profile_pic.as_deref().map(|name| state.uploads.url_of(req, name));
