@@ -1,5 +1,14 @@
 // Uses every method with the types a page would give them: `tsc --noEmit` fails on a wrong one.
-import { AuthClient, AuthError, MemoryStorage, type SignIn, type User, type Session } from '@auth-service/client';
+import {
+  AuthClient,
+  AuthError,
+  MemoryStorage,
+  type LoginResponse,
+  type Session,
+  type SignIn,
+  type TotpEnrolment,
+  type User,
+} from '@auth-service/client';
 import { verifyAccessToken, type AccessTokenClaims } from '@auth-service/client/verify';
 
 export async function everyMethod(baseUrl: string): Promise<void> {
@@ -14,6 +23,14 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   const user: User = await auth.me();
   const verified: boolean = user.email_verified;
   const url: string = await auth.uploadProfilePic(new Blob([new Uint8Array(8)]), 'a.png');
+  const renamed: User = await auth.updateProfile({ name: 'Ada L.' });
+  await auth.resendVerification();
+  await auth.changeEmail({ newEmail: 'ada@example.org', password: 'correct horse battery' });
+  const moved: LoginResponse = await auth.confirmEmailChange({ code: '042917' });
+  const enrolment: TotpEnrolment = await auth.enrolTotp({ password: 'correct horse battery' });
+  const recoveryCodes: string[] = await auth.confirmTotp({ code: '123456' });
+  const renewed: string[] = await auth.renewRecoveryCodes({ password: 'correct horse battery' });
+  await auth.disableTotp({ password: 'correct horse battery', code: '123456' });
   await auth.changePassword({ currentPassword: 'correct horse battery', newPassword: 'another good passphrase' });
   const sessions: Session[] = await auth.sessions();
   await auth.endSession(sessions[0].id);
@@ -35,6 +52,7 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   } catch (error) {
     if (error instanceof AuthError) console.log(error.status, error.message);
   }
-  console.log(verified, url, response.status, claims.sub);
+  console.log(verified, url, response.status, claims.sub, renamed.name, moved.access_token);
+  console.log(enrolment.otpauth_uri, recoveryCodes.length, renewed.length);
   stop();
 }

@@ -6,6 +6,8 @@ export type User = Schemas['UserProfile'];
 export type Session = Schemas['SessionView'];
 export type MessageResponse = Schemas['MessageResponse'];
 export type LoginResponse = Schemas['LoginResponse'];
+/** A TOTP secret waiting for its first code: for typing in, or as a QR code's text. */
+export type TotpEnrolment = Pick<Schemas['TotpSecretResponse'], 'secret' | 'otpauth_uri'>;
 
 /** Where the client keeps its tokens: `localStorage`, `MemoryStorage`, or your own. */
 export interface TokenStorage {
@@ -46,6 +48,14 @@ export class AuthClient {
   logout(options?: { scope?: 'all' | 'others' }): Promise<MessageResponse>;
   me(): Promise<User>;
   uploadProfilePic(picture: Blob | Uint8Array | ArrayBuffer, filename?: string): Promise<string>;
+  updateProfile(input: { name: string }): Promise<User>;
+  resendVerification(): Promise<MessageResponse>;
+  changeEmail(input: { newEmail: string; password: string }): Promise<MessageResponse>;
+  confirmEmailChange(input: { code: string }): Promise<LoginResponse>;
+  enrolTotp(input: { password: string }): Promise<TotpEnrolment>;
+  confirmTotp(input: { code: string }): Promise<string[]>;
+  renewRecoveryCodes(input: { password: string }): Promise<string[]>;
+  disableTotp(input: { password: string; code: string }): Promise<MessageResponse>;
   changePassword(input: { currentPassword: string; newPassword: string }): Promise<LoginResponse>;
   deleteAccount(input: { password: string }): Promise<MessageResponse>;
   forgotPassword(input: { email: string }): Promise<MessageResponse>;

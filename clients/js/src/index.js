@@ -34,6 +34,24 @@ export function localStorageStorage() {
   return globalThis.localStorage;
 }
 
+// The picture types the service takes, by their first bytes.
+const SIGNATURES = [
+  ['png', [0x89, 0x50, 0x4e, 0x47]],
+  ['jpg', [0xff, 0xd8, 0xff]],
+  ['gif', [0x47, 0x49, 0x46, 0x38]],
+  ['webp', [0x52, 0x49, 0x46, 0x46, null, null, null, null, 0x57, 0x45, 0x42, 0x50]],
+];
+const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/gif': 'gif', 'image/webp': 'webp' };
+
+// An extension for a picture without a name: its Blob type's, else its bytes'. Bytes of no
+// known type keep the old default and get the service's `Invalid file type`.
+async function extensionOf(blob) {
+  if (EXTENSIONS[blob.type]) return EXTENSIONS[blob.type];
+  const head = new Uint8Array(await blob.slice(0, 12).arrayBuffer());
+  const found = SIGNATURES.find(([, bytes]) => bytes.every((byte, i) => byte === null || head[i] === byte));
+  return found ? found[0] : 'png';
+}
+
 // Refreshes in flight, per storage: two clients sharing one storage in a process share one.
 const inFlight = new WeakMap();
 
@@ -181,13 +199,22 @@ export class AuthClient {
     throw new AuthError(response.status, response.body?.message ?? `HTTP ${response.status}`, response.body);
   }
 
+  // The tokens to retry with after `refused` got a 401: the ones another call already put in
+  // its place (after a signing-key change every call in flight gets a 401, and one refresh
+  // serves them all), else a refresh's.
+  async #after401(refused) {
+    const current = this.#session();
+    if (current && current.accessToken !== refused) return current;
+    return this.#refresh(current?.refreshToken);
+  }
+
   // A call with the access token: refreshed first if due, and once more on a 401.
   async #authed(method, path, options = {}) {
     const token = await this.getAccessToken();
     if (!token) throw new AuthError(401, 'Not logged in', null);
     let response = await this.#send(method, path, { ...options, token });
     if (response.status === 401) {
-      const session = await this.#refresh(this.#session()?.refreshToken);
+      const session = await this.#after401(token);
       if (!session) throw new AuthError(401, response.body?.message ?? 'Not logged in', response.body);
       response = await this.#send(method, path, { ...options, token: session.accessToken });
     }
@@ -231,12 +258,63 @@ export class AuthClient {
     return (await this.#authed('GET', '/')).user;
   }
 
-  /** Uploads a picture (a File, Blob, Buffer or Uint8Array); returns its URL. */
-  async uploadProfilePic(picture, filename = picture?.name ?? 'picture.png') {
+  /** Uploads a picture (a File, Blob, Buffer or Uint8Array); returns its URL. Without a
+   * file name, it is named for its type (the Blob's, else its first bytes'): the service wants
+   * the name's extension and the bytes to agree. */
+  async uploadProfilePic(picture, filename = picture?.name) {
     const blob = picture instanceof Blob ? picture : new Blob([picture]);
     const form = new FormData();
-    form.append('profile_pic', blob, filename);
+    form.append('profile_pic', blob, filename || `picture.${await extensionOf(blob)}`);
     return (await this.#authed('POST', '/api/upload_profile_pic', { form })).profile_pic_url;
+  }
+
+  /** Renames the user; returns the user as `me()` would. */
+  async updateProfile({ name }) {
+    return (await this.#authed('PATCH', '/api/user', { json: { name } })).user;
+  }
+
+  /** Mails a new code to the user's unverified address (the one before ends). */
+  resendVerification() {
+    return this.#authed('POST', '/api/email/verify/resend');
+  }
+
+  /** Mails a code to `newEmail`; `confirmEmailChange` with it moves the account there. */
+  changeEmail({ newEmail, password }) {
+    return this.#authed('POST', '/api/email/change', { json: { new_email: newEmail, password } });
+  }
+
+  /** Moves the account to the new address; every other session ends, and this one continues
+   * with the new tokens it returns. */
+  async confirmEmailChange({ code }) {
+    const body = await this.#authed('POST', '/api/email/change/confirm', { json: { code } });
+    this.#keep(body);
+    return body;
+  }
+
+  /** Starts TOTP enrolment: `{ secret, otpauth_uri }` for an authenticator app (not on until
+   * `confirmTotp`). */
+  async enrolTotp({ password }) {
+    const { secret, otpauth_uri } = await this.#authed('POST', '/api/mfa/totp', { json: { password } });
+    return { secret, otpauth_uri };
+  }
+
+  /** Turns MFA on with the app's first code; returns the ten recovery codes (shown once).
+   * Every other session ends; this one is refreshed at once, so its tokens carry the second
+   * factor (`aal2`) that changing the factors asks for. */
+  async confirmTotp({ code }) {
+    const body = await this.#authed('POST', '/api/mfa/totp/confirm', { json: { code } });
+    await this.#refresh(this.#session()?.refreshToken);
+    return body.recovery_codes;
+  }
+
+  /** Ten new recovery codes; the old set stops working. */
+  async renewRecoveryCodes({ password }) {
+    return (await this.#authed('POST', '/api/mfa/recovery-codes', { json: { password } })).recovery_codes;
+  }
+
+  /** Turns MFA off, with the password and a current code. */
+  disableTotp({ password, code }) {
+    return this.#authed('DELETE', '/api/mfa/totp', { json: { password, code } });
   }
 
   /** Changes the password; the service ends every other session and this one continues
@@ -291,9 +369,10 @@ export class AuthClient {
       if (token) headers.set('Authorization', `Bearer ${token}`);
       return this.#fetch(input, { ...init, headers });
     };
-    let response = await request(await this.getAccessToken());
+    const token = await this.getAccessToken();
+    let response = await request(token);
     if (response.status === 401 && this.#session()) {
-      const session = await this.#refresh(this.#session().refreshToken);
+      const session = await this.#after401(token);
       if (session) response = await request(session.accessToken);
     }
     return response;

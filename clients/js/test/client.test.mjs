@@ -37,23 +37,29 @@ async function signedIn(tag, storage = new MemoryStorage()) {
   return { auth, email, storage };
 }
 
-function codeIn(email, subject) {
+function allCodesIn(email, subject) {
+  const codes = [];
   for (const name of readdirSync(caught).filter((n) => n.endsWith('.eml'))) {
     const raw = readFileSync(join(caught, name), 'utf8').replace(/=\r\n/g, '');
     if (raw.includes(`To: ${email}\r\n`) && raw.includes(`Subject: ${subject}\r\n`)) {
-      return /code: (\d{6})\b/.exec(raw)[1];
+      codes.push(/code: (\d{6})\b/.exec(raw)[1]);
     }
   }
-  return null;
+  return codes;
+}
+
+// The codes of `count` messages to `email` with `subject`, once they have all arrived.
+async function mailedCodes(email, subject, count) {
+  for (let i = 0; i < 200; i++) {
+    const codes = allCodesIn(email, subject);
+    if (codes.length >= count) return codes;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`fewer than ${count} "${subject}" messages to ${email}`);
 }
 
 async function mailedCode(email, subject) {
-  for (let i = 0; i < 200; i++) {
-    const code = codeIn(email, subject);
-    if (code) return code;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`no "${subject}" message to ${email}`);
+  return (await mailedCodes(email, subject, 1))[0];
 }
 
 test('every method, as the website calls them', async () => {
@@ -152,14 +158,14 @@ test('the session-ended event fires after logout everywhere from another client'
   assert.equal(await auth.getAccessToken(), null);
 });
 
-// RFC 6238 with node:crypto, as an authenticator app computes it.
-function totp(secret) {
+// RFC 6238 with node:crypto, as an authenticator app computes it; `steps` ahead of now.
+function totp(secret, steps = 0) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   let bits = '';
   for (const char of secret) bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
   const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
   const step = Buffer.alloc(8);
-  step.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  step.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + steps));
   const mac = createHmac('sha1', key).update(step).digest();
   const offset = mac[mac.length - 1] & 0x0f;
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e6).padStart(6, '0');
@@ -212,4 +218,80 @@ test('verifyAccessToken checks a token with the JWKS alone', async () => {
   const otherKid = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(header, 'base64url')), kid: 'rotated' })).toString('base64url');
   await assert.rejects(verifyAccessToken(`${otherKid}.${payload}.${signature}`, options), { message: 'unknown signing key' });
   assert.equal(fetched, 1, 'an unknown kid refetches at most every 10 s');
+});
+
+// A 2x2 JPEG, as a camera or a canvas makes one.
+const jpeg = Buffer.from(
+  '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAACAAIDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDgKKKK+eP2E//Z',
+  'base64',
+);
+
+test('a picture without a file name is named for its type', async () => {
+  const { auth } = await signedIn('unnamed');
+  assert.match(await auth.uploadProfilePic(jpeg), /\/uploads\/\d+_picture\.jpg$/);
+  assert.match(await auth.uploadProfilePic(new Blob([jpeg], { type: 'image/jpeg' })), /_picture\.jpg$/);
+  assert.match(await auth.uploadProfilePic(new Uint8Array(png)), /_picture\.png$/);
+  assert.match(await auth.uploadProfilePic(jpeg, 'photo.jpg'), /_photo\.jpg$/);
+});
+
+test('calls refused after a signing-key change refresh once, however their 401s are spread', async () => {
+  const { storage } = await signedIn('rotated');
+  // A token the service no longer accepts, as one signed by a key it has since dropped.
+  const session = JSON.parse(storage.getItem('auth-service.session'));
+  const stale = session.accessToken.slice(0, -4) + (session.accessToken.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  storage.setItem('auth-service.session', JSON.stringify({ ...session, accessToken: stale }));
+  // Its 401s come back 40 ms apart, as a browser's connections answer.
+  let answered = 0;
+  const spread = async (input, init) => {
+    const response = await fetch(input, init);
+    if (init.headers?.Authorization === `Bearer ${stale}`) {
+      await new Promise((resolve) => setTimeout(resolve, 40 * answered++));
+    }
+    return response;
+  };
+  const auth = new AuthClient({ baseUrl: url, storage, fetch: spread });
+  const before = await refreshes(url);
+  const users = await Promise.all(Array.from({ length: 20 }, () => auth.me()));
+  assert.equal(answered, 20);
+  assert.equal(new Set(users.map((user) => user.email)).size, 1);
+  assert.equal((await refreshes(url)) - before, 1);
+});
+
+test('the profile, email and MFA methods', async () => {
+  const { auth, email } = await signedIn('account');
+  assert.deepEqual(await auth.updateProfile({ name: 'Renamed' }), {
+    name: 'Renamed',
+    email,
+    profile_pic_url: null,
+    email_verified: false,
+  });
+  assert.deepEqual(await auth.resendVerification(), { status: 'success', message: 'Verification code sent' });
+  const codes = await mailedCodes(email, `Your code to verify ${email}`, 2);
+  const verified = await Promise.all(codes.map((code) => auth.verifyEmail({ email, code }).then(() => 'ok', (e) => e.message)));
+  assert.deepEqual(verified.sort(), ['Invalid or expired code', 'ok'], 'the resent code works and the one before it ended');
+
+  const moved = newEmail('moved');
+  assert.deepEqual(await auth.changeEmail({ newEmail: moved, password }), {
+    status: 'success',
+    message: 'Confirmation code sent to the new address',
+  });
+  const changed = await auth.confirmEmailChange({ code: await mailedCode(moved, `Your code to confirm ${moved}`) });
+  assert.equal(changed.message, 'Email changed');
+  assert.equal((await auth.me()).email, moved);
+
+  const enrolment = await auth.enrolTotp({ password });
+  assert.deepEqual(Object.keys(enrolment).sort(), ['otpauth_uri', 'secret']);
+  assert.match(enrolment.otpauth_uri, /^otpauth:\/\/totp\//);
+  const recovery = await auth.confirmTotp({ code: totp(enrolment.secret) });
+  assert.equal(recovery.length, 10);
+  // The session proved the second factor: changing the factors needs no new login.
+  const renewed = await auth.renewRecoveryCodes({ password });
+  assert.equal(renewed.length, 10);
+  assert.equal(renewed.filter((code) => recovery.includes(code)).length, 0);
+  // The confirmation spent this step's code; the next step's is accepted too.
+  assert.deepEqual(await auth.disableTotp({ password, code: totp(enrolment.secret, 1) }), {
+    status: 'success',
+    message: 'MFA disabled',
+  });
+  assert.deepEqual(await auth.login({ email: moved, password }), { mfaRequired: false });
 });
