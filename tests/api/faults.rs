@@ -85,11 +85,21 @@ async fn a_login_storm_is_shed_with_503_at_the_bcrypt_queue(backend: Backend) {
     // Nothing stays queued: the next login is served.
     assert_eq!(app.login("storm@example.com", PASSWORD).await.status(), 200);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let counted = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(r#"bcrypt_jobs_shed_total{reason="queue_full"} "#))
-        .unwrap();
-    assert_eq!(counted.parse::<f64>().unwrap(), f64::from(shed));
+    // Most find the queue full; on a loaded machine one that got the waiting place may wait
+    // past BCRYPT_MAX_WAIT_MS instead. Either way it is counted as shed.
+    let counted: f64 = ["queue_full", "waited_too_long"]
+        .iter()
+        .map(|reason| {
+            let prefix = format!(r#"bcrypt_jobs_shed_total{{reason="{reason}"}} "#);
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(&prefix))
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(counted, f64::from(shed));
 }
 
 both_backends!(
