@@ -57,7 +57,14 @@ async fn storage_migrate(settings: &Settings, args: &[&str]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match auth_service::uploads::migrate::migrate(settings, every, &mut std::io::stdout()).await {
+    match auth_service::uploads::migrate::migrate(
+        &settings.uploads.dir,
+        &settings.storage,
+        every,
+        &mut std::io::stdout(),
+    )
+    .await
+    {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("auth-service storage migrate: {error}");

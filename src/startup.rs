@@ -28,13 +28,13 @@ use crate::{
     request_body::{self, BodyDeadline},
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
-    settings::{Settings, StorageSettings},
+    settings::Settings,
     state::{AppState, MailRules, MetricsAccess, UploadRules},
     sweeper::Sweeper,
     uploads::{
         bucket::{self, Bucket, BucketError},
         receive,
-        storage::PictureStorage,
+        storage::{PictureStorage, StorageSettings},
     },
 };
 

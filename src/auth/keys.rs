@@ -1,7 +1,10 @@
 //! Signing and verification keys: the current one (HS256 secret or Ed25519 private key) and the
 //! verify-only previous ones, each named by its `kid`, the RFC 7638 thumbprint of its JWK.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
@@ -14,7 +17,54 @@ use jsonwebtoken::{
     },
 };
 
-use crate::settings::{JwtAlgorithm, TokenSettings};
+/// RFC 8725 §3.5 / OWASP: an HMAC key needs at least as many bytes as the hash output.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How access tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    /// HMAC with `JWT_SECRET`: only holders of the secret can verify.
+    Hs256,
+    /// Ed25519 with `JWT_PRIVATE_KEY_FILE`: anyone can verify with the published public key.
+    EdDsa,
+}
+
+impl FromStr for JwtAlgorithm {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "HS256" => Ok(JwtAlgorithm::Hs256),
+            "EdDSA" => Ok(JwtAlgorithm::EdDsa),
+            other => Err(format!("{other:?} is not HS256 or EdDSA")),
+        }
+    }
+}
+
+/// `JWT_*`, `ACCESS_TOKEN_TTL_SECS`, `REFRESH_*` and `SESSION_MAX_LIFETIME_SECS`: how access
+/// tokens are signed and checked, and how long tokens and sessions live.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub jwt_secret: Option<String>,
+    pub jwt_algorithm: JwtAlgorithm,
+    /// The Ed25519 private key (PKCS#8 PEM) when `jwt_algorithm` is EdDSA.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// Ed25519 keys (private or public PEM) whose tokens are still accepted, never used to sign.
+    pub jwt_previous_key_files: Vec<PathBuf>,
+    /// HS256 secrets whose tokens are still accepted, never used to sign.
+    pub jwt_previous_secrets: Vec<String>,
+    /// The `iss` of every access token: `JWT_ISSUER`, else `PUBLIC_URL`, else `auth-service`.
+    pub issuer: String,
+    /// The `aud` of every access token (`JWT_AUDIENCE`): what verifiers check it is for.
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// How long after a refresh token is spent a second use still gets a successor (a
+    /// concurrent request of the same client) instead of ending the session.
+    pub refresh_reuse_interval_secs: u64,
+    /// From a login on, how long its session may be extended by refreshing.
+    pub session_max_lifetime_secs: u64,
+}
 
 /// Where keys come from, as the operator configured them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,7 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::keys::{self, KeyError, SigningKey, VerifyingKey};
-use crate::settings::TokenSettings;
+use super::keys::{self, KeyError, SigningKey, TokenSettings, VerifyingKey};
 
 /// Clock skew tolerated on `exp` and `nbf`. jsonwebtoken's default is 60 s; tokens are issued
 /// and checked by replicas of this service on synchronised clocks, so a few seconds suffice.

@@ -2,7 +2,7 @@
 //! `object_store`. Its HTTP connections live on a runtime of their own: actix's workers are
 //! one runtime each, and a connection opened on one would be woken by that worker alone.
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -22,7 +22,41 @@ use object_store::{
 use tokio::io::AsyncReadExt;
 
 use super::sniff::ImageType;
-use crate::{error::ApiError, settings::S3Settings};
+use crate::error::ApiError;
+
+/// The bucket of `STORAGE=s3`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Any S3-compatible server; unset, AWS's endpoint for the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Prepended to every object's key (`pictures/` gives `pictures/7_a.png`).
+    pub prefix: String,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key` (most
+    /// self-hosted servers want it).
+    pub force_path_style: bool,
+    /// Unset, the instance's or container's role (AWS's metadata endpoint) is asked.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Where browsers fetch pictures straight from the store or a CDN in front of it:
+    /// `profile_pic_url` is this followed by the object's key.
+    pub public_url: Option<String>,
+}
+
+/// Keys stay out of logs and error messages.
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("force_path_style", &self.force_path_style)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
 
 /// S3's smallest part but the last: an upload holds at most one part in memory.
 pub const PART_BYTES: usize = 5 * 1024 * 1024;

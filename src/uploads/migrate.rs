@@ -4,8 +4,11 @@
 
 use std::{io::Write, path::Path};
 
-use super::{bucket::Bucket, sniff::ImageType, storage::is_stored_name};
-use crate::settings::{Settings, StorageSettings};
+use super::{
+    bucket::Bucket,
+    sniff::ImageType,
+    storage::{StorageSettings, is_stored_name},
+};
 
 /// What a run did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -17,18 +20,18 @@ pub struct Migrated {
     pub ignored: usize,
 }
 
-/// Copies every stored picture of `UPLOAD_DIR` the bucket lacks, writing a progress line to
-/// `out` after every `every` pictures and a last one at the end.
+/// Copies every stored picture of `UPLOAD_DIR` (`dir`) the bucket of `storage` lacks, writing
+/// a progress line to `out` after every `every` pictures and a last one at the end.
 pub async fn migrate(
-    settings: &Settings,
+    dir: &Path,
+    storage: &StorageSettings,
     every: usize,
     out: &mut impl Write,
 ) -> Result<Migrated, String> {
-    let StorageSettings::S3(s3) = &settings.storage else {
+    let StorageSettings::S3(s3) = storage else {
         return Err("STORAGE is not s3: there is no bucket to copy the pictures to".into());
     };
     let bucket = Bucket::new(s3).map_err(|error| error.to_string())?;
-    let dir = &settings.uploads.dir;
     let (names, ignored) = stored_pictures(dir)
         .map_err(|error| format!("cannot read UPLOAD_DIR {}: {error}", dir.display()))?;
     let mut done = Migrated { ignored, ..Migrated::default() };

@@ -8,11 +8,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tempfile::TempPath;
 
 use super::{
-    bucket::{Bucket, BucketError},
+    bucket::{Bucket, BucketError, S3Settings},
     filename::secure_filename,
     sniff::ImageType,
 };
 use crate::error::ApiError;
+
+/// `STORAGE`: the pictures in `UPLOAD_DIR` (`fs`) or in an S3-compatible bucket (`s3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageSettings {
+    Fs,
+    S3(S3Settings),
+}
 
 pub enum PictureStorage {
     /// `STORAGE=fs`: one file per picture in `UPLOAD_DIR`.

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use auth_service::settings::JwtAlgorithm;
+use auth_service::auth::keys::JwtAlgorithm;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@ use std::{
     sync::OnceLock,
 };
 
-use auth_service::settings::{S3Settings, StorageSettings};
+use auth_service::uploads::{bucket::S3Settings, storage::StorageSettings};
 use object_store::{ObjectStoreExt, aws::AmazonS3Builder, path::Path};
 
 /// The key prefix every test bucket is used with, so that keys show it.

@@ -163,7 +163,9 @@ async fn spawn_app_behind(
     let bucket = server.new_bucket().await;
     let proxy = FaultyProxy::start(server.port, fault).await;
     let mut storage = server.storage(&bucket);
-    let auth_service::settings::StorageSettings::S3(s3) = &mut storage else { unreachable!() };
+    let auth_service::uploads::storage::StorageSettings::S3(s3) = &mut storage else {
+        unreachable!()
+    };
     s3.endpoint = Some(proxy.endpoint());
     let app = spawn_app_with(backend, |s| {
         s.storage = storage;
@@ -255,7 +257,9 @@ async fn picture_urls_point_at_s3_public_url(backend: Backend) {
     let server = S3Server::shared();
     let bucket = server.new_bucket().await;
     let mut storage = server.storage(&bucket);
-    let auth_service::settings::StorageSettings::S3(s3) = &mut storage else { unreachable!() };
+    let auth_service::uploads::storage::StorageSettings::S3(s3) = &mut storage else {
+        unreachable!()
+    };
     s3.public_url = Some("https://cdn.example.com".into());
     let app = spawn_app_with(backend, |s| s.storage = storage).await;
     let token = app.register_and_login("pic@example.com").await;

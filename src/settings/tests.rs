@@ -1,0 +1,343 @@
+//! The settings as an operator meets them: each default, each variable's error.
+use std::path::PathBuf;
+
+use super::*;
+use crate::{
+    client_ip::ProxyHeader, db::DatabaseUrl, throttle::RateLimit, uploads::bucket::S3Settings,
+};
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Settings::load_from(&env)
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.database.url, DatabaseUrl::Sqlite("data/auth.db".into()));
+    assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 5000));
+    assert_eq!(s.tokens.jwt_secret, None);
+    assert_eq!(s.tokens.access_token_ttl_secs, 3600);
+    assert_eq!(s.tokens.jwt_algorithm, JwtAlgorithm::Hs256);
+    assert_eq!(s.tokens.refresh_token_ttl_secs, 30 * 24 * 3600);
+    assert_eq!(s.tokens.refresh_reuse_interval_secs, 10);
+    assert_eq!(s.tokens.session_max_lifetime_secs, 90 * 24 * 3600);
+    assert!(s.tokens.jwt_previous_key_files.is_empty() && s.tokens.jwt_previous_secrets.is_empty());
+    assert_eq!(s.passwords.bcrypt_cost, 12);
+    assert_eq!((s.passwords.bcrypt_queue_capacity, s.passwords.bcrypt_max_wait_ms), (32, 3000));
+    assert_eq!(s.uploads.dir, PathBuf::from("uploads"));
+    assert_eq!(s.uploads.max_bytes, 5_242_880);
+    assert!(s.database.prepared_statements);
+    assert_eq!(s.server.public_url, None);
+    assert_eq!(s.server.cors_allowed_origins, vec!["*"]);
+    assert_eq!(s.server.shutdown_timeout_secs, 30);
+    assert_eq!(s.server.request_body_timeout_secs, 5);
+    assert!(s.rate_limits.enabled);
+    assert_eq!(s.rate_limits.login_per_ip, "20/1m".parse().unwrap());
+    assert_eq!(s.rate_limits.login_per_account, "10/15m".parse().unwrap());
+    assert_eq!(s.rate_limits.login_per_account_and_ip, "5/15m".parse().unwrap());
+    assert_eq!(s.rate_limits.confirm_per_account, "5/15m".parse().unwrap());
+    assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
+    assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
+    assert_eq!(s.rate_limits.refresh_per_ip, "60/1m".parse().unwrap());
+    assert!(s.trusted_proxies.networks.is_empty());
+    assert_eq!(s.trusted_proxies.header, ProxyHeader::XForwardedFor);
+    assert!(s.passwords.reject_common);
+    assert_eq!(s.log_format, LogFormat::Text);
+    assert_eq!(load(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
+    assert_eq!(load(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
+}
+
+#[test]
+fn rate_limit_settings_are_parsed_and_named_when_bad() {
+    let s = load(&[
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("RATE_LIMIT_LOGIN_PER_IP", "5/30s"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1"),
+    ])
+    .unwrap();
+    assert!(!s.rate_limits.enabled);
+    assert_eq!(s.rate_limits.login_per_ip, RateLimit { max: 5, period_secs: 30 });
+    assert_eq!(s.trusted_proxies.networks.len(), 3);
+    assert_eq!(
+        load(&[("RATE_LIMIT_ENABLED", "maybe")]).unwrap_err().variable,
+        "RATE_LIMIT_ENABLED"
+    );
+    assert_eq!(
+        load(&[("RATE_LIMIT_UPLOAD_PER_IP", "lots")]).unwrap_err().variable,
+        "RATE_LIMIT_UPLOAD_PER_IP"
+    );
+    assert_eq!(
+        load(&[("TRUSTED_PROXIES", "proxy.local")]).unwrap_err().variable,
+        "TRUSTED_PROXIES"
+    );
+}
+
+#[test]
+fn environment_overrides_defaults() {
+    let s = load(&[
+        ("DATABASE_URL", "postgres://u@db/auth"),
+        ("PORT", "8080"),
+        ("BCRYPT_COST", "4"),
+        ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
+        ("PUBLIC_URL", "https://auth.example/"),
+    ])
+    .unwrap();
+    assert_eq!(s.database.url, DatabaseUrl::Postgres("postgres://u@db/auth".into()));
+    assert_eq!(s.server.port, 8080);
+    assert_eq!(s.passwords.bcrypt_cost, 4);
+    assert_eq!(s.server.cors_allowed_origins, vec!["https://a.example", "https://b.example"]);
+    assert_eq!(s.server.public_base_url(), Some("https://auth.example"));
+}
+
+#[test]
+fn unparsable_port_names_the_variable() {
+    let err = load(&[("PORT", "fivethousand")]).unwrap_err();
+    assert_eq!(err.variable, "PORT");
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: PORT: \"fivethousand\" is not a valid number for this setting"
+    );
+}
+
+#[test]
+fn unknown_database_scheme_names_the_variable() {
+    let err = load(&[("DATABASE_URL", "mysql://x/y")]).unwrap_err();
+    assert_eq!(err.variable, "DATABASE_URL");
+}
+
+#[test]
+fn production_requires_a_long_secret() {
+    let err = load(&[("APP_ENV", "production")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: JWT_SECRET: is required when APP_ENV=production"
+    );
+    let err = load(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_SECRET");
+    let long = "x".repeat(32);
+    let mut production = PRODUCTION.to_vec();
+    production.push(("JWT_SECRET", &long));
+    assert!(load(&production).is_ok());
+}
+
+/// A production configuration that passes every production rule (with a JWT key).
+const PRODUCTION: [(&str, &str); 5] = [
+    ("APP_ENV", "production"),
+    ("METRICS_ADDR", "10.0.0.5:9100"),
+    ("CORS_ALLOWED_ORIGINS", "https://www.example.com"),
+    ("PUBLIC_URL", "https://auth.example.com"),
+    ("SMTP_URL", "smtps://mailer:secret@smtp.example.com:465"),
+];
+
+#[test]
+fn app_env_is_matched_exactly() {
+    for app_env in ["Production", "prod", "PRODUCTION", " production", "staging", ""] {
+        let error = load(&[("APP_ENV", app_env)]).unwrap_err();
+        let expected = format!("{app_env:?} is neither development nor production");
+        assert_eq!(error, invalid("APP_ENV", expected));
+    }
+    assert_eq!(load(&[("APP_ENV", "development")]).unwrap().app_env, "development");
+}
+
+#[test]
+fn production_refuses_each_unsafe_setting_by_name() {
+    let secret = "x".repeat(32);
+    let with = |changes: &[(&'static str, &'static str)], without: &str| {
+        let mut vars: Vec<(&str, &str)> =
+            PRODUCTION.iter().copied().filter(|(name, _)| *name != without).collect();
+        vars.push(("JWT_SECRET", secret.as_str()));
+        vars.extend_from_slice(changes);
+        load(&vars)
+    };
+    let when = "when APP_ENV=production";
+    let metrics = format!("or METRICS_ADDR is required {when} (GET /metrics would be public)");
+    let cors = format!("must list the website's origins, not *, {when}");
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, SettingsError);
+    let cases: [Case; 7] = [
+        (&[], "METRICS_ADDR", invalid("METRICS_TOKEN", metrics)),
+        (
+            &[("BCRYPT_COST", "9")],
+            "",
+            invalid("BCRYPT_COST", format!("must be at least 10 {when}")),
+        ),
+        (
+            &[("RATE_LIMIT_ENABLED", "false")],
+            "",
+            invalid("RATE_LIMIT_ENABLED", format!("must be true {when}")),
+        ),
+        (
+            &[("CORS_ALLOWED_ORIGINS", "https://a.example,*")],
+            "CORS_ALLOWED_ORIGINS",
+            invalid("CORS_ALLOWED_ORIGINS", cors),
+        ),
+        (&[], "PUBLIC_URL", invalid("PUBLIC_URL", format!("is required {when}"))),
+        (&[], "SMTP_URL", invalid("SMTP_URL", format!("is required {when}"))),
+        (&[("MAIL_TRANSPORT", "file")], "", invalid("SMTP_URL", format!("is required {when}"))),
+    ];
+    for (changes, without, expected) in cases {
+        assert_eq!(with(changes, without).unwrap_err(), expected);
+    }
+    assert!(with(&[("METRICS_TOKEN", "scrape-token")], "METRICS_ADDR").is_ok());
+    assert!(with(&[("BCRYPT_COST", "10")], "").is_ok());
+}
+
+#[test]
+fn eddsa_needs_a_key_file_and_no_secret_in_production() {
+    let err = load(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_PRIVATE_KEY_FILE");
+    let mut vars = PRODUCTION.to_vec();
+    vars.extend([
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", "/run/secrets/jwt.pem"),
+        ("JWT_PREVIOUS_KEY_FILES", "/a.pem, /b.pem"),
+    ]);
+    let s = load(&vars).unwrap();
+    assert_eq!(s.tokens.jwt_previous_key_files.len(), 2);
+    // HS256 secrets are for HS256 alone: with EdDSA, a token signed by one is refused.
+    let old_secret = "an-old-hs256-secret-of-32-bytes-x";
+    vars.push(("JWT_PREVIOUS_SECRETS", old_secret));
+    assert_eq!(load(&vars).unwrap_err().variable, "JWT_PREVIOUS_SECRETS");
+    assert_eq!(load(&[("JWT_ALGORITHM", "RS256")]).unwrap_err().variable, "JWT_ALGORITHM");
+}
+
+#[test]
+fn every_hs256_secret_is_long_in_every_mode() {
+    let must = "must be at least 32 bytes";
+    assert_eq!(load(&[("JWT_SECRET", "short")]).unwrap_err(), invalid("JWT_SECRET", must));
+    let long = "x".repeat(32);
+    let previous = format!("{long},three");
+    assert_eq!(
+        load(&[("JWT_SECRET", &long), ("JWT_PREVIOUS_SECRETS", &previous)]).unwrap_err(),
+        invalid("JWT_PREVIOUS_SECRETS", format!("{must} each"))
+    );
+    assert!(load(&[("JWT_SECRET", &long), ("JWT_PREVIOUS_SECRETS", &long)]).is_ok());
+}
+
+#[test]
+fn tokens_name_their_issuer_and_audience() {
+    let s = load(&[]).unwrap();
+    assert_eq!(
+        (s.tokens.issuer.as_str(), s.tokens.audience.as_str()),
+        ("auth-service", "auth-service")
+    );
+    let s = load(&[("PUBLIC_URL", "https://auth.example.com/")]).unwrap();
+    assert_eq!(s.tokens.issuer, "https://auth.example.com");
+    let s = load(&[
+        ("PUBLIC_URL", "https://a.example"),
+        ("JWT_ISSUER", "urn:example:auth"),
+        ("JWT_AUDIENCE", "api"),
+    ])
+    .unwrap();
+    assert_eq!((s.tokens.issuer.as_str(), s.tokens.audience.as_str()), ("urn:example:auth", "api"));
+}
+
+#[test]
+fn refresh_tokens_cannot_die_before_access_tokens() {
+    let err = load(&[("REFRESH_TOKEN_TTL_SECS", "60")]).unwrap_err();
+    assert_eq!(err.variable, "REFRESH_TOKEN_TTL_SECS");
+}
+
+#[test]
+fn each_setting_is_checked_where_it_is_read() {
+    for name in [
+        "DATABASE_POOL_TIMEOUT_SECS",
+        "DATABASE_STATEMENT_TIMEOUT_MS",
+        "ACCESS_TOKEN_TTL_SECS",
+        "MAX_UPLOAD_BYTES",
+        "UPLOAD_TIMEOUT_SECS",
+        "IMAGE_THREADS",
+        "IMAGE_QUEUE_CAPACITY",
+        "IMAGE_MAX_WAIT_MS",
+        "WORKERS",
+    ] {
+        let error = load(&[(name, "0")]).unwrap_err();
+        assert_eq!(error, invalid(name, "must be at least 1"));
+    }
+    assert_eq!(load(&[("WORKERS", "")]).unwrap().server.workers, None);
+    assert_eq!(load(&[("WORKERS", "3")]).unwrap().server.workers, Some(3));
+    assert_eq!(
+        load(&[("PUBLIC_URL", "ftp://files.example")]).unwrap_err(),
+        invalid("PUBLIC_URL", "must start with http:// or https://")
+    );
+    assert_eq!(
+        load(&[("CORS_ALLOWED_ORIGINS", " , ")]).unwrap_err().variable,
+        "CORS_ALLOWED_ORIGINS"
+    );
+}
+
+#[test]
+fn storage_is_the_folder_unless_a_bucket_is_named() {
+    assert_eq!(load(&[]).unwrap().storage, StorageSettings::Fs);
+    let s3 = [
+        ("STORAGE", "s3"),
+        ("S3_BUCKET", "pictures"),
+        ("S3_ENDPOINT", "http://127.0.0.1:8333"),
+        ("S3_PREFIX", "avatars/"),
+        ("S3_FORCE_PATH_STYLE", "true"),
+        ("S3_PUBLIC_URL", "https://cdn.example.com/"),
+        ("AWS_ACCESS_KEY_ID", "id"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ];
+    assert_eq!(
+        load(&s3).unwrap().storage,
+        StorageSettings::S3(S3Settings {
+            bucket: "pictures".into(),
+            endpoint: Some("http://127.0.0.1:8333".into()),
+            region: "us-east-1".into(),
+            prefix: "avatars/".into(),
+            force_path_style: true,
+            access_key_id: Some("id".into()),
+            secret_access_key: Some("secret".into()),
+            public_url: Some("https://cdn.example.com".into()),
+        })
+    );
+    // The keys never reach a log line.
+    let shown = format!("{:?}", load(&s3).unwrap().storage);
+    assert!(!shown.contains("secret") && !shown.contains("\"id\""), "{shown}");
+    assert_eq!(
+        load(&[("STORAGE", "s3")]).unwrap_err(),
+        invalid("S3_BUCKET", "is required when STORAGE=s3")
+    );
+    assert_eq!(
+        load(&[("STORAGE", "s3"), ("S3_BUCKET", "b"), ("AWS_ACCESS_KEY_ID", "id")])
+            .unwrap_err()
+            .variable,
+        "AWS_SECRET_ACCESS_KEY"
+    );
+    assert_eq!(
+        load(&[("STORAGE", "gcs")]).unwrap_err(),
+        invalid("STORAGE", "\"gcs\" is neither fs nor s3")
+    );
+    assert_eq!(
+        load(&[("STORAGE", "s3"), ("S3_BUCKET", "b"), ("S3_ENDPOINT", "minio:9000")])
+            .unwrap_err()
+            .variable,
+        "S3_ENDPOINT"
+    );
+}
+
+#[test]
+fn secrets_may_come_from_files() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("jwt_secret");
+    std::fs::write(&path, "from-a-file-secret-of-32-bytes-or-more\n").unwrap();
+    let path = path.to_str().unwrap();
+    let s = load(&[("JWT_SECRET_FILE", path), ("METRICS_TOKEN_FILE", path)]).unwrap();
+    assert_eq!(s.tokens.jwt_secret.as_deref(), Some("from-a-file-secret-of-32-bytes-or-more"));
+    assert_eq!(s.metrics.token.as_deref(), Some("from-a-file-secret-of-32-bytes-or-more"));
+    assert_eq!(
+        load(&[("JWT_SECRET_FILE", path), ("JWT_SECRET", "x")]).unwrap_err(),
+        invalid("JWT_SECRET_FILE", "and JWT_SECRET are both set")
+    );
+    let missing = load(&[("JWT_SECRET_FILE", "/nonexistent/secret")]).unwrap_err();
+    assert_eq!(missing.variable, "JWT_SECRET_FILE");
+    // Only secrets: other variables have no _FILE form.
+    assert_eq!(load(&[("PORT_FILE", path)]).unwrap().server.port, 5000);
+}
+
+#[test]
+fn bcrypt_cost_out_of_range_is_refused() {
+    assert_eq!(load(&[("BCRYPT_COST", "3")]).unwrap_err().variable, "BCRYPT_COST");
+    assert_eq!(load(&[("BCRYPT_COST", "32")]).unwrap_err().variable, "BCRYPT_COST");
+}
