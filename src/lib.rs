@@ -2,8 +2,9 @@
 //!
 //! From the bottom up: `error`, `cpu_pool`, `db`, `auth`, `client_ip`, `request_id`, `logging`,
 //! `metrics`, `throttle`, `audit`, `mail` and `uploads` know nothing of the application; `settings`
-//! reads them in; `state` holds what every request shares; `request` is what a handler
-//! receives; `routes` are the handlers; `startup` wires it all.
+//! reads their settings in; `state` holds what every request shares; `request` is what a
+//! handler receives; `account` holds the flows several handlers share; `routes` are the
+//! handlers; `startup` wires it all.
 
 pub mod account;
 pub mod audit;
