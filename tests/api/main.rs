@@ -24,7 +24,6 @@ mod password_reset;
 mod profile_pic;
 mod refresh;
 mod register;
-mod s3_server;
 mod sessions;
 mod shutdown;
 mod startup;

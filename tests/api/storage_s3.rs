@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use crate::both_backends;
+use crate::helpers::s3::{FaultyProxy, PREFIX, PartFault, S3Server};
 use crate::helpers::*;
-use crate::s3_server::{FaultyProxy, PREFIX, PartFault, S3Server};
 
 /// An app whose pictures go to a new bucket on `server`.
 async fn spawn_app_on_s3(backend: Backend, server: &S3Server) -> (TestApp, String) {

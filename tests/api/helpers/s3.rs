@@ -36,7 +36,7 @@ impl S3Server {
 
     /// Starts it (again) on its port, empty: moto keeps nothing across a restart.
     pub fn restart(&mut self) {
-        let mut child = Command::new(crate::helpers::python())
+        let mut child = Command::new(super::python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/server.py"))
             .arg(self.port.to_string())
             .stdin(Stdio::piped())
