@@ -1,7 +1,6 @@
 //! `PATCH /api/user` (the name), `POST /api/email/change` and its confirmation, and the notices
 //! the old address and a deleted account get.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::both_backends;
@@ -9,59 +8,29 @@ use crate::helpers::*;
 
 const CONFIRM: &str = "Your code to confirm ada@new.example";
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let response = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    status_and_json(response).await
-}
-
 async fn change(
     app: &TestApp,
     token: &str,
     new_email: &str,
     password: &str,
 ) -> (u16, serde_json::Value) {
-    call(
-        app,
-        Method::POST,
-        "/api/email/change",
-        token,
-        json!({"new_email": new_email, "password": password}),
-    )
-    .await
-}
-
-async fn confirm(app: &TestApp, token: &str, code: &str) -> (u16, serde_json::Value) {
-    call(app, Method::POST, "/api/email/change/confirm", token, json!({ "code": code })).await
+    app.change_email(token, &json!({"new_email": new_email, "password": password})).await
 }
 
 async fn patch_user_renames_and_answers_the_user_as_get_shows_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = app.register_and_login("ada@example.com").await;
-    let (status, body) =
-        call(&app, Method::PATCH, "/api/user", &token, json!({"name": "  Ada L.  "})).await;
+    let (status, body) = app.update_user(&token, &json!({"name": "  Ada L.  "})).await;
     let user = json!({"name": "Ada L.", "email": "ada@example.com", "profile_pic_url": null, "email_verified": false});
     assert_eq!((status, body), (200, json!({"status": "success", "user": user})));
     let me = status_and_json(app.get_me(Some(&format!("Bearer {token}"))).await).await;
     assert_eq!(me.1["user"]["name"], "Ada L.");
-    let invalid = call(&app, Method::PATCH, "/api/user", &token, json!({"name": "a\u{7}b"})).await;
+    let invalid = app.update_user(&token, &json!({"name": "a\u{7}b"})).await;
     assert_eq!(
         invalid,
         (400, error_body("Name must be 1 to 100 characters, without control characters"))
     );
-    let missing = call(&app, Method::PATCH, "/api/user", &token, json!({})).await;
+    let missing = app.update_user(&token, &json!({})).await;
     assert_eq!(missing, (400, error_body("All fields are required")));
     assert_eq!(app.user("ada@example.com").name, "Ada L.");
 }
@@ -85,11 +54,11 @@ async fn an_email_change_is_confirmed_by_the_code_sent_to_the_new_address(backen
     let code = code_in(&message);
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     assert_eq!(
-        confirm(&app, &old.access, &wrong).await,
+        app.confirm_email_change(&old.access, &wrong).await,
         (400, error_body("Invalid or expired code"))
     );
 
-    let (status, body) = confirm(&app, &old.access, &code).await;
+    let (status, body) = app.confirm_email_change(&old.access, &code).await;
     assert_eq!((status, body["message"].clone()), (200, json!("Email changed")), "{body}");
     let new = Tokens::from_body(&body);
     assert_eq!(jwt_claims(&new.access)["email"], "ada@new.example");
@@ -112,7 +81,7 @@ async fn an_email_change_is_confirmed_by_the_code_sent_to_the_new_address(backen
     );
     assert!(!notice.contains("code: "), "{notice}");
     assert_eq!(
-        confirm(&app, &new.access, &code).await,
+        app.confirm_email_change(&new.access, &code).await,
         (400, error_body("Invalid or expired code"))
     );
 }
@@ -133,16 +102,12 @@ async fn an_email_change_needs_the_password_and_a_free_address(backend: Backend)
         change(&app, &token, "not an address", PASSWORD).await,
         (400, error_body("Invalid email address"))
     );
-    let missing = call(
-        &app,
-        Method::POST,
-        "/api/email/change",
-        &token,
-        json!({"new_email": "x@example.com"}),
-    )
-    .await;
+    let missing = app.change_email(&token, &json!({"new_email": "x@example.com"})).await;
     assert_eq!(missing, (400, error_body("All fields are required")));
-    assert_eq!(confirm(&app, &token, "123456").await, (400, error_body("Invalid or expired code")));
+    assert_eq!(
+        app.confirm_email_change(&token, "123456").await,
+        (400, error_body("Invalid or expired code"))
+    );
     assert_eq!(app.user("ada@example.com").email, "ada@example.com");
 }
 
@@ -150,8 +115,7 @@ async fn a_deleted_account_is_told_at_its_address(backend: Backend) {
     let smtp = SmtpServer::start();
     let app = spawn_app_with_smtp(backend, &smtp).await;
     let token = app.register_and_login("ada@example.com").await;
-    let deleted =
-        call(&app, Method::DELETE, "/api/user", &token, json!({ "password": PASSWORD })).await;
+    let deleted = app.delete_user(&token, &json!({ "password": PASSWORD })).await;
     assert_eq!(deleted.0, 200);
     let notice = smtp.wait_for_subject("Your account was deleted", 1).await.remove(0);
     assert!(

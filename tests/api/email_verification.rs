@@ -8,25 +8,9 @@ use crate::both_backends;
 const VERIFY: &str = "Your code to verify ada@example.com";
 use crate::helpers::*;
 
-async fn verify(app: &TestApp, email: &str, code: &str) -> (u16, serde_json::Value) {
-    let body = json!({"email": email, "code": code});
-    status_and_json(app.post_json("/api/email/verify", &body).await).await
-}
-
 async fn email_verified(app: &TestApp, token: &str) -> serde_json::Value {
     let response = app.get_me(Some(&format!("Bearer {token}"))).await;
     status_and_json(response).await.1["user"]["email_verified"].clone()
-}
-
-async fn resend(app: &TestApp, token: &str) -> (u16, serde_json::Value) {
-    let response = app
-        .client
-        .post(app.url("/api/email/verify/resend"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    status_and_json(response).await
 }
 
 fn other_code(code: &str) -> String {
@@ -48,19 +32,19 @@ async fn registration_mails_a_code_that_verifies_the_address_once(backend: Backe
     assert_eq!(email_verified(&app, &token).await, json!(false));
 
     assert_eq!(
-        verify(&app, "ada@example.com", &other_code(&code)).await,
+        app.verify_email("ada@example.com", &other_code(&code)).await,
         (400, error_body("Invalid or expired code"))
     );
     assert_eq!(
-        verify(&app, "ada@example.com", &code).await,
+        app.verify_email("ada@example.com", &code).await,
         (200, json!({"status": "success", "message": "Email verified"}))
     );
     assert_eq!(email_verified(&app, &token).await, json!(true));
     assert_eq!(
-        verify(&app, "ada@example.com", &code).await,
+        app.verify_email("ada@example.com", &code).await,
         (400, error_body("Invalid or expired code"))
     );
-    assert_eq!(resend(&app, &token).await, (400, error_body("Email already verified")));
+    assert_eq!(app.resend_verification(&token).await, (400, error_body("Email already verified")));
 }
 
 async fn resend_mails_a_new_code_and_ends_the_old_one(backend: Backend) {
@@ -69,14 +53,14 @@ async fn resend_mails_a_new_code_and_ends_the_old_one(backend: Backend) {
     let token = app.register_and_login("ada@example.com").await;
     let first = code_in(&smtp.wait_for_subject(VERIFY, 1).await[0]);
     assert_eq!(
-        resend(&app, &token).await,
+        app.resend_verification(&token).await,
         (202, json!({"status": "success", "message": "Verification code sent"}))
     );
     let second = code_in(&smtp.wait_for_subject(VERIFY, 2).await[1]);
     if first != second {
-        assert_eq!(verify(&app, "ada@example.com", &first).await.0, 400);
+        assert_eq!(app.verify_email("ada@example.com", &first).await.0, 400);
     }
-    assert_eq!(verify(&app, "ada@example.com", &second).await.0, 200);
+    assert_eq!(app.verify_email("ada@example.com", &second).await.0, 200);
     let response = app.client.post(app.url("/api/email/verify/resend")).send().await.unwrap();
     assert_eq!(status_and_json(response).await, (401, error_body("Unauthorized")));
 }
@@ -86,11 +70,11 @@ async fn verify_refuses_missing_fields_and_unknown_addresses_alike(backend: Back
     let response = app.post_json("/api/email/verify", &json!({"email": "a@example.com"})).await;
     assert_eq!(status_and_json(response).await, (400, error_body("All fields are required")));
     assert_eq!(
-        verify(&app, "nobody@example.com", "123456").await,
+        app.verify_email("nobody@example.com", "123456").await,
         (400, error_body("Invalid or expired code"))
     );
     assert_eq!(
-        verify(&app, "not an address", "123456").await,
+        app.verify_email("not an address", "123456").await,
         (400, error_body("Invalid or expired code"))
     );
 }
@@ -106,7 +90,7 @@ async fn with_required_verification_only_the_right_password_learns_it_is_unverif
     assert_eq!(status_and_json(refused).await, (403, error_body("Email not verified")));
     let wrong = app.login("ada@example.com", "not the password at all").await;
     assert_eq!(status_and_json(wrong).await, (401, error_body("Invalid credentials")));
-    assert_eq!(verify(&app, "ada@example.com", &code).await.0, 200);
+    assert_eq!(app.verify_email("ada@example.com", &code).await.0, 200);
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use auth_service::auth::keys::JwtAlgorithm;
+use auth_service::{auth::keys::JwtAlgorithm, settings::Settings};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
 use serde_json::{Value, json};
@@ -58,23 +58,15 @@ async fn eddsa_app(
 ) -> TestApp {
     let private = current.private_pem.clone();
     let previous: Vec<PathBuf> = previous.iter().map(|p| p.to_path_buf()).collect();
-    let database_url = database.map(|app| app.database_url.clone());
-    spawn_app_with(backend, move |s| {
+    let configure = move |s: &mut Settings| {
         s.tokens.jwt_algorithm = JwtAlgorithm::EdDsa;
         s.tokens.jwt_private_key_file = Some(private);
         s.tokens.jwt_previous_key_files = previous;
-        if let Some(url) = database_url {
-            s.database.url = url;
-        }
-    })
-    .await
-}
-
-async fn jwks(app: &TestApp) -> (u16, String, Value) {
-    let response = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
-    let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
-    let (status, body) = status_and_json(response).await;
-    (status, cache, body)
+    };
+    match database {
+        Some(app) => app.replica_with(configure),
+        None => spawn_app_with(backend, configure).await,
+    }
 }
 
 async fn eddsa_tokens_verify_with_the_published_key_alone(backend: Backend) {
@@ -91,7 +83,7 @@ async fn eddsa_tokens_verify_with_the_published_key_alone(backend: Backend) {
     );
     assert_eq!(app.me_status(&tokens.access).await, 200);
 
-    let (status, cache, body) = jwks(&app).await;
+    let (status, cache, body) = app.jwks().await;
     assert_eq!(status, 200);
     assert_eq!(cache, "public, max-age=300");
     assert_eq!(body, json!({"keys": [key.jwk()]}));
@@ -109,7 +101,7 @@ async fn eddsa_tokens_verify_with_the_published_key_alone(backend: Backend) {
 
 async fn hs256_publishes_an_empty_key_set(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (status, cache, body) = jwks(&app).await;
+    let (status, cache, body) = app.jwks().await;
     assert_eq!((status, cache.as_str(), body), (200, "public, max-age=300", json!({"keys": []})));
 }
 
@@ -126,7 +118,7 @@ async fn eddsa_rotation_keeps_old_tokens_until_the_old_key_is_dropped(backend: B
     for previous in [&old.private_pem, &old.public_pem] {
         let rotated = eddsa_app(backend, &new, &[previous.as_path()], Some(&before)).await;
         assert_eq!(rotated.me_status(&session.access).await, 200);
-        let (_, _, body) = jwks(&rotated).await;
+        let (_, _, body) = rotated.jwks().await;
         assert_eq!(body, json!({"keys": [new.jwk(), old.jwk()]}));
         let fresh = rotated.session_for("rot@example.com").await;
         assert_eq!(jwt_header(&fresh.access)["kid"], json!(new.kid()));
@@ -146,7 +138,7 @@ async fn eddsa_rotation_keeps_old_tokens_until_the_old_key_is_dropped(backend: B
     let renewed = Tokens::from_body(&body);
     assert_eq!(jwt_header(&renewed.access)["kid"], json!(new.kid()));
     assert_eq!(after.me_status(&renewed.access).await, 200);
-    let (_, _, body) = jwks(&after).await;
+    let (_, _, body) = after.jwks().await;
     assert_eq!(body, json!({"keys": [new.jwk()]}));
 }
 
@@ -154,24 +146,16 @@ async fn hs256_rotation_with_previous_secrets(backend: Backend) {
     const NEW_SECRET: &str = "the-next-secret-also-at-least-32-bytes";
     let before = spawn_app(backend).await;
     let token = before.register_and_login("hs@example.com").await;
-    let database_url = before.database_url.clone();
-    let rotated = spawn_app_with(backend, |s| {
-        s.database.url = database_url;
+    let rotated = before.replica_with(|s| {
         s.tokens.jwt_secret = Some(NEW_SECRET.into());
         s.tokens.jwt_previous_secrets = vec![TEST_SECRET.into()];
-    })
-    .await;
+    });
     assert_eq!(rotated.me_status(&token).await, 200);
     let fresh = rotated.token_for("hs@example.com").await;
     assert_ne!(jwt_header(&fresh)["kid"], jwt_header(&token)["kid"]);
     // A secret is never published, current or previous.
-    assert_eq!(jwks(&rotated).await.2, json!({"keys": []}));
-    let database_url = before.database_url.clone();
-    let after = spawn_app_with(backend, |s| {
-        s.database.url = database_url;
-        s.tokens.jwt_secret = Some(NEW_SECRET.into());
-    })
-    .await;
+    assert_eq!(rotated.jwks().await.2, json!({"keys": []}));
+    let after = before.replica_with(|s| s.tokens.jwt_secret = Some(NEW_SECRET.into()));
     assert_eq!(after.me_status(&token).await, 401);
     assert_eq!(after.me_status(&fresh).await, 200);
 }
@@ -185,21 +169,19 @@ async fn switching_from_hs256_to_eddsa_logs_nobody_out(backend: Backend) {
     let before = spawn_app(backend).await;
     before.register("A", "switch@example.com", PASSWORD).await;
     let tokens = before.session_for("switch@example.com").await;
-    let (private, database_url) = (key.private_pem.clone(), before.database_url.clone());
-    let switched = spawn_app_with(backend, move |s| {
-        s.database.url = database_url;
+    let private = key.private_pem.clone();
+    let switched = before.replica_with(move |s| {
         s.tokens.jwt_algorithm = JwtAlgorithm::EdDsa;
         s.tokens.jwt_private_key_file = Some(private);
         s.tokens.jwt_secret = None;
-    })
-    .await;
+    });
     assert_eq!(switched.me_status(&tokens.access).await, 401);
     let (status, body) = status_and_json(switched.refresh(&tokens.refresh).await).await;
     assert_eq!(status, 200, "{body}");
     let renewed = Tokens::from_body(&body);
     assert_eq!(jwt_header(&renewed.access)["alg"], json!("EdDSA"));
     assert_eq!(switched.me_status(&renewed.access).await, 200);
-    assert_eq!(jwks(&switched).await.2, json!({"keys": [key.jwk()]}));
+    assert_eq!(switched.jwks().await.2, json!({"keys": [key.jwk()]}));
 }
 
 async fn hmac_signed_with_the_public_key_under_its_kid_is_refused(backend: Backend) {

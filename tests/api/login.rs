@@ -164,8 +164,7 @@ async fn a_login_checked_before_its_sessions_were_ended_starts_none(backend: Bac
     // Logout everywhere between the check and the start.
     let checked_at = chrono::Utc::now().naive_utc();
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let (status, _) =
-        app.bearer_json(reqwest::Method::POST, "/api/logout?scope=all", &token, &json!({})).await;
+    let (status, _) = app.logout_scope(&token, "all").await;
     assert_eq!(status, 200);
     assert_eq!(start(user.id, &user.password_hash, checked_at), None);
     // A check that began after it starts one (also within the same second).
@@ -177,7 +176,7 @@ async fn a_login_checked_before_its_sessions_were_ended_starts_none(backend: Bac
     let token = app.token_for("race@example.com").await;
     let change =
         json!({"current_password": PASSWORD, "new_password": "staple battery horse correct"});
-    let (status, _) = app.bearer_json(reqwest::Method::PUT, "/api/password", &token, &change).await;
+    let (status, _) = app.change_password(&token, &change).await;
     assert_eq!(status, 200);
     assert_eq!(start(user.id, &user.password_hash, chrono::Utc::now().naive_utc()), None);
 
@@ -185,8 +184,7 @@ async fn a_login_checked_before_its_sessions_were_ended_starts_none(backend: Bac
     let changed = app.user("race@example.com");
     let token = app.token_for_password("race@example.com", "staple battery horse correct").await;
     let deletion = json!({"password": "staple battery horse correct"});
-    let (status, _) =
-        app.bearer_json(reqwest::Method::DELETE, "/api/user", &token, &deletion).await;
+    let (status, _) = app.delete_user(&token, &deletion).await;
     assert_eq!(status, 200);
     assert_eq!(start(changed.id, &changed.password_hash, chrono::Utc::now().naive_utc()), None);
     assert_eq!(app.session_count("race@example.com"), 0);

@@ -1,13 +1,9 @@
 use auth_service::db::schema::users;
 use diesel::{QueryDsl, RunQueryDsl};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
-
-async fn logout_everywhere(app: &TestApp, token: &str) -> (u16, Value) {
-    app.bearer_json(reqwest::Method::POST, "/api/logout?scope=all", token, &json!({})).await
-}
 
 async fn logout_ends_only_this_session(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -40,8 +36,7 @@ async fn logout_ends_only_this_session(backend: Backend) {
 async fn logout_is_seen_by_every_replica(backend: Backend) {
     // Two app instances sharing one database and secret stand for two replicas.
     let first = spawn_app(backend).await;
-    let database_url = first.database_url.clone();
-    let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
+    let second = first.replica();
     let token = first.register_and_login("replica@example.com").await;
     assert_eq!(second.me_status(&token).await, 200);
     assert_eq!(first.logout(&token).await.status().as_u16(), 200);
@@ -57,8 +52,7 @@ async fn logout_without_token_is_401_unauthorized(backend: Backend) {
 
 async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend) {
     let first = spawn_app(backend).await;
-    let database_url = first.database_url.clone();
-    let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
+    let second = first.replica();
     first.register("A", "all@example.com", PASSWORD).await;
     let laptop = first.session_for("all@example.com").await;
     let phone = second.session_for("all@example.com").await;
@@ -66,7 +60,7 @@ async fn logout_everywhere_ends_every_session_on_every_replica(backend: Backend)
     second.register("B", "bystander@example.com", PASSWORD).await;
     let bystander = second.session_for("bystander@example.com").await;
 
-    let (status, body) = logout_everywhere(&second, &phone.access).await;
+    let (status, body) = second.logout_scope(&phone.access, "all").await;
     assert_eq!(
         (status, body),
         (200, json!({"status": "success", "message": "Logged out everywhere"}))

@@ -5,8 +5,7 @@
 
 use auth_service::db::schema::{mail_outbox, mfa_challenges, users};
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
@@ -38,21 +37,15 @@ fn notices(app: &TestApp, kind: &str) -> i64 {
     mail_outbox::table.filter(mail_outbox::kind.eq(kind)).count().get_result(&mut app.db()).unwrap()
 }
 
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    app.bearer_json(Method::POST, path, token, &body).await
-}
-
 /// Registers Ada, logs in, and turns MFA on: the base32 secret, the recovery codes, and the
 /// session that turned it on (its access token is still aal1).
 async fn with_mfa(app: &TestApp) -> (String, Vec<String>, Tokens) {
     app.register("Ada", EMAIL, PASSWORD).await;
     let session = app.session_for(EMAIL).await;
-    let (status, body) =
-        post(app, "/api/mfa/totp", &session.access, json!({"password": PASSWORD})).await;
+    let (status, body) = app.enrol_totp(&session.access, &json!({"password": PASSWORD})).await;
     assert_eq!(status, 200, "{body}");
     let secret = body["secret"].as_str().unwrap().to_owned();
-    let (status, body) =
-        post(app, "/api/mfa/totp/confirm", &session.access, json!({"code": code(&secret)})).await;
+    let (status, body) = app.confirm_totp(&session.access, &json!({"code": code(&secret)})).await;
     assert_eq!(status, 200, "{body}");
     let recovery: Vec<String> = body["recovery_codes"]
         .as_array()
@@ -71,10 +64,6 @@ async fn mfa_token(app: &TestApp) -> String {
     body["mfa_token"].as_str().expect("an mfa_token").to_owned()
 }
 
-async fn second_step(app: &TestApp, body: Value) -> (u16, Value) {
-    status_and_json(app.post_json("/api/login/mfa", &body).await).await
-}
-
 async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register("Ada", EMAIL, PASSWORD).await;
@@ -82,7 +71,7 @@ async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Bac
     let other = app.session_for(EMAIL).await;
     let wrong_password = json!({"password": "not the password"});
     assert_eq!(
-        post(&app, "/api/mfa/totp", &this.access, wrong_password).await,
+        app.enrol_totp(&this.access, &wrong_password).await,
         (403, error_body("Password is incorrect"))
     );
 
@@ -122,8 +111,9 @@ async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Bac
     assert!(!stored.as_bytes().windows(raw.len()).any(|w| w == raw.as_slice()));
     assert_eq!(enabled, None);
 
+    let (app_ref, access) = (&app, &this.access);
     let confirm =
-        |code: String| post(&app, "/api/mfa/totp/confirm", &this.access, json!({"code": code}));
+        |code: String| async move { app_ref.confirm_totp(access, &json!({"code": code})).await };
     assert_eq!(confirm(wrong(&code(&secret))).await, (400, error_body("Invalid code")));
     let (status, body) = confirm(code(&secret)).await;
     assert_eq!(status, 200, "{body}");
@@ -141,7 +131,7 @@ async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Bac
     assert_eq!(app.me_status(&this.access).await, 200);
     assert_eq!(notices(&app, "mfa_enabled"), 1);
     assert_eq!(
-        post(&app, "/api/mfa/totp", &this.access, json!({"password": PASSWORD})).await,
+        app.enrol_totp(&this.access, &json!({"password": PASSWORD})).await,
         (400, error_body("MFA already enabled"))
     );
     assert_eq!(confirm(code(&secret)).await, (400, error_body("MFA already enabled")));
@@ -165,7 +155,10 @@ async fn a_login_with_mfa_waits_for_the_code_and_its_session_is_aal2(backend: Ba
     let (status, body) = status_and_json(app.login(EMAIL, "not the password").await).await;
     assert_eq!((status, body), (401, error_body("Invalid credentials")));
 
-    let attempt = |code: String| second_step(&app, json!({"mfa_token": token, "code": code}));
+    let (app_ref, token_ref) = (&app, &token);
+    let attempt = |code: String| async move {
+        app_ref.login_mfa(&json!({"mfa_token": token_ref, "code": code})).await
+    };
     assert_eq!(attempt(wrong(&code(&secret))).await, (401, error_body("Invalid code")));
     let (status, body) = attempt(code(&secret)).await;
     assert_eq!(status, 200, "{body}");
@@ -196,10 +189,10 @@ async fn a_code_is_refused_when_replayed_in_its_step(backend: Backend) {
     let (secret, _, _) = with_mfa(&app).await;
     let used = code(&secret);
     let first = mfa_token(&app).await;
-    assert_eq!(second_step(&app, json!({"mfa_token": first, "code": used})).await.0, 200);
+    assert_eq!(app.login_mfa(&json!({"mfa_token": first, "code": used})).await.0, 200);
     let second = mfa_token(&app).await;
     assert_eq!(
-        second_step(&app, json!({"mfa_token": second, "code": used})).await,
+        app.login_mfa(&json!({"mfa_token": second, "code": used})).await,
         (401, error_body("Invalid code"))
     );
 }
@@ -210,10 +203,10 @@ async fn an_mfa_token_expires_and_ends_after_five_wrong_codes(backend: Backend) 
     let token = mfa_token(&app).await;
     for _ in 0..5 {
         let attempt = json!({"mfa_token": token, "code": wrong(&code(&secret))});
-        assert_eq!(second_step(&app, attempt).await, (401, error_body("Invalid code")));
+        assert_eq!(app.login_mfa(&attempt).await, (401, error_body("Invalid code")));
     }
     let right = json!({"mfa_token": token, "code": code(&secret)});
-    assert_eq!(second_step(&app, right).await, (401, error_body("Invalid code")));
+    assert_eq!(app.login_mfa(&right).await, (401, error_body("Invalid code")));
 
     let token = mfa_token(&app).await;
     // Its five minutes are over (moved back rather than waited for).
@@ -223,19 +216,16 @@ async fn an_mfa_token_expires_and_ends_after_five_wrong_codes(backend: Backend) 
         .execute(&mut app.db())
         .unwrap();
     let right = json!({"mfa_token": token, "code": code(&secret)});
-    assert_eq!(second_step(&app, right).await, (401, error_body("Invalid code")));
+    assert_eq!(app.login_mfa(&right).await, (401, error_body("Invalid code")));
     for malformed in [
         json!({"mfa_token": token}),
         json!({"code": "123456"}),
         json!({"mfa_token": token, "code": "123456", "recovery_code": "abcd-efgh-ijkl"}),
     ] {
-        assert_eq!(
-            second_step(&app, malformed).await,
-            (400, error_body("All fields are required"))
-        );
+        assert_eq!(app.login_mfa(&malformed).await, (400, error_body("All fields are required")));
     }
     assert_eq!(
-        second_step(&app, json!({"mfa_token": "short", "code": code(&secret)})).await,
+        app.login_mfa(&json!({"mfa_token": "short", "code": code(&secret)})).await,
         (401, error_body("Invalid code"))
     );
 }
@@ -256,7 +246,7 @@ async fn wrong_codes_count_against_the_accounts_login_limits(backend: Backend) {
     for attempt in
         [wrong(&code(&secret)), wrong(&code(&secret)), wrong(&code(&secret)), code(&secret)]
     {
-        statuses.push(second_step(&app, json!({"mfa_token": token, "code": attempt})).await.0);
+        statuses.push(app.login_mfa(&json!({"mfa_token": token, "code": attempt})).await.0);
     }
     assert_eq!(statuses, [401, 401, 401, 429]);
 }
@@ -266,8 +256,7 @@ async fn recovery_codes_work_once_each_and_the_user_is_told(backend: Backend) {
     let (_, recovery, _) = with_mfa(&app).await;
     let token = mfa_token(&app).await;
     let typed = recovery[3].to_uppercase().replace('-', " ");
-    let (status, body) =
-        second_step(&app, json!({"mfa_token": token, "recovery_code": typed})).await;
+    let (status, body) = app.login_mfa(&json!({"mfa_token": token, "recovery_code": typed})).await;
     assert_eq!(status, 200, "{body}");
     let tokens = Tokens::from_body(&body);
     let claims = jwt_claims(&tokens.access);
@@ -285,22 +274,22 @@ async fn recovery_codes_work_once_each_and_the_user_is_told(backend: Backend) {
 
     let again = mfa_token(&app).await;
     assert_eq!(
-        second_step(&app, json!({"mfa_token": again, "recovery_code": recovery[3]})).await,
+        app.login_mfa(&json!({"mfa_token": again, "recovery_code": recovery[3]})).await,
         (401, error_body("Invalid code"))
     );
     // A new set ends the old one (from an aal2 session).
     let (status, body) =
-        post(&app, "/api/mfa/recovery-codes", &tokens.access, json!({"password": PASSWORD})).await;
+        app.renew_recovery_codes(&tokens.access, &json!({"password": PASSWORD})).await;
     assert_eq!(status, 200, "{body}");
     let renewed = body["recovery_codes"].as_array().unwrap().clone();
     assert_eq!(renewed.len(), 10);
     let token = mfa_token(&app).await;
     assert_eq!(
-        second_step(&app, json!({"mfa_token": token, "recovery_code": recovery[4]})).await,
+        app.login_mfa(&json!({"mfa_token": token, "recovery_code": recovery[4]})).await,
         (401, error_body("Invalid code"))
     );
     let (status, _) =
-        second_step(&app, json!({"mfa_token": token, "recovery_code": renewed[0]})).await;
+        app.login_mfa(&json!({"mfa_token": token, "recovery_code": renewed[0]})).await;
     assert_eq!(status, 200);
 }
 
@@ -312,25 +301,16 @@ async fn an_aal1_token_cannot_change_what_mfa_protects(backend: Backend) {
     let refused = (403, error_body("Second factor required"));
     let password = json!({"password": PASSWORD});
     assert_eq!(
-        app.bearer_json(
-            Method::DELETE,
-            "/api/mfa/totp",
-            aal1,
-            &json!({"password": PASSWORD, "code": code(&secret)})
-        )
-        .await,
+        app.disable_totp(aal1, &json!({"password": PASSWORD, "code": code(&secret)})).await,
         refused
     );
-    assert_eq!(post(&app, "/api/mfa/recovery-codes", aal1, password.clone()).await, refused);
-    assert_eq!(app.bearer_json(Method::DELETE, "/api/user", aal1, &password).await, refused);
+    assert_eq!(app.renew_recovery_codes(aal1, &password.clone()).await, refused);
+    assert_eq!(app.delete_user(aal1, &password).await, refused);
     let change = json!({"current_password": PASSWORD, "new_password": "another long passphrase"});
-    assert_eq!(app.bearer_json(Method::PUT, "/api/password", aal1, &change).await, refused);
+    assert_eq!(app.change_password(aal1, &change).await, refused);
     let email = json!({"new_email": "ada@example.org", "password": PASSWORD});
-    assert_eq!(post(&app, "/api/email/change", aal1, email).await, refused);
-    assert_eq!(
-        post(&app, "/api/email/change/confirm", aal1, json!({"code": "123456"})).await,
-        refused
-    );
+    assert_eq!(app.change_email(aal1, &email).await, refused);
+    assert_eq!(app.confirm_email_change(aal1, "123456").await, refused);
     assert_eq!(app.user_count(), 1);
     assert!(app.user(EMAIL).totp_enabled_at.is_some());
 
@@ -342,7 +322,7 @@ async fn an_aal1_token_cannot_change_what_mfa_protects(backend: Backend) {
     let (app_ref, aal2_ref) = (&app, &aal2);
     let disable = |code: String| async move {
         let body = json!({"password": PASSWORD, "code": code});
-        app_ref.bearer_json(Method::DELETE, "/api/mfa/totp", aal2_ref, &body).await
+        app_ref.disable_totp(aal2_ref, &body).await
     };
     assert_eq!(disable(wrong(&code(&secret))).await, (400, error_body("Invalid code")));
     assert!(app.user(EMAIL).totp_enabled_at.is_some());
@@ -361,13 +341,7 @@ async fn an_aal1_token_cannot_change_what_mfa_protects(backend: Backend) {
         .unwrap();
     assert_eq!(stored, None);
     assert_eq!(
-        app.bearer_json(
-            Method::DELETE,
-            "/api/mfa/totp",
-            &aal2,
-            &json!({"password": PASSWORD, "code": code(&secret)})
-        )
-        .await,
+        app.disable_totp(&aal2, &json!({"password": PASSWORD, "code": code(&secret)})).await,
         (400, error_body("MFA not enabled"))
     );
 }
@@ -381,19 +355,13 @@ async fn accounts_without_mfa_see_no_change(backend: Backend) {
     let claims = jwt_claims(&tokens.access);
     assert_eq!((claims["amr"].clone(), claims["aal"].clone()), (json!(["pwd"]), json!("aal1")));
     let change = json!({"current_password": PASSWORD, "new_password": "another long passphrase"});
-    let (status, body) =
-        app.bearer_json(Method::PUT, "/api/password", &tokens.access, &change).await;
+    let (status, body) = app.change_password(&tokens.access, &change).await;
     assert_eq!(status, 200, "{body}");
     let changed = Tokens::from_body(&body);
     assert_eq!(jwt_claims(&changed.access)["aal"], "aal1");
     assert_eq!(
-        post(
-            &app,
-            "/api/mfa/recovery-codes",
-            &changed.access,
-            json!({"password": "another long passphrase"})
-        )
-        .await,
+        app.renew_recovery_codes(&changed.access, &json!({"password": "another long passphrase"}))
+            .await,
         (400, error_body("MFA not enabled"))
     );
 }
@@ -410,8 +378,7 @@ async fn a_password_reset_of_an_account_with_mfa_still_asks_for_its_code(backend
     assert_eq!(body["mfa_required"], true, "{body}");
     assert!(body.get("access_token").is_none(), "{body}");
     let token = body["mfa_token"].as_str().unwrap();
-    let (status, body) =
-        second_step(&app, json!({"mfa_token": token, "code": code(&secret)})).await;
+    let (status, body) = app.login_mfa(&json!({"mfa_token": token, "code": code(&secret)})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aal"], "aal2");
 }
@@ -459,7 +426,7 @@ async fn without_a_key_a_development_sqlite_service_keeps_one_beside_its_databas
     let restarted = auth_service::startup::Application::build(app.settings.clone());
     assert!(restarted.is_ok(), "the kept key opens the secrets");
     let token = mfa_token(&app).await;
-    assert_eq!(second_step(&app, json!({"mfa_token": token, "code": code(&secret)})).await.0, 200);
+    assert_eq!(app.login_mfa(&json!({"mfa_token": token, "code": code(&secret)})).await.0, 200);
 
     std::fs::remove_file(&key_file).unwrap();
     let error = auth_service::startup::Application::build(app.settings.clone()).err().unwrap();

@@ -1,15 +1,11 @@
 //! `PUT /api/password`
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
 
 const NEW_PASSWORD: &str = "staple battery horse correct";
-
-async fn change_password(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    app.bearer_json(reqwest::Method::PUT, "/api/password", token, body).await
-}
 
 async fn password_change_ends_every_other_session_and_starts_a_new_one(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -17,12 +13,12 @@ async fn password_change_ends_every_other_session_and_starts_a_new_one(backend: 
     let this = app.session_for("pw@example.com").await;
     let other = app.session_for("pw@example.com").await;
 
-    let (status, body) = change_password(
-        &app,
-        &this.access,
-        &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
-    )
-    .await;
+    let (status, body) = app
+        .change_password(
+            &this.access,
+            &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let fresh = Tokens::from_body(&body);
     assert_eq!(body, fresh.body("Password changed"));
@@ -46,12 +42,12 @@ async fn wrong_current_password_is_403_and_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register("A", "pw@example.com", PASSWORD).await;
     let session = app.session_for("pw@example.com").await;
-    let (status, body) = change_password(
-        &app,
-        &session.access,
-        &json!({"current_password": "not the password", "new_password": NEW_PASSWORD}),
-    )
-    .await;
+    let (status, body) = app
+        .change_password(
+            &session.access,
+            &json!({"current_password": "not the password", "new_password": NEW_PASSWORD}),
+        )
+        .await;
     assert_eq!((status, body), (403, error_body("Password is incorrect")));
     assert_eq!(app.me_status(&session.access).await, 200);
     assert_eq!(app.login("pw@example.com", PASSWORD).await.status().as_u16(), 200);
@@ -83,7 +79,7 @@ async fn new_password_follows_the_registration_rules(backend: Backend) {
     ];
     for (body, message) in cases {
         assert_eq!(
-            change_password(&app, &session.access, &body).await,
+            app.change_password(&session.access, &body).await,
             (400, error_body(message)),
             "{body}"
         );
@@ -114,9 +110,9 @@ async fn password_guesses_through_a_stolen_token_are_throttled(backend: Backend)
     app.register("A", "pw@example.com", PASSWORD).await;
     let session = app.session_for("pw@example.com").await;
     let guess = json!({"current_password": "guess 1234", "new_password": NEW_PASSWORD});
-    assert_eq!(change_password(&app, &session.access, &guess).await.0, 403);
-    assert_eq!(change_password(&app, &session.access, &guess).await.0, 403);
-    let (status, body) = change_password(&app, &session.access, &guess).await;
+    assert_eq!(app.change_password(&session.access, &guess).await.0, 403);
+    assert_eq!(app.change_password(&session.access, &guess).await.0, 403);
+    let (status, body) = app.change_password(&session.access, &guess).await;
     assert_eq!((status, body), (429, error_body("Too many requests, try again later")));
     // A bucket of its own: the guesses through the token do not lock the owner's logins.
     assert_eq!(app.login("pw@example.com", PASSWORD).await.status(), 200);

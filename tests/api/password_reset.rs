@@ -12,13 +12,9 @@ const NEW_PASSWORD: &str = "staple battery horse correct";
 const RESET: &str = "Your password reset code";
 const CHANGED: &str = "Your password was changed";
 
-async fn forgot(app: &TestApp, email: &str) -> (u16, serde_json::Value) {
-    status_and_json(app.post_json("/api/password/forgot", &json!({ "email": email })).await).await
-}
-
 async fn reset(app: &TestApp, email: &str, code: &str) -> (u16, serde_json::Value) {
     let body = json!({"email": email, "code": code, "new_password": NEW_PASSWORD});
-    status_and_json(app.post_json("/api/password/reset", &body).await).await
+    app.reset_password(&body).await
 }
 
 fn invalid_code() -> (u16, serde_json::Value) {
@@ -42,7 +38,7 @@ async fn a_forgotten_password_is_reset_with_the_mailed_code_over_smtp(backend: B
     let old = logged_in(&app, "ada@example.com").await;
 
     assert_eq!(
-        forgot(&app, "Ada@Example.com").await,
+        app.forgot_password("Ada@Example.com").await,
         (202, json!({"status": "success", "message": FORGOT}))
     );
     let messages = smtp.wait_for_subject(RESET, 1).await;
@@ -80,7 +76,7 @@ async fn forgot_for_an_unknown_address_answers_the_same_and_writes_no_row(backen
     let smtp = SmtpServer::start();
     let app = spawn_app_with_smtp(backend, &smtp).await;
     assert_eq!(
-        forgot(&app, "nobody@example.com").await,
+        app.forgot_password("nobody@example.com").await,
         (202, json!({"status": "success", "message": FORGOT}))
     );
     assert_eq!(outbox_rows(&app), 0);
@@ -96,7 +92,10 @@ async fn forgot_and_reset_refuse_missing_and_invalid_fields(backend: Backend) {
     let app = spawn_app(backend).await;
     let response = app.post_json("/api/password/forgot", &json!({})).await;
     assert_eq!(status_and_json(response).await, (400, error_body("All fields are required")));
-    assert_eq!(forgot(&app, "not-an-address").await, (400, error_body("Invalid email address")));
+    assert_eq!(
+        app.forgot_password("not-an-address").await,
+        (400, error_body("Invalid email address"))
+    );
     let response =
         app.post_json("/api/password/reset", &json!({"email": "a@example.com", "code": "1"})).await;
     assert_eq!(status_and_json(response).await, (400, error_body("All fields are required")));
@@ -112,7 +111,7 @@ async fn the_sixth_try_fails_even_with_the_right_code(backend: Backend) {
     let smtp = SmtpServer::start();
     let app = spawn_app_with_smtp(backend, &smtp).await;
     logged_in(&app, "ada@example.com").await;
-    forgot(&app, "ada@example.com").await;
+    app.forgot_password("ada@example.com").await;
     let code = code_in(&smtp.wait_for_subject(RESET, 1).await[0]);
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     for _ in 0..5 {
@@ -126,9 +125,9 @@ async fn a_new_code_ends_the_old_one_and_codes_expire(backend: Backend) {
     let smtp = SmtpServer::start();
     let app = spawn_app_with_smtp_and(backend, &smtp, |s| s.mail.code_ttl_secs = 2).await;
     logged_in(&app, "ada@example.com").await;
-    forgot(&app, "ada@example.com").await;
+    app.forgot_password("ada@example.com").await;
     let first = code_in(&smtp.wait_for_subject(RESET, 1).await[0]);
-    forgot(&app, "ada@example.com").await;
+    app.forgot_password("ada@example.com").await;
     let second = code_in(&smtp.wait_for_subject(RESET, 2).await[1]);
     if first != second {
         assert_eq!(reset(&app, "ada@example.com", &first).await, invalid_code());
@@ -141,7 +140,7 @@ async fn a_new_code_ends_the_old_one_and_codes_expire(backend: Backend) {
 async fn without_smtp_the_message_is_an_eml_file_in_mail_dir(backend: Backend) {
     let app = spawn_app(backend).await;
     logged_in(&app, "ada@example.com").await;
-    assert_eq!(forgot(&app, "ada@example.com").await.0, 202);
+    assert_eq!(app.forgot_password("ada@example.com").await.0, 202);
     let dir = app.upload_dir.parent().unwrap().join("mail");
     let resets = || {
         let emls = files_in(&dir).into_iter().filter(|name| name.ends_with(".eml"));
@@ -161,7 +160,7 @@ async fn smtp_down_answers_at_once_and_delivers_when_it_comes_back(backend: Back
     let app = spawn_app_with_smtp(backend, &smtp).await;
     logged_in(&app, "ada@example.com").await;
     let started = std::time::Instant::now();
-    assert_eq!(forgot(&app, "ada@example.com").await.0, 202);
+    assert_eq!(app.forgot_password("ada@example.com").await.0, 202);
     // The answer never waits for SMTP (printed, not asserted: timing is not a test's business).
     println!("answered in {:?} with SMTP down", started.elapsed());
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -184,7 +183,7 @@ async fn a_dot_line_or_a_bare_cr_in_a_template_ends_no_message_and_adds_no_heade
     let dir = templates.path().to_owned();
     let app = spawn_app_with_smtp_and(backend, &smtp, |s| s.mail.template_dir = Some(dir)).await;
     logged_in(&app, "ada@example.com").await;
-    forgot(&app, "ada@example.com").await;
+    app.forgot_password("ada@example.com").await;
     let message = &smtp.wait_for_subject("Reset Ada", 1).await[0];
     let (head, body) = message.split_once("\r\n\r\n").unwrap();
     assert!(!head.contains("evil"), "{head}");
@@ -199,7 +198,7 @@ async fn a_password_change_ends_every_mailed_code_and_tells_the_user(backend: Ba
     let smtp = SmtpServer::start();
     let app = spawn_app_with_smtp(backend, &smtp).await;
     let tokens = logged_in(&app, "ada@example.com").await;
-    forgot(&app, "ada@example.com").await;
+    app.forgot_password("ada@example.com").await;
     let code = code_in(&smtp.wait_for_subject(RESET, 1).await[0]);
     let change = json!({"current_password": PASSWORD, "new_password": "another long passphrase"});
     let response = app
@@ -228,15 +227,15 @@ async fn codes_asked_for_one_address_are_limited_alike_for_known_and_unknown_one
     .await;
     app.register("Ada", "ada@example.com", PASSWORD).await;
     for email in ["ada@example.com", "nobody@example.com"] {
-        assert_eq!(forgot(&app, email).await.0, 202);
-        assert_eq!(forgot(&app, email).await.0, 202);
+        assert_eq!(app.forgot_password(email).await.0, 202);
+        assert_eq!(app.forgot_password(email).await.0, 202);
         let response = app.post_json("/api/password/forgot", &json!({ "email": email })).await;
         assert!(response.headers().contains_key("retry-after"), "{email}");
         let refused = status_and_json(response).await;
         assert_eq!(refused, (429, error_body("Too many requests, try again later")), "{email}");
     }
     // Per address: another one is still served.
-    assert_eq!(forgot(&app, "someone@example.com").await.0, 202);
+    assert_eq!(app.forgot_password("someone@example.com").await.0, 202);
 }
 
 async fn codes_asked_for_from_one_client_are_limited(backend: Backend) {
@@ -246,10 +245,10 @@ async fn codes_asked_for_from_one_client_are_limited(backend: Backend) {
         s.rate_limits.mail_per_address = "1000/15m".parse().unwrap();
     })
     .await;
-    assert_eq!(forgot(&app, "a@example.com").await.0, 202);
-    assert_eq!(forgot(&app, "b@example.com").await.0, 202);
+    assert_eq!(app.forgot_password("a@example.com").await.0, 202);
+    assert_eq!(app.forgot_password("b@example.com").await.0, 202);
     assert_eq!(
-        forgot(&app, "c@example.com").await,
+        app.forgot_password("c@example.com").await,
         (429, error_body("Too many requests, try again later"))
     );
 }
@@ -261,11 +260,11 @@ async fn requests_for_codes_all_answer_while_mail_is_delivered(backend: Backend)
     app.register("Ada", "ada@example.com", PASSWORD).await;
     let expected = (202, json!({"status": "success", "message": FORGOT}));
     for _ in 0..3 {
-        let requests = (0..10).map(|_| forgot(&app, "ada@example.com"));
+        let requests = (0..10).map(|_| app.forgot_password("ada@example.com"));
         let answers = futures_util::future::join_all(requests).await;
         assert!(answers.iter().all(|answer| *answer == expected), "{answers:?}");
         for _ in 0..10 {
-            assert_eq!(forgot(&app, "ada@example.com").await, expected);
+            assert_eq!(app.forgot_password("ada@example.com").await, expected);
         }
     }
 }

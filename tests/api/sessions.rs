@@ -40,17 +40,6 @@ async fn login_from(app: &TestApp, email: &str, user_agent: &str, ip: &str) -> T
     Tokens::from_body(&body)
 }
 
-async fn list(app: &TestApp, access: &str) -> (u16, Value) {
-    let response =
-        app.client.get(app.url("/api/sessions")).bearer_auth(access).send().await.unwrap();
-    status_and_json(response).await
-}
-
-async fn end(app: &TestApp, access: &str, id: &str) -> (u16, Value) {
-    let url = app.url(&format!("/api/sessions/{id}"));
-    status_and_json(app.client.delete(url).bearer_auth(access).send().await.unwrap()).await
-}
-
 fn sid(tokens: &Tokens) -> String {
     jwt_claims(&tokens.access)["sid"].as_str().unwrap().to_owned()
 }
@@ -77,7 +66,7 @@ async fn sessions_are_listed_newest_first_with_network_and_user_agent(backend: B
     app.register("Bob", "bob@example.com", PASSWORD).await;
     login_from(&app, "bob@example.com", FIREFOX, "198.51.100.1").await;
 
-    let (status, mut body) = list(&app, &phone.access).await;
+    let (status, mut body) = app.list_sessions(&phone.access).await;
     assert_eq!(status, 200, "{body}");
     let listed = body["sessions"].as_array_mut().unwrap();
     for session in listed.iter_mut() {
@@ -97,7 +86,7 @@ async fn sessions_are_listed_newest_first_with_network_and_user_agent(backend: B
             {"id": sid(&laptop), "ip": "203.0.113.0/24", "user_agent": FIREFOX, "current": false},
         ]})
     );
-    let (_, from_laptop) = list(&app, &laptop.access).await;
+    let (_, from_laptop) = app.list_sessions(&laptop.access).await;
     let current: Vec<bool> =
         from_laptop["sessions"].as_array().unwrap().iter().map(|s| s["current"] == true).collect();
     assert_eq!(current, [false, true]);
@@ -156,7 +145,7 @@ async fn a_refresh_records_where_the_session_was_used_and_a_request_does_not(bac
     assert_eq!(after.0, at_login.0);
     assert!(after.1.unwrap() >= at_login.0);
     assert_eq!((after.2.as_deref(), after.3.as_deref()), (Some("192.0.2.0/24"), Some(PHONE)));
-    let (_, listed) = list(&app, Tokens::from_body(&body).access.as_str()).await;
+    let (_, listed) = app.list_sessions(Tokens::from_body(&body).access.as_str()).await;
     assert_eq!(listed["sessions"][0]["ip"], "192.0.2.0/24");
     assert_eq!(listed["sessions"][0]["user_agent"], PHONE);
 }
@@ -172,15 +161,14 @@ async fn listing_needs_a_bearer_token(backend: Backend) {
 
 async fn an_ended_session_is_refused_at_once_by_another_replica(backend: Backend) {
     let first = spawn_app(backend).await;
-    let database_url = first.database_url.clone();
-    let second = spawn_app_with(backend, |s| s.database.url = database_url).await;
+    let second = first.replica();
     first.register("Ada", "ada@example.com", PASSWORD).await;
     let laptop = first.session_for("ada@example.com").await;
     let phone = second.session_for("ada@example.com").await;
     assert_eq!(first.me_status(&laptop.access).await, 200);
 
     assert_eq!(
-        end(&second, &phone.access, &sid(&laptop)).await,
+        second.end_session(&phone.access, &sid(&laptop)).await,
         (200, json!({"status": "success", "message": "Session ended"}))
     );
     assert_eq!(first.me_status(&laptop.access).await, 401);
@@ -190,11 +178,11 @@ async fn an_ended_session_is_refused_at_once_by_another_replica(backend: Backend
         (401, error_body("Invalid refresh token"))
     );
     assert_eq!(first.me_status(&phone.access).await, 200);
-    let (_, listed) = list(&first, &phone.access).await;
+    let (_, listed) = first.list_sessions(&phone.access).await;
     assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
     // Ended already: gone.
     assert_eq!(
-        end(&first, &phone.access, &sid(&laptop)).await,
+        first.end_session(&phone.access, &sid(&laptop)).await,
         (404, error_body("Session not found"))
     );
 }
@@ -210,13 +198,17 @@ async fn another_users_session_is_not_found_and_ends_nothing(backend: Backend) {
         "not-a-session".to_owned(),
         "%00".to_owned(),
     ] {
-        assert_eq!(end(&app, &ada, &id).await, (404, error_body("Session not found")), "{id}");
+        assert_eq!(
+            app.end_session(&ada, &id).await,
+            (404, error_body("Session not found")),
+            "{id}"
+        );
     }
     assert_eq!(app.me_status(&bob.access).await, 200);
     assert_eq!(app.session_count("bob@example.com"), 1);
     // Ending one's own current session is a logout.
     let ada_sid = jwt_claims(&ada)["sid"].as_str().unwrap().to_owned();
-    assert_eq!(end(&app, &ada, &ada_sid).await.0, 200);
+    assert_eq!(app.end_session(&ada, &ada_sid).await.0, 200);
     assert_eq!(app.me_status(&ada).await, 401);
 }
 

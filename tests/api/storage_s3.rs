@@ -91,9 +91,7 @@ async fn a_replaced_picture_and_a_deleted_accounts_picture_leave_the_bucket(back
     assert_eq!(pixels(&stored).dimensions(), (20, 10));
     assert_eq!(server.objects(&bucket).await.len(), 1);
 
-    let (status, _) = app
-        .bearer_json(reqwest::Method::DELETE, "/api/user", &token, &json!({"password": PASSWORD}))
-        .await;
+    let (status, _) = app.delete_user(&token, &json!({"password": PASSWORD})).await;
     assert_eq!(status, 200);
     assert_eq!(server.objects(&bucket).await, []);
 }
@@ -334,9 +332,7 @@ async fn finished_uploads_leave_nothing_unsettled(backend: Backend) {
             .unwrap()
     };
     assert_eq!(noted(), 0);
-    let (status, _) = app
-        .bearer_json(reqwest::Method::DELETE, "/api/user", &token, &json!({"password": PASSWORD}))
-        .await;
+    let (status, _) = app.delete_user(&token, &json!({"password": PASSWORD})).await;
     assert_eq!(status, 200);
     assert_eq!(noted(), 0);
     assert_eq!(server.objects(&bucket).await, []);

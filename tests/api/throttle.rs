@@ -285,13 +285,7 @@ async fn limits_are_shared_by_replicas(backend: Backend) {
         s.rate_limits.login_per_ip = limit("2/1h");
     })
     .await;
-    let database_url = first.database_url.clone();
-    let second = spawn_app_with(backend, |s| {
-        limits(s);
-        s.rate_limits.login_per_ip = limit("2/1h");
-        s.database.url = database_url;
-    })
-    .await;
+    let second = first.replica();
     assert_eq!(first.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
     assert_eq!(second.login("a@example.com", PASSWORD).await.status().as_u16(), 401);
     assert_throttled(first.login("a@example.com", PASSWORD).await, 3600).await;

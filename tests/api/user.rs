@@ -2,14 +2,10 @@
 
 use auth_service::db::schema::refresh_tokens;
 use diesel::{QueryDsl, RunQueryDsl};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
-
-async fn delete_user(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    app.bearer_json(reqwest::Method::DELETE, "/api/user", token, body).await
-}
 
 async fn deletion_removes_the_row_the_picture_and_every_token(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -23,7 +19,7 @@ async fn deletion_removes_the_row_the_picture_and_every_token(backend: Backend) 
     assert_eq!(uploaded.status().as_u16(), 200);
     assert_eq!(app.stored_files().len(), 1);
 
-    let (status, body) = delete_user(&app, &this.access, &json!({"password": PASSWORD})).await;
+    let (status, body) = app.delete_user(&this.access, &json!({"password": PASSWORD})).await;
     assert_eq!((status, body), (200, json!({"status": "success", "message": "Account deleted"})));
 
     assert_eq!(app.user_count(), 1);
@@ -54,9 +50,9 @@ async fn deletion_with_a_wrong_password_is_403_and_deletes_nothing(backend: Back
     let app = spawn_app(backend).await;
     let token = app.register_and_login("keep@example.com").await;
     app.upload("/api/upload_profile_pic", &token, "me.png", png_image(8, 8)).await;
-    let (status, body) = delete_user(&app, &token, &json!({"password": "not the password"})).await;
+    let (status, body) = app.delete_user(&token, &json!({"password": "not the password"})).await;
     assert_eq!((status, body), (403, error_body("Password is incorrect")));
-    let (status, body) = delete_user(&app, &token, &json!({})).await;
+    let (status, body) = app.delete_user(&token, &json!({})).await;
     assert_eq!((status, body), (400, error_body("All fields are required")));
     assert_eq!(app.user_count(), 1);
     assert_eq!(app.stored_files().len(), 1);

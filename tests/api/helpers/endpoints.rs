@@ -113,4 +113,92 @@ impl TestApp {
     pub async fn logout(&self, token: &str) -> reqwest::Response {
         self.client.post(self.url("/api/logout")).bearer_auth(token).send().await.expect("request")
     }
+
+    /// `POST /api/logout?scope=…` (`all`, `others`).
+    pub async fn logout_scope(&self, token: &str, scope: &str) -> (u16, Value) {
+        let path = format!("/api/logout?scope={scope}");
+        self.bearer_json(reqwest::Method::POST, &path, token, &json!({})).await
+    }
+
+    pub async fn change_password(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::PUT, "/api/password", token, body).await
+    }
+
+    pub async fn delete_user(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::DELETE, "/api/user", token, body).await
+    }
+
+    pub async fn update_user(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::PATCH, "/api/user", token, body).await
+    }
+
+    pub async fn forgot_password(&self, email: &str) -> (u16, Value) {
+        status_and_json(self.post_json("/api/password/forgot", &json!({ "email": email })).await)
+            .await
+    }
+
+    pub async fn reset_password(&self, body: &Value) -> (u16, Value) {
+        status_and_json(self.post_json("/api/password/reset", body).await).await
+    }
+
+    pub async fn verify_email(&self, email: &str, code: &str) -> (u16, Value) {
+        let body = json!({"email": email, "code": code});
+        status_and_json(self.post_json("/api/email/verify", &body).await).await
+    }
+
+    /// `POST /api/email/verify/resend`, which has no body.
+    pub async fn resend_verification(&self, token: &str) -> (u16, Value) {
+        let request = self.client.post(self.url("/api/email/verify/resend")).bearer_auth(token);
+        status_and_json(request.send().await.expect("request")).await
+    }
+
+    pub async fn change_email(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::POST, "/api/email/change", token, body).await
+    }
+
+    pub async fn confirm_email_change(&self, token: &str, code: &str) -> (u16, Value) {
+        let body = json!({ "code": code });
+        self.bearer_json(reqwest::Method::POST, "/api/email/change/confirm", token, &body).await
+    }
+
+    /// `POST /api/login/mfa`: the login's second step.
+    pub async fn login_mfa(&self, body: &Value) -> (u16, Value) {
+        status_and_json(self.post_json("/api/login/mfa", body).await).await
+    }
+
+    pub async fn enrol_totp(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::POST, "/api/mfa/totp", token, body).await
+    }
+
+    pub async fn confirm_totp(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::POST, "/api/mfa/totp/confirm", token, body).await
+    }
+
+    pub async fn renew_recovery_codes(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::POST, "/api/mfa/recovery-codes", token, body).await
+    }
+
+    pub async fn disable_totp(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.bearer_json(reqwest::Method::DELETE, "/api/mfa/totp", token, body).await
+    }
+
+    pub async fn list_sessions(&self, token: &str) -> (u16, Value) {
+        let request = self.client.get(self.url("/api/sessions")).bearer_auth(token);
+        status_and_json(request.send().await.expect("request")).await
+    }
+
+    pub async fn end_session(&self, token: &str, id: &str) -> (u16, Value) {
+        let request =
+            self.client.delete(self.url(&format!("/api/sessions/{id}"))).bearer_auth(token);
+        status_and_json(request.send().await.expect("request")).await
+    }
+
+    /// `GET /.well-known/jwks.json`: its status, `Cache-Control` and body.
+    pub async fn jwks(&self) -> (u16, String, Value) {
+        let response =
+            self.client.get(self.url("/.well-known/jwks.json")).send().await.expect("request");
+        let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
+        let (status, body) = status_and_json(response).await;
+        (status, cache, body)
+    }
 }

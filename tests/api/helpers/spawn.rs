@@ -77,8 +77,9 @@ pub struct TestApp {
     pub state: actix_web::web::Data<auth_service::state::AppState>,
     /// The settings it was built with, for a second start against its database.
     pub settings: Settings,
+    /// What it owns and drops with it: its database and its folder (a replica owns neither).
     _pg: Option<PgTestDatabase>,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 /// Test settings: the contract's defaults, then port 0, a fresh database, a temporary
@@ -112,9 +113,12 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     // Tests make many requests from one address; the throttling tests turn limits back on.
     settings.rate_limits.enabled = false;
     configure(&mut settings);
-    let upload_dir = settings.uploads.dir.clone();
-    let built_with = settings.clone();
+    start(settings, pg, Some(dir))
+}
 
+/// Builds and runs the application with `settings` on port 0.
+fn start(settings: Settings, pg: Option<PgTestDatabase>, dir: Option<TempDir>) -> TestApp {
+    let built_with = settings.clone();
     let app = Application::build(settings).expect("application builds");
     let port = app.port();
     let metrics_port = app.metrics_port();
@@ -128,12 +132,27 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        database_url,
-        upload_dir,
+        database_url: built_with.database.url.clone(),
+        upload_dir: built_with.uploads.dir.clone(),
         state,
         settings: built_with,
         _pg: pg,
         _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// A second replica of this app: its database and settings, on a port of its own, as a
+    /// second instance behind a load balancer.
+    pub fn replica(&self) -> TestApp {
+        self.replica_with(|_| {})
+    }
+
+    /// A second replica with settings of its own (a rotated key, another limit).
+    pub fn replica_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        start(settings, None, None)
     }
 }
 
