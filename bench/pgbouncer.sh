@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
+source scripts/lib/service.sh
 source bench/lib.sh
 ensure_wrk
 if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
@@ -19,10 +20,10 @@ fi
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
 WORK=$(mktemp -d /tmp/auth-service-pgbouncer.XXXXXX)
-PIDS=()
+SERVER_PIDS=()
 cleanup() {
   local status=$?
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [[ -f "$WORK/pgbouncer.pid" ]] && kill "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null
   stop_throwaway_postgres
   if [[ -n "${KEEP:-}" ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
@@ -58,11 +59,8 @@ sleep 1
 "$PGBOUNCER" --version | head -1
 
 port=$(free_port)
-(cd "$WORK" && exec env DATABASE_URL="postgres://postgres@127.0.0.1:$bouncer_port/auth" PORT="$port" \
-  JWT_SECRET=pgbouncer-check-secret-0123456789abcdef BCRYPT_COST=4 RATE_LIMIT_ENABLED=false \
-  RUST_LOG=warn "$OLDPWD/target/release/auth-service") >"$WORK/service.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_service service "$WORK" "$port" \
+  DATABASE_URL="postgres://postgres@127.0.0.1:$bouncer_port/auth" RATE_LIMIT_ENABLED=false
 url="http://127.0.0.1:$port"
 json() { curl -s -o /dev/null -w "%{http_code}" -H 'Content-Type: application/json' "$@"; }
 echo "register $(json -d '{"name":"B","email":"hot@example.com","password":"correct horse battery staple"}' "$url/api/register")"

@@ -2,23 +2,11 @@
 # PostgreSQL database and one S3 API server (moto, tests/s3/server.py), behind a real nginx
 # with round-robin; the Node client tests and tests/replicas/ through nginx, one replica
 # killed with SIGKILL under load, then every object checked against the rows that name it.
-# Needs WORK, PG_PORT, PG_BIN and SERVER_PIDS from scripts/test; nginx from the distribution
-# (installed by scripts/lib/setup.sh).
+# Needs WORK, PG_PORT, PG_BIN and SERVER_PIDS from scripts/test, start_service and wait_ready
+# from scripts/lib/service.sh; nginx from the distribution (installed by scripts/lib/setup.sh).
 
 find_nginx() {
   command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }
-}
-
-# Waits until `url` answers 200, or fails naming the process `pid` and its log.
-wait_ready() {
-  local url=$1 pid=$2 logfile=$3
-  for _ in $(seq 1 150); do
-    curl -fs "$url" >/dev/null 2>&1 && return 0
-    kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "$logfile: the process exited"; }
-    sleep 0.1
-  done
-  cat "$logfile" >&2
-  die "$url did not answer"
 }
 
 replicas_sql() {
@@ -26,7 +14,7 @@ replicas_sql() {
 }
 
 replicas_test() {
-  local nginx dir s3_port s3_pid bucket proxy_port smtp_port i port pid upstreams="" pids=()
+  local nginx dir s3_port s3_pid bucket proxy_port smtp_port i port upstreams="" pids=()
   nginx=$(find_nginx || true)
   [[ -n "$nginx" ]] || die "nginx not found: the three-replica test puts it in front of the replicas
   (Debian/Ubuntu: apt-get install nginx-light)"
@@ -53,25 +41,18 @@ replicas_test() {
   proxy_port=$(free_port)
   for i in 1 2 3; do
     port=$(free_port)
-    mkdir -p "$dir/r$i"
-    (cd "$dir/r$i" && exec env DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/replicas" \
-        HOST=127.0.0.1 PORT="$port" PUBLIC_URL="http://127.0.0.1:$proxy_port" \
-        TRUSTED_PROXIES=127.0.0.1 \
-        STORAGE=s3 S3_BUCKET="$bucket" S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_PREFIX=pictures/ \
-        S3_FORCE_PATH_STYLE=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-        SMTP_URL="smtp://127.0.0.1:$smtp_port" \
-        JWT_SECRET="replicas-test-secret-0123456789abcdef" BCRYPT_COST=4 \
-        MFA_ENCRYPTION_KEY="bm9kZS10ZXN0LWtleS1vZi0zMi1ieXRlcy1mb3ItYWU=" \
-        RATE_LIMIT_REGISTER_PER_IP=100000/1h RATE_LIMIT_LOGIN_PER_IP=100000/1m \
-        RATE_LIMIT_UPLOAD_PER_IP=100000/1h RATE_LIMIT_REFRESH_PER_IP=100000/1m \
-        RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP=5/15m \
-        RUST_LOG=warn "$OLDPWD/target/release/auth-service") >"$dir/r$i.log" 2>&1 &
-    pid=$!
-    SERVER_PIDS+=("$pid")
-    pids+=("$pid")
+    start_service server "$dir/r$i" "$port" \
+      DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/replicas" \
+      PUBLIC_URL="http://127.0.0.1:$proxy_port" TRUSTED_PROXIES=127.0.0.1 \
+      STORAGE=s3 S3_BUCKET="$bucket" S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_PREFIX=pictures/ \
+      S3_FORCE_PATH_STYLE=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+      SMTP_URL="smtp://127.0.0.1:$smtp_port" \
+      RATE_LIMIT_REGISTER_PER_IP=100000/1h RATE_LIMIT_LOGIN_PER_IP=100000/1m \
+      RATE_LIMIT_UPLOAD_PER_IP=100000/1h RATE_LIMIT_REFRESH_PER_IP=100000/1m \
+      RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP=5/15m
+    pids+=("$SERVICE_PID")
     upstreams+="server 127.0.0.1:$port max_fails=1 fail_timeout=10s; "
-    wait_ready "http://127.0.0.1:$port/readyz" "$pid" "$dir/r$i.log"
-    log "replica $i: pid $pid on port $port"
+    log "replica $i: pid $SERVICE_PID on port $port"
   done
 
   sed -e "s|@WORK@|$dir|g" -e "s|@PORT@|$proxy_port|g" -e "s|@UPSTREAMS@|$upstreams|" \

@@ -4,23 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { api, png } from '../support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const uploadDir = process.env.UPLOAD_DIR;
 assert.ok(url, 'AUTH_SERVICE_URL must point at a running auth-service');
+const { postJson } = api(url);
 
-// A 1x1 transparent PNG.
-const png = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
-
-async function postJson(path, body, token) {
-  const headers = { 'Content-Type': 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(url + path, { method: 'POST', headers, body: JSON.stringify(body) });
-  return { status: response.status, body: await response.json() };
-}
 
 test('register, login, profile, upload, logout', async () => {
   const email = `node-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;

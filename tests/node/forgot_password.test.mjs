@@ -4,45 +4,14 @@
 // in with the new password; the old session's refresh token is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { api, messagesTo } from '../support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const caught = process.env.MAIL_CATCHER_DIR;
 assert.ok(url && caught, 'AUTH_SERVICE_URL and MAIL_CATCHER_DIR must be set (scripts/test sets them)');
+const { postJson } = api(url);
+const messageTo = async (email, subject) => (await messagesTo(caught, email, subject))[0];
 
-async function postJson(path, body) {
-  const response = await fetch(url + path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-// A message as a mail client shows it: quoted-printable soft breaks and escapes undone.
-function readable(raw) {
-  const [head, ...rest] = raw.split('\r\n\r\n');
-  const body = rest.join('\r\n\r\n');
-  if (!/Content-Transfer-Encoding: quoted-printable/i.test(head)) return raw;
-  const decoded = body
-    .replace(/=\r\n/g, '')
-    .replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
-  return `${head}\r\n\r\n${decoded}`;
-}
-
-async function messageTo(email, subject) {
-  for (let i = 0; i < 200; i++) {
-    for (const name of readdirSync(caught).filter((n) => n.endsWith('.eml'))) {
-      const message = readable(readFileSync(join(caught, name), 'utf8'));
-      if (message.includes(`To: ${email}\r\n`) && message.includes(`Subject: ${subject}\r\n`)) {
-        return message;
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`no "${subject}" message to ${email}`);
-}
 
 test('forgot password: the mailed code resets it, and the old session ends', async () => {
   const email = `forgot-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;

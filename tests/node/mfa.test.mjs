@@ -4,45 +4,16 @@
 // sessions, and sign in with a recovery code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { api, base32Decode, claims, totp } from '../support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 assert.ok(url, 'AUTH_SERVICE_URL must be set (scripts/test sets it)');
+const { call: request } = api(url);
 
-// RFC 6238 §4: HOTP (RFC 4226) of the 30-second step, `digits` long.
-function totp(key, unixSeconds, digits = 6) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const binary = mac.readUInt32BE(offset) & 0x7fffffff;
-  return String(binary % 10 ** digits).padStart(digits, '0');
-}
-
-// RFC 4648 base32, as the service shows the secret.
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const char of text.replace(/=+$/, '')) bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
+// The website's fetch calls: a JSON body in, the status and JSON body out.
 async function call(method, path, { token, body } = {}) {
-  const headers = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(url + path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-function claims(token) {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+  const answer = await request(method, path, { token, json: body });
+  return { status: answer.status, body: answer.body };
 }
 
 test("RFC 6238 Appendix B's SHA-1 vectors", () => {

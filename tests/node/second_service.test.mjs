@@ -4,17 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
+import { api } from '../support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const algorithm = process.env.JWT_ALGORITHM ?? 'HS256';
 assert.ok(url, 'AUTH_SERVICE_URL must point at a running auth-service');
+const { postJson } = api(url);
 
-async function postJson(path, body, token) {
-  const headers = { 'Content-Type': 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(url + path, { method: 'POST', headers, body: JSON.stringify(body) });
-  return { status: response.status, body: await response.json() };
-}
 
 const decode = (segment) => JSON.parse(Buffer.from(segment, 'base64url').toString());
 

@@ -4,35 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { PASSWORD as password, api, png } from '../support/index.mjs';
 
 const url = process.env.PROXY_URL;
 const victim = Number(process.env.VICTIM_PID);
 assert.ok(url && victim, 'PROXY_URL and VICTIM_PID must be set (scripts/lib/replicas.sh sets them)');
-const password = 'correct horse battery';
 
-// A 1x1 PNG.
-const png = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
+const { call: request } = api(url, { timeoutMs: 15000 });
 
-async function call(method, path, { json, form, token } = {}) {
-  const headers = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let body;
-  if (json) {
-    headers['Content-Type'] = 'application/json';
-    body = JSON.stringify(json);
-  } else if (form) {
-    body = form;
-  }
-  const response = await fetch(url + path, { method, headers, body, signal: AbortSignal.timeout(15000) });
-  const text = await response.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: response.status, body: parsed, upstream: response.headers.get('x-upstream') };
+// A call through nginx, and which replica answered it.
+async function call(method, path, options) {
+  const answer = await request(method, path, options);
+  return { ...answer, upstream: answer.headers.get('x-upstream') };
 }
 
 // A request from another loopback address (fetch cannot choose its own), so that nginx and the

@@ -3,22 +3,15 @@
 // (--test-concurrency=1): the refresh counts read the service's /metrics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { AuthClient, AuthError, MemoryStorage } from '@auth-service/client';
 import { verifyAccessToken } from '@auth-service/client/verify';
 import { refreshes } from '../scripts/metrics.mjs';
+import { PASSWORD as password, codeIn, messagesTo, png, totpNow as totp } from '../../../tests/support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const caught = process.env.MAIL_CATCHER_DIR;
 const algorithm = process.env.JWT_ALGORITHM ?? 'HS256';
 assert.ok(url && caught, 'AUTH_SERVICE_URL and MAIL_CATCHER_DIR must be set (scripts/test sets them)');
-const password = 'correct horse battery';
-const png = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
 let counter = 0;
 const newEmail = (tag) => `js-${tag}-${process.pid}-${++counter}@example.com`;
 
@@ -37,30 +30,8 @@ async function signedIn(tag, storage = new MemoryStorage()) {
   return { auth, email, storage };
 }
 
-function allCodesIn(email, subject) {
-  const codes = [];
-  for (const name of readdirSync(caught).filter((n) => n.endsWith('.eml'))) {
-    const raw = readFileSync(join(caught, name), 'utf8').replace(/=\r\n/g, '');
-    if (raw.includes(`To: ${email}\r\n`) && raw.includes(`Subject: ${subject}\r\n`)) {
-      codes.push(/code: (\d{6})\b/.exec(raw)[1]);
-    }
-  }
-  return codes;
-}
-
-// The codes of `count` messages to `email` with `subject`, once they have all arrived.
-async function mailedCodes(email, subject, count) {
-  for (let i = 0; i < 200; i++) {
-    const codes = allCodesIn(email, subject);
-    if (codes.length >= count) return codes;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`fewer than ${count} "${subject}" messages to ${email}`);
-}
-
-async function mailedCode(email, subject) {
-  return (await mailedCodes(email, subject, 1))[0];
-}
+// The code of the first message to `email` with `subject`.
+const mailedCode = async (email, subject) => codeIn((await messagesTo(caught, email, subject))[0]);
 
 test('every method, as the website calls them', async () => {
   const auth = new AuthClient({ baseUrl: url });
@@ -158,19 +129,6 @@ test('the session-ended event fires after logout everywhere from another client'
   assert.equal(await auth.getAccessToken(), null);
 });
 
-// RFC 6238 with node:crypto, as an authenticator app computes it; `steps` ahead of now.
-function totp(secret, steps = 0) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const char of secret) bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
-  const step = Buffer.alloc(8);
-  step.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + steps));
-  const mac = createHmac('sha1', key).update(step).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e6).padStart(6, '0');
-}
-
 test('a login with MFA waits for verifyMfa', async () => {
   const { auth, email } = await signedIn('mfa');
   const post = (path, body) =>
@@ -266,7 +224,7 @@ test('the profile, email and MFA methods', async () => {
     email_verified: false,
   });
   assert.deepEqual(await auth.resendVerification(), { status: 'success', message: 'Verification code sent' });
-  const codes = await mailedCodes(email, `Your code to verify ${email}`, 2);
+  const codes = (await messagesTo(caught, email, `Your code to verify ${email}`, 2)).map(codeIn);
   const verified = await Promise.all(codes.map((code) => auth.verifyEmail({ email, code }).then(() => 'ok', (e) => e.message)));
   assert.deepEqual(verified.sort(), ['Invalid or expired code', 'ok'], 'the resent code works and the one before it ended');
 

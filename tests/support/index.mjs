@@ -1,0 +1,108 @@
+// What the JavaScript tests share (tests/node/, tests/replicas/, clients/js/test/): requests as
+// the website's fetch code makes them, TOTP codes as an authenticator app computes them, and the
+// messages the SMTP server of scripts/test caught (tests/smtp/catcher.py keeps each as a file).
+import { createHmac } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const PASSWORD = 'correct horse battery';
+
+// A 1x1 PNG.
+export const png = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+let counter = 0;
+/** An address no other test of any process uses. */
+export const uniqueEmail = (tag) => `${tag}-${process.pid}-${Date.now()}-${++counter}@example.com`;
+
+/** Requests to the service at `baseUrl`: `call(method, path, { json, form, token })` answers
+ * `{ status, body, headers }`, the body parsed as JSON (null when it is not). */
+export function api(baseUrl, { timeoutMs } = {}) {
+  async function call(method, path, { json, form, token } = {}) {
+    const headers = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let body;
+    if (json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    } else if (form) {
+      body = form;
+    }
+    const signal = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
+    const response = await fetch(baseUrl + path, { method, headers, body, signal });
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: response.status, body: parsed, headers: response.headers };
+  }
+  /** POST of a JSON body: `{ status, body }`, as the website's fetch code reads it. */
+  async function postJson(path, json, token) {
+    const { status, body } = await call('POST', path, { json, token });
+    return { status, body };
+  }
+  return { call, postJson };
+}
+
+/** The decoded claims of a JWT. */
+export function claims(token) {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+}
+
+/** RFC 6238 §4: HOTP (RFC 4226) of the 30-second step of `unixSeconds`, `digits` long. */
+export function totp(key, unixSeconds, digits = 6) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const binary = mac.readUInt32BE(offset) & 0x7fffffff;
+  return String(binary % 10 ** digits).padStart(digits, '0');
+}
+
+/** RFC 4648 base32, as the service shows a TOTP secret. */
+export function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const char of text.replace(/=+$/, '')) bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** The code an authenticator app shows now for the base32 `secret`, or `steps` steps ahead. */
+export function totpNow(secret, steps = 0) {
+  return totp(base32Decode(secret), Date.now() / 1000 + steps * 30);
+}
+
+/** A message as a mail client shows it: quoted-printable soft breaks and escapes undone. */
+export function readable(raw) {
+  const [head, ...rest] = raw.split('\r\n\r\n');
+  const body = rest.join('\r\n\r\n');
+  if (!/Content-Transfer-Encoding: quoted-printable/i.test(head)) return raw;
+  const decoded = body
+    .replace(/=\r\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+  return `${head}\r\n\r\n${decoded}`;
+}
+
+/** The messages the catcher in `dir` holds for `email` with `subject`, once there are `count`. */
+export async function messagesTo(dir, email, subject, count = 1) {
+  let found = [];
+  for (let i = 0; i < 200; i++) {
+    found = readdirSync(dir)
+      .filter((name) => name.endsWith('.eml'))
+      .map((name) => readable(readFileSync(join(dir, name), 'utf8')))
+      .filter((message) => message.includes(`To: ${email}\r\n`) && message.includes(`Subject: ${subject}\r\n`));
+    if (found.length >= count) return found;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`${found.length} of ${count} "${subject}" messages to ${email} arrived`);
+}
+
+/** The six-digit code a message carries. */
+export function codeIn(message) {
+  return /code: (\d{6})\b/.exec(message)[1];
+}
