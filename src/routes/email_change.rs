@@ -127,8 +127,9 @@ pub async fn confirm_email_change(
                 let new_email = stored.new_email.ok_or(ApiError::InvalidCode)?;
                 users::change_email(conn, user.id, &new_email, now)
                     .map_err(ApiError::on_email_write)?;
-                // The old address's verification code, if any, proves nothing now.
-                email_codes::end(conn, user.id, Some(Purpose::VerifyEmail))?;
+                // A code proves the mailbox it was sent to: none sent to the old address (a
+                // verification, a password reset) works for the account now.
+                email_codes::end(conn, user.id, None)?;
                 sessions::end_all(conn, user.id)?;
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
                 let session_id =

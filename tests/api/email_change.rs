@@ -144,7 +144,27 @@ async fn codes_for_a_new_address_and_resent_codes_are_limited(backend: Backend) 
     assert_eq!(resend().await, too_many);
 }
 
+async fn an_email_change_ends_the_codes_sent_to_the_old_address(backend: Backend) {
+    // Whoever reads the old mailbox must not reset the password of the account that moved.
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    let token = app.register_and_login("ada@example.com").await;
+    assert_eq!(app.forgot_password("ada@example.com").await.0, 202);
+    let reset_code = code_in(&smtp.wait_for_subject("Your password reset code", 1).await[0]);
+    assert_eq!(change(&app, &token, "ada@new.example", PASSWORD).await.0, 202);
+    let code = code_in(&smtp.wait_for_subject(CONFIRM, 1).await[0]);
+    assert_eq!(app.confirm_email_change(&token, &code).await.0, 200);
+    let reset = json!({
+        "email": "ada@new.example",
+        "code": reset_code,
+        "new_password": "another long passphrase"
+    });
+    assert_eq!(app.reset_password(&reset).await, (400, error_body("Invalid or expired code")));
+    assert_eq!(app.login("ada@new.example", PASSWORD).await.status(), 200);
+}
+
 both_backends!(
+    an_email_change_ends_the_codes_sent_to_the_old_address,
     codes_for_a_new_address_and_resent_codes_are_limited,
     patch_user_renames_and_answers_the_user_as_get_shows_it,
     an_email_change_is_confirmed_by_the_code_sent_to_the_new_address,
