@@ -36,6 +36,9 @@ export interface AuthClientOptions {
   baseUrl: string;
   storage?: TokenStorage;
   fetch?: typeof globalThis.fetch;
+  /** Origins besides the service's and the page's own that `fetch` sends the access token to
+   * (the site's API on another host). */
+  allowedOrigins?: string[];
 }
 
 export class AuthClient {

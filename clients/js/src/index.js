@@ -60,11 +60,16 @@ export class AuthClient {
   #storage;
   #fetch;
   #listeners = new Set();
+  // Where `fetch` may send the access token: the service, the page's own origin, and
+  // `allowedOrigins`.
+  #origins;
 
-  constructor({ baseUrl, storage = new MemoryStorage(), fetch = globalThis.fetch.bind(globalThis) }) {
+  constructor({ baseUrl, storage = new MemoryStorage(), fetch = globalThis.fetch.bind(globalThis), allowedOrigins = [] }) {
     this.#baseUrl = baseUrl.replace(/\/+$/, '');
     this.#storage = storage;
     this.#fetch = fetch;
+    const own = [this.#baseUrl, globalThis.location?.origin, ...allowedOrigins].filter(Boolean);
+    this.#origins = new Set(own.map((url) => new URL(url).origin));
   }
 
   // ---- the session's tokens ----
@@ -362,13 +367,17 @@ export class AuthClient {
     return this.#authed('DELETE', `/api/sessions/${encodeURIComponent(id)}`);
   }
 
-  /** The site's own API calls, with the bearer token added (and refreshed as needed). */
+  /** The site's own API calls, with the bearer token added (and refreshed as needed) when they
+   * go to the service, the page's own origin or an origin of `allowedOrigins`; to any other,
+   * as they are. */
   async fetch(input, init = {}) {
     const request = async (token) => {
       const headers = new Headers(init.headers);
       if (token) headers.set('Authorization', `Bearer ${token}`);
       return this.#fetch(input, { ...init, headers });
     };
+    // Another origin gets the request as it is: no token, and its 401 is its own business.
+    if (!this.#mayCarryToken(input)) return request(null);
     const token = await this.getAccessToken();
     let response = await request(token);
     if (response.status === 401 && this.#session()) {
@@ -377,4 +386,14 @@ export class AuthClient {
     }
     return response;
   }
+
+  #mayCarryToken(input) {
+    const href = input instanceof Request ? input.url : String(input);
+    try {
+      return this.#origins.has(new URL(href, globalThis.location?.href ?? this.#baseUrl).origin);
+    } catch {
+      return false;
+    }
+  }
+
 }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthClient, AuthError, MemoryStorage } from '@auth-service/client';
 import { verifyAccessToken } from '@auth-service/client/verify';
+import http from 'node:http';
 import { refreshes } from '../scripts/metrics.mjs';
 import { PASSWORD as password, codeIn, messagesTo, png, totpNow as totp } from '../../../tests/support/index.mjs';
 
@@ -252,4 +253,29 @@ test('the profile, email and MFA methods', async () => {
     message: 'MFA disabled',
   });
   assert.deepEqual(await auth.login({ email: moved, password }), { mfaRequired: false });
+});
+
+test('fetch sends the access token only to the service and the allowed origins', async () => {
+  // Another site that notes what it was sent, and refuses /steal with a 401.
+  const seen = [];
+  const other = http.createServer((request, response) => {
+    seen.push(request.headers.authorization ?? null);
+    response.writeHead(request.url === '/steal' ? 401 : 200).end();
+  });
+  await new Promise((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const elsewhere = `http://127.0.0.1:${other.address().port}`;
+  try {
+    const { storage } = await signedIn('origins');
+    const auth = new AuthClient({ baseUrl: url, storage });
+    const before = await refreshes(url);
+    assert.equal((await auth.fetch(`${elsewhere}/steal`)).status, 401);
+    assert.deepEqual(seen, [null]);
+    assert.equal((await refreshes(url)) - before, 0, 'a 401 from another origin is no reason to refresh');
+    const allowed = new AuthClient({ baseUrl: url, storage, allowedOrigins: [elsewhere] });
+    assert.equal((await allowed.fetch(`${elsewhere}/api/orders`)).status, 200);
+    assert.deepEqual(seen, [null, `Bearer ${await auth.getAccessToken()}`]);
+    assert.equal((await auth.fetch(`${url}/`)).status, 200);
+  } finally {
+    other.close();
+  }
 });
