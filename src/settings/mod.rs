@@ -16,7 +16,7 @@ mod uploads;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path};
 
 use config::{Config, File, FileFormat};
 
@@ -34,6 +34,7 @@ use source::{Source, invalid};
 use crate::{
     auth::keys::{JwtAlgorithm, MIN_SECRET_BYTES, TokenSettings},
     client_ip::TrustedProxies,
+    db::DatabaseUrl,
     logging::LogFormat,
     mail::transport::MailTransport,
     throttle::Limits,
@@ -130,6 +131,18 @@ impl Settings {
     /// The rules that tie two settings together (each setting's own rule is checked where it
     /// is read).
     fn validate(&self) -> Result<(), SettingsError> {
+        // `UPLOAD_DIR` is served: the database and the MFA key file beside it must not be in it.
+        if let DatabaseUrl::Sqlite(database) = &self.database.url {
+            let absolute = |path: &Path| std::path::absolute(path).unwrap_or(path.to_path_buf());
+            let database_folder = absolute(database).parent().map(Path::to_path_buf);
+            if database_folder.is_some_and(|folder| folder.starts_with(absolute(&self.uploads.dir)))
+            {
+                return Err(invalid(
+                    "UPLOAD_DIR",
+                    format!("must not hold the SQLite database ({})", database.display()),
+                ));
+            }
+        }
         if self.tokens.jwt_algorithm == JwtAlgorithm::EdDsa
             && self.tokens.jwt_private_key_file.is_none()
         {

@@ -267,6 +267,25 @@ fn each_setting_is_checked_where_it_is_read() {
 }
 
 #[test]
+fn upload_dir_may_not_hold_the_sqlite_database() {
+    for (database, uploads) in [
+        ("sqlite://uploads/auth.db", "uploads"),
+        ("sqlite://uploads/data/auth.db", "uploads"),
+        ("sqlite:///app/uploads/auth.db", "/app/uploads"),
+        ("sqlite://auth.db", "."),
+    ] {
+        let error = load(&[("DATABASE_URL", database), ("UPLOAD_DIR", uploads)]).unwrap_err();
+        assert_eq!(error.variable, "UPLOAD_DIR", "{database} in {uploads}");
+        assert!(error.problem.starts_with("must not hold the SQLite database"), "{error}");
+    }
+    for (database, uploads) in
+        [("sqlite://data/auth.db", "uploads"), ("sqlite://up/a.db", "uploads")]
+    {
+        assert!(load(&[("DATABASE_URL", database), ("UPLOAD_DIR", uploads)]).is_ok(), "{database}");
+    }
+}
+
+#[test]
 fn storage_is_the_folder_unless_a_bucket_is_named() {
     assert_eq!(load(&[]).unwrap().storage, StorageSettings::Fs);
     let s3 = [

@@ -199,12 +199,10 @@ impl Bucket {
             Err(error) => return Err(unavailable(error)),
         };
         let mut response = HttpResponse::Ok();
-        let content_type = object
-            .attributes
-            .get(&Attribute::ContentType)
-            .map(|value| value.as_ref().to_owned())
-            .or_else(|| ImageType::from_extension(stored_name).map(|kind| kind.mime().to_owned()))
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        // From the name, never from the object: whoever else writes to the bucket chooses its
+        // attributes.
+        let content_type = ImageType::from_extension(stored_name)
+            .map_or("application/octet-stream", ImageType::mime);
         response.insert_header((header::CONTENT_TYPE, content_type));
         if let Some(tag) = &object.meta.e_tag {
             response.insert_header((header::ETAG, tag.as_str()));

@@ -142,8 +142,15 @@ fn open_stored_picture(path: PathBuf) -> Option<NamedFile> {
     NamedFile::from_file(file, path).ok()
 }
 
-/// Whether `name` could be a picture this service stored: no path parts, no dot files
-/// (temporary uploads start with a dot).
+/// Whether `name` could be a picture this service stored: `<user id>_<name>.<picture
+/// extension>`, with no path parts and no dot files (temporary uploads start with a dot). Only
+/// such names are served, copied or removed: `UPLOAD_DIR` or a shared bucket may hold other
+/// files (a database, a key, another application's objects).
 pub fn is_stored_name(name: &str) -> bool {
-    !name.is_empty() && secure_filename(name) == name
+    let Some((user_id, rest)) = name.split_once('_') else { return false };
+    !user_id.is_empty()
+        && user_id.bytes().all(|b| b.is_ascii_digit())
+        && !rest.is_empty()
+        && ImageType::from_extension(name).is_some()
+        && secure_filename(name) == name
 }

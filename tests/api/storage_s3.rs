@@ -342,7 +342,26 @@ async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
     status_and_json(app.client.get(app.url(path)).send().await.unwrap()).await
 }
 
+async fn only_objects_named_like_pictures_are_served_and_as_pictures(backend: Backend) {
+    // A bucket shared with other data: the service serves no object it could not have stored,
+    // and a picture's type comes from its name, not from whoever wrote the object.
+    let server = S3Server::shared();
+    let (app, bucket) = spawn_app_on_s3(backend, server).await;
+    server.put_object(&bucket, &key("1_hashes.csv"), b"email,hash\n", "text/csv").await;
+    server.put_object(&bucket, &key("backup.png"), &png_image(2, 2), "image/png").await;
+    server.put_object(&bucket, &key("7_page.png"), b"<script>alert(1)</script>", "text/html").await;
+    for name in ["1_hashes.csv", "backup.png"] {
+        let response = app.client.get(app.url(&format!("/uploads/{name}"))).send().await.unwrap();
+        assert_eq!(status_and_json(response).await, (404, error_body("Not found")), "{name}");
+    }
+    let response = app.client.get(app.url("/uploads/7_page.png")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}
+
 both_backends!(
+    only_objects_named_like_pictures_are_served_and_as_pictures,
     a_picture_goes_to_the_bucket_and_is_served_from_it,
     a_replaced_picture_and_a_deleted_accounts_picture_leave_the_bucket,
     refused_and_failed_uploads_leave_no_object,

@@ -34,7 +34,24 @@ async fn serving_refuses_paths_outside_upload_dir_and_temp_files(backend: Backen
     }
 }
 
+async fn serving_refuses_files_not_named_like_pictures(backend: Backend) {
+    // UPLOAD_DIR may hold more than pictures (an operator's folder, the database's): only the
+    // names an upload stores, `<user id>_<name>.<picture extension>`, are served.
+    let app = spawn_app(backend).await;
+    for name in ["auth.db", "mfa-encryption.key", "1_hashes.csv", "notes.png", "1_x.svg", "x_1.png"]
+    {
+        std::fs::write(app.upload_dir.join(name), png_bytes(64)).unwrap();
+        let response = app.client.get(app.url(&format!("/uploads/{name}"))).send().await.unwrap();
+        assert_eq!(status_and_json(response).await, (404, error_body("Not found")), "{name}");
+    }
+    std::fs::write(app.upload_dir.join("1_photo.JPG"), jpeg_image(2, 2)).unwrap();
+    let response = app.client.get(app.url("/uploads/1_photo.JPG")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+}
+
 both_backends!(
+    serving_refuses_files_not_named_like_pictures,
     serving_unknown_picture_is_404_json,
     serving_refuses_paths_outside_upload_dir_and_temp_files
 );

@@ -83,6 +83,18 @@ impl S3Server {
         assert_eq!(response.status().as_u16(), 200, "create bucket {name}");
     }
 
+    /// An object put by someone else than the service (a shared bucket), with its own type.
+    pub async fn put_object(&self, bucket: &str, key: &str, body: &[u8], content_type: &str) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/{bucket}/{key}", self.endpoint()))
+            .header("Content-Type", content_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("S3 server answers");
+        assert_eq!(response.status().as_u16(), 200, "put {key}");
+    }
+
     /// `STORAGE=s3` settings for `bucket` on this server, with the test prefix.
     pub fn storage(&self, bucket: &str) -> StorageSettings {
         StorageSettings::S3(S3Settings {
