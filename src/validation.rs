@@ -32,26 +32,39 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().nfkc().collect::<String>().to_lowercase()
 }
 
-/// A normalised email that looks like an address and cannot pass for another one: one `@`, a
-/// non-empty local part, a domain with a dot, no whitespace, control, invisible or
-/// direction-changing characters, the local part and each domain label in one script (UTS
-/// #39: `alіce` with a Cyrillic `і` is refused), at most 254 characters (RFC 5321 §4.5.3).
+/// A normalised email that is a plain address and cannot pass for another one: an addr-spec of
+/// RFC 5322 §3.4.1 without quoting, comments or a display name (`Support<victim@example.org>`,
+/// `victim(x)@…` and `a,b@…` are refused: mail would go elsewhere, or nowhere), its local part a
+/// dot-atom whose atoms may hold any non-ASCII character (RFC 6531), its domain a name IDNA
+/// accepts (UTS #46, strict) with a dot; no whitespace, control, invisible or
+/// direction-changing characters; the local part and each domain label in one script (UTS #39:
+/// `alіce` with a Cyrillic `і` is refused); at most 254 characters (RFC 5321 §4.5.3).
 pub fn valid_email(email: &str) -> Result<String, ApiError> {
     let email = normalize_email(email);
     let looks_valid = email.chars().count() <= MAX_EMAIL_CHARS
         && !email.chars().any(|c| c.is_control() || c.is_whitespace() || is_invisible(c))
         && email.split(['@', '.']).all(|part| part.is_single_script())
         && match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
+            Some((local, domain)) => is_dot_atom(local) && is_domain_name(domain),
             None => false,
         };
     looks_valid.then_some(email).ok_or(ApiError::InvalidEmail)
+}
+
+/// Atoms of RFC 5322 §3.2.3's `atext` (letters, digits and ``!#$%&'*+-/=?^_`{|}~``) or any
+/// non-ASCII character (RFC 6531 §3.3), joined by single dots.
+fn is_dot_atom(text: &str) -> bool {
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    text.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
+}
+
+/// A host name of at least two labels that IDNA turns into ASCII under its strict rules (no
+/// `_`, no label starting or ending with `-`, no address literal).
+fn is_domain_name(domain: &str) -> bool {
+    domain.contains('.')
+        && !domain.ends_with('.')
+        && idna::domain_to_ascii_strict(domain).is_ok_and(|ascii| !ascii.is_empty())
 }
 
 /// Default-ignorable code points (zero-width spaces and joiners, soft hyphens, variation
@@ -108,6 +121,21 @@ mod tests {
             "bob@example.",
             "bo b@example.com",
             "bob\0@example.com",
+            // Mailbox syntax, not an address: a display name, a comment, a list, a group,
+            // quoting, a route, a domain literal.
+            "support<victim@example.org>",
+            "victim(x)@example.org",
+            "a,b@example.org",
+            "team:a@example.org;",
+            "a;b@example.org",
+            "\"bob\"@example.com",
+            "@host:bob@example.com",
+            "bob@[127.0.0.1]",
+            "bob@exa_mple.com",
+            "bob@-example.com",
+            ".bob@example.com",
+            "bob.@example.com",
+            "b..ob@example.com",
         ] {
             assert!(valid_email(bad).is_err(), "{bad:?} accepted");
         }
@@ -137,6 +165,8 @@ mod tests {
         // One script a part is fine, whichever script it is.
         assert!(valid_email("\u{43f}\u{440}\u{438}\u{432}\u{435}\u{442}@example.com").is_ok());
         assert!(valid_email("user+tag_1@sub.example.com").is_ok());
+        assert!(valid_email("o'neil.{x}@example.co.uk").is_ok());
+        assert_eq!(valid_email("Jürgen@Bücher.de").unwrap(), "jürgen@bücher.de");
     }
 
     #[test]

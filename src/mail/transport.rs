@@ -4,7 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
 };
 
@@ -98,8 +98,11 @@ impl Transport {
 /// whose lines starting with `.` it doubles on the wire.
 fn build(from: &Mailbox, to: &str, message: &Rendered, key: &str) -> Result<Message, SendError> {
     let invalid = |detail: String| SendError { permanent: true, reason: "invalid", detail };
-    let to: Mailbox =
+    // An address, never a mailbox: a stored `Name <other@example.org>` would send the mail to
+    // another address than the account's, under a name of the user's choosing.
+    let to: Address =
         to.parse().map_err(|error: lettre::address::AddressError| invalid(error.to_string()))?;
+    let to = Mailbox::new(None, to);
     Message::builder()
         .message_id(Some(format!("<{key}@{}>", from.email.domain())))
         .from(from.clone())
@@ -108,4 +111,22 @@ fn build(from: &Mailbox, to: &str, message: &Rendered, key: &str) -> Result<Mess
         .header(ContentType::TEXT_PLAIN)
         .body(message.text.clone())
         .map_err(|error| invalid(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_goes_to_a_plain_address_only() {
+        let from: Mailbox = "auth-service <no-reply@example.com>".parse().unwrap();
+        let message = Rendered { subject: "Hello".into(), text: "Hi".into() };
+        let sent = build(&from, "ada@example.org", &message, "k").unwrap();
+        assert_eq!(sent.envelope().to(), ["ada@example.org".parse::<Address>().unwrap()]);
+        for mailbox in ["support<victim@example.org>", "Support <victim@example.org>", "a,b@x.org"]
+        {
+            let refused = build(&from, mailbox, &message, "k").unwrap_err();
+            assert!(refused.permanent, "{mailbox}");
+        }
+    }
 }

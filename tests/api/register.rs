@@ -49,6 +49,11 @@ async fn register_rejects_invalid_email(backend: Backend) {
         "a b@example.com",
         "a\u{0}b@example.com",
         too_long.as_str(),
+        // Mailbox syntax that would register one address and mail another, or none.
+        "Support<victim@example.org>",
+        "victim(x)@example.org",
+        "a,b@example.org",
+        "\"quoted\"@example.org",
     ] {
         let (status, body) = status_and_json(app.register("A", email, PASSWORD).await).await;
         assert_eq!((status, body), (400, error_body("Invalid email address")), "{email:?}");
