@@ -60,7 +60,7 @@ impl Event {
     }
 }
 
-/// How it ended: `ok`, or the reason it did not (`bad_credentials`, `throttled`,
+/// How it ended: `ok`, or the reason it did not (`bad_credentials`, `bad_code`, `throttled`,
 /// `session_ended`, `wrong_password`).
 pub type Outcome = &'static str;
 
@@ -78,6 +78,9 @@ pub fn record(
         Event::Register => metrics.registrations.with_label_values(&[outcome]).inc(),
         Event::PictureUpload if outcome == "ok" => metrics.uploads.inc(),
         Event::Refresh => metrics.refreshes.with_label_values(&[outcome]).inc(),
+        _ if outcome == "bad_code" => {
+            metrics.code_failures.with_label_values(&[event.name()]).inc()
+        }
         _ => {}
     }
     let event = event.name();
@@ -119,6 +122,8 @@ pub fn refused(
         ApiError::InvalidCredentials => "bad_credentials",
         ApiError::WrongPassword => "wrong_password",
         ApiError::EmailAlreadyRegistered => "email_taken",
+        // A wrong mailed, enrolment or second-factor code: guessing leaves a trace.
+        ApiError::InvalidCode | ApiError::WrongTotpCode | ApiError::InvalidMfaCode => "bad_code",
         _ => return,
     };
     record(metrics, event, outcome, user_id, client);

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub logins: IntCounterVec,
     pub registrations: IntCounterVec,
     pub refreshes: IntCounterVec,
+    /// Wrong codes, by the event that checked them.
+    pub code_failures: IntCounterVec,
     pub uploads: IntCounter,
     pub upload_bytes: IntCounter,
     pub mail_outbox_pending: IntGauge,
@@ -124,6 +126,11 @@ impl Metrics {
                 "auth_refreshes_total",
                 "Refresh token uses by outcome (rotated, reused, expired, invalid)",
                 &["outcome"],
+            ),
+            code_failures: counter_vec(
+                "auth_code_failures_total",
+                "Wrong codes by purpose (password_reset, email_verification, email_change, mfa_enable, mfa_login, mfa_disable)",
+                &["purpose"],
             ),
             uploads: counter("auth_uploads_total", "Profile pictures stored"),
             upload_bytes: counter("auth_upload_bytes_total", "Bytes of profile pictures stored"),

@@ -55,18 +55,18 @@ pub async fn verify_email(
             conn.transaction(|conn| {
                 let now = chrono::Utc::now().naive_utc();
                 let Some(user) = users::lock_by_email(conn, &email)? else {
-                    return Ok::<_, ApiError>(None);
+                    return Ok::<_, ApiError>(Err(None));
                 };
                 if spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {
-                    return Ok(None);
+                    return Ok(Err(Some(user.id)));
                 }
                 users::mark_verified(conn, user.id, now)?;
-                Ok(Some(user.id))
+                Ok(Ok(user.id))
             })
         })
         .await?;
-    let user_id = verified.ok_or_else(|| {
-        ctx.audit_refusal(Event::EmailVerification, &ApiError::InvalidCode, None);
+    let user_id = verified.map_err(|user_id| {
+        ctx.audit_refusal(Event::EmailVerification, &ApiError::InvalidCode, user_id);
         ApiError::InvalidCode
     })?;
     ctx.audit(Event::EmailVerification, "ok", Some(user_id));

@@ -124,7 +124,9 @@ pub async fn confirm_totp(
         return Err(ApiError::MfaAlreadyEnabled);
     }
     let sealed = state.totp_secret.ok_or(ApiError::WrongTotpCode)?;
-    let step = totp_step(&ctx.mfa, user_id, &sealed, code)?.ok_or(ApiError::WrongTotpCode)?;
+    let step = totp_step(&ctx.mfa, user_id, &sealed, code)?
+        .ok_or(ApiError::WrongTotpCode)
+        .inspect_err(|error| ctx.audit_refusal(Event::MfaEnable, error, Some(user_id)))?;
     let (codes, hashes) = new_recovery_codes(user_id)?;
     let this_session = auth.claims.sid.clone();
     let notice = ctx.mailer().notice(Kind::MfaEnabled, &auth.user, &[]);
@@ -227,7 +229,7 @@ pub async fn disable_totp(
     if !disabled {
         // A wrong code counts as a failed login of the account.
         ctx.record_failed_login(&auth.user.email).await?;
-        ctx.audit(Event::MfaDisable, "wrong_code", Some(user_id));
+        ctx.audit(Event::MfaDisable, "bad_code", Some(user_id));
         return Err(ApiError::WrongTotpCode);
     }
     ctx.audit(Event::MfaDisable, "ok", Some(user_id));

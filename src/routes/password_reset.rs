@@ -120,11 +120,11 @@ pub async fn reset_password(
             conn.transaction(|conn| {
                 let now = grant.now;
                 let Some(user) = users::lock_by_email(conn, &email)? else {
-                    return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
+                    return Ok::<_, ApiError>(Err(None));
                 };
                 if spend(conn, user.id, Purpose::ResetPassword, &code, now)?.is_none() {
                     // Committed: the wrong try is spent.
-                    return Ok(Err(ApiError::InvalidCode));
+                    return Ok(Err(Some(user.id)));
                 }
                 // Every code of the user ends with its password, this one included.
                 email_codes::end(conn, user.id, None)?;
@@ -142,8 +142,13 @@ pub async fn reset_password(
                 Ok(Ok(Reset::Session(grant.granted(user.id, user.email, session_id))))
             })
         })
-        .await?
-        .inspect_err(|error| ctx.audit_refusal(Event::PasswordReset, error, None))?;
+        .await
+        .inspect_err(|error| ctx.audit_refusal(Event::PasswordReset, error, None))?
+        .map_err(|user_id| {
+            // A wrong code of a known account, or a code for an unknown address.
+            ctx.audit_refusal(Event::PasswordReset, &ApiError::InvalidCode, user_id);
+            ApiError::InvalidCode
+        })?;
     ctx.audit(Event::PasswordReset, "ok", Some(reset.user_id()));
     match reset {
         Reset::Session(granted) => {

@@ -288,4 +288,46 @@ async fn request_id_is_echoed_from_a_trusted_proxy_only(backend: Backend) {
     assert_ne!(ids[0], ids[1]);
 }
 
+#[tokio::test]
+async fn wrong_codes_are_audit_events_and_counted_by_purpose() {
+    let service = ServiceProcess::start(&[("LOG_FORMAT", "json")]);
+    let caller = Caller::new(&service);
+    let user = json!({"name": "Guessed", "email": "guess@example.com", "password": PASSWORD});
+    assert_eq!(caller.post("/api/register", &user).await.status(), 201);
+    let wrong = json!({"email": "guess@example.com", "code": "000000"});
+    assert_eq!(caller.post("/api/email/verify", &wrong).await.status(), 400);
+    assert_eq!(
+        caller.post("/api/password/forgot", &json!({"email": "guess@example.com"})).await.status(),
+        202
+    );
+    let reset = json!({"email": "guess@example.com", "code": "000000", "new_password": "a new long passphrase"});
+    assert_eq!(caller.post("/api/password/reset", &reset).await.status(), 400);
+    let stranger = json!({"email": "nobody@example.com", "code": "000000", "new_password": "a new long passphrase"});
+    assert_eq!(caller.post("/api/password/reset", &stranger).await.status(), 400);
+
+    // The stranger's line, the last, names no user.
+    let last = |line: &str| line.contains("bad_code") && !line.contains("user_id");
+    let lines = service.log_lines_until(last).await;
+    let bad: Vec<(Value, Value)> = audit_lines(&lines)
+        .into_iter()
+        .filter(|line| line["outcome"] == "bad_code")
+        .map(|line| (line["event"].clone(), line["user_id"].clone()))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (json!("email_verification"), json!(1)),
+            (json!("password_reset"), json!(1)),
+            (json!("password_reset"), Value::Null)
+        ]
+    );
+    let metrics = reqwest::get(service.url("/metrics")).await.unwrap().text().await.unwrap();
+    for expected in [
+        r#"auth_code_failures_total{purpose="email_verification"} 1"#,
+        r#"auth_code_failures_total{purpose="password_reset"} 2"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in {metrics}");
+    }
+}
+
 both_backends!(request_id_is_echoed_from_a_trusted_proxy_only);
