@@ -1,7 +1,7 @@
 //! Deletes what has expired, once a minute, off the request path: sessions and refresh tokens
 //! past their expiry, logins' second steps never taken, rate-limit counters of ended windows,
-//! and stored pictures no row names (left by a replica that died in the middle of an upload
-//! or before removing a replaced picture).
+//! stored pictures no row names (left by a replica that died in the middle of an upload
+//! or before removing a replaced picture), and the temporary files of such an upload.
 //! Requests used to do it (each login, each window's first hit): on PostgreSQL the deletes'
 //! cached plan turns into a sequential scan (the plan is made generic while the tables are
 //! small), and every login then read every session.
@@ -33,14 +33,24 @@ impl Sweeper {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = chrono::Utc::now().naive_utc();
-            if let Err(error) = db::run(&self.state.db, move |conn| sweep(conn, now)).await {
-                log::warn!("expired sessions not swept this time: {error}");
-            }
-            if let Err(error) = pictures::sweep(&self.state, now).await {
-                log::warn!("unsettled pictures not swept this time: {error}");
-            }
+            sweep_all(&self.state, chrono::Utc::now().naive_utc()).await;
         }
+    }
+}
+
+/// One round: what expired before `now` in the database, unsettled pictures, and temporary
+/// files of uploads cut off by a crash. What fails is logged and tried again next round.
+pub async fn sweep_all(state: &AppState, now: NaiveDateTime) {
+    if let Err(error) = db::run(&state.db, move |conn| sweep(conn, now)).await {
+        log::warn!("expired sessions not swept this time: {error}");
+    }
+    if let Err(error) = pictures::sweep(state, now).await {
+        log::warn!("unsettled pictures not swept this time: {error}");
+    }
+    match pictures::sweep_temporary_files(state).await {
+        Ok(0) => {}
+        Ok(swept) => log::info!("removed {swept} temporary files of uploads cut off by a crash"),
+        Err(error) => log::warn!("temporary upload files not swept this time: {error}"),
     }
 }
 

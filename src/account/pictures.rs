@@ -13,7 +13,7 @@ use crate::{
     },
     error::ApiError,
     state::AppState,
-    uploads::receive::{UploadPlan, receive_profile_pic},
+    uploads::receive::{self, UploadPlan, receive_profile_pic},
 };
 
 /// How long after its deadline an unfinished upload's picture is left before the sweeper may
@@ -86,6 +86,14 @@ pub async fn remove_unnamed(state: &AppState, name: &str) {
             log::warn!("removed picture not settled (the sweeper will): {error}");
         }
     }
+}
+
+/// Removes the temporary files of uploads a crash cut off, once idle past any upload's deadline
+/// and its margin: no upload, of this replica or another sharing the folder, still writes them.
+/// (The start removes those idle twice as long, before any upload of its own begins.)
+pub async fn sweep_temporary_files(state: &AppState) -> Result<usize, ApiError> {
+    let (dir, idle) = (state.uploads.dir.clone(), state.uploads.timeout + SETTLE_MARGIN);
+    Ok(actix_web::web::block(move || receive::sweep_abandoned(&dir, idle)).await??)
 }
 
 /// Removes the pictures noted as unsettled before `now` that no row names, and settles them;

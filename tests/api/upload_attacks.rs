@@ -385,7 +385,27 @@ async fn temporary_files_left_by_a_crash_are_swept_at_start(backend: Backend) {
     assert_eq!(app.stored_files(), [".upload-in-flight-elsewhere", "1_me.png"]);
 }
 
+async fn temporary_files_left_by_a_crash_are_swept_once_idle_past_any_deadline(backend: Backend) {
+    // A replica restarted soon after a crash keeps its temporary files past its start; the
+    // sweep a minute takes them once no upload could still be writing them.
+    let app = spawn_app_with(backend, |s| s.uploads.timeout_secs = 120).await;
+    let abandoned = app.upload_dir.join(".upload-abandoned");
+    let fresh = app.upload_dir.join(".upload-in-flight-elsewhere");
+    let picture = app.upload_dir.join("1_me.png");
+    for path in [&abandoned, &fresh, &picture] {
+        std::fs::write(path, b"x").unwrap();
+    }
+    // Past the 120 s deadline and its minute of margin, but not twice the deadline.
+    let idle = std::time::SystemTime::now() - std::time::Duration::from_secs(200);
+    for path in [&abandoned, &picture] {
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(idle).unwrap();
+    }
+    auth_service::sweeper::sweep_all(&app.state, chrono::Utc::now().naive_utc()).await;
+    assert_eq!(app.stored_files(), [".upload-in-flight-elsewhere", "1_me.png"]);
+}
+
 both_backends!(
+    temporary_files_left_by_a_crash_are_swept_once_idle_past_any_deadline,
     concurrent_uploads_of_one_user_leave_only_the_picture_its_row_names,
     a_picture_for_a_user_deleted_meanwhile_is_not_found_and_not_kept,
     temporary_files_left_by_a_crash_are_swept_at_start,
