@@ -7,7 +7,10 @@ use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
 use crate::{
-    auth::{opaque_token, token::SignIn},
+    auth::{
+        opaque_token,
+        token::{SignIn, Subject},
+    },
     db::{
         AnyConnection,
         known_devices::{self, Sighting},
@@ -29,16 +32,15 @@ pub struct SessionGrant {
     sign_in: SignIn,
     /// The session's start, and the time the change that grants it is written at.
     pub now: NaiveDateTime,
+    /// When it ends for good, whatever refreshes it.
+    ends_at: NaiveDateTime,
 }
 
-/// A session that started: whom its tokens name, how it was signed in to, and its first
-/// refresh token.
+/// A session that started (or a refresh continued): what its access token says, and the
+/// refresh token that goes with it.
 #[derive(Debug)]
 pub struct Granted {
-    pub user_id: i64,
-    pub email: String,
-    pub session_id: String,
-    pub sign_in: SignIn,
+    pub subject: Subject,
     pub refresh_token: String,
 }
 
@@ -55,6 +57,7 @@ impl SessionGrant {
             device: device.clone(),
             sign_in,
             now,
+            ends_at: now + ctx.sessions.max_lifetime,
         })
     }
 
@@ -71,15 +74,22 @@ impl SessionGrant {
     }
 
     /// What the client is given for the session `session_id` of the user `user_id`, whose
-    /// address is (now) `email`.
-    pub fn granted(self, user_id: i64, email: String, session_id: String) -> Granted {
-        Granted {
+    /// address is (now) `email`, verified or not.
+    pub fn granted(
+        self,
+        user_id: i64,
+        (email, email_verified): (String, bool),
+        session_id: String,
+    ) -> Granted {
+        let subject = Subject {
             user_id,
             email,
+            email_verified,
             session_id,
             sign_in: self.sign_in,
-            refresh_token: self.refresh_token,
-        }
+            session_ends_at: self.ends_at.and_utc().timestamp(),
+        };
+        Granted { subject, refresh_token: self.refresh_token }
     }
 
     /// Starts the session of a sign-in (login, its second step) in a transaction of its own, if
@@ -111,6 +121,7 @@ impl SessionGrant {
                 Ok::<_, diesel::result::Error>((self, Some(session_id)))
             })
             .await?;
-        Ok(started.map(|session_id| grant.granted(user.id, user.email.clone(), session_id)))
+        let address = (user.email.clone(), user.email_verified_at.is_some());
+        Ok(started.map(|session_id| grant.granted(user.id, address, session_id)))
     }
 }

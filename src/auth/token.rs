@@ -27,6 +27,10 @@ pub struct Claims {
     /// The user id, as a string (RFC 7519 §4.1.2).
     pub sub: String,
     pub email: String,
+    /// Whether a code mailed to `email` came back: a relying service treats the address as
+    /// the user's only when it is true. Tokens of before it was added have none: false.
+    #[serde(default)]
+    pub email_verified: bool,
     pub iat: i64,
     pub exp: i64,
     /// A UUID naming this token, so that logout can revoke exactly it.
@@ -40,6 +44,20 @@ pub struct Claims {
     /// `aal1` (a password) or `aal2` (a password and a second factor); none is `aal1`.
     #[serde(default)]
     pub aal: String,
+}
+
+/// Whom an access token names, and the session it belongs to.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub user_id: i64,
+    pub email: String,
+    pub email_verified: bool,
+    pub session_id: String,
+    /// How the session was signed in to: the tokens' `amr` and `aal`.
+    pub sign_in: SignIn,
+    /// When the session ends for good (its login plus `SESSION_MAX_LIFETIME_SECS`), in Unix
+    /// seconds.
+    pub session_ends_at: i64,
 }
 
 impl Claims {
@@ -211,25 +229,22 @@ impl TokenKeys {
         &self.jwks
     }
 
-    pub fn issue(
-        &self,
-        user_id: i64,
-        email: &str,
-        session_id: &str,
-        sign_in: SignIn,
-    ) -> jsonwebtoken::errors::Result<String> {
+    /// An access token for `subject`, living `ACCESS_TOKEN_TTL_SECS`, or less when its session
+    /// ends sooner: no token outlives its session's absolute lifetime.
+    pub fn issue(&self, subject: &Subject) -> jsonwebtoken::errors::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.rules.issuer.clone(),
             aud: self.rules.audience.clone(),
-            sub: user_id.to_string(),
-            email: email.to_owned(),
+            sub: subject.user_id.to_string(),
+            email: subject.email.clone(),
+            email_verified: subject.email_verified,
             iat: now,
-            exp: now + self.rules.ttl_secs as i64,
+            exp: (now + self.rules.ttl_secs as i64).min(subject.session_ends_at),
             jti: uuid::Uuid::new_v4().to_string(),
-            sid: session_id.to_owned(),
-            amr: sign_in.amr().iter().map(|method| (*method).to_owned()).collect(),
-            aal: sign_in.aal().to_owned(),
+            sid: subject.session_id.clone(),
+            amr: subject.sign_in.amr().iter().map(|method| (*method).to_owned()).collect(),
+            aal: subject.sign_in.aal().to_owned(),
         };
         let mut header = Header::new(self.signing.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -274,13 +289,25 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    /// A subject whose session lives for a day more.
+    fn subject(session_id: &str) -> Subject {
+        Subject {
+            user_id: 7,
+            email: "a@example.com".into(),
+            email_verified: true,
+            session_id: session_id.into(),
+            sign_in: SignIn::Password,
+            session_ends_at: chrono::Utc::now().timestamp() + 86_400,
+        }
+    }
+
     #[test]
     fn issued_token_validates_with_its_claims() {
         let keys = TokenKeys::from_secret(SECRET, 60);
-        let token = keys.issue(7, "a@example.com", "session-1", SignIn::Password).unwrap();
+        let token = keys.issue(&subject("session-1")).unwrap();
         let claims = keys.validate(&token).unwrap();
         assert_eq!(claims.sub, "7");
-        assert_eq!(claims.email, "a@example.com");
+        assert_eq!((claims.email.as_str(), claims.email_verified), ("a@example.com", true));
         assert_eq!(claims.exp - claims.iat, 60);
         assert_eq!(claims.sid, "session-1");
         assert_eq!((claims.iss.as_str(), claims.aud.as_str()), ("auth-service", "auth-service"));
@@ -301,17 +328,25 @@ mod tests {
     }
 
     #[test]
+    fn no_token_outlives_its_session() {
+        let keys = TokenKeys::from_secret(SECRET, 3600);
+        let ends_at = chrono::Utc::now().timestamp() + 5;
+        let token = keys.issue(&Subject { session_ends_at: ends_at, ..subject("s") }).unwrap();
+        assert_eq!(keys.validate(&token).unwrap().exp, ends_at);
+    }
+
+    #[test]
     fn token_from_another_key_is_refused() {
         let ours = TokenKeys::from_secret(SECRET, 60);
         let theirs = TokenKeys::from_secret(b"another secret of thirty-two byt", 60);
-        let token = theirs.issue(7, "a@example.com", "s", SignIn::Password).unwrap();
+        let token = theirs.issue(&subject("s")).unwrap();
         assert!(matches!(ours.validate(&token), Err(TokenError::UnknownKid)));
     }
 
     #[test]
     fn previous_secret_is_accepted_by_kid_and_a_removed_one_is_not() {
         let old = TokenKeys::from_secret(SECRET, 60);
-        let token = old.issue(7, "a@example.com", "s", SignIn::Password).unwrap();
+        let token = old.issue(&subject("s")).unwrap();
         let rotated = TokenKeys::new(
             SigningKey::from_secret(b"the new secret, thirty-two bytes"),
             vec![VerifyingKey::from_secret(SECRET)],

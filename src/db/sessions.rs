@@ -72,6 +72,20 @@ struct PresentedToken {
     user_id: i64,
     #[diesel(select_expression = users::email)]
     email: String,
+    #[diesel(select_expression = users::email_verified_at)]
+    email_verified_at: Option<NaiveDateTime>,
+}
+
+/// The session a refresh continues, as its new access token describes it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Continued {
+    pub user_id: i64,
+    pub email: String,
+    pub email_verified: bool,
+    pub session_id: String,
+    pub amr: String,
+    /// Its login plus `SESSION_MAX_LIFETIME_SECS`: no token of it lives past this.
+    pub ends_at: NaiveDateTime,
 }
 
 /// What presenting a refresh token did.
@@ -79,10 +93,10 @@ struct PresentedToken {
 pub enum Refresh {
     /// It was live (or spent moments ago by a concurrent request of the same client): the
     /// successor is stored in the same session.
-    Rotated { user_id: i64, email: String, session_id: String, amr: String },
+    Rotated(Continued),
     /// It was spent within the grace interval (a concurrent request of the same client): the
     /// successor its first use stored is handed out again, so the session keeps one chain.
-    Replayed { user_id: i64, email: String, session_id: String, amr: String },
+    Replayed(Continued),
     /// It was spent before the grace interval: someone holds a copy, so the session is over.
     ReuseDetected { user_id: i64 },
     /// Past its lifetime.
@@ -95,8 +109,8 @@ impl Refresh {
     /// Its label in `auth_refreshes_total{outcome}`.
     pub fn outcome(&self) -> &'static str {
         match self {
-            Refresh::Rotated { .. } => "rotated",
-            Refresh::Replayed { .. } => "replayed",
+            Refresh::Rotated(_) => "rotated",
+            Refresh::Replayed(_) => "replayed",
             Refresh::ReuseDetected { .. } => "reused",
             Refresh::Expired => "expired",
             Refresh::Invalid => "invalid",
@@ -222,6 +236,7 @@ pub fn rotate(
             amr,
             user_id,
             email,
+            email_verified_at,
         }) = found
         else {
             return Ok(Refresh::Invalid);
@@ -261,11 +276,9 @@ pub fn rotate(
                 .set((sessions::expires_at.eq(successor.expires_at), used))
                 .execute(conn)?;
         }
-        Ok(if spent_now {
-            Refresh::Rotated { user_id, email, session_id, amr }
-        } else {
-            Refresh::Replayed { user_id, email, session_id, amr }
-        })
+        let email_verified = email_verified_at.is_some();
+        let continued = Continued { user_id, email, email_verified, session_id, amr, ends_at };
+        Ok(if spent_now { Refresh::Rotated(continued) } else { Refresh::Replayed(continued) })
     })
 }
 

@@ -136,7 +136,8 @@ pub async fn confirm_email_change(
                     grant.start_in(conn, user.id, check)?.ok_or(ApiError::Unauthorized)?;
                 let notice = mailer.notice(Kind::EmailChanged, &user, &[("new_email", &new_email)]);
                 mail_outbox::enqueue(conn, &notice)?;
-                Ok(Ok(grant.granted(user.id, new_email, session_id)))
+                // The code mailed to it proved the new address.
+                Ok(Ok(grant.granted(user.id, (new_email, true), session_id)))
             })
         })
         .await?

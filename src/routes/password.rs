@@ -75,10 +75,11 @@ pub async fn change_password(
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
                 let session_id = grant.start_in(conn, user.id, check)?;
                 let session_id = session_id.ok_or(ApiError::WrongPassword)?;
-                Ok(grant.granted(user.id, user.email, session_id))
+                let address = (user.email, user.email_verified_at.is_some());
+                Ok(grant.granted(user.id, address, session_id))
             })
         })
         .await?;
-    ctx.audit(Event::PasswordChange, "ok", Some(granted.user_id));
+    ctx.audit(Event::PasswordChange, "ok", Some(granted.subject.user_id));
     LoginResponse::new(&ctx, "Password changed", granted)
 }

@@ -139,7 +139,9 @@ pub async fn reset_password(
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
                 let session_id =
                     grant.start_in(conn, user.id, check)?.ok_or(ApiError::InvalidCode)?;
-                Ok(Ok(Reset::Session(grant.granted(user.id, user.email, session_id))))
+                // The mailed code proved the address.
+                let granted = grant.granted(user.id, (user.email, true), session_id);
+                Ok(Ok(Reset::Session(granted)))
             })
         })
         .await
@@ -169,7 +171,7 @@ enum Reset {
 impl Reset {
     fn user_id(&self) -> i64 {
         match self {
-            Reset::Session(granted) => granted.user_id,
+            Reset::Session(granted) => granted.subject.user_id,
             Reset::MfaRequired(user_id, _) => *user_id,
         }
     }

@@ -32,7 +32,7 @@ pub struct LoginResponse {
     #[schema(example = "Login successful!")]
     pub message: &'static str,
     /// A JWT (HS256 by default, EdDSA when configured) with a `kid` header and claims `sub`,
-    /// `email`, `iat`, `exp`, `jti`, `sid` (the session), `amr` and `aal`.
+    /// `email`, `email_verified`, `iat`, `exp`, `jti`, `sid` (the session), `amr` and `aal`.
     pub access_token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
@@ -51,11 +51,8 @@ impl LoginResponse {
         message: &'static str,
         granted: Granted,
     ) -> Result<Self, ApiError> {
-        let Granted { user_id, email, session_id, sign_in, refresh_token } = granted;
-        let access_token = state
-            .tokens
-            .issue(user_id, &email, &session_id, sign_in)
-            .map_err(ApiError::internal)?;
+        let Granted { subject, refresh_token } = granted;
+        let access_token = state.tokens.issue(&subject).map_err(ApiError::internal)?;
         Ok(LoginResponse {
             status: "success",
             message,

@@ -8,7 +8,10 @@ use super::responses::LoginResponse;
 use crate::{
     account::sign_in::Granted,
     audit::Event,
-    auth::{opaque_token, token::SignIn},
+    auth::{
+        opaque_token,
+        token::{SignIn, Subject},
+    },
     db::{
         AnyConnection, mail_outbox,
         sessions::{self, Refresh},
@@ -70,16 +73,25 @@ pub async fn refresh(
         Refresh::Invalid
     };
     ctx.metrics.refreshes.with_label_values(&[refresh.outcome()]).inc();
-    if let Refresh::Replayed { user_id, .. } = refresh {
-        ctx.audit(Event::RefreshReplay, "same_successor", Some(user_id));
+    if let Refresh::Replayed(continued) = &refresh {
+        ctx.audit(Event::RefreshReplay, "same_successor", Some(continued.user_id));
     }
     match refresh {
-        Refresh::Rotated { user_id, email, session_id, amr }
-        | Refresh::Replayed { user_id, email, session_id, amr } => {
-            // The session keeps the level it was signed in at.
-            let sign_in = SignIn::from_stored(&amr);
-            let granted = Granted { user_id, email, session_id, sign_in, refresh_token: successor };
-            LoginResponse::new(&ctx, "Token refreshed", granted)
+        Refresh::Rotated(continued) | Refresh::Replayed(continued) => {
+            let subject = Subject {
+                user_id: continued.user_id,
+                email: continued.email,
+                email_verified: continued.email_verified,
+                session_id: continued.session_id,
+                // The session keeps the level it was signed in at.
+                sign_in: SignIn::from_stored(&continued.amr),
+                session_ends_at: continued.ends_at.and_utc().timestamp(),
+            };
+            LoginResponse::new(
+                &ctx,
+                "Token refreshed",
+                Granted { subject, refresh_token: successor },
+            )
         }
         Refresh::ReuseDetected { user_id } => {
             ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));

@@ -94,7 +94,23 @@ async fn with_required_verification_only_the_right_password_learns_it_is_unverif
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
 }
 
+async fn access_tokens_say_whether_the_address_is_verified(backend: Backend) {
+    // A relying service reads `email_verified` before it trusts `email` as the user's.
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    let login = app.session_for("ada@example.com").await;
+    assert_eq!(jwt_claims(&login.access)["email_verified"], json!(false));
+    let code = code_in(&smtp.wait_for_subject(VERIFY, 1).await[0]);
+    assert_eq!(app.verify_email("ada@example.com", &code).await.0, 200);
+    let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_claims(&Tokens::from_body(&body).access)["email_verified"], json!(true));
+    assert_eq!(jwt_claims(&app.token_for("ada@example.com").await)["email_verified"], json!(true));
+}
+
 both_backends!(
+    access_tokens_say_whether_the_address_is_verified,
     registration_mails_a_code_that_verifies_the_address_once,
     resend_mails_a_new_code_and_ends_the_old_one,
     verify_refuses_missing_fields_and_unknown_addresses_alike,

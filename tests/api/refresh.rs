@@ -183,6 +183,26 @@ async fn a_session_ends_at_its_maximum_lifetime_however_often_it_refreshes(backe
     assert_eq!(app.me_status(&fresh.access).await, 401);
 }
 
+async fn no_access_token_outlives_its_sessions_maximum_lifetime(backend: Backend) {
+    use auth_service::db::schema::sessions;
+    let app = spawn_app_with(backend, |s| s.tokens.session_max_lifetime_secs = 30).await;
+    app.register("A", "brief@example.com", PASSWORD).await;
+    let login = app.session_for("brief@example.com").await;
+    let claims = jwt_claims(&login.access);
+    let lives = |claims: &Value| claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert!((29..=30).contains(&lives(&claims)), "{claims}");
+    // 20 s into the session, a refresh's token ends with the session too.
+    let started = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(20);
+    diesel::update(sessions::table)
+        .set(sessions::created_at.eq(started))
+        .execute(&mut app.db())
+        .unwrap();
+    let (status, body) = status_and_json(app.refresh(&login.refresh).await).await;
+    assert_eq!(status, 200, "{body}");
+    let refreshed = jwt_claims(&Tokens::from_body(&body).access);
+    assert!((9..=10).contains(&lives(&refreshed)), "{refreshed}");
+}
+
 async fn twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end(backend: Backend) {
     // Without a grace interval the first refresh wins and every later one is reuse: never
     // two live families.
@@ -256,6 +276,7 @@ async fn any_string_that_is_not_a_live_refresh_token_is_401(backend: Backend) {
 }
 
 both_backends!(
+    no_access_token_outlives_its_sessions_maximum_lifetime,
     refresh_rotates_within_the_session,
     reuse_after_the_grace_interval_ends_the_session,
     reuse_within_the_grace_interval_gets_the_same_successor,

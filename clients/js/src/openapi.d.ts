@@ -509,7 +509,7 @@ export interface components {
         LoginResponse: {
             /**
              * @description A JWT (HS256 by default, EdDSA when configured) with a `kid` header and claims `sub`,
-             *     `email`, `iat`, `exp`, `jti`, `sid` (the session), `amr` and `aal`.
+             *     `email`, `email_verified`, `iat`, `exp`, `jti`, `sid` (the session), `amr` and `aal`.
              */
             access_token: string;
             /**

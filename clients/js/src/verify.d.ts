@@ -6,6 +6,8 @@ export interface AccessTokenClaims {
   aud: string;
   sub: string;
   email: string;
+  /** Whether a code mailed to `email` came back: trust `email` as the user's only when true. */
+  email_verified?: boolean;
   iat: number;
   exp: number;
   jti: string;
