@@ -23,6 +23,9 @@ pub struct AppState {
     pub db: Pool,
     pub tokens: TokenKeys,
     pub sessions: SessionRules,
+    /// The key refresh-token successors are derived under, read from the database on first use
+    /// (`account::sign_in::successor_key`).
+    pub successor_key: tokio::sync::OnceCell<[u8; 32]>,
     pub passwords: Passwords,
     pub password_policy: PasswordPolicy,
     pub uploads: UploadRules,

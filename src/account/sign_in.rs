@@ -3,6 +3,7 @@
 //! drawn, the device read), started in it, and becomes `Granted`, which `LoginResponse`
 //! answers with; a refresh, which keeps its session, makes a `Granted` of its own.
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
@@ -14,7 +15,7 @@ use crate::{
     db::{
         AnyConnection,
         known_devices::{self, Sighting},
-        mail_outbox,
+        mail_outbox, service_keys,
         sessions::{self, NewRefreshToken, NewSession, PasswordCheck, SeenFrom},
         users::User,
     },
@@ -22,6 +23,29 @@ use crate::{
     mail::templates::Kind,
     request::{Ctx, Device},
 };
+
+/// The name of the key refresh-token successors are derived under, in `service_keys`.
+const SUCCESSOR_KEY: &str = "refresh_successor";
+
+/// The key a spent refresh token's successor is derived under (`opaque_token::successor`):
+/// made once and kept in the database, so every replica has the same one and no rotation of
+/// the signing key changes it (two replicas mid-rotation would otherwise hand one replayed
+/// token two successors, two live chains). Read once per process.
+pub async fn successor_key(ctx: &Ctx) -> Result<[u8; 32], ApiError> {
+    let key = ctx
+        .successor_key
+        .get_or_try_init(|| async {
+            let (candidate, _) = opaque_token::generate().map_err(ApiError::internal)?;
+            let stored = ctx
+                .db(move |conn| service_keys::get_or_create(conn, SUCCESSOR_KEY, &candidate))
+                .await?;
+            let bytes = URL_SAFE_NO_PAD.decode(&stored).map_err(ApiError::internal)?;
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| ApiError::internal("service_keys.refresh_successor is not 32 bytes"))
+        })
+        .await?;
+    Ok(*key)
+}
 
 /// A session about to start.
 pub struct SessionGrant {

@@ -129,9 +129,6 @@ pub struct SigningKey {
     pub algorithm: Algorithm,
     pub encoding: EncodingKey,
     pub verifying: VerifyingKey,
-    /// The key refresh-token successors are derived under (`opaque_token::successor`), taken
-    /// from the same secret material so every replica holding the signing key has it.
-    pub successor_key: [u8; 32],
 }
 
 /// A key of its own for one purpose, from a signing key's secret material (HMAC-SHA256 of a
@@ -143,7 +140,6 @@ fn derived_key(secret: &[u8], purpose: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-const SUCCESSOR_PURPOSE: &str = "auth-service refresh-token successor v1";
 const KID_PURPOSE: &str = "auth-service HS256 kid v1";
 
 /// A key tokens are checked with; `public_jwk` is what JWKS publishes (none for a secret).
@@ -172,7 +168,6 @@ impl SigningKey {
                     algorithm: Algorithm::EdDSA,
                     encoding: EncodingKey::from_ed_der(der.as_bytes()),
                     verifying,
-                    successor_key: derived_key(&private.to_bytes(), SUCCESSOR_PURPOSE),
                 })
             }
         }
@@ -185,7 +180,6 @@ impl SigningKey {
             algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
             verifying,
-            successor_key: derived_key(secret, SUCCESSOR_PURPOSE),
         }
     }
 }

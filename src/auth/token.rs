@@ -215,11 +215,6 @@ impl TokenKeys {
             .expect("one key cannot clash with itself")
     }
 
-    /// The key refresh-token successors are derived under.
-    pub fn successor_key(&self) -> &[u8; 32] {
-        &self.signing.successor_key
-    }
-
     pub fn ttl_secs(&self) -> u64 {
         self.rules.ttl_secs
     }

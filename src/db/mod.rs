@@ -11,6 +11,7 @@ pub mod pool;
 pub mod rate_limits;
 pub mod recovery_codes;
 pub mod schema;
+pub mod service_keys;
 pub mod sessions;
 pub mod unsettled_pictures;
 pub mod users;

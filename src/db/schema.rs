@@ -117,6 +117,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    service_keys (name) {
+        name -> Text,
+        secret -> Text,
+    }
+}
+
 diesel::joinable!(email_codes -> users (user_id));
 diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
@@ -126,6 +133,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     unsettled_pictures,
+    service_keys,
     data_migrations,
     email_codes,
     known_devices,

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::responses::LoginResponse;
 use crate::{
-    account::sign_in::Granted,
+    account::sign_in::{Granted, successor_key},
     audit::Event,
     auth::{
         opaque_token,
@@ -53,7 +53,7 @@ pub async fn refresh(
     };
     ctx.throttle(Event::Refresh, None, &[Limit::RefreshPerIp]).await?;
     // Derived, not random: the same token presented twice gets the same successor.
-    let successor = opaque_token::successor(ctx.tokens.successor_key(), presented);
+    let successor = opaque_token::successor(&successor_key(&ctx).await?, presented);
     let successor_hash = opaque_token::hash(&successor);
     // Only a string of the issued length can be one; anything else needs no lookup.
     let refresh = if presented.len() == opaque_token::TOKEN_CHARS {

@@ -203,6 +203,24 @@ async fn no_access_token_outlives_its_sessions_maximum_lifetime(backend: Backend
     assert!((9..=10).contains(&lives(&refreshed)), "{refreshed}");
 }
 
+async fn a_replay_on_a_replica_with_a_rotated_key_gets_the_same_successor(backend: Backend) {
+    // Mid-rotation one replica signs with the new secret (the old one still verifies): a token
+    // replayed within the grace interval on either gets one successor, never a second chain.
+    let first = spawn_app(backend).await;
+    let rotated = first.replica_with(|s| {
+        s.tokens.jwt_secret = Some("the-next-secret-also-at-least-32-bytes".into());
+        s.tokens.jwt_previous_secrets = vec![TEST_SECRET.into()];
+    });
+    first.register("A", "rotate@example.com", PASSWORD).await;
+    let login = first.session_for("rotate@example.com").await;
+    let (status, here) = status_and_json(first.refresh(&login.refresh).await).await;
+    assert_eq!(status, 200, "{here}");
+    let (status, there) = status_and_json(rotated.refresh(&login.refresh).await).await;
+    assert_eq!(status, 200, "{there}");
+    assert_eq!(here["refresh_token"], there["refresh_token"]);
+    assert_eq!(unspent_refresh_tokens(&first), 1);
+}
+
 async fn twenty_concurrent_refreshes_without_grace_mint_one_successor_then_end(backend: Backend) {
     // Without a grace interval the first refresh wins and every later one is reuse: never
     // two live families.
@@ -276,6 +294,7 @@ async fn any_string_that_is_not_a_live_refresh_token_is_401(backend: Backend) {
 }
 
 both_backends!(
+    a_replay_on_a_replica_with_a_rotated_key_gets_the_same_successor,
     no_access_token_outlives_its_sessions_maximum_lifetime,
     refresh_rotates_within_the_session,
     reuse_after_the_grace_interval_ends_the_session,
