@@ -73,20 +73,41 @@ pub async fn verify_email(
     Ok(web::Json(MessageResponse::success("Email verified")))
 }
 
+/// What `POST /api/email/verify/resend` answers a request without a bearer token, whatever
+/// the address: whether it has an account, and whether that is verified, stays unsaid.
+pub const RESEND_MESSAGE: &str = "If that address has an unverified account, a code is on its way";
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResendVerificationRequest {
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = String, example = "aruncs31ss@proton.me")]
+    pub email: Option<String>,
+}
+
 #[utoipa::path(
     post,
     path = "/api/email/verify/resend",
     tag = "auth",
-    security(("bearer" = [])),
+    security((), ("bearer" = [])),
+    request_body(content = Option<ResendVerificationRequest>, description = "Without a bearer token: the address to send a new code to (for an account that cannot log in before it is verified, REQUIRE_EMAIL_VERIFICATION)"),
     responses(
-        (status = 202, description = "Verification code sent (a new one: the one before ends)", body = MessageResponse),
-        (status = 400, description = "Email already verified", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 202, description = "With a bearer token: Verification code sent (a new one: the one before ends). Without one: the same answer for every address, a code mailed only if it has an unverified account", body = MessageResponse),
+        (status = 400, description = "Email already verified (with a bearer token), or an invalid email", body = ErrorBody),
+        (status = 401, description = "Unauthorized: neither a bearer token nor an email", body = ErrorBody),
         (status = 429, description = "Too many codes asked for; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn resend_verification(ctx: Ctx, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    let user = auth.user;
+pub async fn resend_verification(
+    ctx: Ctx,
+    auth: Result<AuthUser, ApiError>,
+    body: Option<web::Json<ResendVerificationRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let email = body.as_ref().and_then(|body| required(&body.email));
+    let user = match (auth, email) {
+        (Ok(auth), _) => auth.user,
+        (Err(_), Some(email)) => return resend_to_address(&ctx, valid_email(email)?).await,
+        (Err(error), None) => return Err(error),
+    };
     if user.email_verified_at.is_some() {
         return Err(ApiError::EmailAlreadyVerified);
     }
@@ -96,4 +117,23 @@ pub async fn resend_verification(ctx: Ctx, auth: AuthUser) -> Result<HttpRespons
     let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
     ctx.db(move |conn| code.send_in(conn, user.id, &user.name, &user.email, None, &[])).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse::success("Verification code sent")))
+}
+
+/// A new code for the unverified account of `email`, if there is one, under the mail limits
+/// of the address asking and of `email`; the same answer either way.
+async fn resend_to_address(ctx: &Ctx, email: String) -> Result<HttpResponse, ApiError> {
+    let address = Limit::mail_to(&email);
+    ctx.throttle(Event::EmailVerification, None, &[Limit::MailPerIp, address]).await?;
+    let code = CodeMail::new(ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
+    ctx.db(move |conn| {
+        conn.transaction(|conn| {
+            let user = users::lock_by_email(conn, &email)?;
+            if let Some(user) = user.filter(|user| user.email_verified_at.is_none()) {
+                code.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
+            }
+            Ok::<_, ApiError>(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(MessageResponse::success(RESEND_MESSAGE)))
 }

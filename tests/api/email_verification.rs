@@ -109,7 +109,38 @@ async fn access_tokens_say_whether_the_address_is_verified(backend: Backend) {
     assert_eq!(jwt_claims(&app.token_for("ada@example.com").await)["email_verified"], json!(true));
 }
 
+async fn an_account_that_cannot_log_in_asks_for_a_new_code_by_its_address(backend: Backend) {
+    // REQUIRE_EMAIL_VERIFICATION and a lost or expired code: no token to resend with. Every
+    // address gets the same answer; only an unverified account gets a code.
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp_and(backend, &smtp, |s| s.mail.require_verification = true).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    app.register("Bob", "bob@example.com", PASSWORD).await;
+    let bob = code_in(&smtp.wait_for_subject("Your code to verify bob@example.com", 1).await[0]);
+    assert_eq!(app.verify_email("bob@example.com", &bob).await.0, 200);
+    let same = (
+        202,
+        json!({"status": "success", "message": "If that address has an unverified account, a code is on its way"}),
+    );
+    for email in ["Ada@Example.com", "bob@example.com", "nobody@example.com"] {
+        assert_eq!(app.resend_verification_to(email).await, same, "{email}");
+    }
+    let codes = smtp.wait_for_subject(VERIFY, 2).await;
+    assert_eq!(app.verify_email("ada@example.com", &code_in(&codes[1])).await.0, 200);
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+    // Nothing went to the verified or the unknown address.
+    let to = |address: &str| {
+        smtp.messages().iter().filter(|m| m.contains(&format!("To: {address}\r\n"))).count()
+    };
+    assert_eq!((to("bob@example.com"), to("nobody@example.com")), (1, 0));
+    assert_eq!(
+        app.resend_verification_to("not an address").await,
+        (400, error_body("Invalid email address"))
+    );
+}
+
 both_backends!(
+    an_account_that_cannot_log_in_asks_for_a_new_code_by_its_address,
     access_tokens_say_whether_the_address_is_verified,
     registration_mails_a_code_that_verifies_the_address_once,
     resend_mails_a_new_code_and_ends_the_old_one,

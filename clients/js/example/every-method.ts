@@ -25,6 +25,7 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   const url: string = await auth.uploadProfilePic(new Blob([new Uint8Array(8)]), 'a.png');
   const renamed: User = await auth.updateProfile({ name: 'Ada L.' });
   await auth.resendVerification();
+  await auth.resendVerification({ email: 'ada@example.com' });
   await auth.changeEmail({ newEmail: 'ada@example.org', password: 'correct horse battery' });
   const moved: LoginResponse = await auth.confirmEmailChange({ code: '042917' });
   const enrolment: TotpEnrolment = await auth.enrolTotp({ password: 'correct horse battery' });

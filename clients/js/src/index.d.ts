@@ -52,7 +52,7 @@ export class AuthClient {
   me(): Promise<User>;
   uploadProfilePic(picture: Blob | Uint8Array | ArrayBuffer, filename?: string): Promise<string>;
   updateProfile(input: { name: string }): Promise<User>;
-  resendVerification(): Promise<MessageResponse>;
+  resendVerification(input?: { email?: string }): Promise<MessageResponse>;
   changeEmail(input: { newEmail: string; password: string }): Promise<MessageResponse>;
   confirmEmailChange(input: { code: string }): Promise<LoginResponse>;
   enrolTotp(input: { password: string }): Promise<TotpEnrolment>;

@@ -278,8 +278,13 @@ export class AuthClient {
     return (await this.#authed('PATCH', '/api/user', { json: { name } })).user;
   }
 
-  /** Mails a new code to the user's unverified address (the one before ends). */
-  resendVerification() {
+  /** Mails a new code to the user's unverified address (the one before ends). Signed out, give
+   * the address: `resendVerification({ email })` answers the same for every address and mails a
+   * code only to an unverified account's (for a site that refuses unverified logins). */
+  resendVerification({ email } = {}) {
+    if (email !== undefined) {
+      return this.#call('POST', '/api/email/verify/resend', { json: { email } }, [202]);
+    }
     return this.#authed('POST', '/api/email/verify/resend');
   }
 

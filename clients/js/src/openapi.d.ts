@@ -610,6 +610,10 @@ export interface components {
             /** @example correct horse battery */
             password?: string;
         };
+        ResendVerificationRequest: {
+            /** @example aruncs31ss@proton.me */
+            email?: string;
+        };
         ResetPasswordRequest: {
             /** @example 042917 */
             code?: string;
@@ -926,9 +930,14 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Without a bearer token: the address to send a new code to (for an account that cannot log in before it is verified, REQUIRE_EMAIL_VERIFICATION) */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["ResendVerificationRequest"];
+            };
+        };
         responses: {
-            /** @description Verification code sent (a new one: the one before ends) */
+            /** @description With a bearer token: Verification code sent (a new one: the one before ends). Without one: the same answer for every address, a code mailed only if it has an unverified account */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -937,7 +946,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageResponse"];
                 };
             };
-            /** @description Email already verified */
+            /** @description Email already verified (with a bearer token), or an invalid email */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -946,7 +955,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: neither a bearer token nor an email */
             401: {
                 headers: {
                     [name: string]: unknown;

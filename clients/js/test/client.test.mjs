@@ -225,6 +225,11 @@ test('the profile, email and MFA methods', async () => {
     email_verified: false,
   });
   assert.deepEqual(await auth.resendVerification(), { status: 'success', message: 'Verification code sent' });
+  const signedOut = new AuthClient({ baseUrl: url });
+  assert.deepEqual(await signedOut.resendVerification({ email: newEmail('nobody') }), {
+    status: 'success',
+    message: 'If that address has an unverified account, a code is on its way',
+  });
   const codes = (await messagesTo(caught, email, `Your code to verify ${email}`, 2)).map(codeIn);
   const verified = await Promise.all(codes.map((code) => auth.verifyEmail({ email, code }).then(() => 'ok', (e) => e.message)));
   assert.deepEqual(verified.sort(), ['Invalid or expired code', 'ok'], 'the resent code works and the one before it ended');

@@ -152,6 +152,12 @@ impl TestApp {
         status_and_json(request.send().await.expect("request")).await
     }
 
+    /// `POST /api/email/verify/resend {email}` without a bearer token.
+    pub async fn resend_verification_to(&self, email: &str) -> (u16, Value) {
+        let body = json!({ "email": email });
+        status_and_json(self.post_json("/api/email/verify/resend", &body).await).await
+    }
+
     pub async fn change_email(&self, token: &str, body: &Value) -> (u16, Value) {
         self.bearer_json(reqwest::Method::POST, "/api/email/change", token, body).await
     }
