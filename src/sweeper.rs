@@ -1,7 +1,8 @@
 //! Deletes what has expired, once a minute, off the request path: sessions and refresh tokens
 //! past their expiry, logins' second steps never taken, rate-limit counters of ended windows,
-//! stored pictures no row names (left by a replica that died in the middle of an upload
-//! or before removing a replaced picture), and the temporary files of such an upload.
+//! mailed codes past their expiry, devices forgotten after 90 days, messages sent or given up
+//! on 30 days ago, stored pictures no row names (left by a replica that died in the middle of
+//! an upload or before removing a replaced picture), and the temporary files of such an upload.
 //! Requests used to do it (each login, each window's first hit): on PostgreSQL the deletes'
 //! cached plan turns into a sequential scan (the plan is made generic while the tables are
 //! small), and every login then read every session.
@@ -15,7 +16,10 @@ use actix_web::web;
 
 use crate::{
     account::pictures,
-    db::{self, AnyConnection, mfa_challenges, rate_limits, sessions},
+    db::{
+        self, AnyConnection, email_codes, known_devices, mail_outbox, mfa_challenges, rate_limits,
+        sessions,
+    },
     state::AppState,
 };
 
@@ -58,5 +62,8 @@ pub async fn sweep_all(state: &AppState, now: NaiveDateTime) {
 pub fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     sessions::prune_expired(conn, now)?;
     mfa_challenges::prune_expired(conn, now)?;
-    rate_limits::prune_expired(conn, now)
+    rate_limits::prune_expired(conn, now)?;
+    email_codes::prune_expired(conn, now)?;
+    known_devices::prune_forgotten(conn, now)?;
+    mail_outbox::prune_finished(conn, now)
 }

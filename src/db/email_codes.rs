@@ -90,3 +90,10 @@ pub fn end(conn: &mut AnyConnection, user_id: i64, purpose: Option<Purpose>) -> 
     }
     .map(drop)
 }
+
+/// Deletes the codes that expired before `now` (a spent or superseded one is deleted at once).
+pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::delete(email_codes::table.filter(email_codes::expires_at.lt(now)))
+        .execute(conn)
+        .map(drop)
+}

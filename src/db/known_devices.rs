@@ -59,5 +59,32 @@ pub fn remember(
         .do_update()
         .set(known_devices::last_seen_at.eq(now))
         .execute(conn))?;
+    forget_beyond_the_cap(conn, user_id)?;
     Ok(if any { Sighting::New } else { Sighting::First })
+}
+
+/// The devices remembered per user at most; a new one past it forgets the one seen least
+/// lately (which then counts as new again).
+pub const MAX_DEVICES_PER_USER: i64 = 20;
+
+fn forget_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    let of_user = known_devices::table.filter(known_devices::user_id.eq(user_id));
+    let beyond: Vec<String> = of_user
+        .order(known_devices::last_seen_at.desc())
+        .select(known_devices::device)
+        .offset(MAX_DEVICES_PER_USER)
+        .limit(MAX_DEVICES_PER_USER)
+        .load(conn)?;
+    if !beyond.is_empty() {
+        diesel::delete(of_user.filter(known_devices::device.eq_any(&beyond))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Deletes every user's devices not seen for `FORGOTTEN_AFTER_DAYS` before `now`.
+pub fn prune_forgotten(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
+    let forgotten = now - chrono::Duration::days(FORGOTTEN_AFTER_DAYS);
+    diesel::delete(known_devices::table.filter(known_devices::last_seen_at.lt(forgotten)))
+        .execute(conn)
+        .map(drop)
 }

@@ -143,3 +143,18 @@ pub fn pending(conn: &mut AnyConnection) -> QueryResult<i64> {
         .count()
         .get_result(conn))
 }
+
+/// How long a message that was sent, or given up on, is kept (for an operator asking what
+/// became of it; the audit log keeps the outcome).
+pub const KEPT_AFTER_DAYS: i64 = 30;
+
+/// Deletes the messages sent or given up on `KEPT_AFTER_DAYS` before `now`.
+pub fn prune_finished(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
+    let before = now - chrono::Duration::days(KEPT_AFTER_DAYS);
+    diesel::delete(
+        mail_outbox::table
+            .filter(mail_outbox::sent_at.lt(before).or(mail_outbox::failed_at.lt(before))),
+    )
+    .execute(conn)
+    .map(drop)
+}

@@ -181,8 +181,28 @@ pub fn start(
             ))
             .execute(conn)?;
         insert_refresh_token(conn, &session_id, first)?;
+        end_beyond_the_cap(conn, user_id)?;
         Ok(Some(session_id))
     })
+}
+
+/// The sessions a user keeps at most; a login past it ends the oldest (a script that logs in
+/// in a loop cannot grow the table without bound).
+pub const MAX_SESSIONS_PER_USER: i64 = 50;
+
+/// Ends the user's sessions past `MAX_SESSIONS_PER_USER`, oldest first.
+fn end_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    let beyond: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(sessions::id)
+        .offset(MAX_SESSIONS_PER_USER)
+        .limit(MAX_SESSIONS_PER_USER)
+        .load(conn)?;
+    if !beyond.is_empty() {
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond))).execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Spends the token `presented_hash` names and stores its successor `successor_hash` (derived

@@ -290,7 +290,69 @@ async fn the_sweeper_deletes_expired_sessions_and_their_tokens(backend: Backend)
     assert_eq!(app.refresh(&live.refresh).await.status(), 200);
 }
 
+async fn a_user_keeps_at_most_fifty_sessions_the_oldest_end(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    let oldest = app.session_for("ada@example.com").await;
+    let mut newest = oldest.clone();
+    for _ in 0..50 {
+        newest = app.session_for("ada@example.com").await;
+    }
+    assert_eq!(app.session_count("ada@example.com"), 50);
+    assert_eq!(app.me_status(&oldest.access).await, 401);
+    assert_eq!(app.refresh(&oldest.refresh).await.status(), 401);
+    assert_eq!(app.refresh(&newest.refresh).await.status(), 200);
+}
+
+async fn a_user_remembers_at_most_twenty_devices(backend: Backend) {
+    use auth_service::db::schema::known_devices;
+    let app = spawn_behind_proxy(backend).await;
+    app.register("Ada", "ada@example.com", PASSWORD).await;
+    // 25 browser families (a user agent's letters are its family).
+    for family in (b'a'..=b'y').map(char::from) {
+        login_from(&app, "ada@example.com", &format!("Browser-{family}"), "203.0.113.7").await;
+    }
+    let devices: i64 = known_devices::table.count().get_result(&mut app.db()).unwrap();
+    assert_eq!(devices, 20);
+}
+
+async fn the_sweeper_keeps_codes_devices_and_sent_mail_for_a_bounded_time(backend: Backend) {
+    use auth_service::db::schema::{email_codes, known_devices};
+    let app = spawn_app(backend).await;
+    // Registration writes a code and queues its message; a login remembers a device.
+    let token = app.register_and_login("ada@example.com").await;
+    assert_eq!(app.me_status(&token).await, 200);
+    let now = chrono::Utc::now().naive_utc();
+    let days = |n: i64| now - chrono::Duration::days(n);
+    diesel::update(email_codes::table)
+        .set(email_codes::expires_at.eq(days(0) - chrono::Duration::seconds(1)))
+        .execute(&mut app.db())
+        .unwrap();
+    diesel::update(known_devices::table)
+        .set(known_devices::last_seen_at.eq(days(91)))
+        .execute(&mut app.db())
+        .unwrap();
+    let sent: Vec<i64> = mail_outbox::table.select(mail_outbox::id).load(&mut app.db()).unwrap();
+    assert!(!sent.is_empty());
+    diesel::update(mail_outbox::table)
+        .set(mail_outbox::sent_at.eq(Some(days(31))))
+        .execute(&mut app.db())
+        .unwrap();
+    auth_service::sweeper::sweep(&mut app.db(), now).unwrap();
+    let count = |n: Result<i64, _>| n.unwrap();
+    assert_eq!(count(email_codes::table.count().get_result(&mut app.db())), 0);
+    assert_eq!(count(known_devices::table.count().get_result(&mut app.db())), 0);
+    assert_eq!(count(mail_outbox::table.count().get_result(&mut app.db())), 0);
+    // What is younger stays.
+    app.session_for("ada@example.com").await;
+    auth_service::sweeper::sweep(&mut app.db(), now).unwrap();
+    assert_eq!(count(known_devices::table.count().get_result(&mut app.db())), 1);
+}
+
 both_backends!(
+    a_user_keeps_at_most_fifty_sessions_the_oldest_end,
+    a_user_remembers_at_most_twenty_devices,
+    the_sweeper_keeps_codes_devices_and_sent_mail_for_a_bounded_time,
     the_sweeper_deletes_expired_sessions_and_their_tokens,
     sessions_are_listed_newest_first_with_network_and_user_agent,
     a_refresh_records_where_the_session_was_used_and_a_request_does_not,
