@@ -169,12 +169,7 @@ pub fn spend(
     now: chrono::NaiveDateTime,
 ) -> Result<bool, ApiError> {
     conn.transaction(|conn| {
-        let proved = match proof {
-            Proof::Step(step) => users::use_totp_step(conn, user_id, *step)?,
-            Proof::Recovery(hash) => recovery_codes::spend(conn, user_id, hash, now)?,
-            Proof::Nothing => false,
-        };
-        if !proved {
+        if !use_proof(conn, user_id, proof, now)? {
             mfa_challenges::take_try(conn, token_hash)?;
             return Ok(false);
         }
@@ -185,6 +180,21 @@ pub fn spend(
         }
         Ok(true)
     })
+}
+
+/// Spends what `proof` proved, in the caller's transaction: the TOTP step (no code is used
+/// twice) or the recovery code (each works once). False when it proved nothing, or was spent.
+pub fn use_proof(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    proof: &Proof,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<bool> {
+    match proof {
+        Proof::Step(step) => users::use_totp_step(conn, user_id, *step),
+        Proof::Recovery(hash) => recovery_codes::spend(conn, user_id, hash, now),
+        Proof::Nothing => Ok(false),
+    }
 }
 
 /// Ten recovery codes for the user, and their hashes to store.

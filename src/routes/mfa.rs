@@ -11,7 +11,7 @@ use super::responses::{MessageResponse, RecoveryCodesResponse, no_store};
 use crate::{
     account::{
         password::confirm_password,
-        second_factor::{self, new_recovery_codes, totp_step},
+        second_factor::{self, Factor, new_recovery_codes, totp_step},
     },
     audit::Event,
     auth::{token::SignIn, totp},
@@ -42,9 +42,14 @@ pub struct DisableMfaRequest {
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = String)]
     pub password: Option<String>,
+    /// The authenticator app's six digits; or, with the authenticator lost:
     #[serde(default, deserialize_with = "string_or_none")]
-    #[schema(value_type = String, example = "492039")]
+    #[schema(value_type = Option<String>, example = "492039")]
     pub code: Option<String>,
+    /// One of the recovery codes, spent by it.
+    #[serde(default, deserialize_with = "string_or_none")]
+    #[schema(value_type = Option<String>, example = "k7qm-2xwe-r5ta")]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -188,7 +193,7 @@ pub async fn renew_recovery_codes(
     request_body = DisableMfaRequest,
     responses(
         (status = 200, description = "MFA disabled: the secret and the recovery codes are deleted", body = MessageResponse),
-        (status = 400, description = "Invalid code, MFA not enabled, or a missing field", body = ErrorBody),
+        (status = 400, description = "Invalid code (a wrong or used code or recovery code), MFA not enabled, a missing field, or neither or both of code and recovery_code", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 403, description = "Second factor required (an aal1 token), or Password is incorrect", body = ErrorBody),
     )
@@ -198,8 +203,11 @@ pub async fn disable_totp(
     auth: AuthUser,
     body: web::Json<DisableMfaRequest>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
-    let (Some(password), Some(code)) = (required(&body.password), required(&body.code)) else {
-        return Err(ApiError::AllFieldsRequired);
+    let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
+    let factor = match (required(&body.code), required(&body.recovery_code)) {
+        (Some(code), None) => Factor::Code(code.to_owned()),
+        (None, Some(code)) => Factor::RecoveryCode(code.to_owned()),
+        _ => return Err(ApiError::AllFieldsRequired),
     };
     if auth.user.totp_enabled_at.is_none() {
         return Err(ApiError::MfaNotEnabled);
@@ -209,13 +217,14 @@ pub async fn disable_totp(
     let user_id = auth.user.id;
     let state = ctx.db(move |conn| users::totp_state(conn, user_id)).await?;
     let sealed = state.and_then(|state| state.totp_secret).ok_or(ApiError::MfaNotEnabled)?;
-    let step = totp_step(&ctx.mfa, user_id, &sealed, code)?;
+    // A recovery code is how a user who lost the authenticator turns it off, to enrol another.
+    let proof = second_factor::proof(&ctx.mfa, user_id, Some(&sealed), &factor)?;
     let notice = ctx.mailer().notice(Kind::MfaDisabled, &auth.user, &[]);
     let disabled = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
-                let Some(step) = step else { return Ok(false) };
-                if !users::use_totp_step(conn, user_id, step)? {
+                let now = chrono::Utc::now().naive_utc();
+                if !second_factor::use_proof(conn, user_id, &proof, now)? {
                     return Ok(false);
                 }
                 users::disable_totp(conn, user_id)?;

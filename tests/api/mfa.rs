@@ -436,7 +436,43 @@ async fn without_a_key_a_development_sqlite_service_keeps_one_beside_its_databas
     );
 }
 
+async fn a_lost_authenticator_is_turned_off_with_a_recovery_code_and_replaced(backend: Backend) {
+    // The recovery-code notice tells the user to replace the authenticator: without it, only
+    // the recovery codes prove the second factor.
+    let app = spawn_app(backend).await;
+    let (_, recovery, _) = with_mfa(&app).await;
+    let token = mfa_token(&app).await;
+    let (status, body) =
+        app.login_mfa(&json!({"mfa_token": token, "recovery_code": recovery[0]})).await;
+    assert_eq!(status, 200, "{body}");
+    let aal2 = Tokens::from_body(&body).access;
+    let off = |recovery_code: &str| json!({"password": PASSWORD, "recovery_code": recovery_code});
+    assert_eq!(
+        app.disable_totp(&aal2, &off(&recovery[0])).await,
+        (400, error_body("Invalid code"))
+    );
+    assert_eq!(
+        app.disable_totp(
+            &aal2,
+            &json!({"password": PASSWORD, "code": "123456", "recovery_code": recovery[1]})
+        )
+        .await,
+        (400, error_body("All fields are required"))
+    );
+    assert_eq!(
+        app.disable_totp(&aal2, &off(&recovery[1])).await,
+        (200, json!({"status": "success", "message": "MFA disabled"}))
+    );
+    assert!(app.user(EMAIL).totp_enabled_at.is_none());
+    let (status, body) = app.enrol_totp(&aal2, &json!({"password": PASSWORD})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        app.confirm_totp(&aal2, &json!({"code": code(body["secret"].as_str().unwrap())})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 both_backends!(
+    a_lost_authenticator_is_turned_off_with_a_recovery_code_and_replaced,
     enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on,
     a_login_with_mfa_waits_for_the_code_and_its_session_is_aal2,
     a_code_is_refused_when_replayed_in_its_step,

@@ -32,6 +32,7 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   const recoveryCodes: string[] = await auth.confirmTotp({ code: '123456' });
   const renewed: string[] = await auth.renewRecoveryCodes({ password: 'correct horse battery' });
   await auth.disableTotp({ password: 'correct horse battery', code: '123456' });
+  await auth.disableTotp({ password: 'correct horse battery', recoveryCode: 'k7qm-2xwe-r5ta' });
   await auth.changePassword({ currentPassword: 'correct horse battery', newPassword: 'another good passphrase' });
   const sessions: Session[] = await auth.sessions();
   await auth.endSession(sessions[0].id);

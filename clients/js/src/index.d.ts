@@ -58,7 +58,9 @@ export class AuthClient {
   enrolTotp(input: { password: string }): Promise<TotpEnrolment>;
   confirmTotp(input: { code: string }): Promise<string[]>;
   renewRecoveryCodes(input: { password: string }): Promise<string[]>;
-  disableTotp(input: { password: string; code: string }): Promise<MessageResponse>;
+  disableTotp(
+    input: { password: string; code: string } | { password: string; recoveryCode: string },
+  ): Promise<MessageResponse>;
   changePassword(input: { currentPassword: string; newPassword: string }): Promise<LoginResponse>;
   deleteAccount(input: { password: string }): Promise<MessageResponse>;
   forgotPassword(input: { email: string }): Promise<MessageResponse>;

@@ -322,10 +322,13 @@ export class AuthClient {
     return (await this.#authed('POST', '/api/mfa/recovery-codes', { json: { password } })).recovery_codes;
   }
 
-  /** Turns MFA off, with the password and a current code. */
-  disableTotp({ password, code }) {
-    return this.#authed('DELETE', '/api/mfa/totp', { json: { password, code } });
+  /** Turns MFA off, with the password and a current code, or (the authenticator lost) a
+   * recovery code, which it spends: then `enrolTotp` sets up another. */
+  disableTotp({ password, code, recoveryCode }) {
+    const json = { password, ...(code ? { code } : { recovery_code: recoveryCode }) };
+    return this.#authed('DELETE', '/api/mfa/totp', { json });
   }
+
 
   /** Changes the password; the service ends every other session and this one continues
    * with the new tokens it returns. */

@@ -477,9 +477,17 @@ export interface components {
             password?: string;
         };
         DisableMfaRequest: {
-            /** @example 492039 */
-            code?: string;
+            /**
+             * @description The authenticator app's six digits; or, with the authenticator lost:
+             * @example 492039
+             */
+            code?: string | null;
             password?: string;
+            /**
+             * @description One of the recovery codes, spent by it.
+             * @example k7qm-2xwe-r5ta
+             */
+            recovery_code?: string | null;
         };
         /** @description The body of every error response. */
         ErrorBody: {
@@ -1264,7 +1272,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageResponse"];
                 };
             };
-            /** @description Invalid code, MFA not enabled, or a missing field */
+            /** @description Invalid code (a wrong or used code or recovery code), MFA not enabled, a missing field, or neither or both of code and recovery_code */
             400: {
                 headers: {
                     [name: string]: unknown;
