@@ -16,7 +16,7 @@ use crate::{
         AnyConnection,
         known_devices::{self, Sighting},
         mail_outbox, service_keys,
-        sessions::{self, NewRefreshToken, NewSession, PasswordCheck, SeenFrom},
+        sessions::{self, NewRefreshToken, NewSession, PasswordCheck},
         users::User,
     },
     error::ApiError,
@@ -51,7 +51,6 @@ pub async fn successor_key(ctx: &Ctx) -> Result<[u8; 32], ApiError> {
 pub struct SessionGrant {
     refresh_token: String,
     first: NewRefreshToken,
-    seen: SeenFrom,
     device: Device,
     sign_in: SignIn,
     /// The session's start, and the time the change that grants it is written at.
@@ -77,7 +76,6 @@ impl SessionGrant {
         Ok(SessionGrant {
             refresh_token,
             first,
-            seen: device.seen(),
             device: device.clone(),
             sign_in,
             now,
@@ -93,7 +91,8 @@ impl SessionGrant {
         user_id: i64,
         check: PasswordCheck,
     ) -> QueryResult<Option<String>> {
-        let new = NewSession { first: &self.first, seen: &self.seen, amr: self.sign_in.stored() };
+        let seen = self.device.seen();
+        let new = NewSession { first: &self.first, seen: &seen, amr: self.sign_in.stored() };
         sessions::start(conn, user_id, check, new, self.now)
     }
 
