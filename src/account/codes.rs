@@ -1,6 +1,10 @@
 //! The codes the service mails (address verification, password reset, email change), as the
 //! handlers issue and check them: a code is written and its message queued in one transaction,
 //! and a check spends a try whether it is right or not.
+//!
+//! Each message carries two codes: six digits to type, which wrong tries end and which draw on
+//! the account's attempt budget; and in its link a long one no one guesses, which costs nothing
+//! to check, so a stranger's wrong guesses never end the owner's link.
 
 /// The website's page a verification link opens.
 pub const VERIFY_PAGE: &str = "verify-email";
@@ -9,7 +13,9 @@ use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
 use crate::{
-    auth::email_code,
+    account::attempts::{Attempt, Secret},
+    audit::Event,
+    auth::{email_code, opaque_token},
     db::{
         AnyConnection,
         email_codes::{self, Purpose, StoredCode},
@@ -29,6 +35,8 @@ pub struct CodeMail {
     page: &'static str,
     code: String,
     code_hash: String,
+    link_code: String,
+    link_hash: String,
     ttl: chrono::Duration,
     tries: i32,
 }
@@ -41,7 +49,10 @@ impl CodeMail {
         page: &'static str,
     ) -> Result<Self, ApiError> {
         let (code, code_hash) = email_code::generate().map_err(ApiError::internal)?;
+        let (link_code, link_hash) = opaque_token::generate().map_err(ApiError::internal)?;
         Ok(CodeMail {
+            link_code,
+            link_hash,
             mailer: ctx.mailer(),
             kind,
             purpose,
@@ -71,13 +82,14 @@ impl CodeMail {
             conn,
             user_id,
             purpose,
-            &self.code_hash,
+            (&self.code_hash, &self.link_hash),
             new_email,
             tries,
             now + self.ttl,
         )?;
         let app_url = &self.mailer.app_url();
-        let link = format!("{app_url}/{}#email={}&code={}", self.page, fragment(to), self.code);
+        let (page, to_fragment) = (self.page, fragment(to));
+        let link = format!("{app_url}/{page}#email={to_fragment}&code={}", self.link_code);
         let minutes = self.ttl.num_minutes().to_string();
         let mut facts = vec![("name", name), ("code", &self.code), ("link", &link)];
         facts.push(("minutes", &minutes));
@@ -86,9 +98,25 @@ impl CodeMail {
     }
 }
 
-/// Checks `code` against the user's live code for `purpose`, spending one of its tries; a
-/// right code is spent whole. `None` for a wrong, expired, spent or superseded code, or one
-/// out of tries: the caller commits either way, so a wrong try stays spent.
+/// Reserves the try of `code`, sent for the account of `email`, on the account's budget: six
+/// typed digits draw on it; a link's code costs nothing.
+pub async fn reserve(
+    ctx: &Ctx,
+    email: &str,
+    code: &str,
+    event: Event,
+    user_id: Option<i64>,
+) -> Result<Attempt, ApiError> {
+    if is_link_code(code) {
+        return Ok(Attempt::unmetered());
+    }
+    Attempt::reserve(ctx, Secret::MailedCode, email, event, user_id).await
+}
+
+/// Checks `code` against the user's live code for `purpose`. Six digits spend one of its tries;
+/// the link's code spends none. A right code is spent whole. `None` for a wrong, expired,
+/// spent or superseded code, or one out of tries: the caller commits either way, so a wrong try
+/// stays spent.
 pub fn spend(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -96,6 +124,12 @@ pub fn spend(
     code: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<StoredCode>> {
+    if is_link_code(code) {
+        let link_hash = opaque_token::hash(code.trim());
+        let stored = email_codes::find_by_link(conn, user_id, purpose, &link_hash, now)?;
+        let won = stored.is_some() && email_codes::end(conn, user_id, Some(purpose))? == 1;
+        return Ok(stored.filter(|_| won));
+    }
     let stored = email_codes::take_try(conn, user_id, purpose, now)?;
     match stored {
         Some(stored) if email_code::matches(&stored.code_hash, code) => {
@@ -104,6 +138,10 @@ pub fn spend(
         }
         _ => Ok(None),
     }
+}
+
+fn is_link_code(code: &str) -> bool {
+    code.trim().len() == opaque_token::TOKEN_CHARS
 }
 
 /// A value for a URL fragment: everything but unreserved characters escaped.

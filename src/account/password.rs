@@ -1,17 +1,26 @@
 //! The password a sensitive change is confirmed with (MFA on or off, new recovery codes, an
-//! email change, the account's deletion), and a login's hash brought to today's cost.
+//! email change, the account's deletion), a reset's new one, and a login's hash brought to
+//! today's cost.
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
 
 use crate::{
+    account::attempts::{Attempt, Secret},
     audit::Event,
     auth::password_policy::could_be_stored,
-    db::users::{self, User},
+    db::{
+        AnyConnection, email_codes, mail_outbox, sessions,
+        users::{self, User},
+    },
     error::ApiError,
-    request::{AuthUser, Ctx},
+    mail::templates::Kind,
+    request::{AuthUser, Ctx, ctx::Mailer},
     throttle::Limit,
 };
 
-/// Checks the password a sensitive change is confirmed with, under the login limits: a stolen
-/// access token must not become a way to guess the password. A refusal is an audit event of
+/// Checks the password a sensitive change is confirmed with, from the account's password budget
+/// as a login's: a stolen access token must not become a way to guess the password. A refusal is an audit event of
 /// `event`.
 pub async fn confirm_password(
     ctx: &Ctx,
@@ -27,14 +36,30 @@ pub async fn confirm_password(
     if !could_be_stored(password) {
         return Err(refused(ApiError::WrongPassword));
     }
-    ctx.throttle(event, user_id, &[Limit::LoginPerIp, Limit::ConfirmPerAccount(auth.user.id)])
-        .await?;
+    ctx.throttle(event, user_id, &[Limit::LoginPerIp]).await?;
+    let attempt = Attempt::reserve(ctx, Secret::Password, &auth.user.email, event, user_id).await?;
     let stored_hash = Some(auth.user.password_hash.clone());
     if ctx.passwords.verify(password.to_owned(), stored_hash).await? {
-        Ok(())
+        attempt.proved(ctx).await
     } else {
         Err(refused(ApiError::WrongPassword))
     }
+}
+
+/// Sets the password of a reset in the caller's transaction, once everything it needs is proved
+/// (the mailbox, and the second factor of an account with MFA): every code and session of the
+/// user ends, and the owner is told.
+pub fn reset_in(
+    conn: &mut AnyConnection,
+    user: &User,
+    new_hash: &str,
+    now: NaiveDateTime,
+    mailer: &Mailer,
+) -> QueryResult<()> {
+    email_codes::end(conn, user.id, None)?;
+    users::reset_password(conn, user.id, new_hash, now)?;
+    sessions::end_all(conn, user.id)?;
+    mail_outbox::enqueue(conn, &mailer.notice(Kind::PasswordChanged, user, &[]))
 }
 
 /// A hash made at another `BCRYPT_COST` than today's is replaced by one at today's, now that

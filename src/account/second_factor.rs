@@ -6,8 +6,10 @@ use std::path::Path;
 
 use diesel::{Connection, QueryResult};
 
+use super::attempts::Secret;
 use crate::{
     auth::{opaque_token, recovery_code, secret_box::SecretBox, token::SignIn, totp},
+    client_ip::ClientIp,
     db::{
         self, AnyConnection, DatabaseUrl, mail_outbox,
         mfa_challenges::{self, Challenge},
@@ -35,6 +37,14 @@ impl Factor {
         match self {
             Factor::Code(_) => SignIn::Otp,
             Factor::RecoveryCode(_) => SignIn::RecoveryCode,
+        }
+    }
+
+    /// The lane of the account's attempt budget a try of it draws from.
+    pub fn secret(&self) -> Secret {
+        match self {
+            Factor::Code(_) => Secret::TotpCode,
+            Factor::RecoveryCode(_) => Secret::RecoveryCode,
         }
     }
 }
@@ -119,22 +129,28 @@ pub fn totp_step(
 pub fn challenge(
     conn: &mut AnyConnection,
     ttl: chrono::Duration,
-    user_id: i64,
-    checked_at: chrono::NaiveDateTime,
+    challenge: Challenge,
+    client: ClientIp,
 ) -> Result<String, ApiError> {
     let (token, hash) = opaque_token::generate().map_err(ApiError::internal)?;
-    let challenge = Challenge { user_id, checked_at };
-    mfa_challenges::create(conn, &hash, challenge, checked_at + ttl)?;
+    let checked_at = challenge.checked_at;
+    // Bound to the network that proved the password: the token's codes are guessed from there
+    // or not at all, so its guesses cannot be spread over fresh addresses.
+    let network = client.rate_limit_subject();
+    mfa_challenges::create(conn, &hash, &challenge, &network, checked_at + ttl)?;
     Ok(token)
 }
 
-/// The live challenge `token_hash` names, with its user and the user's TOTP state.
+/// The live challenge `token_hash` names, if `client` is on the network it was made from, with
+/// its user and the user's TOTP state.
 pub fn find_challenge(
     conn: &mut AnyConnection,
     token_hash: &str,
+    client: ClientIp,
     now: chrono::NaiveDateTime,
 ) -> QueryResult<Option<(Challenge, User, TotpState)>> {
-    let Some(challenge) = mfa_challenges::find_live(conn, token_hash, now)? else {
+    let network = client.rate_limit_subject();
+    let Some(challenge) = mfa_challenges::find_live(conn, token_hash, &network, now)? else {
         return Ok(None);
     };
     let user = users::find_user(conn, challenge.user_id)?;
@@ -159,14 +175,16 @@ pub fn proof(
     Ok(proved.unwrap_or(Proof::Nothing))
 }
 
-/// Spends `proof` and the challenge `token_hash` together, in one transaction: true when both
-/// were spent. A wrong proof spends one of the challenge's tries instead.
+/// Spends `proof` and the challenge `token_hash` together, and then runs `proved` (what the
+/// challenge was waiting for), in one transaction: true when all were done. A wrong proof
+/// spends one of the challenge's tries instead.
 pub fn spend(
     conn: &mut AnyConnection,
     user_id: i64,
     proof: &Proof,
     token_hash: &str,
     now: chrono::NaiveDateTime,
+    proved: impl FnOnce(&mut AnyConnection) -> QueryResult<()>,
 ) -> Result<bool, ApiError> {
     conn.transaction(|conn| {
         if !use_proof(conn, user_id, proof, now)? {
@@ -178,8 +196,17 @@ pub fn spend(
         if !mfa_challenges::spend(conn, token_hash)? {
             return Err(ApiError::InvalidMfaCode);
         }
+        proved(conn)?;
         Ok(true)
     })
+}
+
+/// Removes the user's second factor: the secret, the recovery codes and the logins waiting
+/// for it.
+pub fn remove(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    users::disable_totp(conn, user_id)?;
+    recovery_codes::delete_all(conn, user_id)?;
+    mfa_challenges::end_all(conn, user_id)
 }
 
 /// Spends what `proof` proved, in the caller's transaction: the TOTP step (no code is used

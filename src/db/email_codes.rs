@@ -38,7 +38,7 @@ pub fn issue(
     conn: &mut AnyConnection,
     user_id: i64,
     purpose: Purpose,
-    code_hash: &str,
+    (code_hash, link_hash): (&str, &str),
     new_email: Option<&str>,
     tries: i32,
     expires_at: NaiveDateTime,
@@ -49,6 +49,7 @@ pub fn issue(
             email_codes::user_id.eq(user_id),
             email_codes::purpose.eq(purpose.name()),
             email_codes::code_hash.eq(code_hash),
+            email_codes::link_hash.eq(link_hash),
             email_codes::new_email.eq(new_email),
             email_codes::tries_left.eq(tries),
             email_codes::expires_at.eq(expires_at),
@@ -79,8 +80,26 @@ pub fn take_try(
     row.select(StoredCode::as_select()).get_result(conn).optional()
 }
 
-/// Ends the user's codes: of one purpose, or all (a password change ends every one).
-pub fn end(conn: &mut AnyConnection, user_id: i64, purpose: Option<Purpose>) -> QueryResult<()> {
+/// The user's live code for `purpose` whose link code hashes to `link_hash`, spending no try.
+pub fn find_by_link(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    purpose: Purpose,
+    link_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<StoredCode>> {
+    email_codes::table
+        .find((user_id, purpose.name()))
+        .filter(email_codes::link_hash.eq(link_hash))
+        .filter(email_codes::expires_at.gt(now))
+        .select(StoredCode::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// Ends the user's codes: of one purpose, or all (a password change ends every one). Returns
+/// how many ended: of two concurrent uses of one code, the one that ends it wins.
+pub fn end(conn: &mut AnyConnection, user_id: i64, purpose: Option<Purpose>) -> QueryResult<usize> {
     let codes = email_codes::table.filter(email_codes::user_id.eq(user_id));
     match purpose {
         Some(purpose) => {
@@ -88,7 +107,6 @@ pub fn end(conn: &mut AnyConnection, user_id: i64, purpose: Option<Purpose>) -> 
         }
         None => diesel::delete(codes).execute(conn),
     }
-    .map(drop)
 }
 
 /// Deletes the codes that expired before `now` (a spent or superseded one is deleted at once).

@@ -10,17 +10,22 @@ use super::{AnyConnection, schema::mfa_challenges};
 pub const TRIES: i32 = 5;
 
 /// A live challenge: whose, and when its password was checked (the session it leads to is
-/// refused if a password change or a logout everywhere came after).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// refused if a password change or a logout everywhere came after); for a password reset, the
+/// new password's hash, applied only once the factor is proved.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = mfa_challenges)]
 pub struct Challenge {
     pub user_id: i64,
     pub checked_at: NaiveDateTime,
+    pub new_password_hash: Option<String>,
 }
 
+/// Creates the challenge `token_hash`, good only from `network` (the one its password came from).
 pub fn create(
     conn: &mut AnyConnection,
     token_hash: &str,
-    challenge: Challenge,
+    challenge: &Challenge,
+    network: &str,
     expires_at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(mfa_challenges::table)
@@ -30,24 +35,28 @@ pub fn create(
             mfa_challenges::checked_at.eq(challenge.checked_at),
             mfa_challenges::expires_at.eq(expires_at),
             mfa_challenges::tries_left.eq(TRIES),
+            mfa_challenges::network.eq(network),
+            mfa_challenges::new_password_hash.eq(&challenge.new_password_hash),
         ))
         .execute(conn)
         .map(drop)
 }
 
+/// The challenge `token_hash`, if it is live and was made from `network`.
 pub fn find_live(
     conn: &mut AnyConnection,
     token_hash: &str,
+    network: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Challenge>> {
     mfa_challenges::table
         .find(token_hash)
+        .filter(mfa_challenges::network.eq(network))
         .filter(mfa_challenges::expires_at.gt(now))
         .filter(mfa_challenges::tries_left.gt(0))
-        .select((mfa_challenges::user_id, mfa_challenges::checked_at))
-        .first::<(i64, NaiveDateTime)>(conn)
+        .select(Challenge::as_select())
+        .first(conn)
         .optional()
-        .map(|found| found.map(|(user_id, checked_at)| Challenge { user_id, checked_at }))
 }
 
 /// Ends the challenge; false when it had ended already (a concurrent use): single use.

@@ -40,6 +40,54 @@ pub fn hits(conn: &mut AnyConnection, key: &str) -> QueryResult<i64> {
     Ok(hits.unwrap_or(0))
 }
 
+/// Gives back one count on each of `keys`: a reserved try that proved the secret.
+pub fn refund(conn: &mut AnyConnection, keys: &[String]) -> QueryResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    diesel::update(rate_limits::table.filter(rate_limits::key.eq_any(keys)))
+        .set(rate_limits::hits.eq(rate_limits::hits - 1_i64))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Passes the gate `key` if it is open at `now`, closing it behind until `until`; when it is
+/// closed, the time it opens. Each statement is atomic, so of two tries at one open gate on
+/// any replica only one passes. (An open gate's row is the sweeper's, like an ended window's.)
+pub fn pass_gate(
+    conn: &mut AnyConnection,
+    key: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let reopened = diesel::update(
+        rate_limits::table.filter(rate_limits::key.eq(key)).filter(rate_limits::expires_at.le(now)),
+    )
+    .set(rate_limits::expires_at.eq(until))
+    .execute(conn)?;
+    if reopened == 1 {
+        return Ok(None);
+    }
+    let created = per_backend!(conn => diesel::insert_into(rate_limits::table)
+        .values((
+            rate_limits::key.eq(key),
+            rate_limits::hits.eq(0_i64),
+            rate_limits::expires_at.eq(until),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn))?;
+    if created == 1 {
+        return Ok(None);
+    }
+    let opens_at = rate_limits::table
+        .find(key)
+        .select(rate_limits::expires_at)
+        .get_result::<NaiveDateTime>(conn)
+        .optional()?;
+    // Gone between the two statements: the sweeper took it open; the next try finds it so.
+    Ok(Some(opens_at.unwrap_or(until)))
+}
+
 /// Deletes the counters of windows that have ended (the sweeper's).
 pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     diesel::delete(rate_limits::table.filter(rate_limits::expires_at.le(now)))

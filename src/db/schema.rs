@@ -16,6 +16,7 @@ diesel::table! {
         new_email -> Nullable<Text>,
         tries_left -> Integer,
         expires_at -> Timestamp,
+        link_hash -> Nullable<Text>,
     }
 }
 
@@ -52,6 +53,8 @@ diesel::table! {
         checked_at -> Timestamp,
         expires_at -> Timestamp,
         tries_left -> Integer,
+        network -> Text,
+        new_password_hash -> Nullable<Text>,
     }
 }
 

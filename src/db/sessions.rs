@@ -168,6 +168,12 @@ pub fn start(
         if !still_valid {
             return Ok(None);
         }
+        // A password-only session never starts for an account with MFA on. The row is locked
+        // now, so a login that found MFA off and raced its confirmation sees it on here (the
+        // confirmation committed first), or the confirmation waits and then ends this session.
+        if amr == SINGLE_FACTOR && has_mfa(conn, user_id)? {
+            return Ok(None);
+        }
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(&session_id),
@@ -184,6 +190,18 @@ pub fn start(
         end_beyond_the_cap(conn, user_id)?;
         Ok(Some(session_id))
     })
+}
+
+/// The `amr` of a session signed in to with the password alone.
+const SINGLE_FACTOR: &str = "pwd";
+
+fn has_mfa(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
+    let enabled_at = users::table
+        .find(user_id)
+        .select(users::totp_enabled_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?;
+    Ok(matches!(enabled_at, Some(Some(_))))
 }
 
 /// The sessions a user keeps at most; a login past it ends the oldest (a script that logs in
@@ -320,15 +338,6 @@ pub fn end_of_user(conn: &mut AnyConnection, user_id: i64, session_id: &str) -> 
     )
     .execute(conn)
     .map(|deleted| deleted == 1)
-}
-
-/// Records that the session proved more (`amr`, as in `NewSession`): its next refresh issues
-/// tokens of that level.
-pub fn raise(conn: &mut AnyConnection, session_id: &str, amr: &str) -> QueryResult<()> {
-    diesel::update(sessions::table.find(session_id))
-        .set(sessions::amr.eq(amr))
-        .execute(conn)
-        .map(drop)
 }
 
 /// Ends every session of a user but `keep`.

@@ -76,21 +76,6 @@ impl Ctx {
             .inspect_err(|error| self.audit_refusal(event, error, user_id))
     }
 
-    /// Refuses a login that earlier failures on `email` rule out (`Limits::check_failed_logins`);
-    /// a refusal is audited as a throttled login.
-    pub async fn check_failed_logins(&self, email: &str) -> Result<(), ApiError> {
-        self.rate_limits
-            .check_failed_logins(&self.db, self.client, email)
-            .await
-            .inspect_err(|error| self.audit_refusal(Event::Login, error, None))
-    }
-
-    /// Counts a failed login on `email` from this client; true when it brought the account
-    /// to its limit.
-    pub async fn record_failed_login(&self, email: &str) -> Result<bool, ApiError> {
-        self.rate_limits.record_failed_login(&self.db, self.client, email).await
-    }
-
     /// Runs `work` on a pooled connection, off the async workers.
     pub async fn db<T, E, F>(&self, work: F) -> Result<T, ApiError>
     where

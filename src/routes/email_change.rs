@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::responses::{LoginResponse, MessageResponse};
 use crate::{
     account::{
-        codes::{CodeMail, spend},
+        codes::{self, CodeMail},
         password::confirm_password,
         sign_in::SessionGrant,
     },
@@ -113,15 +113,18 @@ pub async fn confirm_email_change(
 ) -> Result<LoginResponse, ApiError> {
     let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?.to_owned();
     auth.require_second_factor()?;
-    ctx.throttle(Event::EmailChange, Some(auth.user.id), &[Limit::LoginPerIp]).await?;
+    let user_id = auth.user.id;
+    ctx.throttle(Event::EmailChange, Some(user_id), &[Limit::LoginPerIp]).await?;
+    let (email, event) = (&auth.user.email, Event::EmailChange);
+    let attempt = codes::reserve(&ctx, email, &code, event, Some(user_id)).await?;
     let grant = SessionGrant::new(&ctx, &device, auth.claims.sign_in())?;
     let (user, mailer) = (auth.user, ctx.mailer());
-    let user_id = user.id;
     let granted = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
                 let now = grant.now;
-                let Some(stored) = spend(conn, user.id, Purpose::ChangeEmail, &code, now)? else {
+                let spent = codes::spend(conn, user.id, Purpose::ChangeEmail, &code, now)?;
+                let Some(stored) = spent else {
                     return Ok::<_, ApiError>(Err(ApiError::InvalidCode));
                 };
                 let new_email = stored.new_email.ok_or(ApiError::InvalidCode)?;
@@ -142,6 +145,7 @@ pub async fn confirm_email_change(
         })
         .await?
         .inspect_err(|error| ctx.audit_refusal(Event::EmailChange, error, Some(user_id)))?;
+    attempt.proved(&ctx).await?;
     ctx.audit(Event::EmailChange, "ok", Some(user_id));
     LoginResponse::new(&ctx, "Email changed", granted)
 }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::responses::MessageResponse;
 use crate::{
-    account::codes::{CodeMail, VERIFY_PAGE, spend},
+    account::codes::{self, CodeMail, VERIFY_PAGE},
     audit::Event,
     db::{email_codes::Purpose, users},
     error::{ApiError, ErrorBody},
@@ -49,6 +49,7 @@ pub async fn verify_email(
     };
     let email = valid_email(email).map_err(|_| ApiError::InvalidCode)?;
     ctx.throttle(Event::EmailVerification, None, &[Limit::LoginPerIp]).await?;
+    let attempt = codes::reserve(&ctx, &email, code, Event::EmailVerification, None).await?;
     let code = code.to_owned();
     let verified = ctx
         .db(move |conn| {
@@ -57,7 +58,7 @@ pub async fn verify_email(
                 let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(Err(None));
                 };
-                if spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {
+                if codes::spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {
                     return Ok(Err(Some(user.id)));
                 }
                 users::mark_verified(conn, user.id, now)?;
@@ -69,6 +70,7 @@ pub async fn verify_email(
         ctx.audit_refusal(Event::EmailVerification, &ApiError::InvalidCode, user_id);
         ApiError::InvalidCode
     })?;
+    attempt.proved(&ctx).await?;
     ctx.audit(Event::EmailVerification, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("Email verified")))
 }

@@ -6,11 +6,17 @@ use utoipa::ToSchema;
 
 use super::responses::{LoginReply, LoginResponse, MfaRequiredResponse};
 use crate::{
-    account::{password::store_at_todays_cost, second_factor, sign_in::SessionGrant},
+    account::{
+        attempts::{Attempt, Secret},
+        password::store_at_todays_cost,
+        second_factor,
+        sign_in::SessionGrant,
+    },
     audit::Event,
     auth::{password_policy::could_be_stored, token::SignIn},
     db::{
         mail_outbox,
+        mfa_challenges::Challenge,
         users::{self, User},
     },
     error::{ApiError, ErrorBody},
@@ -57,7 +63,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     ctx.throttle(Event::Login, None, &[Limit::LoginPerIp]).await?;
-    ctx.check_failed_logins(&email).await?;
+    let attempt = Attempt::reserve(&ctx, Secret::Password, &email, Event::Login, None).await?;
 
     let checked_at = chrono::Utc::now().naive_utc();
     let lookup = email.clone();
@@ -65,13 +71,13 @@ pub async fn login(
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = ctx.passwords.verify(password.to_owned(), stored_hash).await?;
     let Some(user) = user.as_ref().filter(|_| matches) else {
-        let limit_reached = ctx.record_failed_login(&email).await?;
-        if let Some(user) = user.as_ref().filter(|_| limit_reached) {
+        if let Some(user) = user.as_ref().filter(|_| attempt.was_last_free()) {
             tell_of_the_limit(&ctx, user).await?;
         }
         ctx.audit(Event::Login, "bad_credentials", user.map(|user| user.id));
         return Err(ApiError::InvalidCredentials);
     };
+    attempt.proved(&ctx).await?;
 
     // Only now, with the password proved: a guesser learns nothing from the 403.
     if ctx.mail.require_verification && user.email_verified_at.is_none() {
@@ -80,9 +86,10 @@ pub async fn login(
     }
     let hash = store_at_todays_cost(&ctx, user, password).await?;
     if user.totp_enabled_at.is_some() {
-        let (user_id, ttl) = (user.id, ctx.mfa.challenge_ttl);
+        let (ttl, client) = (ctx.mfa.challenge_ttl, ctx.client);
+        let challenge = Challenge { user_id: user.id, checked_at, new_password_hash: None };
         let mfa_token =
-            ctx.db(move |conn| second_factor::challenge(conn, ttl, user_id, checked_at)).await?;
+            ctx.db(move |conn| second_factor::challenge(conn, ttl, challenge, client)).await?;
         ctx.audit(Event::Login, "mfa_required", Some(user.id));
         return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)));
     }
@@ -94,8 +101,8 @@ pub async fn login(
     LoginResponse::new(&ctx, "Login successful!", granted).map(LoginReply::Tokens)
 }
 
-/// Tells the owner that failed logins brought the account to its limit (once per window: the
-/// failure that reaches it).
+/// Tells the owner that wrong passwords spent the account's free tries (once per window: the
+/// failure that spends the last), after which every further one is slowed.
 async fn tell_of_the_limit(ctx: &Ctx, user: &User) -> Result<(), ApiError> {
     let notice = ctx.mailer().notice(Kind::LoginLimit, user, &[]);
     ctx.db(move |conn| mail_outbox::enqueue(conn, &notice)).await

@@ -8,6 +8,8 @@ use utoipa::ToSchema;
 use super::responses::LoginResponse;
 use crate::{
     account::{
+        attempts::Attempt,
+        password::reset_in,
         second_factor::{self, Factor},
         sign_in::SessionGrant,
     },
@@ -42,7 +44,7 @@ pub struct MfaLoginRequest {
     responses(
         (status = 200, description = "Login successful: a new session whose tokens carry amr [\"pwd\",\"otp\"] (or [\"pwd\",\"recovery\"]) and aal2", body = LoginResponse),
         (status = 400, description = "A missing mfa_token, or neither or both of code and recovery_code", body = ErrorBody),
-        (status = 401, description = "Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent or expired", body = ErrorBody),
+        (status = 401, description = "Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent, expired or presented from another network than the login's", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     )
 )]
@@ -63,22 +65,37 @@ pub async fn login_mfa(
     }
     let (token_hash, now) = (opaque_token::hash(token), chrono::Utc::now().naive_utc());
     let lookup = token_hash.clone();
-    let found = ctx.db(move |conn| second_factor::find_challenge(conn, &lookup, now)).await?;
+    let client = ctx.client;
+    let found =
+        ctx.db(move |conn| second_factor::find_challenge(conn, &lookup, client, now)).await?;
     let (challenge, user, totp) = found.ok_or(ApiError::InvalidMfaCode)?;
-    // Wrong codes count as wrong passwords of the account do.
-    ctx.check_failed_logins(&user.email).await?;
+    let user_id = user.id;
+    let secret = factor.secret();
+    let attempt =
+        Attempt::reserve(&ctx, secret, &user.email, Event::MfaLogin, Some(user_id)).await?;
     let sealed = totp.totp_secret.as_deref();
     let proof = second_factor::proof(&ctx.mfa, user.id, sealed, &factor)?;
-    let user_id = user.id;
-    let spent =
-        ctx.db(move |conn| second_factor::spend(conn, user_id, &proof, &token_hash, now)).await?;
+    // A reset of an account with MFA waits for the factor: its new password is set only now.
+    let reset = challenge.new_password_hash.clone();
+    let (owner, mailer, new_hash) = (user.clone(), ctx.mailer(), reset.clone());
+    let spent = ctx
+        .db(move |conn| {
+            second_factor::spend(conn, user_id, &proof, &token_hash, now, |conn| match new_hash {
+                Some(new_hash) => reset_in(conn, &owner, &new_hash, now, &mailer),
+                None => Ok(()),
+            })
+        })
+        .await?;
     if !spent {
-        ctx.record_failed_login(&user.email).await?;
         ctx.audit(Event::MfaLogin, "bad_code", Some(user_id));
         return Err(ApiError::InvalidMfaCode);
     }
+    attempt.proved(&ctx).await?;
     let grant = SessionGrant::new(&ctx, &device, factor.sign_in())?;
-    let checked = (user.password_hash.clone(), challenge.checked_at);
+    let checked = match &reset {
+        Some(new_hash) => (new_hash.clone(), now),
+        None => (user.password_hash.clone(), challenge.checked_at),
+    };
     // None: a password change, a logout everywhere or a deletion came since the password.
     let granted = grant.start(&ctx, &user, checked).await?.ok_or(ApiError::InvalidMfaCode)?;
     if let Factor::RecoveryCode(_) = factor {
@@ -86,5 +103,9 @@ pub async fn login_mfa(
         ctx.audit(Event::RecoveryCodeUse, "ok", Some(user_id));
     }
     ctx.audit(Event::MfaLogin, "ok", Some(user_id));
+    if reset.is_some() {
+        ctx.audit(Event::PasswordReset, "ok", Some(user_id));
+        return LoginResponse::new(&ctx, "Password reset", granted);
+    }
     LoginResponse::new(&ctx, "Login successful!", granted)
 }

@@ -7,18 +7,22 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::{MessageResponse, RecoveryCodesResponse, no_store};
+use super::responses::{
+    LoginResponse, MessageResponse, MfaEnabledResponse, RecoveryCodesResponse, no_store,
+};
 use crate::{
     account::{
+        attempts::{Attempt, Secret},
         password::confirm_password,
         second_factor::{self, Factor, new_recovery_codes, totp_step},
+        sign_in::SessionGrant,
     },
     audit::Event,
     auth::{token::SignIn, totp},
-    db::{mail_outbox, mfa_challenges, recovery_codes, sessions, users},
+    db::{mail_outbox, recovery_codes, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
-    request::{AuthUser, Ctx},
+    request::{AuthUser, Ctx, Device},
     validation::{required, string_or_none},
 };
 
@@ -76,7 +80,7 @@ pub struct TotpSecretResponse {
         (status = 200, description = "A new TOTP secret, not active until confirmed (a second call replaces it)", body = TotpSecretResponse),
         (status = 400, description = "MFA already enabled, or a missing password", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Password is incorrect", body = ErrorBody),
+        (status = 403, description = "Password is incorrect, or Email not verified (a second factor is set up only on a proved address)", body = ErrorBody),
         (status = 503, description = "No MFA_ENCRYPTION_KEY is set (production)", body = ErrorBody),
     )
 )]
@@ -88,6 +92,10 @@ pub async fn enrol_totp(
     let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
     if auth.user.totp_enabled_at.is_some() {
         return Err(ApiError::MfaAlreadyEnabled);
+    }
+    // Set up on an address no one proved, a factor would let a squatter keep it from its owner.
+    if auth.user.email_verified_at.is_none() {
+        return Err(ApiError::EmailNotVerified);
     }
     confirm_password(&ctx, &auth, password, Event::MfaEnrolment).await?;
     let secret = totp::new_secret().map_err(ApiError::internal)?;
@@ -111,7 +119,7 @@ pub async fn enrol_totp(
     security(("bearer" = [])),
     request_body = CodeRequest,
     responses(
-        (status = 200, description = "MFA is on: ten recovery codes, shown once; every other session ended; this one counts as having proved the second factor from its next refresh", body = RecoveryCodesResponse),
+        (status = 200, description = "MFA is on: ten recovery codes, shown once, and the tokens of a new aal2 session; every session of the user ended, the calling one too", body = MfaEnabledResponse),
         (status = 400, description = "Invalid code (or no pending secret), MFA already enabled", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
     )
@@ -119,8 +127,9 @@ pub async fn enrol_totp(
 pub async fn confirm_totp(
     ctx: Ctx,
     auth: AuthUser,
+    device: Device,
     body: web::Json<CodeRequest>,
-) -> Result<RecoveryCodesResponse, ApiError> {
+) -> Result<MfaEnabledResponse, ApiError> {
     let code = required(&body.code).ok_or(ApiError::AllFieldsRequired)?;
     let user_id = auth.user.id;
     let state = ctx.db(move |conn| users::totp_state(conn, user_id)).await?;
@@ -129,29 +138,40 @@ pub async fn confirm_totp(
         return Err(ApiError::MfaAlreadyEnabled);
     }
     let sealed = state.totp_secret.ok_or(ApiError::WrongTotpCode)?;
+    let email = &auth.user.email;
+    let attempt =
+        Attempt::reserve(&ctx, Secret::TotpCode, email, Event::MfaEnable, Some(user_id)).await?;
     let step = totp_step(&ctx.mfa, user_id, &sealed, code)?
         .ok_or(ApiError::WrongTotpCode)
         .inspect_err(|error| ctx.audit_refusal(Event::MfaEnable, error, Some(user_id)))?;
+    attempt.proved(&ctx).await?;
     let (codes, hashes) = new_recovery_codes(user_id)?;
-    let this_session = auth.claims.sid.clone();
+    let grant = SessionGrant::new(&ctx, &device, SignIn::Otp)?;
     let notice = ctx.mailer().notice(Kind::MfaEnabled, &auth.user, &[]);
-    ctx.db(move |conn| {
-        conn.transaction(|conn| {
-            let now = chrono::Utc::now().naive_utc();
-            if !users::enable_totp(conn, user_id, &sealed, step, now)? {
-                return Err(ApiError::MfaAlreadyEnabled);
-            }
-            recovery_codes::replace(conn, user_id, &hashes)?;
-            sessions::end_all_but(conn, user_id, &this_session)?;
-            // It proved the code just now: its next refresh carries aal2.
-            sessions::raise(conn, &this_session, SignIn::Otp.stored())?;
-            mail_outbox::enqueue(conn, &notice)?;
-            Ok(())
+    let user = auth.user;
+    let granted = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let now = grant.now;
+                if !users::enable_totp(conn, user_id, &sealed, step, now)? {
+                    return Err(ApiError::MfaAlreadyEnabled);
+                }
+                recovery_codes::replace(conn, user_id, &hashes)?;
+                // Every session ends, this one too: a copy of its refresh token must not
+                // mint aal2 tokens. The caller goes on in a new one that proved the code.
+                sessions::end_all(conn, user_id)?;
+                let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
+                let session_id = grant.start_in(conn, user_id, check)?;
+                let session_id = session_id.ok_or(ApiError::Unauthorized)?;
+                mail_outbox::enqueue(conn, &notice)?;
+                let address = (user.email, user.email_verified_at.is_some());
+                Ok(grant.granted(user_id, address, session_id))
+            })
         })
-    })
-    .await?;
+        .await?;
     ctx.audit(Event::MfaEnable, "ok", Some(user_id));
-    Ok(RecoveryCodesResponse { status: "success", recovery_codes: codes })
+    let session = LoginResponse::new(&ctx, "MFA enabled", granted)?;
+    Ok(MfaEnabledResponse { session, recovery_codes: codes })
 }
 
 #[utoipa::path(
@@ -218,6 +238,8 @@ pub async fn disable_totp(
     let state = ctx.db(move |conn| users::totp_state(conn, user_id)).await?;
     let sealed = state.and_then(|state| state.totp_secret).ok_or(ApiError::MfaNotEnabled)?;
     // A recovery code is how a user who lost the authenticator turns it off, to enrol another.
+    let (secret, email) = (factor.secret(), &auth.user.email);
+    let attempt = Attempt::reserve(&ctx, secret, email, Event::MfaDisable, Some(user_id)).await?;
     let proof = second_factor::proof(&ctx.mfa, user_id, Some(&sealed), &factor)?;
     let notice = ctx.mailer().notice(Kind::MfaDisabled, &auth.user, &[]);
     let disabled = ctx
@@ -227,20 +249,17 @@ pub async fn disable_totp(
                 if !second_factor::use_proof(conn, user_id, &proof, now)? {
                     return Ok(false);
                 }
-                users::disable_totp(conn, user_id)?;
-                recovery_codes::delete_all(conn, user_id)?;
-                mfa_challenges::end_all(conn, user_id)?;
+                second_factor::remove(conn, user_id)?;
                 mail_outbox::enqueue(conn, &notice)?;
                 Ok::<_, diesel::result::Error>(true)
             })
         })
         .await?;
     if !disabled {
-        // A wrong code counts as a failed login of the account.
-        ctx.record_failed_login(&auth.user.email).await?;
         ctx.audit(Event::MfaDisable, "bad_code", Some(user_id));
         return Err(ApiError::WrongTotpCode);
     }
+    attempt.proved(&ctx).await?;
     ctx.audit(Event::MfaDisable, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("MFA disabled")))
 }

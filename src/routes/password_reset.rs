@@ -10,16 +10,14 @@ use utoipa::ToSchema;
 use super::responses::{LoginReply, LoginResponse, MessageResponse, MfaRequiredResponse};
 use crate::{
     account::{
-        codes::{CodeMail, spend},
-        second_factor::challenge,
+        codes::{self, CodeMail},
+        password::reset_in,
+        second_factor,
         sign_in::{Granted, SessionGrant},
     },
     audit::Event,
     auth::token::SignIn,
-    db::{
-        email_codes::{self, Purpose},
-        mail_outbox, sessions, users,
-    },
+    db::{email_codes::Purpose, mfa_challenges::Challenge, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{Ctx, Device},
@@ -92,9 +90,9 @@ pub async fn forgot_password(
     tag = "auth",
     request_body = ResetPasswordRequest,
     responses(
-        (status = 200, description = "Password reset: every earlier session and access token of the user ended; these are the tokens of a new one (for an account with MFA: the MFA required body instead, as at login)", body = LoginResponse),
+        (status = 200, description = "Password reset: every earlier session and access token of the user ended; these are the tokens of a new one. For an account with MFA, instead the MFA required body, as at login, and nothing changed yet: the new password is set, and the sessions end, when POST /api/login/mfa proves the factor", body = LoginResponse),
         (status = 400, description = "Missing field, the new password breaks the registration rules, or Invalid or expired code (wrong, expired, spent, superseded or out of tries)", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or wrong codes of this account; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn reset_password(
@@ -111,10 +109,12 @@ pub async fn reset_password(
     ctx.password_policy.check_new(new_password)?;
     // A code is a credential: guessing them across accounts counts as logins do.
     ctx.throttle(Event::PasswordReset, None, &[Limit::LoginPerIp]).await?;
+    let attempt = codes::reserve(&ctx, &email, code, Event::PasswordReset, None).await?;
     let new_hash = ctx.passwords.hash(new_password.to_owned()).await?;
 
     let grant = SessionGrant::new(&ctx, &device, SignIn::Password)?;
     let (code, mailer, mfa_ttl) = (code.to_owned(), ctx.mailer(), ctx.mfa.challenge_ttl);
+    let client = ctx.client;
     let reset = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -122,20 +122,24 @@ pub async fn reset_password(
                 let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(Err(None));
                 };
-                if spend(conn, user.id, Purpose::ResetPassword, &code, now)?.is_none() {
+                if codes::spend(conn, user.id, Purpose::ResetPassword, &code, now)?.is_none() {
                     // Committed: the wrong try is spent.
                     return Ok(Err(Some(user.id)));
                 }
-                // Every code of the user ends with its password, this one included.
-                email_codes::end(conn, user.id, None)?;
-                users::reset_password(conn, user.id, &new_hash, now)?;
-                sessions::end_all(conn, user.id)?;
-                mail_outbox::enqueue(conn, &mailer.notice(Kind::PasswordChanged, &user, &[]))?;
-                // A mailed code is no second factor: an account with MFA still needs its own.
-                if user.totp_enabled_at.is_some() {
-                    let mfa_token = challenge(conn, mfa_ttl, user.id, now)?;
+                if user.totp_enabled_at.is_some() && user.email_verified_at.is_none() {
+                    // The mailbox proved for the first time outranks a factor set up before
+                    // the proof: a squatter's, for all anyone knows.
+                    second_factor::remove(conn, user.id)?;
+                } else if user.totp_enabled_at.is_some() {
+                    // A mailed code is no second factor, and the mailbox alone changes
+                    // nothing: the new password waits for the factor (POST /api/login/mfa).
+                    let new_password_hash = Some(new_hash);
+                    let waiting =
+                        Challenge { user_id: user.id, checked_at: now, new_password_hash };
+                    let mfa_token = second_factor::challenge(conn, mfa_ttl, waiting, client)?;
                     return Ok(Ok(Reset::MfaRequired(user.id, mfa_token)));
                 }
+                reset_in(conn, &user, &new_hash, now, &mailer)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
                 let session_id =
                     grant.start_in(conn, user.id, check)?.ok_or(ApiError::InvalidCode)?;
@@ -151,28 +155,21 @@ pub async fn reset_password(
             ctx.audit_refusal(Event::PasswordReset, &ApiError::InvalidCode, user_id);
             ApiError::InvalidCode
         })?;
-    ctx.audit(Event::PasswordReset, "ok", Some(reset.user_id()));
+    attempt.proved(&ctx).await?;
     match reset {
         Reset::Session(granted) => {
+            ctx.audit(Event::PasswordReset, "ok", Some(granted.subject.user_id));
             LoginResponse::new(&ctx, "Password reset", granted).map(LoginReply::Tokens)
         }
-        Reset::MfaRequired(_, mfa_token) => {
+        Reset::MfaRequired(user_id, mfa_token) => {
+            ctx.audit(Event::PasswordReset, "mfa_required", Some(user_id));
             Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)))
         }
     }
 }
 
-/// What a reset leads to: a session, or (with MFA) the login's second step.
+/// What a reset leads to: a session, or (with MFA) the second step that completes it.
 enum Reset {
     Session(Granted),
     MfaRequired(i64, String),
-}
-
-impl Reset {
-    fn user_id(&self) -> i64 {
-        match self {
-            Reset::Session(granted) => granted.subject.user_id,
-            Reset::MfaRequired(user_id, _) => *user_id,
-        }
-    }
 }

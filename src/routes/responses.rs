@@ -146,6 +146,25 @@ impl Responder for RecoveryCodesResponse {
     }
 }
 
+/// The body of a confirmed TOTP enrolment: the recovery codes, and the tokens of the new
+/// session that proved the code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaEnabledResponse {
+    #[serde(flatten)]
+    pub session: LoginResponse,
+    /// Ten codes, each usable once instead of an authenticator's code.
+    #[schema(example = json!(["k7qm-2xwe-r5ta", "…"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+impl Responder for MfaEnabledResponse {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        no_store(self)
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CurrentUserResponse {
     #[schema(example = "success")]

@@ -31,13 +31,16 @@ pub use uploads::UploadSettings;
 use passwords::MIN_PRODUCTION_BCRYPT_COST;
 use source::{Source, invalid};
 
+/// Seconds in a day: the window of an account's free wrong tries.
+const DAY: u64 = 24 * 60 * 60;
+
 use crate::{
     auth::keys::{JwtAlgorithm, MIN_SECRET_BYTES, TokenSettings},
     client_ip::TrustedProxies,
     db::DatabaseUrl,
     logging::LogFormat,
     mail::transport::MailTransport,
-    throttle::Limits,
+    throttle::{Lane, Limits},
     uploads::storage::StorageSettings,
 };
 
@@ -104,9 +107,14 @@ impl Settings {
             rate_limits: Limits {
                 enabled: source.parsed("RATE_LIMIT_ENABLED")?,
                 login_per_ip: source.parsed("RATE_LIMIT_LOGIN_PER_IP")?,
-                login_per_account: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT")?,
-                login_per_account_and_ip: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP")?,
-                confirm_per_account: source.parsed("RATE_LIMIT_CONFIRM_PER_ACCOUNT")?,
+                password: Lane {
+                    per_network: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP")?,
+                    free: source.parsed("RATE_LIMIT_LOGIN_PER_ACCOUNT")?,
+                    longest_wait_secs: 15 * 60,
+                },
+                totp_code: Lane::of((5, 15 * 60), (10, DAY), 60 * 60),
+                recovery_code: Lane::of((5, 15 * 60), (10, DAY), 15 * 60),
+                mailed_code: Lane::of((5, 15 * 60), (20, DAY), 60 * 60),
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
                 refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,

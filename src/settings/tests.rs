@@ -34,9 +34,12 @@ fn defaults_match_the_contract() {
     assert_eq!(s.server.request_body_timeout_secs, 5);
     assert!(s.rate_limits.enabled);
     assert_eq!(s.rate_limits.login_per_ip, "20/1m".parse().unwrap());
-    assert_eq!(s.rate_limits.login_per_account, "10/15m".parse().unwrap());
-    assert_eq!(s.rate_limits.login_per_account_and_ip, "5/15m".parse().unwrap());
-    assert_eq!(s.rate_limits.confirm_per_account, "5/15m".parse().unwrap());
+    assert_eq!(s.rate_limits.password.free, "10/1d".parse().unwrap());
+    assert_eq!(s.rate_limits.password.per_network, "5/15m".parse().unwrap());
+    assert_eq!(s.rate_limits.password.longest_wait_secs, 900);
+    assert_eq!(s.rate_limits.totp_code.free, "10/1d".parse().unwrap());
+    assert_eq!(s.rate_limits.totp_code.longest_wait_secs, 3600);
+    assert_eq!(s.rate_limits.mailed_code.free, "20/1d".parse().unwrap());
     assert_eq!(s.rate_limits.register_per_ip, "10/1h".parse().unwrap());
     assert_eq!(s.rate_limits.upload_per_ip, "30/1h".parse().unwrap());
     assert_eq!(s.rate_limits.refresh_per_ip, "60/1m".parse().unwrap());

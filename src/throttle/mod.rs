@@ -57,16 +57,14 @@ impl fmt::Display for RateLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     LoginPerIp,
-    /// Confirmations of a signed-in user's password (change, deletion), by user id: a bucket of
-    /// its own, so a stolen access token can neither guess freely nor lock the owner's logins.
-    ConfirmPerAccount(i64),
     RegisterPerIp,
     UploadPerIp,
     RefreshPerIp,
     /// Requests that send a message (a reset or verification code), by address.
     MailPerIp,
     /// Messages asked for one address (its normalised email's hash, known or not: the limit
-    /// answers alike for both), from anywhere.
+    /// answers alike for both): from this client's network, and from anywhere at a higher
+    /// rate, so a stranger spends his own share and not the owner's.
     MailPerAddress([u8; 32]),
 }
 
@@ -88,12 +86,13 @@ impl Limit {
     /// at `SITE_FACTOR` times the rate.
     fn counters(self, client: ClientIp, rate: RateLimit) -> Vec<(String, RateLimit)> {
         let name = match self {
-            Limit::ConfirmPerAccount(user_id) => {
-                return vec![(format!("confirm-account:{user_id}"), rate)];
-            }
             Limit::MailPerAddress(hash) => {
                 let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
-                return vec![(format!("mail-address:{hex}"), rate)];
+                let subject = client.rate_limit_subject();
+                return vec![
+                    (format!("mail-address-ip:{hex}:{subject}"), rate),
+                    (format!("mail-address:{hex}"), RateLimit { max: rate.max * 3, ..rate }),
+                ];
             }
             Limit::LoginPerIp => "login-ip",
             Limit::RegisterPerIp => "register-ip",
@@ -116,23 +115,70 @@ pub struct Limits {
     /// `false` turns every limit off (benchmarks, test tools hammering from one address).
     pub enabled: bool,
     pub login_per_ip: RateLimit,
-    /// Failed logins against one account, from anywhere.
-    pub login_per_account: RateLimit,
-    /// Failed logins against one account from one address.
-    pub login_per_account_and_ip: RateLimit,
-    pub confirm_per_account: RateLimit,
+    /// Wrong passwords of one account (`account::attempts`), at login and at a confirmation.
+    pub password: Lane,
+    /// Wrong TOTP codes of one account: at login, at enrolment, at turning MFA off.
+    pub totp_code: Lane,
+    /// Wrong recovery codes of one account: apart from TOTP codes, so that an attack on the
+    /// authenticator's step leaves its owner a way in.
+    pub recovery_code: Lane,
+    /// Wrong mailed codes of one account (reset, verification, email change), across codes.
+    pub mailed_code: Lane,
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
     pub refresh_per_ip: RateLimit,
     pub mail_per_ip: RateLimit,
+    /// Codes asked for one email address from one network; three times this from anywhere.
     pub mail_per_address: RateLimit,
+}
+
+/// How many wrong tries of one secret an account takes (`account::attempts`): `per_network`
+/// from one address (an IPv6 /64), twice that from one IPv6 /48; `free` from anywhere in its
+/// window, after which each try waits for the one before it, twice as long each time (2 s after
+/// the last free one, then 4 s, …) up to `longest_wait_secs`: slowed, never opened, and never
+/// locked for longer than the longest wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane {
+    pub per_network: RateLimit,
+    pub free: RateLimit,
+    pub longest_wait_secs: u64,
+}
+
+impl Lane {
+    /// The lane of the secrets that are not configured one by one.
+    pub const fn of(per_network: (u64, u64), free: (u64, u64), longest_wait_secs: u64) -> Lane {
+        Lane {
+            per_network: RateLimit { max: per_network.0, period_secs: per_network.1 },
+            free: RateLimit { max: free.0, period_secs: free.1 },
+            longest_wait_secs,
+        }
+    }
+
+    /// The counters a try from `client` on `account` (which names the lane) counts against,
+    /// the account-wide one last.
+    pub fn counters(&self, client: ClientIp, account: &str) -> Vec<(String, RateLimit)> {
+        let mut counters =
+            vec![(format!("try-ip:{account}:{}", client.rate_limit_subject()), self.per_network)];
+        if let Some(site) = client.rate_limit_site() {
+            let site_rate = RateLimit { max: self.per_network.max * 2, ..self.per_network };
+            counters.push((format!("try-site:{account}:{site}"), site_rate));
+        }
+        counters.push((format!("try:{account}"), self.free));
+        counters
+    }
+
+    /// How long the gate stays closed behind the `nth` try that closes it (the last free try
+    /// is the first): 2^nth seconds, at most the longest wait.
+    pub fn wait_secs(&self, nth: i64) -> i64 {
+        let doubled = 1_i64.checked_shl(nth.clamp(1, 62) as u32).unwrap_or(i64::MAX);
+        doubled.min(self.longest_wait_secs as i64)
+    }
 }
 
 impl Limits {
     fn rate(&self, limit: Limit) -> RateLimit {
         match limit {
             Limit::LoginPerIp => self.login_per_ip,
-            Limit::ConfirmPerAccount(_) => self.confirm_per_account,
             Limit::RegisterPerIp => self.register_per_ip,
             Limit::UploadPerIp => self.upload_per_ip,
             Limit::RefreshPerIp => self.refresh_per_ip,
@@ -180,93 +226,32 @@ impl Limits {
         })
         .await
     }
-
-    /// Refuses a login that the failures before it rule out, before any bcrypt work: from an
-    /// address that has failed `login_per_account_and_ip` times against this account; or, once
-    /// the account has failed `login_per_account` times from anywhere, from any address that
-    /// has failed against it at all. An address without a failure on the account still gets
-    /// its try, so an attack on an account does not lock its owner out, while a distributed
-    /// guesser gets one more guess per fresh address (each also under `login_per_ip`).
-    pub async fn check_failed_logins(
-        &self,
-        pool: &Pool,
-        client: ClientIp,
-        email: &str,
-    ) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let counters = self.failure_counters(client, email);
-        db::run(pool, move |conn| {
-            let now = chrono::Utc::now().timestamp();
-            let [(pair_key, pair_rate), (account_key, account_rate)] = counters;
-            let pair = Window::of(&pair_key, pair_rate, now);
-            let account = Window::of(&account_key, account_rate, now);
-            let from_here = rate_limits::hits(conn, &pair.key)?;
-            if from_here >= pair_rate.max as i64 {
-                return Err(pair.refusal(now));
-            }
-            if from_here > 0 && rate_limits::hits(conn, &account.key)? >= account_rate.max as i64 {
-                return Err(account.refusal(now));
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Counts one failed login against the account, from anywhere and from this address.
-    /// Returns whether this failure brought the account to its limit: once per window, the
-    /// moment to tell the owner.
-    pub async fn record_failed_login(
-        &self,
-        pool: &Pool,
-        client: ClientIp,
-        email: &str,
-    ) -> Result<bool, ApiError> {
-        if !self.enabled {
-            return Ok(false);
-        }
-        let counters = self.failure_counters(client, email);
-        let account_max = counters[1].1.max as i64;
-        let hits = self.count(pool, counters.to_vec(), false).await?;
-        Ok(hits.get(1) == Some(&account_max))
-    }
-
-    fn failure_counters(&self, client: ClientIp, email: &str) -> [(String, RateLimit); 2] {
-        [
-            (
-                format!("login-fail:{email}:{}", client.rate_limit_subject()),
-                self.login_per_account_and_ip,
-            ),
-            (format!("login-fail-account:{email}"), self.login_per_account),
-        ]
-    }
 }
 
 /// The fixed window of a counter that `now` falls in.
-struct Window {
-    key: String,
-    ends_at: i64,
+pub struct Window {
+    pub key: String,
+    pub ends_at: i64,
 }
 
 impl Window {
-    fn of(counter: &str, rate: RateLimit, now: i64) -> Window {
+    pub fn of(counter: &str, rate: RateLimit, now: i64) -> Window {
         let period = rate.period_secs as i64;
         let window = now.div_euclid(period);
         Window { key: format!("{counter}:{window}"), ends_at: (window + 1) * period }
     }
 
-    fn ends(&self) -> Result<chrono::NaiveDateTime, ApiError> {
+    pub fn ends(&self) -> Result<chrono::NaiveDateTime, ApiError> {
         timestamp(self.ends_at)
     }
 
     /// 429, retried when the window ends.
-    fn refusal(&self, now: i64) -> ApiError {
+    pub fn refusal(&self, now: i64) -> ApiError {
         ApiError::TooManyRequests { retry_after_secs: (self.ends_at - now).max(1) as u64 }
     }
 }
 
-fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, ApiError> {
+pub fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, ApiError> {
     DateTime::from_timestamp(secs, 0)
         .map(|t| t.naive_utc())
         .ok_or_else(|| ApiError::internal("time out of range"))

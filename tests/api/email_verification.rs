@@ -25,10 +25,12 @@ async fn registration_mails_a_code_that_verifies_the_address_once(backend: Backe
     assert!(message.contains("Subject: Your code to verify ada@example.com\r\n"), "{message}");
     let code = code_in(message);
     let link = message.lines().find(|line| line.contains("/verify-email#")).unwrap();
+    let link_code = link_code_in(message);
     assert!(
-        link.ends_with(&format!("/verify-email#email=ada%40example.com&code={code}")),
+        link.ends_with(&format!("/verify-email#email=ada%40example.com&code={link_code}")),
         "{link}"
     );
+    assert_eq!(link_code.len(), 43, "{link}");
     assert_eq!(email_verified(&app, &token).await, json!(false));
 
     assert_eq!(

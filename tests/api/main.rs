@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod attempts;
 mod audit;
 mod dependencies;
 mod email_change;

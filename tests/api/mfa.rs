@@ -9,59 +9,12 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
+use crate::helpers::{totp_code as code, wrong_code as wrong};
 
-const EMAIL: &str = "ada@example.com";
-
-/// The code an authenticator app shows now for the base32 `secret`.
-fn code(secret: &str) -> String {
-    let bytes = totp_rs::Secret::try_from_base32(secret).unwrap().to_vec();
-    let totp = totp_rs::Builder::new().with_secret(bytes).build().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    totp.generate(now.as_secs()).to_string()
-}
-
-/// A six-digit code that is not the current one (nor a neighbour's, at these odds).
-fn wrong(code: &str) -> String {
-    format!("{:06}", (code.parse::<u32>().unwrap() + 500_000) % 1_000_000)
-}
-
-/// Lets the current step be used again: two logins within one 30-second step.
-fn forget_used_step(app: &TestApp) {
-    diesel::update(users::table.filter(users::email.eq(EMAIL)))
-        .set(users::totp_last_step.eq(None::<i64>))
-        .execute(&mut app.db())
-        .unwrap();
-}
+const EMAIL: &str = MFA_EMAIL;
 
 fn notices(app: &TestApp, kind: &str) -> i64 {
     mail_outbox::table.filter(mail_outbox::kind.eq(kind)).count().get_result(&mut app.db()).unwrap()
-}
-
-/// Registers Ada, logs in, and turns MFA on: the base32 secret, the recovery codes, and the
-/// session that turned it on (its access token is still aal1).
-async fn with_mfa(app: &TestApp) -> (String, Vec<String>, Tokens) {
-    app.register("Ada", EMAIL, PASSWORD).await;
-    let session = app.session_for(EMAIL).await;
-    let (status, body) = app.enrol_totp(&session.access, &json!({"password": PASSWORD})).await;
-    assert_eq!(status, 200, "{body}");
-    let secret = body["secret"].as_str().unwrap().to_owned();
-    let (status, body) = app.confirm_totp(&session.access, &json!({"code": code(&secret)})).await;
-    assert_eq!(status, 200, "{body}");
-    let recovery: Vec<String> = body["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    forget_used_step(app);
-    (secret, recovery, session)
-}
-
-/// The first step of a login of an account with MFA: its mfa_token.
-async fn mfa_token(app: &TestApp) -> String {
-    let (status, body) = status_and_json(app.login(EMAIL, PASSWORD).await).await;
-    assert_eq!(status, 200, "{body}");
-    body["mfa_token"].as_str().expect("an mfa_token").to_owned()
 }
 
 async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Backend) {
@@ -69,6 +22,18 @@ async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Bac
     app.register("Ada", EMAIL, PASSWORD).await;
     let this = app.session_for(EMAIL).await;
     let other = app.session_for(EMAIL).await;
+    // A factor is set up only on a proved address: else a squatter keeps it from its owner.
+    assert_eq!(
+        app.enrol_totp(&this.access, &json!({"password": PASSWORD})).await,
+        (403, error_body("Email not verified"))
+    );
+    let pending: Option<String> = users::table
+        .filter(users::email.eq(EMAIL))
+        .select(users::totp_secret)
+        .first(&mut app.db())
+        .unwrap();
+    assert_eq!(pending, None);
+    app.mark_verified(EMAIL);
     let wrong_password = json!({"password": "not the password"});
     assert_eq!(
         app.enrol_totp(&this.access, &wrong_password).await,
@@ -123,18 +88,26 @@ async fn enrolment_shows_a_secret_and_a_confirmed_code_turns_mfa_on(backend: Bac
         recovery.iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(distinct.len(), 10);
     assert!(distinct.iter().all(|c| c.len() == 14 && c.chars().filter(|&c| c == '-').count() == 2));
-    assert_eq!(body, json!({"status": "success", "recovery_codes": recovery}));
+    let fresh = Tokens::from_body(&body);
+    let mut expected = fresh.body("MFA enabled");
+    expected["recovery_codes"] = json!(recovery);
+    assert_eq!(body, expected);
+    assert_eq!(jwt_claims(&fresh.access)["aal"], "aal2");
+    assert_eq!(jwt_claims(&fresh.access)["amr"], json!(["pwd", "otp"]));
 
-    // Every other session ended; this one lives.
-    assert_eq!(app.me_status(&other.access).await, 401);
-    assert_eq!(app.refresh(&other.refresh).await.status(), 401);
-    assert_eq!(app.me_status(&this.access).await, 200);
+    // Every session ended, the calling one too: no copy of its refresh token mints aal2 tokens.
+    for ended in [&other, &this] {
+        assert_eq!(app.me_status(&ended.access).await, 401);
+        assert_eq!(app.refresh(&ended.refresh).await.status(), 401);
+    }
+    assert_eq!(app.me_status(&fresh.access).await, 200);
     assert_eq!(notices(&app, "mfa_enabled"), 1);
     assert_eq!(
-        app.enrol_totp(&this.access, &json!({"password": PASSWORD})).await,
+        app.enrol_totp(&fresh.access, &json!({"password": PASSWORD})).await,
         (400, error_body("MFA already enabled"))
     );
-    assert_eq!(confirm(code(&secret)).await, (400, error_body("MFA already enabled")));
+    let again = app.confirm_totp(&fresh.access, &json!({"code": code(&secret)})).await;
+    assert_eq!(again, (400, error_body("MFA already enabled")));
 }
 
 async fn a_login_with_mfa_waits_for_the_code_and_its_session_is_aal2(backend: Backend) {
@@ -230,27 +203,6 @@ async fn an_mfa_token_expires_and_ends_after_five_wrong_codes(backend: Backend) 
     );
 }
 
-async fn wrong_codes_count_against_the_accounts_login_limits(backend: Backend) {
-    let app = spawn_app_with(backend, |s| {
-        s.rate_limits.enabled = true;
-        s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.login_per_account_and_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.login_per_account = "3/1h".parse().unwrap();
-        s.rate_limits.register_per_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.confirm_per_account = "1000/1h".parse().unwrap();
-    })
-    .await;
-    let (secret, _, _) = with_mfa(&app).await;
-    let token = mfa_token(&app).await;
-    let mut statuses = Vec::new();
-    for attempt in
-        [wrong(&code(&secret)), wrong(&code(&secret)), wrong(&code(&secret)), code(&secret)]
-    {
-        statuses.push(app.login_mfa(&json!({"mfa_token": token, "code": attempt})).await.0);
-    }
-    assert_eq!(statuses, [401, 401, 401, 429]);
-}
-
 async fn recovery_codes_work_once_each_and_the_user_is_told(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, recovery, _) = with_mfa(&app).await;
@@ -294,9 +246,15 @@ async fn recovery_codes_work_once_each_and_the_user_is_told(backend: Backend) {
 }
 
 async fn an_aal1_token_cannot_change_what_mfa_protects(backend: Backend) {
+    use auth_service::db::schema::sessions;
     let app = spawn_app(backend).await;
     let (secret, _, session) = with_mfa(&app).await;
-    let aal1 = &session.access;
+    // No password-only session starts for an account with MFA on any more; one from before the
+    // rules is made here by hand.
+    diesel::update(sessions::table).set(sessions::amr.eq("pwd")).execute(&mut app.db()).unwrap();
+    let (status, body) = status_and_json(app.refresh(&session.refresh).await).await;
+    assert_eq!(status, 200, "{body}");
+    let aal1 = &Tokens::from_body(&body).access;
     assert_eq!(jwt_claims(aal1)["aal"], "aal1");
     let refused = (403, error_body("Second factor required"));
     let password = json!({"password": PASSWORD});
@@ -314,9 +272,11 @@ async fn an_aal1_token_cannot_change_what_mfa_protects(backend: Backend) {
     assert_eq!(app.user_count(), 1);
     assert!(app.user(EMAIL).totp_enabled_at.is_some());
 
-    // The session that turned MFA on proved a code: its next refresh is aal2.
-    let (status, body) = status_and_json(app.refresh(&session.refresh).await).await;
+    // A login that proves the code is aal2.
+    let token = mfa_token(&app).await;
+    let (status, body) = app.login_mfa(&json!({"mfa_token": token, "code": code(&secret)})).await;
     assert_eq!(status, 200, "{body}");
+    forget_used_step(&app);
     let aal2 = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(jwt_claims(&aal2)["aal"], "aal2");
     let (app_ref, aal2_ref) = (&app, &aal2);
@@ -366,21 +326,67 @@ async fn accounts_without_mfa_see_no_change(backend: Backend) {
     );
 }
 
-async fn a_password_reset_of_an_account_with_mfa_still_asks_for_its_code(backend: Backend) {
-    let smtp = SmtpServer::start();
-    let app = spawn_app_with_smtp(backend, &smtp).await;
-    let (secret, _, _) = with_mfa(&app).await;
+/// A reset of `EMAIL` with the mailed code: its status and body.
+async fn reset_by_mail(app: &TestApp, smtp: &SmtpServer) -> (u16, serde_json::Value) {
     app.post_json("/api/password/forgot", &json!({"email": EMAIL})).await;
     let message = smtp.wait_for_subject("Your password reset code", 1).await.remove(0);
-    let body = json!({"email": EMAIL, "code": code_in(&message), "new_password": "another long passphrase"});
-    let (status, body) = status_and_json(app.post_json("/api/password/reset", &body).await).await;
+    let body = json!({"email": EMAIL, "code": code_in(&message), "new_password": NEW_PASSWORD});
+    status_and_json(app.post_json("/api/password/reset", &body).await).await
+}
+
+const NEW_PASSWORD: &str = "another long passphrase";
+
+async fn a_password_reset_of_an_account_with_mfa_changes_nothing_until_the_factor(
+    backend: Backend,
+) {
+    // Before: the mailbox alone changed the password and ended every session, as often as
+    // whoever held it liked, and then asked for the factor.
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    let (secret, _, session) = with_mfa(&app).await;
+    let (status, body) = reset_by_mail(&app, &smtp).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mfa_required"], true, "{body}");
     assert!(body.get("access_token").is_none(), "{body}");
+    // Nothing changed yet: the owner's session lives, her password still works.
+    assert_eq!(app.me_status(&session.access).await, 200);
+    let (status, step) = status_and_json(app.login(EMAIL, PASSWORD).await).await;
+    assert_eq!((status, step["mfa_required"].clone()), (200, json!(true)));
+    assert_eq!(notices(&app, "password_changed"), 0);
+    // The factor proved, the reset is done: the new password, a new aal2 session, the rest ended.
     let token = body["mfa_token"].as_str().unwrap();
     let (status, body) = app.login_mfa(&json!({"mfa_token": token, "code": code(&secret)})).await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!((status, body["message"].clone()), (200, json!("Password reset")), "{body}");
     assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aal"], "aal2");
+    assert_eq!(app.me_status(&session.access).await, 401);
+    assert_eq!(app.login(EMAIL, PASSWORD).await.status(), 401);
+    assert_eq!(app.login(EMAIL, NEW_PASSWORD).await.status(), 200);
+    assert_eq!(notices(&app, "password_changed"), 1);
+}
+
+async fn a_reset_that_first_proves_the_mailbox_drops_the_factors_set_up_before(backend: Backend) {
+    // Before: a squatter's factor on a never-verified address outlived the owner's reset, which
+    // ended in "MFA required".
+    use auth_service::db::schema::recovery_codes;
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    with_mfa(&app).await;
+    // A factor set up on an address no one had proved (the rule refuses that now).
+    diesel::update(users::table)
+        .set(users::email_verified_at.eq(None::<chrono::NaiveDateTime>))
+        .execute(&mut app.db())
+        .unwrap();
+    let (status, body) = reset_by_mail(&app, &smtp).await;
+    assert_eq!((status, body["message"].clone()), (200, json!("Password reset")), "{body}");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (claims["aal"].clone(), claims["email_verified"].clone()),
+        (json!("aal1"), json!(true))
+    );
+    assert!(app.user(EMAIL).totp_enabled_at.is_none());
+    let left: i64 = recovery_codes::table.count().get_result(&mut app.db()).unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(app.login(EMAIL, NEW_PASSWORD).await.status(), 200);
 }
 
 async fn a_missing_or_wrong_key_stops_the_start_and_names_it(backend: Backend) {
@@ -477,10 +483,10 @@ both_backends!(
     a_login_with_mfa_waits_for_the_code_and_its_session_is_aal2,
     a_code_is_refused_when_replayed_in_its_step,
     an_mfa_token_expires_and_ends_after_five_wrong_codes,
-    wrong_codes_count_against_the_accounts_login_limits,
     recovery_codes_work_once_each_and_the_user_is_told,
     an_aal1_token_cannot_change_what_mfa_protects,
     accounts_without_mfa_see_no_change,
-    a_password_reset_of_an_account_with_mfa_still_asks_for_its_code,
+    a_password_reset_of_an_account_with_mfa_changes_nothing_until_the_factor,
+    a_reset_that_first_proves_the_mailbox_drops_the_factors_set_up_before,
     a_missing_or_wrong_key_stops_the_start_and_names_it
 );

@@ -33,8 +33,8 @@ async fn failed_logins_reaching_the_account_limit_tell_the_owner_once(backend: B
     let app = spawn_app_with_smtp_and(backend, &smtp, |s| {
         s.rate_limits.enabled = true;
         s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.login_per_account_and_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.login_per_account = "3/1h".parse().unwrap();
+        s.rate_limits.password.per_network = "1000/1h".parse().unwrap();
+        s.rate_limits.password.free = "3/1h".parse().unwrap();
         s.rate_limits.register_per_ip = "1000/1h".parse().unwrap();
     })
     .await;

@@ -104,7 +104,8 @@ async fn password_guesses_through_a_stolen_token_are_throttled(backend: Backend)
     let app = spawn_app_with(backend, |s| {
         s.rate_limits.enabled = true;
         s.rate_limits.login_per_ip = "1000/1h".parse().unwrap();
-        s.rate_limits.confirm_per_account = "2/1h".parse().unwrap();
+        s.rate_limits.password.per_network = "1000/1h".parse().unwrap();
+        s.rate_limits.password.free = "2/1h".parse().unwrap();
     })
     .await;
     app.register("A", "pw@example.com", PASSWORD).await;
@@ -114,7 +115,12 @@ async fn password_guesses_through_a_stolen_token_are_throttled(backend: Backend)
     assert_eq!(app.change_password(&session.access, &guess).await.0, 403);
     let (status, body) = app.change_password(&session.access, &guess).await;
     assert_eq!((status, body), (429, error_body("Too many requests, try again later")));
-    // A bucket of its own: the guesses through the token do not lock the owner's logins.
+    // One budget with the logins: the owner is slowed as the guesser is, never locked out.
+    let response = app.login("pw@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait <= 2, "Retry-After {wait}");
+    tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 100)).await;
     assert_eq!(app.login("pw@example.com", PASSWORD).await.status(), 200);
 }
 

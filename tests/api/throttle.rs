@@ -4,7 +4,7 @@
 use auth_service::{
     db::{rate_limits, schema::rate_limits as table},
     settings::Settings,
-    throttle::RateLimit,
+    throttle::{Lane, RateLimit},
 };
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use serde_json::json;
@@ -22,9 +22,7 @@ fn limit(value: &str) -> RateLimit {
 fn limits(settings: &mut Settings) {
     settings.rate_limits.enabled = true;
     settings.rate_limits.login_per_ip = limit("1000/1h");
-    settings.rate_limits.login_per_account = limit("1000/1h");
-    settings.rate_limits.login_per_account_and_ip = limit("1000/1h");
-    settings.rate_limits.confirm_per_account = limit("1000/1h");
+    settings.rate_limits.password = Lane::of((1000, 3600), (1000, 3600), 900);
     settings.rate_limits.register_per_ip = limit("1000/1h");
     settings.rate_limits.upload_per_ip = limit("1000/1h");
     settings.rate_limits.refresh_per_ip = limit("1000/1h");
@@ -158,35 +156,10 @@ async fn login_behind_a_forwarded_proxy_reads_only_forwarded(backend: Backend) {
     );
 }
 
-async fn failed_logins_on_an_account_refuse_the_failing_addresses_not_its_owner(backend: Backend) {
-    // Eleven wrong passwords from one address locked the owner out from another (429 for 839 s).
-    let app = spawn_app_with(backend, |s| {
-        limits(s);
-        s.rate_limits.login_per_account = limit("3/15m");
-        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
-    app.register("A", "a@example.com", PASSWORD).await;
-    app.register("B", "b@example.com", PASSWORD).await;
-    for i in 0..3 {
-        let response = login_via(&app, &format!("198.51.100.{i}"), "A@Example.com ", "wrong").await;
-        assert_eq!(response.status().as_u16(), 401);
-    }
-    // An address that failed on the account is refused, even with the right password...
-    assert_throttled(login_via(&app, "198.51.100.0", "a@example.com", PASSWORD).await, 900).await;
-    // ...the owner, on an address with no failure, gets in...
-    assert_eq!(login_via(&app, "198.51.100.50", "a@example.com", PASSWORD).await.status(), 200);
-    // ...a fresh guesser gets one guess, then is refused like the others...
-    assert_eq!(login_via(&app, "198.51.100.60", "a@example.com", "wrong").await.status(), 401);
-    assert_throttled(login_via(&app, "198.51.100.60", "a@example.com", "wrong").await, 900).await;
-    // ...and the other account is not affected.
-    assert_eq!(login_via(&app, "198.51.100.0", "b@example.com", PASSWORD).await.status(), 200);
-}
-
 async fn one_address_failing_on_an_account_is_refused_on_it_alone(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         limits(s);
-        s.rate_limits.login_per_account_and_ip = limit("2/15m");
+        s.rate_limits.password.per_network = limit("2/15m");
         s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
@@ -208,7 +181,7 @@ async fn throttled_login_never_reaches_bcrypt(backend: Backend) {
     use auth_service::db::schema::users;
     let app = spawn_app_with(backend, |s| {
         limits(s);
-        s.rate_limits.login_per_account = limit("1/1h");
+        s.rate_limits.password.free = limit("1/1h");
     })
     .await;
     app.register("A", "a@example.com", PASSWORD).await;
@@ -297,7 +270,7 @@ async fn disabled_rate_limits_never_answer_429(backend: Backend) {
         limits(s);
         s.rate_limits.enabled = false;
         s.rate_limits.login_per_ip = limit("1/1h");
-        s.rate_limits.login_per_account = limit("1/1h");
+        s.rate_limits.password.free = limit("1/1h");
     })
     .await;
     for _ in 0..5 {
@@ -312,16 +285,16 @@ async fn counters_of_ended_windows_are_pruned(backend: Backend) {
     let now = chrono::Utc::now().naive_utc();
     let ended = now - chrono::Duration::minutes(5);
     rate_limits::record_hit(&mut app.db(), "login-ip:old:1", ended).unwrap();
-    // A failed login (no such account): its address's attempt and the account's two failures.
+    // A failed login (no such account): its address's attempt and the account's two counters.
     app.login("a@example.com", PASSWORD).await;
     auth_service::sweeper::sweep(&mut app.db(), now).unwrap();
     let keys: Vec<String> =
         table::table.select(table::key).order(table::key).load(&mut app.db()).unwrap();
     assert_eq!(keys.len(), 3, "{keys:?}");
     let prefixes = [
-        "login-fail-account:a@example.com:",
-        "login-fail:a@example.com:127.0.0.1:",
         "login-ip:127.0.0.1:",
+        "try-ip:password:a@example.com:127.0.0.1:",
+        "try:password:a@example.com:",
     ];
     assert!(keys.iter().zip(prefixes).all(|(key, prefix)| key.starts_with(prefix)), "{keys:?}");
 }
@@ -332,7 +305,6 @@ both_backends!(
     login_behind_a_trusted_proxy_is_counted_per_forwarded_client,
     login_behind_a_forwarded_proxy_reads_only_forwarded,
     forwarded_clients_with_ports_and_ipv6_sites_are_counted_apart,
-    failed_logins_on_an_account_refuse_the_failing_addresses_not_its_owner,
     one_address_failing_on_an_account_is_refused_on_it_alone,
     throttled_login_never_reaches_bcrypt,
     register_over_the_per_ip_limit_is_429_and_creates_nothing,

@@ -4,10 +4,11 @@
 // sessions, and sign in with a recovery code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, base32Decode, claims, totp } from '../support/index.mjs';
+import { api, base32Decode, claims, totp, verifyByMail } from '../support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
-assert.ok(url, 'AUTH_SERVICE_URL must be set (scripts/test sets it)');
+const caught = process.env.MAIL_CATCHER_DIR;
+assert.ok(url && caught, 'AUTH_SERVICE_URL and MAIL_CATCHER_DIR must be set (scripts/test sets them)');
 const { call: request } = api(url);
 
 // The website's fetch calls: a JSON body in, the status and JSON body out.
@@ -34,6 +35,7 @@ test('two-step sign-in: TOTP on, a login with the code, sessions, a recovery cod
   const email = `mfa-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
   const password = 'correct horse battery';
   assert.equal((await call('POST', '/api/register', { body: { name: 'Two Step', email, password } })).status, 201);
+  await verifyByMail(url, caught, email);
   const first = await call('POST', '/api/login', { body: { email, password } });
   assert.equal(first.status, 200);
   const token = first.body.access_token;
@@ -46,6 +48,9 @@ test('two-step sign-in: TOTP on, a login with the code, sessions, a recovery cod
   const confirmed = await call('POST', '/api/mfa/totp/confirm', { token, body: { code: totp(key, now) } });
   assert.equal(confirmed.status, 200);
   assert.equal(confirmed.body.recovery_codes.length, 10);
+  // The calling session ended with the others; the answer carries a new one that proved the code.
+  assert.equal(claims(confirmed.body.access_token).aal, 'aal2');
+  assert.equal((await call('GET', '/', { token })).status, 401);
 
   const step1 = await call('POST', '/api/login', { body: { email, password } });
   assert.deepEqual(Object.keys(step1.body).sort(), ['expires_in', 'message', 'mfa_required', 'mfa_token', 'status']);

@@ -309,11 +309,11 @@ export class AuthClient {
   }
 
   /** Turns MFA on with the app's first code; returns the ten recovery codes (shown once).
-   * Every other session ends; this one is refreshed at once, so its tokens carry the second
-   * factor (`aal2`) that changing the factors asks for. */
+   * Every session ends, this one too; the client goes on in the new one the service answers
+   * with, whose tokens carry the second factor (`aal2`) that changing the factors asks for. */
   async confirmTotp({ code }) {
     const body = await this.#authed('POST', '/api/mfa/totp/confirm', { json: { code } });
-    await this.#refresh(this.#session()?.refreshToken);
+    this.#keep(body);
     return body.recovery_codes;
   }
 

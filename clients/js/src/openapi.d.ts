@@ -544,6 +544,20 @@ export interface components {
             /** @example success */
             status: string;
         };
+        /**
+         * @description The body of a confirmed TOTP enrolment: the recovery codes, and the tokens of the new
+         *     session that proved the code.
+         */
+        MfaEnabledResponse: components["schemas"]["LoginResponse"] & {
+            /**
+             * @description Ten codes, each usable once instead of an authenticator's code.
+             * @example [
+             *       "k7qm-2xwe-r5ta",
+             *       "…"
+             *     ]
+             */
+            recovery_codes: string[];
+        };
         MfaLoginRequest: {
             /**
              * @description The authenticator app's six digits; or instead:
@@ -1074,7 +1088,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent or expired */
+            /** @description Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent, expired or presented from another network than the login's */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1230,7 +1244,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Password is incorrect */
+            /** @description Password is incorrect, or Email not verified (a second factor is set up only on a proved address) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1314,13 +1328,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description MFA is on: ten recovery codes, shown once; every other session ended; this one counts as having proved the second factor from its next refresh */
+            /** @description MFA is on: ten recovery codes, shown once, and the tokens of a new aal2 session; every session of the user ended, the calling one too */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RecoveryCodesResponse"];
+                    "application/json": components["schemas"]["MfaEnabledResponse"];
                 };
             };
             /** @description Invalid code (or no pending secret), MFA already enabled */
@@ -1478,7 +1492,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Password reset: every earlier session and access token of the user ended; these are the tokens of a new one (for an account with MFA: the MFA required body instead, as at login) */
+            /** @description Password reset: every earlier session and access token of the user ended; these are the tokens of a new one. For an account with MFA, instead the MFA required body, as at login, and nothing changed yet: the new password is set, and the sessions end, when POST /api/login/mfa proves the factor */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1496,7 +1510,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this address; see Retry-After */
+            /** @description Too many attempts from this address, or wrong codes of this account; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;

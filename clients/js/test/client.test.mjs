@@ -132,12 +132,16 @@ test('the session-ended event fires after logout everywhere from another client'
 
 test('a login with MFA waits for verifyMfa', async () => {
   const { auth, email } = await signedIn('mfa');
-  const post = (path, body) =>
-    auth.fetch(`${url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  const enrolled = await (await post('/api/mfa/totp', { password })).json();
-  const confirmed = await post('/api/mfa/totp/confirm', { code: totp(enrolled.secret) });
-  assert.equal(confirmed.status, 200);
-  const { recovery_codes: recoveryCodes } = await confirmed.json();
+  await auth.verifyEmail({ email, code: await mailedCode(email, `Your code to verify ${email}`) });
+  const enrolled = await auth.enrolTotp({ password });
+  const before = await auth.getAccessToken();
+  const recoveryCodes = await auth.confirmTotp({ code: totp(enrolled.secret) });
+  assert.equal(recoveryCodes.length, 10);
+  // The client goes on in the new session the service answered with, of level aal2.
+  const after = await auth.getAccessToken();
+  assert.notEqual(after, before);
+  assert.equal(JSON.parse(Buffer.from(after.split('.')[1], 'base64url')).aal, 'aal2');
+  assert.equal((await auth.me()).email, email);
 
   const fresh = new AuthClient({ baseUrl: url });
   const first = await fresh.login({ email, password });

@@ -9,6 +9,17 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
+    /// A JSON POST relayed by a proxy for `client` (believed when the app trusts 127.0.0.1).
+    pub async fn post_json_from(
+        &self,
+        client: &str,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        let request = self.client.post(self.url(path)).header("X-Forwarded-For", client);
+        request.json(body).send().await.expect("request")
+    }
+
     pub async fn register(&self, name: &str, email: &str, password: &str) -> reqwest::Response {
         self.post_json(
             "/api/register",

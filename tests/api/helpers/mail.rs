@@ -120,6 +120,12 @@ pub fn readable(message: &str) -> String {
 }
 
 /// The six-digit code after "code: " in a message.
+/// The long code a message's link carries (`…#email=…&code=…`), which no wrong guess ends.
+pub fn link_code_in(message: &str) -> String {
+    let at = message.find("&code=").expect("a link in the message") + "&code=".len();
+    message[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect()
+}
+
 pub fn code_in(message: &str) -> String {
     let at = message.find("code: ").expect("a code in the message") + "code: ".len();
     message[at..at + 6].to_owned()

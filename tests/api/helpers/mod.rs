@@ -1,10 +1,11 @@
 //! What the integration tests share, by concern: `spawn` (the application on port 0 with a
 //! database of its own, and its replicas), `endpoints` (a `TestApp` method per endpoint),
 //! `tokens` (forging and reading JWTs), `pictures` (images and multipart bodies), `mail` (the
-//! SMTP server), `s3` (the S3 API server) and `process` (the binary in a process of its own).
+//! SMTP server), `mfa` (an account with TOTP on), `s3` (the S3 API server) and `process` (the binary in a process of its own).
 
 mod endpoints;
 mod mail;
+mod mfa;
 mod pictures;
 mod process;
 pub mod s3;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub use mail::*;
+pub use mfa::*;
 pub use pictures::*;
 pub use process::*;
 pub use spawn::*;

@@ -1,0 +1,3 @@
+ALTER TABLE mfa_challenges DROP COLUMN new_password_hash;
+ALTER TABLE email_codes DROP COLUMN link_hash;
+ALTER TABLE mfa_challenges DROP COLUMN network;
