@@ -14,7 +14,7 @@ replicas_sql() {
 }
 
 replicas_test() {
-  local nginx dir s3_port s3_pid bucket proxy_port smtp_port i port upstreams="" pids=()
+  local nginx dir s3_port s3_pid bucket proxy_port front_port smtp_port i port upstreams="" pids=()
   nginx=$(find_nginx || true)
   [[ -n "$nginx" ]] || die "nginx not found: the three-replica test puts it in front of the replicas
   (Debian/Ubuntu: apt-get install nginx-light)"
@@ -39,11 +39,12 @@ replicas_test() {
 
   create_database replicas
   proxy_port=$(free_port)
+  front_port=$(free_port)
   for i in 1 2 3; do
     port=$(free_port)
     start_service server "$dir/r$i" "$port" \
       DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/replicas" \
-      PUBLIC_URL="http://127.0.0.1:$proxy_port" TRUSTED_PROXIES=127.0.0.1 \
+      PUBLIC_URL="http://127.0.0.1:$proxy_port" TRUSTED_PROXIES=127.0.0.10,127.0.0.2 \
       STORAGE=s3 S3_BUCKET="$bucket" S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_PREFIX=pictures/ \
       S3_FORCE_PATH_STYLE=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
       SMTP_URL="smtp://127.0.0.1:$smtp_port" \
@@ -55,7 +56,8 @@ replicas_test() {
     log "replica $i: pid $SERVICE_PID on port $port"
   done
 
-  sed -e "s|@WORK@|$dir|g" -e "s|@PORT@|$proxy_port|g" -e "s|@UPSTREAMS@|$upstreams|" \
+  sed -e "s|@WORK@|$dir|g" -e "s|@PORT@|$proxy_port|g" -e "s|@FRONT_PORT@|$front_port|g" \
+    -e "s|@UPSTREAMS@|$upstreams|" \
     tests/replicas/nginx.conf.template >"$dir/nginx.conf"
   "$nginx" -t -q -c "$dir/nginx.conf" -e "$dir/nginx-error.log" || die "nginx refuses its configuration"
   "$nginx" -c "$dir/nginx.conf" -e "$dir/nginx-error.log" &
@@ -67,7 +69,8 @@ replicas_test() {
   AUTH_SERVICE_URL="http://127.0.0.1:$proxy_port" MAIL_CATCHER_DIR="$dir/caught" \
     node --test tests/node/
   log "three replicas behind nginx: shared pictures, logouts, limits, then SIGKILL under load"
-  PROXY_URL="http://127.0.0.1:$proxy_port" VICTIM_PID="${pids[1]}" \
+  PROXY_URL="http://127.0.0.1:$proxy_port" FRONT_URL="http://127.0.0.1:$front_port" \
+    VICTIM_PID="${pids[1]}" \
     node --test --test-reporter=spec tests/replicas/
 
   log "every named picture has its object; every object is named, or noted for the sweeper"

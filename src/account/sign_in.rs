@@ -126,7 +126,7 @@ impl SessionGrant {
         (hash, checked_at): (String, NaiveDateTime),
     ) -> Result<Option<Granted>, ApiError> {
         let (user_id, key) = (user.id, self.device.key());
-        let user_agent = self.device.user_agent.clone().unwrap_or_else(|| "(no user agent)".into());
+        let family = self.device.family();
         let (owner, mailer) = (user.clone(), ctx.mailer());
         let (grant, started) = ctx
             .db(move |conn| {
@@ -135,10 +135,11 @@ impl SessionGrant {
                     return Ok((self, None));
                 };
                 // After the session's transaction, which holds the user's row: the device is
-                // the notice's business, not the session's.
-                if known_devices::remember(conn, user_id, &key, self.now)? == Sighting::New {
-                    let notice =
-                        mailer.notice(Kind::NewSignIn, &owner, &[("user_agent", &user_agent)]);
+                // the notice's business, not the session's. Not to an address no one proved:
+                // registering a stranger's address must not mail the stranger at each login.
+                let sighting = known_devices::remember(conn, user_id, &key, self.now)?;
+                if sighting == Sighting::New && owner.email_verified_at.is_some() {
+                    let notice = mailer.notice(Kind::NewSignIn, &owner, &[("device", &family)]);
                     mail_outbox::enqueue(conn, &notice)?;
                 }
                 Ok::<_, diesel::result::Error>((self, Some(session_id)))

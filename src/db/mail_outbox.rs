@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{AnyConnection, schema::mail_outbox};
+use super::{AnyConnection, rate_limits, schema::mail_outbox};
 use crate::per_backend;
 
 /// A message to queue.
@@ -20,6 +20,10 @@ pub struct NewMail {
     pub created_at: NaiveDateTime,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
+    /// Whether it counts against its recipient's budget (`RECIPIENT_BUDGET`): with the rate
+    /// limits, off only where they all are (benchmarks, test tools).
+    #[diesel(skip_insertion)]
+    pub budgeted: bool,
 }
 
 /// A claimed message, as the worker sends it.
@@ -36,8 +40,73 @@ pub struct Mail {
     pub attempts: i32,
 }
 
+/// The kinds of message that carry a code: sent ahead of notices, and never dropped (the
+/// requests for them are refused instead, past the recipient's budget).
+pub const CODE_KINDS: [&str; 3] = ["verify_email", "password_reset", "email_change"];
+
+/// What one address receives at most, codes and notices alike: (counter, messages, seconds).
+/// Past it a notice is dropped and a code is refused (429), so no one can turn the service
+/// into a way to fill a stranger's mailbox from the site's own domain.
+pub const RECIPIENT_BUDGET: [(&str, i64, i64); 2] =
+    [("recipient-hour", 10, 60 * 60), ("recipient-day", 30, 24 * 60 * 60)];
+
+/// Queues `mail`, counting it against its recipient's budget; a notice past it is dropped.
 pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
+    let within = !mail.budgeted
+        || count_for_recipient(conn, &recipient_hash(&mail.recipient), mail.created_at)?;
+    if !within && !CODE_KINDS.contains(&mail.kind) {
+        log::info!("{} notice dropped: its recipient's mail budget is spent", mail.kind);
+        return Ok(());
+    }
     diesel::insert_into(mail_outbox::table).values(mail).execute(conn).map(drop)
+}
+
+/// A recipient as its budget's counters name it: the SHA-256 of its (normalised) address, hex,
+/// so no address is kept in the counters.
+pub fn recipient_hash(recipient: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(recipient.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The counters of a recipient's budget at `now`: key, limit, and when its window ends.
+fn recipient_windows(hex: &str, now: NaiveDateTime) -> Vec<(String, i64, i64)> {
+    let now = now.and_utc().timestamp();
+    RECIPIENT_BUDGET
+        .iter()
+        .map(|&(name, max, period)| {
+            let window = now.div_euclid(period);
+            (format!("{name}:{hex}:{window}"), max, (window + 1) * period)
+        })
+        .collect()
+}
+
+/// Counts one message to `recipient`; false when it is past the budget.
+fn count_for_recipient(
+    conn: &mut AnyConnection,
+    hex: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let mut within = true;
+    for (key, max, ends_at) in recipient_windows(hex, now) {
+        let ends = chrono::DateTime::from_timestamp(ends_at, 0).unwrap_or_default().naive_utc();
+        within &= rate_limits::record_hit(conn, &key, ends)? <= max;
+    }
+    Ok(within)
+}
+
+/// When the budget of the recipient whose hash is `hex` has room again, if it is spent now: a
+/// request for a code is refused until then.
+pub fn recipient_full_until(
+    conn: &mut AnyConnection,
+    hex: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<i64>> {
+    for (key, max, ends_at) in recipient_windows(hex, now) {
+        if rate_limits::hits(conn, &key)? >= max {
+            return Ok(Some(ends_at));
+        }
+    }
+    Ok(None)
 }
 
 /// Claims up to `limit` due messages until `lease_until`, oldest first. On PostgreSQL rows
@@ -55,7 +124,8 @@ pub fn claim_due(
         .filter(mail_outbox::failed_at.is_null())
         .filter(mail_outbox::next_attempt_at.le(now))
         .filter(mail_outbox::locked_until.is_null().or(mail_outbox::locked_until.lt(now)))
-        .order(mail_outbox::id)
+        // Codes first: a flood of notices must not make a code arrive after it has expired.
+        .order((mail_outbox::kind.eq_any(CODE_KINDS).desc(), mail_outbox::id))
         .limit(limit)
         .select(mail_outbox::id);
     let claim = |ids: Vec<i64>| {
@@ -80,7 +150,7 @@ pub fn claim_due(
         }),
     }
     .map(|mut claimed: Vec<Mail>| {
-        claimed.sort_by_key(|mail| mail.id);
+        claimed.sort_by_key(|mail| (!CODE_KINDS.contains(&mail.kind.as_str()), mail.id));
         claimed
     })
 }

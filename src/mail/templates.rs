@@ -89,7 +89,7 @@ impl Kind {
             | Kind::MfaEnabled
             | Kind::MfaDisabled => &["name", "email", "ip", "time", "app_url"],
             Kind::RecoveryCodeUsed => &["name", "email", "ip", "time", "app_url", "left"],
-            Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "user_agent"],
+            Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "device"],
         }
     }
 }
@@ -161,6 +161,10 @@ impl Templates {
                             .iter()
                             .find(|(fact, _)| fact == name)
                             .map_or("", |(_, value)| value);
+                        let value = match USER_TEXT.contains(&name.as_str()) {
+                            true => as_user_text(value),
+                            false => value.to_owned(),
+                        };
                         out.extend(value.chars().map(|c| if c.is_control() { ' ' } else { c }));
                     }
                 }
@@ -169,6 +173,22 @@ impl Templates {
         };
         Rendered { subject: fill(&template.subject), text: fill(&template.text) }
     }
+}
+
+/// Facts whose text a user chose (an account's name; anyone can register any address).
+const USER_TEXT: [&str; 1] = ["name"];
+const USER_TEXT_CHARS: usize = 32;
+
+/// A user's text as a message shows it: cut short, and quoted when it holds more than a name's
+/// letters, so mail from the site's own domain cannot carry a sender's sentence or link as its
+/// own words.
+fn as_user_text(value: &str) -> String {
+    let mut cut: String = value.chars().take(USER_TEXT_CHARS).collect();
+    if value.chars().count() > USER_TEXT_CHARS {
+        cut.push('…');
+    }
+    let plain = cut.chars().all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-' | '.' | '…'));
+    if plain { cut } else { format!("\"{cut}\"") }
 }
 
 impl Template {
@@ -210,16 +230,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_outbox_sends_ahead_exactly_the_kinds_that_carry_a_code() {
+        for kind in Kind::ALL {
+            let carries_code = kind.facts().contains(&"code");
+            let sent_ahead = crate::db::mail_outbox::CODE_KINDS.contains(&kind.name());
+            assert_eq!(carries_code, sent_ahead, "{}", kind.name());
+        }
+    }
+
+    #[test]
     fn a_fact_cannot_break_a_line_and_an_unknown_placeholder_refuses_to_load() {
         let templates = Templates::load(None).unwrap();
         let name = "Eve\r\n.\r\nBcc: evil@example.com\n";
         let message = templates.render(Kind::PasswordChanged, &[("name", name)]);
         assert!(
-            message.text.starts_with("Hello Eve  .  Bcc: evil@example.com ,\n"),
+            message.text.starts_with("Hello \"Eve  .  Bcc: evil@example.com \",\n"),
             "{}",
             message.text
         );
         assert!(!message.subject.contains('\n'));
+        let hello = |name: &str| {
+            let text = templates.render(Kind::PasswordChanged, &[("name", name)]).text;
+            text.lines().next().unwrap().to_owned()
+        };
+        assert_eq!(hello("Ada Lovelace-Byron"), "Hello Ada Lovelace-Byron,");
+        assert_eq!(hello("Zoë O'Brien"), "Hello Zoë O'Brien,");
+        // A sender's sentence is cut short and quoted as what it is: a name someone typed.
+        assert_eq!(
+            hello("Support: your account is locked, visit https://evil.example/unlock"),
+            "Hello \"Support: your account is locked,…\","
+        );
 
         let dir = tempfile::TempDir::new().unwrap();
         std::fs::write(dir.path().join("password_changed.txt"), "Subject: Hi\n\n{{ code }}\n")

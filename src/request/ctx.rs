@@ -162,6 +162,7 @@ impl Mailer {
             created_at: now.naive_utc(),
             attempts: 0,
             next_attempt_at: now.naive_utc(),
+            budgeted: self.state.rate_limits.enabled,
         }
     }
 }

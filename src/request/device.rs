@@ -35,18 +35,42 @@ impl Device {
         SeenFrom { ip: self.network.clone(), user_agent: self.user_agent.clone() }
     }
 
-    /// The key of `known_devices`: the network and the user agent's family, its text without
-    /// version numbers (a browser that updated itself is the same device; another browser, or
-    /// another system, is not), hashed.
+    /// The key of `known_devices`: the network and the browser's family (a browser that
+    /// updated itself is the same device; another browser, or another system, is not), hashed.
+    /// Free User-Agent text would make every login with a new one a "new device" and a notice.
     pub fn key(&self) -> String {
-        let family: String = self
-            .user_agent
-            .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | '_'))
-            .collect();
-        opaque_token::hash(&format!("{}\n{family}", self.network))
+        opaque_token::hash(&format!("{}\n{}", self.network, self.family()))
+    }
+
+    /// The browser and system, coarsely: "Firefox on Linux", "Safari on iOS". Only names from
+    /// these lists, so a notice never carries text a client chose.
+    pub fn family(&self) -> String {
+        let agent = self.user_agent.as_deref().unwrap_or_default();
+        let browser = [
+            ("Edg/", "Edge"),
+            ("OPR/", "Opera"),
+            ("Firefox/", "Firefox"),
+            ("FxiOS/", "Firefox"),
+            ("CriOS/", "Chrome"),
+            ("Chrome/", "Chrome"),
+            ("Safari/", "Safari"),
+            ("curl/", "curl"),
+            ("node", "Node.js"),
+        ];
+        let system = [
+            ("Windows", "Windows"),
+            ("iPhone", "iOS"),
+            ("iPad", "iOS"),
+            ("Mac OS X", "macOS"),
+            ("Android", "Android"),
+            ("CrOS", "ChromeOS"),
+            ("Linux", "Linux"),
+        ];
+        let first = |names: &[(&str, &'static str)], otherwise: &'static str| {
+            names.iter().find(|(mark, _)| agent.contains(mark)).map_or(otherwise, |(_, name)| name)
+        };
+        let browser = first(&browser, "another browser");
+        format!("{browser} on {}", first(&system, "another system"))
     }
 }
 
@@ -87,6 +111,24 @@ mod tests {
         assert_ne!(before.key(), device("203.0.113.7", CHROME).key());
         assert_ne!(before.key(), device("198.51.100.7", FIREFOX_120).key());
         assert_ne!(before.key(), device("203.0.113.7", "").key());
+    }
+
+    #[test]
+    fn a_device_is_named_by_family_never_by_its_own_text() {
+        let phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 \
+                     (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like \
+                    Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91";
+        let named = |agent: &str| device("203.0.113.7", agent).family();
+        assert_eq!(named(FIREFOX_120), "Firefox on Linux");
+        assert_eq!(named(CHROME), "Chrome on Linux");
+        assert_eq!(named(phone), "Safari on iOS");
+        assert_eq!(named(edge), "Edge on Windows");
+        assert_eq!(named("curl/8.5.0"), "curl on another system");
+        // Text a sender chose is not repeated: a new one each login is the same device.
+        let bait = "URGENT: your account is locked, call +1 555 0100 at once";
+        assert_eq!(named(bait), "another browser on another system");
+        assert_eq!(device("203.0.113.7", bait).key(), device("203.0.113.9", "x").key());
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct ChangeEmailRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ConfirmEmailChangeRequest {
+    /// The six digits the message gives, or the long code its link carries (which wrong
+    /// guesses at the six digits never end).
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = String, example = "042917")]
     pub code: Option<String>,
@@ -102,7 +104,7 @@ pub async fn change_email(
         (status = 400, description = "Missing code, Invalid or expired code, or Email already registered (taken meanwhile)", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 403, description = "Second factor required (MFA on, an aal1 token)", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or wrong codes past the account's budget; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn confirm_email_change(

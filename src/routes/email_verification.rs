@@ -24,6 +24,8 @@ pub struct VerifyEmailRequest {
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = String, example = "aruncs31ss@proton.me")]
     pub email: Option<String>,
+    /// The six digits the message gives, or the long code its link carries (which wrong
+    /// guesses at the six digits never end).
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = String, example = "042917")]
     pub code: Option<String>,
@@ -37,7 +39,7 @@ pub struct VerifyEmailRequest {
     responses(
         (status = 200, description = "Email verified", body = MessageResponse),
         (status = 400, description = "Missing field, or Invalid or expired code", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or wrong codes past the account's budget; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn verify_email(

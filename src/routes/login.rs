@@ -46,7 +46,7 @@ pub struct LoginRequest {
         (status = 400, description = "Missing fields or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 403, description = "Email not verified (the right password, with REQUIRE_EMAIL_VERIFICATION)", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or past the account's password budget (its gate closed); see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn login(

@@ -42,10 +42,10 @@ pub struct MfaLoginRequest {
     tag = "auth",
     request_body = MfaLoginRequest,
     responses(
-        (status = 200, description = "Login successful: a new session whose tokens carry amr [\"pwd\",\"otp\"] (or [\"pwd\",\"recovery\"]) and aal2", body = LoginResponse),
+        (status = 200, description = "Login successful: a new session whose tokens carry amr [\"pwd\",\"otp\"] (or [\"pwd\",\"recovery\"]) and aal2. With the mfa_token of a password reset, message \"Password reset\": the new password is set only now, and every earlier session ends", body = LoginResponse),
         (status = 400, description = "A missing mfa_token, or neither or both of code and recovery_code", body = ErrorBody),
         (status = 401, description = "Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent, expired or presented from another network than the login's", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or past the account's attempt budget for the factor; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn login_mfa(

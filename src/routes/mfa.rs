@@ -122,6 +122,7 @@ pub async fn enrol_totp(
         (status = 200, description = "MFA is on: ten recovery codes, shown once, and the tokens of a new aal2 session; every session of the user ended, the calling one too", body = MfaEnabledResponse),
         (status = 400, description = "Invalid code (or no pending secret), MFA already enabled", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 429, description = "Wrong codes past the account's TOTP budget; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn confirm_totp(

@@ -39,6 +39,8 @@ pub struct ResetPasswordRequest {
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = String, example = "aruncs31ss@proton.me")]
     pub email: Option<String>,
+    /// The six digits the message gives, or the long code its link carries (which wrong
+    /// guesses at the six digits never end).
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = String, example = "042917")]
     pub code: Option<String>,

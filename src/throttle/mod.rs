@@ -8,7 +8,7 @@ use chrono::DateTime;
 
 use crate::{
     client_ip::ClientIp,
-    db::{self, Pool, rate_limits},
+    db::{self, Pool, mail_outbox, rate_limits},
     error::ApiError,
 };
 
@@ -77,6 +77,10 @@ impl Limit {
     }
 }
 
+fn hex(hash: &[u8; 32]) -> String {
+    hash.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// How many times one client's allowance an IPv6 /48 (a site) gets, summed over its /64s.
 const SITE_FACTOR: u64 = 16;
 
@@ -87,7 +91,7 @@ impl Limit {
     fn counters(self, client: ClientIp, rate: RateLimit) -> Vec<(String, RateLimit)> {
         let name = match self {
             Limit::MailPerAddress(hash) => {
-                let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+                let hex = hex(&hash);
                 let subject = client.rate_limit_subject();
                 return vec![
                     (format!("mail-address-ip:{hex}:{subject}"), rate),
@@ -197,7 +201,23 @@ impl Limits {
     ) -> Result<(), ApiError> {
         let counters =
             limits.iter().flat_map(|limit| limit.counters(client, self.rate(*limit))).collect();
-        self.count(pool, counters, true).await.map(drop)
+        self.count(pool, counters, true).await?;
+        // A code asked for an address whose mail budget is spent would be dropped or late.
+        for limit in limits {
+            if let Limit::MailPerAddress(hash) = limit {
+                let recipient = hex(hash);
+                let now = chrono::Utc::now();
+                let full = db::run(pool, move |conn| {
+                    mail_outbox::recipient_full_until(conn, &recipient, now.naive_utc())
+                })
+                .await?;
+                if let Some(ends_at) = full {
+                    let retry_after_secs = (ends_at - now.timestamp()).max(1) as u64;
+                    return Err(ApiError::TooManyRequests { retry_after_secs });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Counts one hit on each counter in one checkout and returns each one's hits in its

@@ -66,7 +66,66 @@ async fn failed_logins_reaching_the_account_limit_tell_the_owner_once(backend: B
     assert_eq!(smtp.wait_for_subject(LIMIT, 1).await.len(), 1);
 }
 
+/// Messages queued for `to`, of `kind` or of any.
+fn queued_for(app: &TestApp, to: &str, kind: Option<&str>) -> i64 {
+    use auth_service::db::schema::mail_outbox;
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    let rows = mail_outbox::table.filter(mail_outbox::recipient.eq(to)).into_boxed();
+    let rows = match kind {
+        Some(kind) => rows.filter(mail_outbox::kind.eq(kind.to_owned())),
+        None => rows,
+    };
+    rows.count().get_result(&mut app.db()).unwrap()
+}
+
+async fn a_strangers_logins_cannot_fill_an_inbox(backend: Backend) {
+    // Before: each login with a new User-Agent mailed "New sign-in" with that text (and the
+    // account's name) to any address registered: 39 messages in 2 s, past every mail limit.
+    let victim = "victim@example.com";
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        let generous = "100000/1h".parse().unwrap();
+        s.rate_limits.login_per_ip = generous;
+        s.rate_limits.register_per_ip = generous;
+        s.rate_limits.mail_per_ip = generous;
+        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.register("Call +1 555 0100 now", victim, PASSWORD).await;
+    let login = |network: u32, agent: String| {
+        let request = app.client.post(app.url("/api/login")).header("User-Agent", agent);
+        let request =
+            request.header("X-Forwarded-For", format!("10.{}.{}.7", network / 256, network % 256));
+        async move {
+            let response = request.json(&json!({"email": victim, "password": PASSWORD})).send();
+            assert_eq!(response.await.unwrap().status(), 200);
+        }
+    };
+    // An address no one proved gets no sign-in notice at all.
+    for network in 0..5 {
+        login(network, format!("Mozilla/5.0 URGENT call us {network}")).await;
+    }
+    assert_eq!(queued_for(&app, victim, Some("new_sign_in")), 0);
+    // Proved, it hears of each new device, a device being a network and a browser family:
+    // new text on one network is no new device...
+    app.mark_verified(victim);
+    for i in 0..5 {
+        login(100, format!("Mozilla/5.0 URGENT call us {i}")).await;
+    }
+    assert_eq!(queued_for(&app, victim, Some("new_sign_in")), 1);
+    // ...and however many networks, at most 10 messages an hour reach the address, the
+    // verification code of the registration among them.
+    for network in 200..240 {
+        login(network, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0".into()).await;
+    }
+    assert_eq!(queued_for(&app, victim, None), 10);
+    // A code asked for now is refused at once rather than queued to arrive late or not at all.
+    let (status, body) = app.forgot_password(victim).await;
+    assert_eq!((status, body), (429, error_body("Too many requests, try again later")));
+}
+
 both_backends!(
+    a_strangers_logins_cannot_fill_an_inbox,
     a_reused_refresh_token_ends_its_session_and_tells_the_user,
     failed_logins_reaching_the_account_limit_tell_the_owner_once
 );

@@ -193,7 +193,36 @@ fn outbox_attempts(app: &TestApp) -> i32 {
     mail_outbox::table.select(mail_outbox::attempts).first(&mut app.db()).unwrap_or(0)
 }
 
+async fn codes_are_sent_ahead_of_notices(backend: Backend) {
+    // Before: the worker sent oldest first, so after 60 notices a reset code came 17 s late.
+    use auth_service::db::mail_outbox::{NewMail, claim_due, enqueue};
+    let app = spawn_app(backend).await;
+    let now = chrono::Utc::now().naive_utc();
+    // Due only in an hour: the app's own worker leaves them to this test.
+    let later = now + chrono::Duration::hours(1);
+    let mail = |kind: &'static str| NewMail {
+        kind,
+        user_id: None,
+        recipient: "ada@example.com".into(),
+        subject: kind.into(),
+        body: String::new(),
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: later,
+        budgeted: false,
+    };
+    let mut conn = app.db();
+    for kind in ["new_sign_in", "login_limit", "new_sign_in", "password_reset", "mfa_enabled"] {
+        enqueue(&mut conn, &mail(kind)).unwrap();
+    }
+    let minute = chrono::Duration::minutes(1);
+    let claimed = claim_due(&mut conn, later + minute, later + minute * 2, 3).unwrap();
+    let kinds: Vec<&str> = claimed.iter().map(|mail| mail.kind.as_str()).collect();
+    assert_eq!(kinds, ["password_reset", "new_sign_in", "login_limit"]);
+}
+
 crate::both_backends!(
+    codes_are_sent_ahead_of_notices,
     a_mailbox_refused_for_good_is_given_up_at_once,
     a_message_undeliverable_for_a_day_is_given_up
 );

@@ -1,14 +1,16 @@
 // Three replicas on one PostgreSQL and one bucket, behind nginx (scripts/lib/replicas.sh starts
 // them): what a user of the site sees through the load balancer, then one replica killed with
-// SIGKILL under load. PROXY_URL is nginx; VICTIM_PID the replica to kill.
+// SIGKILL under load. PROXY_URL is nginx; FRONT_URL a proxy in front of it (the README's TLS
+// proxy); VICTIM_PID the replica to kill.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { PASSWORD as password, api, png } from '../support/index.mjs';
 
 const url = process.env.PROXY_URL;
+const front = process.env.FRONT_URL;
 const victim = Number(process.env.VICTIM_PID);
-assert.ok(url && victim, 'PROXY_URL and VICTIM_PID must be set (scripts/lib/replicas.sh sets them)');
+assert.ok(url && front && victim, 'PROXY_URL, FRONT_URL and VICTIM_PID must be set (scripts/lib/replicas.sh sets them)');
 
 const { call: request } = api(url, { timeoutMs: 15000 });
 
@@ -20,10 +22,10 @@ async function call(method, path, options) {
 
 // A request from another loopback address (fetch cannot choose its own), so that nginx and the
 // replicas see a client that is not the proxy.
-function from(localAddress, method, path, json, extraHeaders = {}) {
+function from(localAddress, method, path, json, extraHeaders = {}, base = url) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify(json);
-    const target = new URL(path, url);
+    const target = new URL(path, base);
     const request = http.request(
       {
         host: target.hostname,
@@ -112,6 +114,25 @@ test('login limits count across replicas, per client address from X-Forwarded-Fo
   const owner = await from('127.0.0.4', 'POST', '/api/login', { email, password });
   assert.equal(owner.status, 200);
   console.log(`5 failures over ${[...answeredBy].join(', ')}: the 6th is 429 on ${limited.upstream}; another address logs in`);
+});
+
+test('behind a front proxy, as the README deploys it, each client is its own address', async () => {
+  // Before: compose trusted nginx alone, so every client of the TLS proxy in front of it was one
+  // address (Docker's gateway): five wrong passwords from one of them, and the owner got 429.
+  const { email } = await newUser('front');
+  const viaFront = (client, json, headers = {}) => from(client, 'POST', '/api/login', json, headers, front);
+  for (let i = 0; i < 5; i++) {
+    const wrong = await viaFront('127.0.0.5', { email, password: 'wrong password' });
+    assert.deepEqual([wrong.status, wrong.body], [401, { status: 'error', message: 'Invalid credentials' }]);
+  }
+  const limited = await viaFront('127.0.0.5', { email, password });
+  assert.equal(limited.status, 429);
+  // A header the client forges is left of the one the front proxy appends: ignored.
+  const forged = await viaFront('127.0.0.5', { email, password }, { 'X-Forwarded-For': '198.51.100.7' });
+  assert.equal(forged.status, 429);
+  const owner = await viaFront('127.0.0.6', { email, password });
+  assert.equal(owner.status, 200);
+  console.log('through the front proxy: 127.0.0.5 refused after 5 failures, 127.0.0.6 logs in');
 });
 
 test('SIGKILL of one replica under load: nginx fails over and every 2xx is durable', async () => {

@@ -464,7 +464,11 @@ export interface components {
             code?: string;
         };
         ConfirmEmailChangeRequest: {
-            /** @example 042917 */
+            /**
+             * @description The six digits the message gives, or the long code its link carries (which wrong
+             *     guesses at the six digits never end).
+             * @example 042917
+             */
             code?: string;
         };
         CurrentUserResponse: {
@@ -637,7 +641,11 @@ export interface components {
             email?: string;
         };
         ResetPasswordRequest: {
-            /** @example 042917 */
+            /**
+             * @description The six digits the message gives, or the long code its link carries (which wrong
+             *     guesses at the six digits never end).
+             * @example 042917
+             */
             code?: string;
             /** @example aruncs31ss@proton.me */
             email?: string;
@@ -720,7 +728,11 @@ export interface components {
             profile_pic_url?: string | null;
         };
         VerifyEmailRequest: {
-            /** @example 042917 */
+            /**
+             * @description The six digits the message gives, or the long code its link carries (which wrong
+             *     guesses at the six digits never end).
+             * @example 042917
+             */
             code?: string;
             /** @example aruncs31ss@proton.me */
             email?: string;
@@ -892,7 +904,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this address; see Retry-After */
+            /** @description Too many attempts from this address, or wrong codes past the account's budget; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -934,7 +946,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this address; see Retry-After */
+            /** @description Too many attempts from this address, or wrong codes past the account's budget; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1046,7 +1058,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this address or on this account; see Retry-After */
+            /** @description Too many attempts from this address, or past the account's password budget (its gate closed); see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1070,7 +1082,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Login successful: a new session whose tokens carry amr ["pwd","otp"] (or ["pwd","recovery"]) and aal2 */
+            /** @description Login successful: a new session whose tokens carry amr ["pwd","otp"] (or ["pwd","recovery"]) and aal2. With the mfa_token of a password reset, message "Password reset": the new password is set only now, and every earlier session ends */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1097,7 +1109,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this address or on this account; see Retry-After */
+            /** @description Too many attempts from this address, or past the account's attempt budget for the factor; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1348,6 +1360,15 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Wrong codes past the account's TOTP budget; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
