@@ -202,8 +202,11 @@ def check_nginx(compose, services, env):
                .get("ipam", {}).get("config", [])]
     check(address and any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in subnets),
           f"nginx has a fixed address in the compose network ({address} in {subnets})")
-    trusted = interpolate(str(env.get("TRUSTED_PROXIES", "")), {})
-    check(trusted == address, f"auth trusts nginx's X-Forwarded-For by default (TRUSTED_PROXIES={trusted})")
+    trusted = interpolate(str(env.get("TRUSTED_PROXIES", "")), {}).split(",")
+    # Docker's gateway on the network: where a TLS proxy on the host reaches the published port.
+    gateway = str(next(ipaddress.ip_network(subnets[0]).hosts())) if subnets else None
+    check(trusted == [address, gateway],
+          f"auth trusts nginx and the gateway a proxy on the host comes from (TRUSTED_PROXIES={trusted})")
     check(nginx.get("read_only") is True and nginx.get("cap_drop") == ["ALL"],
           "nginx runs read-only with no capability")
     text = read("config/nginx.conf")

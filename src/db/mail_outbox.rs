@@ -41,20 +41,20 @@ pub struct Mail {
 }
 
 /// The kinds of message that carry a code: sent ahead of notices, and never dropped (the
-/// requests for them are refused instead, past the recipient's budget).
+/// requests for them are counted against the recipient's budget, and refused past it).
 pub const CODE_KINDS: [&str; 3] = ["verify_email", "password_reset", "email_change"];
 
 /// What one address receives at most, codes and notices alike: (counter, messages, seconds).
-/// Past it a notice is dropped and a code is refused (429), so no one can turn the service
-/// into a way to fill a stranger's mailbox from the site's own domain.
+/// Past it a notice is dropped and a request for a code is refused (429, `throttle`), so no one
+/// can turn the service into a way to fill a stranger's mailbox from the site's own domain.
 pub const RECIPIENT_BUDGET: [(&str, i64, i64); 2] =
     [("recipient-hour", 10, 60 * 60), ("recipient-day", 30, 24 * 60 * 60)];
 
-/// Queues `mail`, counting it against its recipient's budget; a notice past it is dropped.
+/// Queues `mail`. A notice counts against its recipient's budget and is dropped past it (a
+/// code was counted when it was asked for).
 pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
-    let within = !mail.budgeted
-        || count_for_recipient(conn, &recipient_hash(&mail.recipient), mail.created_at)?;
-    if !within && !CODE_KINDS.contains(&mail.kind) {
+    let notice = mail.budgeted && !CODE_KINDS.contains(&mail.kind);
+    if notice && !count_for_recipient(conn, &recipient_hash(&mail.recipient), mail.created_at)? {
         log::info!("{} notice dropped: its recipient's mail budget is spent", mail.kind);
         return Ok(());
     }
@@ -63,7 +63,7 @@ pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
 
 /// A recipient as its budget's counters name it: the SHA-256 of its (normalised) address, hex,
 /// so no address is kept in the counters.
-pub fn recipient_hash(recipient: &str) -> String {
+fn recipient_hash(recipient: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(recipient.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -92,21 +92,6 @@ fn count_for_recipient(
         within &= rate_limits::record_hit(conn, &key, ends)? <= max;
     }
     Ok(within)
-}
-
-/// When the budget of the recipient whose hash is `hex` has room again, if it is spent now: a
-/// request for a code is refused until then.
-pub fn recipient_full_until(
-    conn: &mut AnyConnection,
-    hex: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<i64>> {
-    for (key, max, ends_at) in recipient_windows(hex, now) {
-        if rate_limits::hits(conn, &key)? >= max {
-            return Ok(Some(ends_at));
-        }
-    }
-    Ok(None)
 }
 
 /// Claims up to `limit` due messages until `lease_until`, oldest first. On PostgreSQL rows

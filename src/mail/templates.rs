@@ -175,6 +175,18 @@ impl Templates {
     }
 }
 
+/// An address as a message to another one names it: the first character of its local part and
+/// its domain ("a…@example.org"), enough for its owner to know it, not to write to it.
+pub fn masked_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        None => "…".to_owned(),
+    }
+}
+
 /// Facts whose text a user chose (an account's name; anyone can register any address).
 const USER_TEXT: [&str; 1] = ["name"];
 const USER_TEXT_CHARS: usize = 32;
@@ -228,6 +240,13 @@ fn pieces(kind: Kind, mut source: &str) -> Result<Vec<Piece>, TemplateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_named_to_another_is_masked() {
+        assert_eq!(masked_address("ada@new.example"), "a…@new.example");
+        assert_eq!(masked_address("ü@bücher.example"), "ü…@bücher.example");
+        assert_eq!(masked_address("no-at-sign"), "…");
+    }
 
     #[test]
     fn the_outbox_sends_ahead_exactly_the_kinds_that_carry_a_code() {

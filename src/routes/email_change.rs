@@ -20,7 +20,7 @@ use crate::{
         mail_outbox, sessions, users,
     },
     error::{ApiError, ErrorBody},
-    mail::templates::Kind,
+    mail::templates::{Kind, masked_address},
     request::{AuthUser, Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
@@ -139,7 +139,9 @@ pub async fn confirm_email_change(
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
                 let session_id =
                     grant.start_in(conn, user.id, check)?.ok_or(ApiError::Unauthorized)?;
-                let notice = mailer.notice(Kind::EmailChanged, &user, &[("new_email", &new_email)]);
+                // The old mailbox learns where the account went, not the address to write to.
+                let masked = masked_address(&new_email);
+                let notice = mailer.notice(Kind::EmailChanged, &user, &[("new_email", &masked)]);
                 mail_outbox::enqueue(conn, &notice)?;
                 // The code mailed to it proved the new address.
                 Ok(Ok(grant.granted(user.id, (new_email, true), session_id)))

@@ -93,10 +93,19 @@ impl Limit {
             Limit::MailPerAddress(hash) => {
                 let hex = hex(&hash);
                 let subject = client.rate_limit_subject();
-                return vec![
+                let mut counters = vec![
                     (format!("mail-address-ip:{hex}:{subject}"), rate),
                     (format!("mail-address:{hex}"), RateLimit { max: rate.max * 3, ..rate }),
                 ];
+                // The recipient's budget, which notices to it draw on too (`mail_outbox`):
+                // counted for the request, so a known and an unknown address answer alike.
+                counters.extend(mail_outbox::RECIPIENT_BUDGET.iter().map(
+                    |&(name, max, period)| {
+                        let budget = RateLimit { max: max as u64, period_secs: period as u64 };
+                        (format!("{name}:{hex}"), budget)
+                    },
+                ));
+                return counters;
             }
             Limit::LoginPerIp => "login-ip",
             Limit::RegisterPerIp => "register-ip",
@@ -201,23 +210,7 @@ impl Limits {
     ) -> Result<(), ApiError> {
         let counters =
             limits.iter().flat_map(|limit| limit.counters(client, self.rate(*limit))).collect();
-        self.count(pool, counters, true).await?;
-        // A code asked for an address whose mail budget is spent would be dropped or late.
-        for limit in limits {
-            if let Limit::MailPerAddress(hash) = limit {
-                let recipient = hex(hash);
-                let now = chrono::Utc::now();
-                let full = db::run(pool, move |conn| {
-                    mail_outbox::recipient_full_until(conn, &recipient, now.naive_utc())
-                })
-                .await?;
-                if let Some(ends_at) = full {
-                    let retry_after_secs = (ends_at - now.timestamp()).max(1) as u64;
-                    return Err(ApiError::TooManyRequests { retry_after_secs });
-                }
-            }
-        }
-        Ok(())
+        self.count(pool, counters, true).await.map(drop)
     }
 
     /// Counts one hit on each counter in one checkout and returns each one's hits in its
