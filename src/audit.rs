@@ -29,6 +29,8 @@ pub enum Event {
     MfaLogin,
     RecoveryCodeUse,
     RecoveryCodesRenewal,
+    /// A code by mail asked for, or typed back, instead of the password.
+    CodeLogin,
 }
 
 impl Event {
@@ -56,6 +58,7 @@ impl Event {
             Event::MfaLogin => "mfa_login",
             Event::RecoveryCodeUse => "recovery_code_use",
             Event::RecoveryCodesRenewal => "recovery_codes_renewal",
+            Event::CodeLogin => "code_login",
         }
     }
 }

@@ -262,6 +262,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
             code_ttl: seconds(settings.mail.code_ttl_secs),
             code_max_tries: i32::try_from(settings.mail.code_max_tries).unwrap_or(i32::MAX),
             require_verification: settings.mail.require_verification,
+            passwordless: settings.mail.passwordless,
         },
         successor_key: tokio::sync::OnceCell::new(),
         mfa: second_factor::rules(settings, &db, seconds(settings.mfa.challenge_ttl_secs))

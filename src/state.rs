@@ -47,6 +47,8 @@ pub struct MailRules {
     pub code_max_tries: i32,
     /// `REQUIRE_EMAIL_VERIFICATION`.
     pub require_verification: bool,
+    /// `PASSWORDLESS_EMAIL`.
+    pub passwordless: bool,
 }
 
 /// The TOTP second factor: the key its secrets are sealed with, and its texts.

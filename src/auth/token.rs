@@ -71,53 +71,87 @@ impl Claims {
     }
 }
 
-/// How a session was signed in to, kept with it (a refresh keeps its level).
+/// How a session was signed in to, kept with it (a refresh keeps its level): a first factor
+/// (the password, or a code by mail), and maybe a second (a TOTP code, a recovery code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignIn {
     Password,
     Otp,
     RecoveryCode,
+    /// A code mailed to the account's address, instead of the password.
+    EmailCode,
+    EmailCodeOtp,
+    EmailCodeRecovery,
 }
 
 impl SignIn {
+    pub const ALL: [SignIn; 6] = [
+        SignIn::Password,
+        SignIn::Otp,
+        SignIn::RecoveryCode,
+        SignIn::EmailCode,
+        SignIn::EmailCodeOtp,
+        SignIn::EmailCodeRecovery,
+    ];
+
+    /// RFC 8176's values: `otp` alone is the mailed code (one factor); after a first factor it
+    /// is the TOTP code; `mfa` says a mailed code was followed by a second factor.
     pub fn amr(self) -> &'static [&'static str] {
         match self {
             SignIn::Password => &["pwd"],
             SignIn::Otp => &["pwd", "otp"],
             SignIn::RecoveryCode => &["pwd", "recovery"],
+            SignIn::EmailCode => &["otp"],
+            SignIn::EmailCodeOtp => &["otp", "mfa"],
+            SignIn::EmailCodeRecovery => &["otp", "recovery"],
         }
     }
 
     pub fn aal(self) -> &'static str {
         match self {
-            SignIn::Password => "aal1",
-            SignIn::Otp | SignIn::RecoveryCode => "aal2",
+            SignIn::Password | SignIn::EmailCode => "aal1",
+            _ => "aal2",
         }
     }
 
-    /// The `sessions.amr` column: the `amr` values, space-separated.
+    /// The `sessions.amr` column, space-separated names of its own ("email" for the mailed
+    /// code, so that no stored value reads as another).
     pub fn stored(self) -> &'static str {
         match self {
             SignIn::Password => "pwd",
             SignIn::Otp => "pwd otp",
             SignIn::RecoveryCode => "pwd recovery",
+            SignIn::EmailCode => "email",
+            SignIn::EmailCodeOtp => "email otp",
+            SignIn::EmailCodeRecovery => "email recovery",
         }
     }
 
+    /// A stored value read back; anything unknown is the weakest, a password alone.
     pub fn from_stored(stored: &str) -> SignIn {
-        SignIn::of_amr(stored.split(' '))
+        SignIn::ALL
+            .into_iter()
+            .find(|sign_in| sign_in.stored() == stored)
+            .unwrap_or(SignIn::Password)
     }
 
-    fn of_amr<S: AsRef<str>>(amr: impl IntoIterator<Item = S>) -> SignIn {
-        let mut sign_in = SignIn::Password;
-        for method in amr {
-            match method.as_ref() {
-                "otp" => sign_in = SignIn::Otp,
-                "recovery" => sign_in = SignIn::RecoveryCode,
-                _ => {}
-            }
+    /// The sign-in a token's `amr` names exactly; anything else is a password alone.
+    fn of_amr<S: AsRef<str>>(amr: &[S]) -> SignIn {
+        let named = |sign_in: &SignIn| {
+            sign_in.amr().len() == amr.len()
+                && sign_in.amr().iter().zip(amr).all(|(a, b)| *a == b.as_ref())
+        };
+        SignIn::ALL.into_iter().find(named).unwrap_or(SignIn::Password)
+    }
+
+    /// What a first step leads to once a second factor is proved: `second` is `Otp` or
+    /// `RecoveryCode` as after a password.
+    pub fn then(self, second: SignIn) -> SignIn {
+        match (self, second) {
+            (SignIn::EmailCode, SignIn::Otp) => SignIn::EmailCodeOtp,
+            (SignIn::EmailCode, SignIn::RecoveryCode) => SignIn::EmailCodeRecovery,
+            (_, second) => second,
         }
-        sign_in
     }
 }
 
@@ -278,6 +312,22 @@ impl TokenKeys {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn each_sign_in_reads_back_as_itself_and_one_factor_is_aal1() {
+        for sign_in in SignIn::ALL {
+            assert_eq!(SignIn::from_stored(sign_in.stored()), sign_in);
+            assert_eq!(SignIn::of_amr(sign_in.amr()), sign_in);
+            let one_factor = crate::db::sessions::SINGLE_FACTOR.contains(&sign_in.stored());
+            assert_eq!(one_factor, sign_in.aal() == "aal1", "{sign_in:?}");
+        }
+        // Nothing unknown reads as more than a password.
+        assert_eq!(SignIn::from_stored("otp"), SignIn::Password);
+        assert_eq!(SignIn::of_amr(&["otp", "pwd"]), SignIn::Password);
+        assert_eq!(SignIn::EmailCode.then(SignIn::Otp).amr(), ["otp", "mfa"]);
+        assert_eq!(SignIn::Password.then(SignIn::RecoveryCode), SignIn::RecoveryCode);
+    }
+
     use jsonwebtoken::Algorithm;
 
     use super::*;

@@ -12,6 +12,7 @@ pub enum Purpose {
     VerifyEmail,
     ResetPassword,
     ChangeEmail,
+    SignIn,
 }
 
 impl Purpose {
@@ -20,6 +21,7 @@ impl Purpose {
             Purpose::VerifyEmail => "verify_email",
             Purpose::ResetPassword => "reset_password",
             Purpose::ChangeEmail => "change_email",
+            Purpose::SignIn => "sign_in",
         }
     }
 }

@@ -42,7 +42,8 @@ pub struct Mail {
 
 /// The kinds of message that carry a code: sent ahead of notices, and never dropped (the
 /// requests for them are counted against the recipient's budget, and refused past it).
-pub const CODE_KINDS: [&str; 3] = ["verify_email", "password_reset", "email_change"];
+pub const CODE_KINDS: [&str; 4] =
+    ["verify_email", "password_reset", "email_change", "sign_in_code"];
 
 /// What one address receives at most, codes and notices alike: (counter, messages, seconds).
 /// Past it a notice is dropped and a request for a code is refused (429, `throttle`), so no one

@@ -18,6 +18,17 @@ pub struct Challenge {
     pub user_id: i64,
     pub checked_at: NaiveDateTime,
     pub new_password_hash: Option<String>,
+    /// How the first step was proved: a `sessions.amr` value of one factor.
+    pub first_step: String,
+}
+
+/// Creates the challenge `token_hash`, good only from `network` (the one its password came from).
+impl Challenge {
+    /// The challenge of a first step proved as `first_step` (a one-factor `sessions.amr`).
+    pub fn after(first_step: &str, user_id: i64, checked_at: NaiveDateTime) -> Challenge {
+        let first_step = first_step.to_owned();
+        Challenge { user_id, checked_at, new_password_hash: None, first_step }
+    }
 }
 
 /// Creates the challenge `token_hash`, good only from `network` (the one its password came from).
@@ -37,6 +48,7 @@ pub fn create(
             mfa_challenges::tries_left.eq(TRIES),
             mfa_challenges::network.eq(network),
             mfa_challenges::new_password_hash.eq(&challenge.new_password_hash),
+            mfa_challenges::first_step.eq(&challenge.first_step),
         ))
         .execute(conn)
         .map(drop)

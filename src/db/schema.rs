@@ -55,6 +55,7 @@ diesel::table! {
         tries_left -> Integer,
         network -> Text,
         new_password_hash -> Nullable<Text>,
+        first_step -> Text,
     }
 }
 

@@ -168,10 +168,10 @@ pub fn start(
         if !still_valid {
             return Ok(None);
         }
-        // A password-only session never starts for an account with MFA on. The row is locked
+        // A single-factor session never starts for an account with MFA on. The row is locked
         // now, so a login that found MFA off and raced its confirmation sees it on here (the
         // confirmation committed first), or the confirmation waits and then ends this session.
-        if amr == SINGLE_FACTOR && has_mfa(conn, user_id)? {
+        if SINGLE_FACTOR.contains(&amr) && has_mfa(conn, user_id)? {
             return Ok(None);
         }
         diesel::insert_into(sessions::table)
@@ -192,8 +192,9 @@ pub fn start(
     })
 }
 
-/// The `amr` of a session signed in to with the password alone.
-const SINGLE_FACTOR: &str = "pwd";
+/// The stored `amr` of the sessions signed in to with one factor (the password, or a mailed
+/// code alone).
+pub const SINGLE_FACTOR: [&str; 2] = ["pwd", "email"];
 
 fn has_mfa(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
     let enabled_at = users::table

@@ -20,10 +20,11 @@ pub enum Kind {
     MfaEnabled,
     MfaDisabled,
     RecoveryCodeUsed,
+    SignInCode,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -36,6 +37,7 @@ impl Kind {
         Kind::MfaEnabled,
         Kind::MfaDisabled,
         Kind::RecoveryCodeUsed,
+        Kind::SignInCode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::MfaEnabled => "mfa_enabled",
             Kind::MfaDisabled => "mfa_disabled",
             Kind::RecoveryCodeUsed => "recovery_code_used",
+            Kind::SignInCode => "sign_in_code",
         }
     }
 
@@ -69,13 +72,14 @@ impl Kind {
             Kind::MfaEnabled => include_str!("../../templates/mail/mfa_enabled.txt"),
             Kind::MfaDisabled => include_str!("../../templates/mail/mfa_disabled.txt"),
             Kind::RecoveryCodeUsed => include_str!("../../templates/mail/recovery_code_used.txt"),
+            Kind::SignInCode => include_str!("../../templates/mail/sign_in_code.txt"),
         }
     }
 
     /// The facts its template may use: every message's, and a code's.
     fn facts(self) -> &'static [&'static str] {
         match self {
-            Kind::VerifyEmail | Kind::PasswordReset => {
+            Kind::VerifyEmail | Kind::PasswordReset | Kind::SignInCode => {
                 &["name", "email", "ip", "time", "app_url", "code", "link", "minutes"]
             }
             Kind::EmailChange => {

@@ -87,7 +87,7 @@ pub async fn login(
     let hash = store_at_todays_cost(&ctx, user, password).await?;
     if user.totp_enabled_at.is_some() {
         let (ttl, client) = (ctx.mfa.challenge_ttl, ctx.client);
-        let challenge = Challenge { user_id: user.id, checked_at, new_password_hash: None };
+        let challenge = Challenge::after(SignIn::Password.stored(), user.id, checked_at);
         let mfa_token =
             ctx.db(move |conn| second_factor::challenge(conn, ttl, challenge, client)).await?;
         ctx.audit(Event::Login, "mfa_required", Some(user.id));

@@ -14,7 +14,7 @@ use crate::{
         sign_in::SessionGrant,
     },
     audit::Event,
-    auth::opaque_token,
+    auth::{opaque_token, token::SignIn},
     error::{ApiError, ErrorBody},
     request::{Ctx, Device},
     throttle::Limit,
@@ -91,7 +91,8 @@ pub async fn login_mfa(
         return Err(ApiError::InvalidMfaCode);
     }
     attempt.proved(&ctx).await?;
-    let grant = SessionGrant::new(&ctx, &device, factor.sign_in())?;
+    let first = SignIn::from_stored(&challenge.first_step);
+    let grant = SessionGrant::new(&ctx, &device, first.then(factor.sign_in()))?;
     let checked = match &reset {
         Some(new_hash) => (new_hash.clone(), now),
         None => (user.password_hash.clone(), challenge.checked_at),

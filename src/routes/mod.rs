@@ -5,6 +5,7 @@ pub mod email_verification;
 pub mod health;
 pub mod jwks;
 pub mod login;
+pub mod login_code;
 pub mod login_mfa;
 pub mod logout;
 pub mod me;
@@ -73,6 +74,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(email_change::confirm_email_change)),
         )
         .service(web::resource("/api/login/mfa").route(web::post().to(login_mfa::login_mfa)))
+        .service(
+            web::resource("/api/login/code")
+                .route(web::post().to(login_code::request_sign_in_code)),
+        )
+        .service(
+            web::resource("/api/login/code/verify")
+                .route(web::post().to(login_code::verify_sign_in_code)),
+        )
         .service(
             web::resource("/api/mfa/totp")
                 .route(web::post().to(mfa::enrol_totp))

@@ -7,9 +7,9 @@ use utoipa::{
 };
 
 use super::{
-    email_change, email_verification, health, jwks, login, login_mfa, logout, me, metrics, mfa,
-    password, password_reset, profile_pic, register, responses, sessions, token_refresh, uploads,
-    user,
+    email_change, email_verification, health, jwks, login, login_code, login_mfa, logout, me,
+    metrics, mfa, password, password_reset, profile_pic, register, responses, sessions,
+    token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +39,8 @@ use super::{
         email_change::change_email,
         email_change::confirm_email_change,
         login_mfa::login_mfa,
+        login_code::request_sign_in_code,
+        login_code::verify_sign_in_code,
         mfa::enrol_totp,
         mfa::confirm_totp,
         mfa::renew_recovery_codes,

@@ -135,9 +135,8 @@ pub async fn reset_password(
                 } else if user.totp_enabled_at.is_some() {
                     // A mailed code is no second factor, and the mailbox alone changes
                     // nothing: the new password waits for the factor (POST /api/login/mfa).
-                    let new_password_hash = Some(new_hash);
-                    let waiting =
-                        Challenge { user_id: user.id, checked_at: now, new_password_hash };
+                    let mut waiting = Challenge::after(SignIn::Password.stored(), user.id, now);
+                    waiting.new_password_hash = Some(new_hash);
                     let mfa_token = second_factor::challenge(conn, mfa_ttl, waiting, client)?;
                     return Ok(Ok(Reset::MfaRequired(user.id, mfa_token)));
                 }

@@ -1,4 +1,5 @@
-//! `SMTP_URL`, `MAIL_*`, `APP_URL`, `EMAIL_CODE_*` and `REQUIRE_EMAIL_VERIFICATION`.
+//! `SMTP_URL`, `MAIL_*`, `APP_URL`, `EMAIL_CODE_*`, `REQUIRE_EMAIL_VERIFICATION` and
+//! `PASSWORDLESS_EMAIL`.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,8 @@ pub struct MailSettings {
     pub retry_first_ms: u64,
     /// Logins of accounts whose address is unverified are refused (403).
     pub require_verification: bool,
+    /// `PASSWORDLESS_EMAIL`: sign-in with a code by mail instead of the password.
+    pub passwordless: bool,
 }
 
 impl MailSettings {
@@ -54,6 +57,7 @@ impl MailSettings {
             code_max_tries: source.positive("EMAIL_CODE_MAX_TRIES")?,
             retry_first_ms: source.positive("MAIL_RETRY_FIRST_MS")?,
             require_verification: source.parsed("REQUIRE_EMAIL_VERIFICATION")?,
+            passwordless: source.parsed("PASSWORDLESS_EMAIL")?,
         })
     }
 }

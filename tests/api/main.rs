@@ -13,6 +13,7 @@ mod headers;
 mod health;
 mod keys;
 mod login;
+mod login_code;
 mod logout;
 mod me;
 mod metrics;

@@ -16,6 +16,9 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   const stop: () => void = auth.onAuthStateChange((event, detail) => console.log(event, detail.reason));
   await auth.register({ name: 'Ada', email: 'ada@example.com', password: 'correct horse battery' });
   const signIn: SignIn = await auth.login({ email: 'ada@example.com', password: 'correct horse battery' });
+  await auth.requestSignInCode({ email: 'ada@example.com' });
+  const byCode: SignIn = await auth.signInWithCode({ email: 'ada@example.com', code: '042917' });
+  if (byCode.mfaRequired) await auth.verifyMfa({ mfaToken: byCode.mfaToken, code: '123456' });
   if (signIn.mfaRequired) {
     await auth.verifyMfa({ mfaToken: signIn.mfaToken, code: '123456' });
     await auth.verifyMfa({ mfaToken: signIn.mfaToken, recoveryCode: 'abcd-efgh-ijkl' });

@@ -47,6 +47,8 @@ export class AuthClient {
   getAccessToken(): Promise<string | null>;
   register(input: { name: string; email: string; password: string }): Promise<MessageResponse>;
   login(input: { email: string; password: string }): Promise<SignIn>;
+  requestSignInCode(input: { email: string }): Promise<MessageResponse>;
+  signInWithCode(input: { email: string; code: string }): Promise<SignIn>;
   verifyMfa(input: { mfaToken: string; code: string } | { mfaToken: string; recoveryCode: string }): Promise<SignIn>;
   logout(options?: { scope?: 'all' | 'others' }): Promise<MessageResponse>;
   me(): Promise<User>;

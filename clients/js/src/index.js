@@ -235,7 +235,22 @@ export class AuthClient {
 
   /** Signs in. With MFA on, no session yet: `{ mfaRequired: true, mfaToken }`, then `verifyMfa`. */
   async login({ email, password }) {
-    const body = await this.#call('POST', '/api/login', { json: { email, password } });
+    return this.#signedIn(await this.#call('POST', '/api/login', { json: { email, password } }));
+  }
+
+  /** Mails a sign-in code to `email`, for `signInWithCode`; the same answer for every address. */
+  requestSignInCode({ email }) {
+    return this.#call('POST', '/api/login/code', { json: { email } }, [202]);
+  }
+
+  /** Signs in with the mailed code (the six digits, or the link's), as `login` does with a
+   * password; it verifies the address. */
+  async signInWithCode({ email, code }) {
+    return this.#signedIn(await this.#call('POST', '/api/login/code/verify', { json: { email, code } }));
+  }
+
+  /** A login body kept as the session, or with MFA on `{ mfaRequired: true, mfaToken }`. */
+  #signedIn(body) {
     if (body.mfa_required) return { mfaRequired: true, mfaToken: body.mfa_token, expiresIn: body.expires_in };
     this.#keep(body);
     this.#emit('SIGNED_IN', {});
@@ -353,13 +368,8 @@ export class AuthClient {
   /** Sets a new password with the mailed code, and signs in with the session it starts
    * (or `{ mfaRequired: true, mfaToken }` for an account with MFA). */
   async resetPassword({ email, code, newPassword }) {
-    const body = await this.#call('POST', '/api/password/reset', {
-      json: { email, code, new_password: newPassword },
-    });
-    if (body.mfa_required) return { mfaRequired: true, mfaToken: body.mfa_token, expiresIn: body.expires_in };
-    this.#keep(body);
-    this.#emit('SIGNED_IN', {});
-    return { mfaRequired: false };
+    const json = { email, code, new_password: newPassword };
+    return this.#signedIn(await this.#call('POST', '/api/password/reset', { json }));
   }
 
   verifyEmail({ email, code }) {

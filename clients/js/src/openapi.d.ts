@@ -112,6 +112,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/login/code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["request_sign_in_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login/code/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["verify_sign_in_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/login/mfa": {
         parameters: {
             query?: never;
@@ -688,6 +720,10 @@ export interface components {
             /** @example success */
             status: string;
         };
+        SignInCodeRequest: {
+            /** @example aruncs31ss@proton.me */
+            email?: string;
+        };
         TotpSecretResponse: {
             /**
              * @description The same as a QR code's text.
@@ -731,6 +767,15 @@ export interface components {
             /**
              * @description The six digits the message gives, or the long code its link carries (which wrong
              *     guesses at the six digits never end).
+             * @example 042917
+             */
+            code?: string;
+            /** @example aruncs31ss@proton.me */
+            email?: string;
+        };
+        VerifySignInCodeRequest: {
+            /**
+             * @description The six digits the message gives, or the long code its link carries.
              * @example 042917
              */
             code?: string;
@@ -1059,6 +1104,108 @@ export interface operations {
                 };
             };
             /** @description Too many attempts from this address, or past the account's password budget (its gate closed); see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    request_sign_in_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignInCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description The same answer for every address: a sign-in code is mailed if it has an account */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
+                };
+            };
+            /** @description Missing or invalid email */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found: PASSWORDLESS_EMAIL=false */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many codes asked for from this address, or for this email; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verify_sign_in_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifySignInCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description Login successful: a new session whose tokens carry amr ["otp"] and aal1, the address now verified. For an account with MFA, instead the MFA required body, as at login: POST /api/login/mfa then gives amr ["otp","mfa"] (or ["otp","recovery"]) and aal2 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description Missing field, or Invalid or expired code (wrong, expired, spent, superseded or out of tries) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found: PASSWORDLESS_EMAIL=false */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts from this address, or wrong codes past the account's budget; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;

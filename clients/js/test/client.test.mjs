@@ -130,6 +130,21 @@ test('the session-ended event fires after logout everywhere from another client'
   assert.equal(await auth.getAccessToken(), null);
 });
 
+test('a code by mail signs in without the password', async () => {
+  const email = newEmail('code');
+  await new AuthClient({ baseUrl: url }).register({ name: 'JS Client', email, password });
+  const auth = new AuthClient({ baseUrl: url });
+  assert.deepEqual(await auth.requestSignInCode({ email }), {
+    status: 'success',
+    message: 'If that address has an account, a code is on its way',
+  });
+  const code = await mailedCode(email, 'Your sign-in code');
+  assert.deepEqual(await auth.signInWithCode({ email, code }), { mfaRequired: false });
+  assert.deepEqual(await auth.me(), { name: 'JS Client', email, profile_pic_url: null, email_verified: true });
+  const again = await auth.signInWithCode({ email, code }).catch((e) => e);
+  assert.deepEqual([again.status, again.message], [400, 'Invalid or expired code']);
+});
+
 test('a login with MFA waits for verifyMfa', async () => {
   const { auth, email } = await signedIn('mfa');
   await auth.verifyEmail({ email, code: await mailedCode(email, `Your code to verify ${email}`) });

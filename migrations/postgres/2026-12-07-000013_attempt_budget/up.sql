@@ -11,3 +11,7 @@ ALTER TABLE email_codes ADD COLUMN link_hash TEXT;
 -- new password's hash is kept, and nothing changes (no password, no session ended) until the
 -- factor is proved at POST /api/login/mfa.
 ALTER TABLE mfa_challenges ADD COLUMN new_password_hash TEXT;
+
+-- How the login's first step was proved (`sessions.amr`'s names: 'pwd', or 'email' for a code by
+-- mail), so the session of its second step says what it was signed in with.
+ALTER TABLE mfa_challenges ADD COLUMN first_step TEXT NOT NULL DEFAULT 'pwd';

@@ -179,6 +179,15 @@ impl TestApp {
     }
 
     /// `POST /api/login/mfa`: the login's second step.
+    pub async fn request_sign_in_code(&self, email: &str) -> (u16, Value) {
+        status_and_json(self.post_json("/api/login/code", &json!({ "email": email })).await).await
+    }
+
+    pub async fn verify_sign_in_code(&self, email: &str, code: &str) -> (u16, Value) {
+        let body = json!({"email": email, "code": code});
+        status_and_json(self.post_json("/api/login/code/verify", &body).await).await
+    }
+
     pub async fn login_mfa(&self, body: &Value) -> (u16, Value) {
         status_and_json(self.post_json("/api/login/mfa", body).await).await
     }
