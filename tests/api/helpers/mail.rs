@@ -27,14 +27,26 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = SmtpServer { port, dir: TempDir::new().unwrap(), child: None };
-        server.restart();
-        server
+        // Another test may take the port between this probe and the server's bind: another.
+        for _ in 0..5 {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = probe.local_addr().unwrap().port();
+            drop(probe);
+            let mut server = SmtpServer { port, dir: TempDir::new().unwrap(), child: None };
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("the SMTP server did not start (./scripts/test installs aiosmtpd into .venv)");
     }
 
-    /// Starts it (again) on its port, keeping the messages it has.
+    /// Starts it again on its port, keeping the messages it has.
     pub fn restart(&mut self) {
+        assert!(self.launch(), "the SMTP server did not start again on port {}", self.port);
+    }
+
+    /// Runs the server; false when it did not say it listens (its port taken, say).
+    fn launch(&mut self) -> bool {
         let mut child = Command::new(python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/catcher.py"))
             .arg(self.port.to_string())
@@ -44,12 +56,13 @@ impl SmtpServer {
             .expect("python3 runs tests/smtp/catcher.py");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "listening",
-            "the SMTP server did not start (./scripts/test installs aiosmtpd into .venv)"
-        );
+        if line.trim() != "listening" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
         self.child = Some(child);
+        true
     }
 
     /// Stops it: connections to its port are refused until `restart`.

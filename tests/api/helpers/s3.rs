@@ -21,10 +21,17 @@ pub struct S3Server {
 impl S3Server {
     /// A server of the test's own (for tests that stop it); stopped when dropped.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = S3Server { port, child: None };
-        server.restart();
-        server
+        // Another test may take the port between this probe and the server's bind: another.
+        for _ in 0..5 {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = probe.local_addr().unwrap().port();
+            drop(probe);
+            let mut server = S3Server { port, child: None };
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("the S3 server did not start (./scripts/test installs moto into .venv)");
     }
 
     /// One server for every test of this process that leaves it running, each with buckets of
@@ -34,8 +41,13 @@ impl S3Server {
         SHARED.get_or_init(S3Server::start)
     }
 
-    /// Starts it (again) on its port, empty: moto keeps nothing across a restart.
+    /// Starts it again on its port, empty: moto keeps nothing across a restart.
     pub fn restart(&mut self) {
+        assert!(self.launch(), "the S3 server did not start again on port {}", self.port);
+    }
+
+    /// Runs the server; false when it did not say it listens (its port taken, say).
+    fn launch(&mut self) -> bool {
         let mut child = Command::new(super::python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/server.py"))
             .arg(self.port.to_string())
@@ -46,12 +58,13 @@ impl S3Server {
             .expect("python3 runs tests/s3/server.py");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "listening",
-            "the S3 server did not start (./scripts/test installs moto into .venv)"
-        );
+        if line.trim() != "listening" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
         self.child = Some(child);
+        true
     }
 
     /// Stops it: connections to its port are refused until `restart`.
