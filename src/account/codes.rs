@@ -39,6 +39,9 @@ pub struct CodeMail {
     link_hash: String,
     ttl: chrono::Duration,
     tries: i32,
+    /// Counted against the recipient's mail budget when queued (and dropped past it), for a
+    /// code whose request the mail limits did not count: the one registration sends.
+    counted_when_queued: bool,
 }
 
 impl CodeMail {
@@ -61,7 +64,16 @@ impl CodeMail {
             code_hash,
             ttl: ctx.mail.code_ttl,
             tries: ctx.mail.code_max_tries,
+            counted_when_queued: false,
         })
+    }
+
+    /// The code of a request that was not counted against the address's mail limits (a
+    /// registration): it draws on the recipient's budget when queued, and past it the message
+    /// is dropped (a new code can be asked for).
+    pub fn counted_when_queued(mut self) -> Self {
+        self.counted_when_queued = true;
+        self
     }
 
     /// Issues the code to the user (ending the one before it) and queues its message to `to`
@@ -94,7 +106,9 @@ impl CodeMail {
         let mut facts = vec![("name", name), ("code", &self.code), ("link", &link)];
         facts.push(("minutes", &minutes));
         facts.extend_from_slice(more);
-        mail_outbox::enqueue(conn, &self.mailer.compose(self.kind, Some(user_id), to, &facts))
+        let mut mail = self.mailer.compose(self.kind, Some(user_id), to, &facts);
+        mail.budgeted &= self.counted_when_queued;
+        mail_outbox::enqueue(conn, &mail)
     }
 }
 

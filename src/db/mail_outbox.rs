@@ -20,8 +20,9 @@ pub struct NewMail {
     pub created_at: NaiveDateTime,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
-    /// Whether it counts against its recipient's budget (`RECIPIENT_BUDGET`): with the rate
-    /// limits, off only where they all are (benchmarks, test tools).
+    /// Whether it counts against its recipient's budget (`RECIPIENT_BUDGET`) when queued, and is
+    /// dropped past it: every notice, and a code whose request was not counted already. Off
+    /// where every limit is (benchmarks, test tools).
     #[diesel(skip_insertion)]
     pub budgeted: bool,
 }
@@ -40,23 +41,25 @@ pub struct Mail {
     pub attempts: i32,
 }
 
-/// The kinds of message that carry a code: sent ahead of notices, and never dropped (the
-/// requests for them are counted against the recipient's budget, and refused past it).
+/// The kinds of message that carry a code: sent ahead of notices. A request for one is counted
+/// against the recipient's budget and refused past it; only registration's code, which no
+/// request limit counts, is counted when queued and dropped past it.
 pub const CODE_KINDS: [&str; 4] =
     ["verify_email", "password_reset", "email_change", "sign_in_code"];
 
 /// What one address receives at most, codes and notices alike: (counter, messages, seconds).
-/// Past it a notice is dropped and a request for a code is refused (429, `throttle`), so no one
-/// can turn the service into a way to fill a stranger's mailbox from the site's own domain.
+/// Past it a notice (or registration's code) is dropped and a request for a code is refused (429,
+/// `throttle`), so no one can turn the service into a way to fill a stranger's mailbox from the
+/// site's own domain (logins, register and delete cycles, requests for codes).
 pub const RECIPIENT_BUDGET: [(&str, i64, i64); 2] =
     [("recipient-hour", 10, 60 * 60), ("recipient-day", 30, 24 * 60 * 60)];
 
-/// Queues `mail`. A notice counts against its recipient's budget and is dropped past it (a
-/// code was counted when it was asked for).
+/// Queues `mail`. A budgeted message counts against its recipient's budget and is dropped past
+/// it (a code asked for was counted when it was asked for).
 pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
-    let notice = mail.budgeted && !CODE_KINDS.contains(&mail.kind);
-    if notice && !count_for_recipient(conn, &recipient_hash(&mail.recipient), mail.created_at)? {
-        log::info!("{} notice dropped: its recipient's mail budget is spent", mail.kind);
+    let hash = recipient_hash(&mail.recipient);
+    if mail.budgeted && !count_for_recipient(conn, &hash, mail.created_at)? {
+        log::info!("{} message dropped: its recipient's mail budget is spent", mail.kind);
         return Ok(());
     }
     diesel::insert_into(mail_outbox::table).values(mail).execute(conn).map(drop)

@@ -58,7 +58,9 @@ pub async fn register(
     ctx.throttle(Event::Register, None, &[Limit::RegisterPerIp]).await?;
 
     let password_hash = ctx.passwords.hash(password.to_owned()).await?;
-    let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
+    // No mail limit counted this request: its code draws on the address's budget when queued.
+    let code = CodeMail::new(&ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?
+        .counted_when_queued();
     let user_id = ctx
         .db(move |conn| {
             conn.transaction(|conn| {

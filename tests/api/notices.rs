@@ -113,18 +113,40 @@ async fn a_strangers_logins_cannot_fill_an_inbox(backend: Backend) {
         login(100, format!("Mozilla/5.0 URGENT call us {i}")).await;
     }
     assert_eq!(queued_for(&app, victim, Some("new_sign_in")), 1);
-    // ...and however many networks, at most 10 messages an hour reach the address.
+    // ...and however many networks, at most 10 messages an hour reach the address (the
+    // registration's code among them).
     for network in 200..240 {
         login(network, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0".into()).await;
     }
-    assert_eq!(queued_for(&app, victim, Some("new_sign_in")), 10);
+    assert_eq!(queued_for(&app, victim, None), 10);
+    assert_eq!(queued_for(&app, victim, Some("new_sign_in")), 9);
     // A code asked for now is refused at once rather than queued to arrive late or not at all.
     let (status, body) = app.forgot_password(victim).await;
     assert_eq!((status, body), (429, error_body("Too many requests, try again later")));
 }
 
+async fn register_and_delete_cycles_cannot_fill_an_inbox(backend: Backend) {
+    // Before: each cycle mailed a verification code and an "account deleted" notice to the
+    // address, and neither touched its mail limit.
+    let victim = "victim@example.com";
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.enabled = true;
+        let generous = "100000/1h".parse().unwrap();
+        s.rate_limits.login_per_ip = generous;
+        s.rate_limits.register_per_ip = generous;
+    })
+    .await;
+    for _ in 0..8 {
+        assert_eq!(app.register("Victim", victim, PASSWORD).await.status(), 201);
+        let token = app.session_for(victim).await.access;
+        assert_eq!(app.delete_user(&token, &json!({"password": PASSWORD})).await.0, 200);
+    }
+    assert_eq!(queued_for(&app, victim, None), 10);
+}
+
 both_backends!(
     a_strangers_logins_cannot_fill_an_inbox,
+    register_and_delete_cycles_cannot_fill_an_inbox,
     a_reused_refresh_token_ends_its_session_and_tells_the_user,
     failed_logins_reaching_the_account_limit_tell_the_owner_once
 );
