@@ -10,7 +10,7 @@
 pub const VERIFY_PAGE: &str = "verify-email";
 
 use chrono::NaiveDateTime;
-use diesel::QueryResult;
+use diesel::{Connection, QueryResult};
 
 use crate::{
     account::attempts::{Attempt, Secret},
@@ -20,6 +20,7 @@ use crate::{
         AnyConnection,
         email_codes::{self, Purpose, StoredCode},
         mail_outbox,
+        users::{self, User},
     },
     error::ApiError,
     mail::templates::Kind,
@@ -109,6 +110,30 @@ impl CodeMail {
         let mut mail = self.mailer.compose(self.kind, Some(user_id), to, &facts);
         mail.budgeted &= self.counted_when_queued;
         mail_outbox::enqueue(conn, &mail)
+    }
+}
+
+impl CodeMail {
+    /// Issues the code to the account of `email` and queues its message to it, if there is such
+    /// an account and `wanted` says so (an unknown address writes nothing, and the caller answers
+    /// alike). The account's id, when a code went.
+    pub async fn send_to_address(
+        self,
+        ctx: &Ctx,
+        email: String,
+        wanted: fn(&User) -> bool,
+    ) -> Result<Option<i64>, ApiError> {
+        ctx.db(move |conn| {
+            conn.transaction(|conn| {
+                let user = users::lock_by_email(conn, &email)?.filter(wanted);
+                let Some(user) = user else {
+                    return Ok::<_, diesel::result::Error>(None);
+                };
+                self.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
+                Ok(Some(user.id))
+            })
+        })
+        .await
     }
 }
 

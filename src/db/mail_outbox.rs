@@ -69,7 +69,7 @@ pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail) -> QueryResult<()> {
 /// so no address is kept in the counters.
 fn recipient_hash(recipient: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(recipient.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+    rate_limits::hex(&Sha256::digest(recipient.as_bytes()))
 }
 
 /// The counters of a recipient's budget at `now`: key, limit, and when its window ends.
@@ -78,8 +78,8 @@ fn recipient_windows(hex: &str, now: NaiveDateTime) -> Vec<(String, i64, i64)> {
     RECIPIENT_BUDGET
         .iter()
         .map(|&(name, max, period)| {
-            let window = now.div_euclid(period);
-            (format!("{name}:{hex}:{window}"), max, (window + 1) * period)
+            let (key, ends_at) = rate_limits::window(&format!("{name}:{hex}"), period, now);
+            (key, max, ends_at)
         })
         .collect()
 }

@@ -7,6 +7,20 @@ use diesel::prelude::*;
 use super::{AnyConnection, schema::rate_limits};
 use crate::per_backend;
 
+/// The key of `counter`'s fixed window of `period_secs` that `now` (unix seconds) falls in, and
+/// when that window ends. Every writer of a counter names its windows so: the throttle's limits
+/// and the mail outbox's recipient budget count on the same rows.
+pub fn window(counter: &str, period_secs: i64, now: i64) -> (String, i64) {
+    let window = now.div_euclid(period_secs);
+    (format!("{counter}:{window}"), (window + 1) * period_secs)
+}
+
+/// Bytes as lower-case hex: how a counter names what it must not keep in clear (a hashed
+/// address).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// Counts one request against `key` (which names the window) and returns the count so far.
 /// One atomic upsert: concurrent requests on any replica never lose a count. (Ended windows'
 /// rows are the sweeper's.)

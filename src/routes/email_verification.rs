@@ -129,15 +129,7 @@ async fn resend_to_address(ctx: &Ctx, email: String) -> Result<HttpResponse, Api
     let address = Limit::mail_to(&email);
     ctx.throttle(Event::EmailVerification, None, &[Limit::MailPerIp, address]).await?;
     let code = CodeMail::new(ctx, Kind::VerifyEmail, Purpose::VerifyEmail, VERIFY_PAGE)?;
-    ctx.db(move |conn| {
-        conn.transaction(|conn| {
-            let user = users::lock_by_email(conn, &email)?;
-            if let Some(user) = user.filter(|user| user.email_verified_at.is_none()) {
-                code.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
-            }
-            Ok::<_, ApiError>(())
-        })
-    })
-    .await?;
+    let unverified = |user: &users::User| user.email_verified_at.is_none();
+    code.send_to_address(ctx, email, unverified).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse::success(RESEND_MESSAGE)))
 }

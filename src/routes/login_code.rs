@@ -71,19 +71,7 @@ pub async fn request_sign_in_code(
     let address = Limit::mail_to(&email);
     ctx.throttle(Event::CodeLogin, None, &[Limit::MailPerIp, address]).await?;
     let code = CodeMail::new(&ctx, Kind::SignInCode, Purpose::SignIn, SIGN_IN_PAGE)?;
-    let queued = ctx
-        .db(move |conn| {
-            conn.transaction(|conn| {
-                // An unknown address writes nothing and answers the same.
-                let Some(user) = users::lock_by_email(conn, &email)? else {
-                    return Ok::<_, ApiError>(None);
-                };
-                code.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
-                Ok(Some(user.id))
-            })
-        })
-        .await?;
-    if let Some(user_id) = queued {
+    if let Some(user_id) = code.send_to_address(&ctx, email, |_| true).await? {
         ctx.audit(Event::CodeLogin, "code_sent", Some(user_id));
     }
     Ok(HttpResponse::Accepted().json(MessageResponse::success(CODE_SENT)))

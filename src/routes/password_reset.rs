@@ -68,19 +68,7 @@ pub async fn forgot_password(
     let address = Limit::mail_to(&email);
     ctx.throttle(Event::PasswordResetRequest, None, &[Limit::MailPerIp, address]).await?;
     let code = CodeMail::new(&ctx, Kind::PasswordReset, Purpose::ResetPassword, "reset-password")?;
-    let queued = ctx
-        .db(move |conn| {
-            conn.transaction(|conn| {
-                // An unknown address writes nothing and answers the same.
-                let Some(user) = users::lock_by_email(conn, &email)? else {
-                    return Ok::<_, ApiError>(None);
-                };
-                code.send_in(conn, user.id, &user.name, &user.email, None, &[])?;
-                Ok(Some(user.id))
-            })
-        })
-        .await?;
-    if let Some(user_id) = queued {
+    if let Some(user_id) = code.send_to_address(&ctx, email, |_| true).await? {
         ctx.audit(Event::PasswordResetRequest, "ok", Some(user_id));
     }
     Ok(HttpResponse::Accepted().json(MessageResponse::success(FORGOT_MESSAGE)))

@@ -77,10 +77,6 @@ impl Limit {
     }
 }
 
-fn hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// How many times one client's allowance an IPv6 /48 (a site) gets, summed over its /64s.
 const SITE_FACTOR: u64 = 16;
 
@@ -91,7 +87,7 @@ impl Limit {
     fn counters(self, client: ClientIp, rate: RateLimit) -> Vec<(String, RateLimit)> {
         let name = match self {
             Limit::MailPerAddress(hash) => {
-                let hex = hex(&hash);
+                let hex = rate_limits::hex(&hash);
                 let subject = client.rate_limit_subject();
                 let mut counters = vec![
                     (format!("mail-address-ip:{hex}:{subject}"), rate),
@@ -249,9 +245,8 @@ pub struct Window {
 
 impl Window {
     pub fn of(counter: &str, rate: RateLimit, now: i64) -> Window {
-        let period = rate.period_secs as i64;
-        let window = now.div_euclid(period);
-        Window { key: format!("{counter}:{window}"), ends_at: (window + 1) * period }
+        let (key, ends_at) = rate_limits::window(counter, rate.period_secs as i64, now);
+        Window { key, ends_at }
     }
 
     pub fn ends(&self) -> Result<chrono::NaiveDateTime, ApiError> {

@@ -78,19 +78,22 @@ fn queued_for(app: &TestApp, to: &str, kind: Option<&str>) -> i64 {
     rows.count().get_result(&mut app.db()).unwrap()
 }
 
+/// Limits on, as in production (the mail budget with them), the per-address ones generous so a
+/// test can log in and register at will, and the test's proxy trusted.
+fn mail_budget_on(s: &mut auth_service::settings::Settings) {
+    s.rate_limits.enabled = true;
+    let generous = "100000/1h".parse().unwrap();
+    s.rate_limits.login_per_ip = generous;
+    s.rate_limits.register_per_ip = generous;
+    s.rate_limits.mail_per_ip = generous;
+    s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
 async fn a_strangers_logins_cannot_fill_an_inbox(backend: Backend) {
     // Before: each login with a new User-Agent mailed "New sign-in" with that text (and the
     // account's name) to any address registered: 39 messages in 2 s, past every mail limit.
     let victim = "victim@example.com";
-    let app = spawn_app_with(backend, |s| {
-        s.rate_limits.enabled = true;
-        let generous = "100000/1h".parse().unwrap();
-        s.rate_limits.login_per_ip = generous;
-        s.rate_limits.register_per_ip = generous;
-        s.rate_limits.mail_per_ip = generous;
-        s.trusted_proxies.networks = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_with(backend, mail_budget_on).await;
     app.register("Call +1 555 0100 now", victim, PASSWORD).await;
     let login = |network: u32, agent: String| {
         let request = app.client.post(app.url("/api/login")).header("User-Agent", agent);
@@ -129,13 +132,7 @@ async fn register_and_delete_cycles_cannot_fill_an_inbox(backend: Backend) {
     // Before: each cycle mailed a verification code and an "account deleted" notice to the
     // address, and neither touched its mail limit.
     let victim = "victim@example.com";
-    let app = spawn_app_with(backend, |s| {
-        s.rate_limits.enabled = true;
-        let generous = "100000/1h".parse().unwrap();
-        s.rate_limits.login_per_ip = generous;
-        s.rate_limits.register_per_ip = generous;
-    })
-    .await;
+    let app = spawn_app_with(backend, mail_budget_on).await;
     for _ in 0..8 {
         assert_eq!(app.register("Victim", victim, PASSWORD).await.status(), 201);
         let token = app.session_for(victim).await.access;
