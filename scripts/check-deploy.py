@@ -176,7 +176,8 @@ def check_files():
         with tempfile.NamedTemporaryFile("w", suffix=".env") as f:
             f.write("JWT_SECRET=" + "x" * 64 + "\nPOSTGRES_PASSWORD=p\n"
                     "PUBLIC_URL=https://auth.example.com\nCORS_ALLOWED_ORIGINS=https://www.example.com\n"
-                    "SMTP_URL=smtp://mailpit:1025\n")
+                    "SMTP_URL=smtp://mailpit:1025\nWEBAUTHN_RP_ID=example.com\n"
+                    "WEBAUTHN_ORIGINS=https://www.example.com\n")
             f.flush()
             result = subprocess.run(["docker", "compose", "--env-file", f.name, "config", "-q"],
                                     cwd=ROOT, capture_output=True, text=True)
@@ -262,6 +263,7 @@ def run_like_compose(binary, postgres_url, compose_env, healthcheck_cmd):
     variables.update(JWT_SECRET=os.urandom(32).hex(), POSTGRES_PASSWORD="unused-with-trust-auth",
                      PUBLIC_URL="https://auth.example.com",
                      CORS_ALLOWED_ORIGINS="https://www.example.com",
+                     WEBAUTHN_RP_ID="example.com", WEBAUTHN_ORIGINS="https://www.example.com",
                      # Nothing listens there: messages wait in the outbox, and nothing else
                      # depends on the mail server.
                      SMTP_URL="smtp://127.0.0.1:9")

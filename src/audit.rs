@@ -31,6 +31,10 @@ pub enum Event {
     RecoveryCodesRenewal,
     /// A code by mail asked for, or typed back, instead of the password.
     CodeLogin,
+    PasskeyRegistration,
+    PasskeyLogin,
+    PasskeyRename,
+    PasskeyRemoval,
 }
 
 impl Event {
@@ -59,6 +63,10 @@ impl Event {
             Event::RecoveryCodeUse => "recovery_code_use",
             Event::RecoveryCodesRenewal => "recovery_codes_renewal",
             Event::CodeLogin => "code_login",
+            Event::PasskeyRegistration => "passkey_registration",
+            Event::PasskeyLogin => "passkey_login",
+            Event::PasskeyRename => "passkey_rename",
+            Event::PasskeyRemoval => "passkey_removal",
         }
     }
 }
@@ -122,7 +130,7 @@ pub fn refused(
 ) {
     let outcome = match error {
         ApiError::TooManyRequests { .. } => "throttled",
-        ApiError::InvalidCredentials => "bad_credentials",
+        ApiError::InvalidCredentials | ApiError::PasskeyRefused => "bad_credentials",
         ApiError::WrongPassword => "wrong_password",
         ApiError::EmailAlreadyRegistered => "email_taken",
         // A wrong mailed, enrolment or second-factor code: guessing leaves a trace.

@@ -69,6 +69,28 @@ pub enum ApiError {
     /// nothing.
     #[error("Email not verified")]
     EmailNotVerified,
+    /// A passkey ceremony's `challenge_id` that is unknown, expired, spent, or another user's.
+    #[error("Invalid or expired challenge")]
+    InvalidChallenge,
+    /// A registration whose credential does not check out (origin, RP ID, challenge,
+    /// algorithm, attestation): the bearer token is fine, so not a 401.
+    #[error("Invalid passkey")]
+    InvalidPasskey,
+    #[error("Passkey already registered")]
+    PasskeyAlreadyRegistered,
+    #[error("Passkey name must be 1 to 64 characters, without control characters")]
+    InvalidPasskeyName,
+    /// A sign-in assertion that does not check out: unknown credential, wrong origin or RP ID,
+    /// bad signature, a user handle that is not the credential's, a counter that went back.
+    #[error("Passkey not accepted")]
+    PasskeyRefused,
+    #[error("An account holds at most 10 passkeys")]
+    TooManyPasskeys,
+    /// Removing it would leave the account no way to sign in (no password, no other passkey).
+    #[error("This is the account's last way to sign in")]
+    LastWayIn,
+    #[error("Passkey not found")]
+    PasskeyNotFound,
     #[error("Not logged in")]
     NotLoggedIn,
     #[error("Unauthorized")]
@@ -191,11 +213,16 @@ impl ResponseError for ApiError {
             | MfaAlreadyEnabled
             | MfaNotEnabled
             | WrongTotpCode
+            | InvalidChallenge
+            | InvalidPasskey
+            | PasskeyAlreadyRegistered
+            | InvalidPasskeyName
             | UnknownScope => StatusCode::BAD_REQUEST,
-            InvalidCredentials | InvalidRefreshToken | InvalidMfaCode | NotLoggedIn
-            | Unauthorized => StatusCode::UNAUTHORIZED,
+            InvalidCredentials | InvalidRefreshToken | InvalidMfaCode | PasskeyRefused
+            | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
+            TooManyPasskeys | LastWayIn => StatusCode::CONFLICT,
             WrongPassword | EmailNotVerified | SecondFactorRequired => StatusCode::FORBIDDEN,
-            UserNotFound | SessionNotFound | NotFound => StatusCode::NOT_FOUND,
+            UserNotFound | SessionNotFound | PasskeyNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

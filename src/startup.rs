@@ -14,7 +14,7 @@ use actix_web::{
 };
 
 use crate::{
-    account::second_factor,
+    account::{passkeys, second_factor},
     auth::{keys, password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
     cpu_pool::{self, CpuPool, QueueLimits},
     db::{self, sessions::SessionRules},
@@ -267,6 +267,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         successor_key: tokio::sync::OnceCell::new(),
         mfa: second_factor::rules(settings, &db, seconds(settings.mfa.challenge_ttl_secs))
             .map_err(StartupError::MfaKey)?,
+        passkeys: passkeys::rules(&settings.passkeys),
         db,
         rate_limits: settings.rate_limits.clone(),
         metrics: Arc::new(Metrics::new()),

@@ -31,6 +31,8 @@ pub struct AppState {
     pub uploads: UploadRules,
     pub mail: MailRules,
     pub mfa: MfaRules,
+    /// The relying party passkeys belong to (`WEBAUTHN_*`).
+    pub passkeys: Arc<PasskeyRules>,
     pub rate_limits: Limits,
     pub metrics: Arc<Metrics>,
     pub metrics_access: MetricsAccess,
@@ -60,6 +62,12 @@ pub struct MfaRules {
     pub issuer: String,
     /// How long a login's `mfa_token` lives.
     pub challenge_ttl: chrono::Duration,
+}
+
+/// Passkeys: the relying party (`WEBAUTHN_*`) and how long a ceremony lives.
+pub struct PasskeyRules {
+    pub webauthn: webauthn_rs_core::WebauthnCore,
+    pub ceremony_ttl: chrono::Duration,
 }
 
 /// Where pictures go and what an upload may cost.

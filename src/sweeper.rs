@@ -18,7 +18,7 @@ use crate::{
     account::pictures,
     db::{
         self, AnyConnection, email_codes, known_devices, mail_outbox, mfa_challenges, rate_limits,
-        sessions,
+        sessions, webauthn_ceremonies,
     },
     state::AppState,
 };
@@ -64,6 +64,7 @@ pub fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     mfa_challenges::prune_expired(conn, now)?;
     rate_limits::prune_expired(conn, now)?;
     email_codes::prune_expired(conn, now)?;
+    webauthn_ceremonies::prune_expired(conn, now)?;
     known_devices::prune_forgotten(conn, now)?;
     mail_outbox::prune_finished(conn, now)
 }

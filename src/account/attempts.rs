@@ -21,7 +21,7 @@ use crate::{
     db::{self, rate_limits},
     error::ApiError,
     request::Ctx,
-    throttle::{Lane, Window, timestamp},
+    throttle::{Lane, RateLimit, Window, timestamp},
 };
 
 /// A secret a user proves, each with its own lane of the account's budget.
@@ -78,6 +78,33 @@ impl Attempt {
         let account = format!("{}:{email}", secret.name());
         let counters = lane.counters(ctx.client, &account);
         let gate = format!("try-gate:{account}");
+        Attempt::take(ctx, counters, Some((gate, lane)))
+            .await
+            .inspect_err(|error| ctx.audit_refusal(event, error, user_id))
+    }
+
+    /// Reserves a try of a passkey assertion from this request's network (an address, an
+    /// IPv6 /64, and twice that per /48): before the credential names an account, there is no
+    /// account to charge, and a passkey's signature is not a secret one can guess.
+    pub async fn reserve_on_network(ctx: &Ctx, event: Event) -> Result<Attempt, ApiError> {
+        if !ctx.rate_limits.enabled {
+            return Ok(Attempt::unmetered());
+        }
+        let mut counters = ctx.rate_limits.passkey.counters(ctx.client, "passkey");
+        counters.pop(); // the account-wide one
+        Attempt::take(ctx, counters, None)
+            .await
+            .inspect_err(|error| ctx.audit_refusal(event, error, None))
+    }
+
+    /// Counts one try on each counter, atomically each; past a counter's rate the try is
+    /// refused and given back. With `gate`, the last counter is the account's free tries,
+    /// past which the gate decides.
+    async fn take(
+        ctx: &Ctx,
+        counters: Vec<(String, RateLimit)>,
+        gate: Option<(String, Lane)>,
+    ) -> Result<Attempt, ApiError> {
         db::run(&ctx.db, move |conn| {
             let now = chrono::Utc::now().timestamp();
             let mut attempt =
@@ -88,20 +115,21 @@ impl Attempt {
                 let hits = rate_limits::record_hit(conn, &window.key, window.ends()?)?;
                 attempt.keys.push(window.key.clone());
                 let max = rate.max as i64;
-                let refused = if i < last {
-                    (hits > max).then(|| window.refusal(now))
-                } else {
-                    // The last free try and each one past it close the gate behind them.
-                    attempt.last_free = hits == max;
-                    let wait = lane.wait_secs(hits - max + 1);
-                    let (at, until) = (timestamp(now)?, timestamp(now + wait)?);
-                    let closed = match hits >= max {
-                        true => rate_limits::pass_gate(conn, &gate, at, until)?,
-                        false => None,
-                    };
-                    closed.map(|opens_at| ApiError::TooManyRequests {
-                        retry_after_secs: (opens_at.and_utc().timestamp() - now).max(1) as u64,
-                    })
+                let refused = match &gate {
+                    Some((gate, lane)) if i == last => {
+                        // The last free try and each one past it close the gate behind them.
+                        attempt.last_free = hits == max;
+                        let wait = lane.wait_secs(hits - max + 1);
+                        let (at, until) = (timestamp(now)?, timestamp(now + wait)?);
+                        let closed = match hits >= max {
+                            true => rate_limits::pass_gate(conn, gate, at, until)?,
+                            false => None,
+                        };
+                        closed.map(|opens_at| ApiError::TooManyRequests {
+                            retry_after_secs: (opens_at.and_utc().timestamp() - now).max(1) as u64,
+                        })
+                    }
+                    _ => (hits > max).then(|| window.refusal(now)),
                 };
                 if let Some(refusal) = refused {
                     rate_limits::refund(conn, &attempt.keys)?;
@@ -111,7 +139,6 @@ impl Attempt {
             Ok(attempt)
         })
         .await
-        .inspect_err(|error| ctx.audit_refusal(event, error, user_id))
     }
 
     /// A try that costs nothing: of a secret no one guesses (a mailed link's long code).

@@ -8,6 +8,7 @@
 
 pub mod attempts;
 pub mod codes;
+pub mod passkeys;
 pub mod password;
 pub mod pictures;
 pub mod second_factor;

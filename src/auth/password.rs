@@ -42,6 +42,8 @@ impl Passwords {
     /// address.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
         let (dummy, cost) = (Arc::clone(&self.dummy_hash), self.cost);
+        // An account without a password (`no_password`) answers as an unknown address does.
+        let stored = stored.filter(|hash| is_set(hash));
         self.pool
             .run(move || match stored {
                 Some(hash) => {
@@ -58,6 +60,20 @@ impl Passwords {
             })
             .await?
     }
+}
+
+/// What `users.password_hash` holds for an account whose password was removed: no bcrypt hash
+/// (nothing verifies against it), and unique, so that a session whose start checked the hash
+/// before the removal is refused (`sessions::start`).
+pub fn no_password() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("!{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+/// Whether a stored hash is a password's (not `no_password`'s).
+pub fn is_set(stored: &str) -> bool {
+    stored.starts_with('$')
 }
 
 /// The cost a bcrypt hash (`$2b$12$…`) was made at.

@@ -82,20 +82,37 @@ pub enum SignIn {
     EmailCode,
     EmailCodeOtp,
     EmailCodeRecovery,
+    /// A passkey whose authenticator checked only that someone was present: one factor.
+    Passkey,
+    /// A passkey whose authenticator verified its user (PIN, biometrics): two factors.
+    PasskeyVerified,
+    /// A passkey as the second factor, after the password; after a mailed code.
+    PasswordPasskey,
+    EmailCodePasskey,
+    /// A presence-only passkey, then a TOTP code or a recovery code.
+    PasskeyOtp,
+    PasskeyRecovery,
 }
 
 impl SignIn {
-    pub const ALL: [SignIn; 6] = [
+    pub const ALL: [SignIn; 12] = [
         SignIn::Password,
         SignIn::Otp,
         SignIn::RecoveryCode,
         SignIn::EmailCode,
         SignIn::EmailCodeOtp,
         SignIn::EmailCodeRecovery,
+        SignIn::Passkey,
+        SignIn::PasskeyVerified,
+        SignIn::PasswordPasskey,
+        SignIn::EmailCodePasskey,
+        SignIn::PasskeyOtp,
+        SignIn::PasskeyRecovery,
     ];
 
     /// RFC 8176's values: `otp` alone is the mailed code (one factor); after a first factor it
-    /// is the TOTP code; `mfa` says a mailed code was followed by a second factor.
+    /// is the TOTP code; `mfa` says a mailed code was followed by a second factor, or that a
+    /// passkey (`hwk`, proof of a key) verified its user as well.
     pub fn amr(self) -> &'static [&'static str] {
         match self {
             SignIn::Password => &["pwd"],
@@ -104,12 +121,18 @@ impl SignIn {
             SignIn::EmailCode => &["otp"],
             SignIn::EmailCodeOtp => &["otp", "mfa"],
             SignIn::EmailCodeRecovery => &["otp", "recovery"],
+            SignIn::Passkey => &["hwk"],
+            SignIn::PasskeyVerified => &["hwk", "mfa"],
+            SignIn::PasswordPasskey => &["pwd", "hwk"],
+            SignIn::EmailCodePasskey => &["otp", "hwk"],
+            SignIn::PasskeyOtp => &["hwk", "otp"],
+            SignIn::PasskeyRecovery => &["hwk", "recovery"],
         }
     }
 
     pub fn aal(self) -> &'static str {
         match self {
-            SignIn::Password | SignIn::EmailCode => "aal1",
+            SignIn::Password | SignIn::EmailCode | SignIn::Passkey => "aal1",
             _ => "aal2",
         }
     }
@@ -124,6 +147,12 @@ impl SignIn {
             SignIn::EmailCode => "email",
             SignIn::EmailCodeOtp => "email otp",
             SignIn::EmailCodeRecovery => "email recovery",
+            SignIn::Passkey => "passkey",
+            SignIn::PasskeyVerified => "passkey uv",
+            SignIn::PasswordPasskey => "pwd passkey",
+            SignIn::EmailCodePasskey => "email passkey",
+            SignIn::PasskeyOtp => "passkey otp",
+            SignIn::PasskeyRecovery => "passkey recovery",
         }
     }
 
@@ -144,12 +173,15 @@ impl SignIn {
         SignIn::ALL.into_iter().find(named).unwrap_or(SignIn::Password)
     }
 
-    /// What a first step leads to once a second factor is proved: `second` is `Otp` or
-    /// `RecoveryCode` as after a password.
+    /// What a first step leads to once a second factor is proved: `second` is `Otp`,
+    /// `RecoveryCode` or `PasswordPasskey`, as after a password.
     pub fn then(self, second: SignIn) -> SignIn {
         match (self, second) {
             (SignIn::EmailCode, SignIn::Otp) => SignIn::EmailCodeOtp,
             (SignIn::EmailCode, SignIn::RecoveryCode) => SignIn::EmailCodeRecovery,
+            (SignIn::EmailCode, SignIn::PasswordPasskey) => SignIn::EmailCodePasskey,
+            (SignIn::Passkey, SignIn::Otp) => SignIn::PasskeyOtp,
+            (SignIn::Passkey, SignIn::RecoveryCode) => SignIn::PasskeyRecovery,
             (_, second) => second,
         }
     }

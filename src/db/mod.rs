@@ -7,6 +7,7 @@ pub mod known_devices;
 pub mod mail_outbox;
 pub mod mfa_challenges;
 pub mod migrations;
+pub mod passkeys;
 pub mod pool;
 pub mod rate_limits;
 pub mod recovery_codes;
@@ -15,6 +16,7 @@ pub mod service_keys;
 pub mod sessions;
 pub mod unsettled_pictures;
 pub mod users;
+pub mod webauthn_ceremonies;
 
 use std::{path::PathBuf, str::FromStr};
 

@@ -56,6 +56,21 @@ diesel::table! {
         network -> Text,
         new_password_hash -> Nullable<Text>,
         first_step -> Text,
+        webauthn_state -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> BigInt,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -111,6 +126,17 @@ diesel::table! {
         totp_secret -> Nullable<Text>,
         totp_enabled_at -> Nullable<Timestamp>,
         totp_last_step -> Nullable<BigInt>,
+        webauthn_handle -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<BigInt>,
+        purpose -> Text,
+        state -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -131,9 +157,11 @@ diesel::table! {
 diesel::joinable!(email_codes -> users (user_id));
 diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     unsettled_pictures,
@@ -143,9 +171,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     known_devices,
     mail_outbox,
     mfa_challenges,
+    passkeys,
     rate_limits,
     recovery_codes,
     refresh_tokens,
     sessions,
     users,
+    webauthn_ceremonies,
 );

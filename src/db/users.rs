@@ -338,3 +338,33 @@ pub fn sealed_totp_secrets(conn: &mut AnyConnection) -> QueryResult<(i64, Option
         .optional()?;
     Ok((count, newest))
 }
+
+/// Locks the user's row for the rest of the transaction (by a write, as `lock_by_email`
+/// explains); false when the user is gone.
+pub fn lock(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(conn)
+        .map(|locked| locked == 1)
+}
+
+/// The user's WebAuthn user handle, `candidate` if they had none yet.
+pub fn webauthn_handle(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    candidate: &str,
+) -> QueryResult<String> {
+    diesel::update(users::table.find(user_id).filter(users::webauthn_handle.is_null()))
+        .set(users::webauthn_handle.eq(candidate))
+        .execute(conn)?;
+    webauthn_handle_of(conn, user_id)?.ok_or(diesel::result::Error::NotFound)
+}
+
+pub fn webauthn_handle_of(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Option<String>> {
+    users::table
+        .find(user_id)
+        .select(users::webauthn_handle)
+        .get_result::<Option<String>>(conn)
+        .optional()
+        .map(Option::flatten)
+}

@@ -21,10 +21,13 @@ pub enum Kind {
     MfaDisabled,
     RecoveryCodeUsed,
     SignInCode,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyCloned,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -38,6 +41,9 @@ impl Kind {
         Kind::MfaDisabled,
         Kind::RecoveryCodeUsed,
         Kind::SignInCode,
+        Kind::PasskeyAdded,
+        Kind::PasskeyRemoved,
+        Kind::PasskeyCloned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +61,9 @@ impl Kind {
             Kind::MfaDisabled => "mfa_disabled",
             Kind::RecoveryCodeUsed => "recovery_code_used",
             Kind::SignInCode => "sign_in_code",
+            Kind::PasskeyAdded => "passkey_added",
+            Kind::PasskeyRemoved => "passkey_removed",
+            Kind::PasskeyCloned => "passkey_cloned",
         }
     }
 
@@ -73,6 +82,9 @@ impl Kind {
             Kind::MfaDisabled => include_str!("../../templates/mail/mfa_disabled.txt"),
             Kind::RecoveryCodeUsed => include_str!("../../templates/mail/recovery_code_used.txt"),
             Kind::SignInCode => include_str!("../../templates/mail/sign_in_code.txt"),
+            Kind::PasskeyAdded => include_str!("../../templates/mail/passkey_added.txt"),
+            Kind::PasskeyRemoved => include_str!("../../templates/mail/passkey_removed.txt"),
+            Kind::PasskeyCloned => include_str!("../../templates/mail/passkey_cloned.txt"),
         }
     }
 
@@ -94,6 +106,9 @@ impl Kind {
             | Kind::MfaDisabled => &["name", "email", "ip", "time", "app_url"],
             Kind::RecoveryCodeUsed => &["name", "email", "ip", "time", "app_url", "left"],
             Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "device"],
+            Kind::PasskeyAdded | Kind::PasskeyRemoved | Kind::PasskeyCloned => {
+                &["name", "email", "ip", "time", "app_url", "passkey"]
+            }
         }
     }
 }
@@ -192,7 +207,7 @@ pub fn masked_address(address: &str) -> String {
 }
 
 /// Facts whose text a user chose (an account's name; anyone can register any address).
-const USER_TEXT: [&str; 1] = ["name"];
+const USER_TEXT: [&str; 2] = ["name", "passkey"];
 const USER_TEXT_CHARS: usize = 32;
 
 /// A user's text as a message shows it: cut short, and quoted when it holds more than a name's

@@ -7,11 +7,13 @@ pub mod jwks;
 pub mod login;
 pub mod login_code;
 pub mod login_mfa;
+pub mod login_passkey;
 pub mod logout;
 pub mod me;
 pub mod metrics;
 pub mod mfa;
 pub mod openapi;
+pub mod passkeys;
 pub mod password;
 pub mod password_reset;
 pub mod profile_pic;
@@ -91,6 +93,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/mfa/recovery-codes")
                 .route(web::post().to(mfa::renew_recovery_codes)),
+        )
+        .service(
+            web::resource("/api/passkeys/registration/options")
+                .route(web::post().to(passkeys::registration_options)),
+        )
+        .service(
+            web::resource("/api/passkeys/registration/verify")
+                .route(web::post().to(passkeys::register_passkey)),
+        )
+        .service(
+            web::resource("/api/passkeys/authentication/options")
+                .route(web::post().to(login_passkey::authentication_options)),
+        )
+        .service(
+            web::resource("/api/passkeys/authentication/verify")
+                .route(web::post().to(login_passkey::verify_authentication)),
+        )
+        .service(web::resource("/api/passkeys").route(web::get().to(passkeys::list_passkeys)))
+        .service(
+            web::resource("/api/passkeys/{id}")
+                .route(web::patch().to(passkeys::rename_passkey))
+                .route(web::delete().to(passkeys::remove_passkey)),
         )
         .service(web::resource("/api/sessions").route(web::get().to(sessions::list_sessions)))
         .service(web::resource("/api/sessions/{id}").route(web::delete().to(sessions::end_session)))

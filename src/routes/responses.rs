@@ -81,6 +81,43 @@ impl Responder for LoginResponse {
     }
 }
 
+/// A passkey ceremony's opening: its id, and the options the browser's WebAuthn call takes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyOptionsResponse {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    /// Opaque, single use: sent back with the browser's answer.
+    #[schema(example = "Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eHF1dXg")]
+    pub challenge_id: String,
+    /// `PublicKeyCredentialCreationOptions` or `PublicKeyCredentialRequestOptions` as JSON
+    /// (binary fields base64url), for the browser's `parse…OptionsFromJSON`.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// Seconds until the challenge_id expires.
+    #[schema(example = 300)]
+    pub expires_in: u64,
+}
+
+impl PasskeyOptionsResponse {
+    pub fn new(
+        state: &AppState,
+        challenge_id: String,
+        options: &impl Serialize,
+    ) -> Result<Self, ApiError> {
+        let options = serde_json::to_value(options).map_err(ApiError::internal)?;
+        let expires_in = state.passkeys.ceremony_ttl.num_seconds().try_into().unwrap_or_default();
+        Ok(PasskeyOptionsResponse { status: "success", challenge_id, options, expires_in })
+    }
+}
+
+impl Responder for PasskeyOptionsResponse {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        no_store(self)
+    }
+}
+
 /// The body of a login (or a password reset) of an account with MFA: no tokens yet, an
 /// `mfa_token` to send with a code to `POST /api/login/mfa`.
 #[derive(Debug, Serialize, ToSchema)]

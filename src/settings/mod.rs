@@ -7,6 +7,7 @@
 mod database;
 mod mail;
 mod mfa;
+mod passkeys;
 mod passwords;
 mod server;
 mod source;
@@ -23,6 +24,7 @@ use config::{Config, File, FileFormat};
 pub use database::DatabaseSettings;
 pub use mail::MailSettings;
 pub use mfa::MfaSettings;
+pub use passkeys::PasskeySettings;
 pub use passwords::PasswordSettings;
 pub use server::{MetricsSettings, ServerSettings};
 pub use source::{Setting, SettingsError};
@@ -65,6 +67,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub mail: MailSettings,
     pub mfa: MfaSettings,
+    pub passkeys: PasskeySettings,
     /// Log lines as readable text or as one JSON object each.
     pub log_format: LogFormat,
 }
@@ -115,6 +118,7 @@ impl Settings {
                 totp_code: Lane::of((5, 15 * 60), (10, DAY), 60 * 60),
                 recovery_code: Lane::of((5, 15 * 60), (10, DAY), 15 * 60),
                 mailed_code: Lane::of((5, 15 * 60), (20, DAY), 60 * 60),
+                passkey: Lane::of((20, 15 * 60), (20, 15 * 60), 0),
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
                 refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,
@@ -128,6 +132,7 @@ impl Settings {
             metrics: MetricsSettings::read(&source)?,
             mail: MailSettings::read(&source, server.public_base_url())?,
             mfa: MfaSettings::read(&source)?,
+            passkeys: PasskeySettings::read(&source, &server)?,
             log_format: source.parsed::<LogFormat>("LOG_FORMAT")?,
             server,
             app_env,
@@ -223,6 +228,10 @@ impl Settings {
         // Without it, picture URLs are built from the request's Host header.
         if self.server.public_url.is_none() {
             return Err(invalid("PUBLIC_URL", format!("is required {WHEN}")));
+        }
+        // A passkey is bound to its RP ID for good: a guessed default would strand them all.
+        if let Some(variable) = self.passkeys.defaulted {
+            return Err(invalid(variable, format!("is required {WHEN}")));
         }
         // Files in a container's folder reach nobody: codes and notices would be lost.
         if self.mail.smtp_url.is_none() || self.mail.transport != MailTransport::Smtp {

@@ -125,8 +125,10 @@ fn production_requires_a_long_secret() {
 }
 
 /// A production configuration that passes every production rule (with a JWT key).
-const PRODUCTION: [(&str, &str); 5] = [
+const PRODUCTION: [(&str, &str); 7] = [
     ("APP_ENV", "production"),
+    ("WEBAUTHN_RP_ID", "example.com"),
+    ("WEBAUTHN_ORIGINS", "https://www.example.com"),
     ("METRICS_ADDR", "10.0.0.5:9100"),
     ("CORS_ALLOWED_ORIGINS", "https://www.example.com"),
     ("PUBLIC_URL", "https://auth.example.com"),
@@ -157,7 +159,9 @@ fn production_refuses_each_unsafe_setting_by_name() {
     let metrics = format!("or METRICS_ADDR is required {when} (GET /metrics would be public)");
     let cors = format!("must list the website's origins, not *, {when}");
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, SettingsError);
-    let cases: [Case; 7] = [
+    let cases: [Case; 9] = [
+        (&[], "WEBAUTHN_RP_ID", invalid("WEBAUTHN_RP_ID", format!("is required {when}"))),
+        (&[], "WEBAUTHN_ORIGINS", invalid("WEBAUTHN_ORIGINS", format!("is required {when}"))),
         (&[], "METRICS_ADDR", invalid("METRICS_TOKEN", metrics)),
         (
             &[("BCRYPT_COST", "9")],
@@ -362,4 +366,53 @@ fn secrets_may_come_from_files() {
 fn bcrypt_cost_out_of_range_is_refused() {
     assert_eq!(load(&[("BCRYPT_COST", "3")]).unwrap_err().variable, "BCRYPT_COST");
     assert_eq!(load(&[("BCRYPT_COST", "32")]).unwrap_err().variable, "BCRYPT_COST");
+}
+
+#[test]
+fn passkeys_default_to_the_local_server_and_refuse_inconsistent_settings() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.passkeys.rp_id, "localhost");
+    let origins: Vec<&str> = s.passkeys.origins.iter().map(|o| o.as_str()).collect();
+    assert_eq!(origins, ["http://localhost:5000/"]);
+    let s = load(&[("PUBLIC_URL", "https://auth.example.com")]).unwrap();
+    assert_eq!(s.passkeys.rp_id, "auth.example.com");
+    let s = load(&[
+        ("WEBAUTHN_RP_ID", "example.com"),
+        ("WEBAUTHN_ORIGINS", "https://www.example.com, https://example.com:8443"),
+    ])
+    .unwrap();
+    assert_eq!(s.passkeys.origins.len(), 2);
+
+    let origins = |value| load(&[("WEBAUTHN_RP_ID", "example.com"), ("WEBAUTHN_ORIGINS", value)]);
+    let refused = [
+        (
+            "https://www.example.org",
+            "https://www.example.org/ is not on the domain of WEBAUTHN_RP_ID (example.com)",
+        ),
+        (
+            "https://notexample.com",
+            "https://notexample.com/ is not on the domain of WEBAUTHN_RP_ID (example.com)",
+        ),
+        (
+            "http://www.example.com",
+            "\"http://www.example.com\" must be https (http only on localhost)",
+        ),
+        (
+            "https://www.example.com/login",
+            "\"https://www.example.com/login\" must be an origin: scheme, host and port only",
+        ),
+        ("www.example.com", "\"www.example.com\" is not a URL: relative URL without a base"),
+    ];
+    for (value, problem) in refused {
+        assert_eq!(origins(value).unwrap_err(), invalid("WEBAUTHN_ORIGINS", problem), "{value}");
+    }
+    for rp_id in ["https://example.com", "Example.com", "127.0.0.1", "example.com:443", ""] {
+        let error = load(&[("WEBAUTHN_RP_ID", rp_id), ("WEBAUTHN_ORIGINS", "https://example.com")]);
+        if rp_id.is_empty() {
+            // Empty is unset: the RP ID is the first origin's host.
+            assert_eq!(error.unwrap().passkeys.rp_id, "example.com");
+        } else {
+            assert_eq!(error.unwrap_err().variable, "WEBAUTHN_RP_ID", "{rp_id}");
+        }
+    }
 }

@@ -133,6 +133,8 @@ pub struct Limits {
     pub recovery_code: Lane,
     /// Wrong mailed codes of one account (reset, verification, email change), across codes.
     pub mailed_code: Lane,
+    /// Passkey assertions that fail, per network only (`per_network`; the rest is unused).
+    pub passkey: Lane,
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
     pub refresh_per_ip: RateLimit,

@@ -21,6 +21,7 @@ mod mfa;
 mod notices;
 mod openapi;
 mod outbox;
+mod passkeys;
 mod password;
 mod password_reset;
 mod profile_pic;

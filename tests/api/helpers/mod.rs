@@ -6,6 +6,7 @@
 mod endpoints;
 mod mail;
 mod mfa;
+mod passkey;
 mod pictures;
 mod process;
 pub mod s3;
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 
 pub use mail::*;
 pub use mfa::*;
+pub use passkey::*;
 pub use pictures::*;
 pub use process::*;
 pub use spawn::*;
