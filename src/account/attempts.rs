@@ -31,6 +31,8 @@ pub enum Secret {
     TotpCode,
     RecoveryCode,
     MailedCode,
+    /// A passkey as the second factor of an account's login.
+    Passkey,
 }
 
 impl Secret {
@@ -40,6 +42,7 @@ impl Secret {
             Secret::TotpCode => "totp",
             Secret::RecoveryCode => "recovery",
             Secret::MailedCode => "mailed",
+            Secret::Passkey => "passkey",
         }
     }
 
@@ -50,6 +53,7 @@ impl Secret {
             Secret::TotpCode => limits.totp_code,
             Secret::RecoveryCode => limits.recovery_code,
             Secret::MailedCode => limits.mailed_code,
+            Secret::Passkey => limits.passkey,
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::{
     },
     error::ApiError,
     mail::templates::Kind,
-    request::Ctx,
+    request::{Ctx, ctx::Mailer},
     settings::PasskeySettings,
     state::PasskeyRules,
 };
@@ -215,6 +215,64 @@ pub async fn open_sign_in(
     Ok(Opened { challenge_id, options })
 }
 
+/// The passkey step a login's second factor may take, for an account with passkeys: its
+/// options (the account's passkeys allowed) and the state its challenge row keeps.
+pub fn second_factor_options(
+    conn: &mut AnyConnection,
+    rules: &PasskeyRules,
+    user_id: i64,
+) -> Result<Option<(PublicKeyCredentialRequestOptions, String)>, ApiError> {
+    let held = passkeys::of_user(conn, user_id)?;
+    if held.is_empty() {
+        return Ok(None);
+    }
+    let credentials = held
+        .iter()
+        .map(|passkey| stored::<Credential>(&passkey.credential))
+        .collect::<Result<Vec<_>, _>>()?;
+    let builder = rules
+        .webauthn
+        .new_challenge_authenticate_builder(credentials, Some(UserVerificationPolicy::Preferred))
+        .map_err(ApiError::internal)?;
+    let (options, state) =
+        rules.webauthn.generate_challenge_authenticate(builder).map_err(ApiError::internal)?;
+    let state = serde_json::to_string(&state).map_err(ApiError::internal)?;
+    Ok(Some((options.public_key, state)))
+}
+
+/// Checks a passkey's assertion as the second factor of `user`'s login, against the state its
+/// first step offered (`state`; none: no passkey step was offered). True when it is one of
+/// the user's passkeys and checks out; its use is then kept. A counter gone back is told.
+pub async fn prove_second_factor(
+    ctx: &Ctx,
+    user: &User,
+    state: Option<String>,
+    credential: PublicKeyCredential,
+) -> Result<bool, ApiError> {
+    let Some(state) = state else {
+        return Ok(false);
+    };
+    let rules = ctx.passkeys.clone();
+    let (mailer, owner) = (ctx.mailer(), user.clone());
+    ctx.db(move |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        let state: AuthenticationState = stored(&state)?;
+        let credential_id = URL_SAFE_NO_PAD.encode(credential.raw_id.as_slice());
+        let Some(passkey) = passkeys::find_by_credential_id(conn, &credential_id)?
+            .filter(|passkey| passkey.user_id == owner.id)
+        else {
+            return Ok::<_, ApiError>(false);
+        };
+        let Ok(result) = check_assertion(&rules.webauthn, state, &passkey, &credential) else {
+            return Ok(false);
+        };
+        let outcome =
+            conn.transaction(|conn| keep(conn, &passkey, &result, &owner, &mailer, now))?;
+        Ok(outcome == Use::Kept)
+    })
+    .await
+}
+
 /// A new authentication challenge with no credential named.
 fn authentication(
     webauthn: &WebauthnCore,
@@ -262,16 +320,7 @@ pub async fn prove_sign_in(
             return Err(ApiError::PasskeyRefused);
         }
         let result = check_assertion(&rules.webauthn, state, &passkey, &credential)?;
-        conn.transaction(|conn| {
-            let outcome = keep_use(conn, &passkey, &result, now)?;
-            if outcome == Use::CounterWentBack {
-                let notice =
-                    mailer.notice(Kind::PasskeyCloned, &user, &[("passkey", &passkey.name)]);
-                mail_outbox::enqueue(conn, &notice)?;
-            }
-            Ok::<_, ApiError>(outcome)
-        })?
-        .accepted()?;
+        conn.transaction(|conn| keep(conn, &passkey, &result, &user, &mailer, now))?.accepted()?;
         Ok(Proved { user, passkey_id: passkey.id, user_verified: result.user_verified() })
     })
     .await
@@ -311,6 +360,24 @@ impl Use {
             Use::CounterWentBack => Err(ApiError::PasskeyRefused),
         }
     }
+}
+
+/// Keeps what a checked assertion did to its passkey, in a transaction of its own; a counter
+/// gone back is told to the owner instead.
+fn keep(
+    conn: &mut AnyConnection,
+    passkey: &Passkey,
+    result: &AuthenticationResult,
+    owner: &User,
+    mailer: &Mailer,
+    now: NaiveDateTime,
+) -> Result<Use, ApiError> {
+    let outcome = keep_use(conn, passkey, result, now)?;
+    if outcome == Use::CounterWentBack {
+        let notice = mailer.notice(Kind::PasskeyCloned, owner, &[("passkey", &passkey.name)]);
+        mail_outbox::enqueue(conn, &notice)?;
+    }
+    Ok(outcome)
 }
 
 /// Keeps the passkey's new counter, flags and last use, unless its counter went back.

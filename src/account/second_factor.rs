@@ -2,11 +2,13 @@
 //! start, a login's challenge (the `mfa_token` its second step presents), a code or a recovery
 //! code proved and spent, and a new set of recovery codes.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use diesel::{Connection, QueryResult};
 
-use super::attempts::Secret;
+use webauthn_rs_core::proto::{PublicKeyCredential, PublicKeyCredentialRequestOptions};
+
+use super::{attempts::Secret, passkeys};
 use crate::{
     auth::{opaque_token, recovery_code, secret_box::SecretBox, token::SignIn, totp},
     client_ip::ClientIp,
@@ -20,7 +22,7 @@ use crate::{
     mail::templates::Kind,
     request::Ctx,
     settings::Settings,
-    state::MfaRules,
+    state::{MfaRules, PasskeyRules},
 };
 
 /// The second factor presented at a login's second step.
@@ -29,6 +31,8 @@ pub enum Factor {
     Code(String),
     /// One of the recovery codes, each usable once.
     RecoveryCode(String),
+    /// A passkey's assertion over the challenge the login's first step offered.
+    Passkey(Box<PublicKeyCredential>),
 }
 
 impl Factor {
@@ -37,6 +41,7 @@ impl Factor {
         match self {
             Factor::Code(_) => SignIn::Otp,
             Factor::RecoveryCode(_) => SignIn::RecoveryCode,
+            Factor::Passkey(_) => SignIn::PasswordPasskey,
         }
     }
 
@@ -45,6 +50,7 @@ impl Factor {
         match self {
             Factor::Code(_) => Secret::TotpCode,
             Factor::RecoveryCode(_) => Secret::RecoveryCode,
+            Factor::Passkey(_) => Secret::Passkey,
         }
     }
 }
@@ -53,6 +59,8 @@ impl Factor {
 pub enum Proof {
     Step(i64),
     Recovery(String),
+    /// A passkey, whose use was kept when it was checked: nothing is left to spend.
+    Passkey,
     Nothing,
 }
 
@@ -124,21 +132,50 @@ pub fn totp_step(
     Ok(totp::matching_step(&secret, code, now))
 }
 
+/// What a login's first step needs to make its challenge, taken from the request (the
+/// challenge is made in a database closure, which cannot borrow it).
+pub struct Waiting {
+    ttl: chrono::Duration,
+    client: ClientIp,
+    passkeys: Arc<PasskeyRules>,
+}
+
+impl Waiting {
+    pub fn of(ctx: &Ctx) -> Waiting {
+        Waiting { ttl: ctx.mfa.challenge_ttl, client: ctx.client, passkeys: ctx.passkeys.clone() }
+    }
+}
+
+/// A login waiting for its second factor: the mfa_token, and the WebAuthn options of a
+/// passkey step when the account has passkeys (and its first step was none).
+pub struct Pending {
+    pub mfa_token: String,
+    pub passkey_options: Option<PublicKeyCredentialRequestOptions>,
+}
+
 /// A login of an account with MFA waits here for its second factor: a new mfa_token for the
-/// user whose password was checked at `checked_at`, stored (by hash) in `conn`'s transaction.
+/// user whose first step was proved at `checked_at`, stored (by hash) in `conn`'s transaction.
 pub fn challenge(
     conn: &mut AnyConnection,
-    ttl: chrono::Duration,
-    challenge: Challenge,
-    client: ClientIp,
-) -> Result<String, ApiError> {
+    waiting: &Waiting,
+    mut challenge: Challenge,
+) -> Result<Pending, ApiError> {
     let (token, hash) = opaque_token::generate().map_err(ApiError::internal)?;
     let checked_at = challenge.checked_at;
-    // Bound to the network that proved the password: the token's codes are guessed from there
-    // or not at all, so its guesses cannot be spread over fresh addresses.
-    let network = client.rate_limit_subject();
-    mfa_challenges::create(conn, &hash, &challenge, &network, checked_at + ttl)?;
-    Ok(token)
+    // A passkey proves one factor once: after a presence-only passkey, not again.
+    let mut passkey_options = None;
+    if challenge.first_step != SignIn::Passkey.stored() {
+        let offered = passkeys::second_factor_options(conn, &waiting.passkeys, challenge.user_id)?;
+        if let Some((options, state)) = offered {
+            challenge.webauthn_state = Some(state);
+            passkey_options = Some(options);
+        }
+    }
+    // Bound to the network that proved the first step: the token's codes are guessed from
+    // there or not at all, so its guesses cannot be spread over fresh addresses.
+    let network = waiting.client.rate_limit_subject();
+    mfa_challenges::create(conn, &hash, &challenge, &network, checked_at + waiting.ttl)?;
+    Ok(Pending { mfa_token: token, passkey_options })
 }
 
 /// The live challenge `token_hash` names, if `client` is on the network it was made from, with
@@ -170,7 +207,8 @@ pub fn proof(
             totp_step(mfa, user_id, sealed, code)?.map(Proof::Step)
         }
         (Factor::RecoveryCode(code), _) => recovery_code::hash(user_id, code).map(Proof::Recovery),
-        (Factor::Code(_), None) => None,
+        // Checked against the database (`passkeys::prove_second_factor`), not here.
+        (Factor::Code(_), None) | (Factor::Passkey(_), _) => None,
     };
     Ok(proved.unwrap_or(Proof::Nothing))
 }
@@ -220,6 +258,7 @@ pub fn use_proof(
     match proof {
         Proof::Step(step) => users::use_totp_step(conn, user_id, *step),
         Proof::Recovery(hash) => recovery_codes::spend(conn, user_id, hash, now),
+        Proof::Passkey => Ok(true),
         Proof::Nothing => Ok(false),
     }
 }

@@ -20,6 +20,8 @@ pub struct Challenge {
     pub new_password_hash: Option<String>,
     /// How the first step was proved: a `sessions.amr` value of one factor.
     pub first_step: String,
+    /// The WebAuthn state of the passkey step offered, if the account has passkeys.
+    pub webauthn_state: Option<String>,
 }
 
 /// Creates the challenge `token_hash`, good only from `network` (the one its password came from).
@@ -27,7 +29,7 @@ impl Challenge {
     /// The challenge of a first step proved as `first_step` (a one-factor `sessions.amr`).
     pub fn after(first_step: &str, user_id: i64, checked_at: NaiveDateTime) -> Challenge {
         let first_step = first_step.to_owned();
-        Challenge { user_id, checked_at, new_password_hash: None, first_step }
+        Challenge { user_id, checked_at, new_password_hash: None, first_step, webauthn_state: None }
     }
 }
 
@@ -49,6 +51,7 @@ pub fn create(
             mfa_challenges::network.eq(network),
             mfa_challenges::new_password_hash.eq(&challenge.new_password_hash),
             mfa_challenges::first_step.eq(&challenge.first_step),
+            mfa_challenges::webauthn_state.eq(&challenge.webauthn_state),
         ))
         .execute(conn)
         .map(drop)

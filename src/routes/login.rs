@@ -86,12 +86,12 @@ pub async fn login(
     }
     let hash = store_at_todays_cost(&ctx, user, password).await?;
     if user.totp_enabled_at.is_some() {
-        let (ttl, client) = (ctx.mfa.challenge_ttl, ctx.client);
+        let waiting = second_factor::Waiting::of(&ctx);
         let challenge = Challenge::after(SignIn::Password.stored(), user.id, checked_at);
-        let mfa_token =
-            ctx.db(move |conn| second_factor::challenge(conn, ttl, challenge, client)).await?;
+        let pending =
+            ctx.db(move |conn| second_factor::challenge(conn, &waiting, challenge)).await?;
         ctx.audit(Event::Login, "mfa_required", Some(user.id));
-        return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)));
+        return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, pending)?));
     }
     let grant = SessionGrant::new(&ctx, &device, SignIn::Password)?;
     // None: a password change, a logout everywhere or a deletion came while it was checked.

@@ -104,7 +104,7 @@ pub async fn verify_sign_in_code(
     ctx.throttle(Event::CodeLogin, None, &[Limit::LoginPerIp]).await?;
     let attempt = codes::reserve(&ctx, &email, code, Event::CodeLogin, None).await?;
     let grant = SessionGrant::new(&ctx, &device, SignIn::EmailCode)?;
-    let (code, mfa_ttl, client) = (code.to_owned(), ctx.mfa.challenge_ttl, ctx.client);
+    let (code, waiting) = (code.to_owned(), second_factor::Waiting::of(&ctx));
     let signed_in = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -119,8 +119,8 @@ pub async fn verify_sign_in_code(
                 users::mark_verified(conn, user.id, now)?;
                 if user.totp_enabled_at.is_some() {
                     let first = Challenge::after(SignIn::EmailCode.stored(), user.id, now);
-                    let mfa_token = second_factor::challenge(conn, mfa_ttl, first, client)?;
-                    return Ok(Ok(SignedIn::MfaRequired(user.id, mfa_token)));
+                    let pending = second_factor::challenge(conn, &waiting, first)?;
+                    return Ok(Ok(SignedIn::MfaRequired(user.id, pending)));
                 }
                 let check = PasswordCheck { hash: &user.password_hash, at: now };
                 let session_id =
@@ -140,9 +140,9 @@ pub async fn verify_sign_in_code(
             ctx.audit(Event::CodeLogin, "ok", Some(granted.subject.user_id));
             LoginResponse::new(&ctx, "Login successful!", granted).map(LoginReply::Tokens)
         }
-        SignedIn::MfaRequired(user_id, mfa_token) => {
+        SignedIn::MfaRequired(user_id, pending) => {
             ctx.audit(Event::CodeLogin, "mfa_required", Some(user_id));
-            Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)))
+            Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, pending)?))
         }
     }
 }
@@ -150,5 +150,5 @@ pub async fn verify_sign_in_code(
 /// What a right code leads to: a session, or (with MFA) the login's second step.
 enum SignedIn {
     Session(Granted),
-    MfaRequired(i64, String),
+    MfaRequired(i64, second_factor::Pending),
 }

@@ -1,5 +1,5 @@
-//! `POST /api/login/mfa`: a login's second step, the mfa_token of its first with a TOTP code
-//! or a recovery code; a new session of level `aal2`.
+//! `POST /api/login/mfa`: a login's second step, the mfa_token of its first with a TOTP code,
+//! a recovery code or a passkey's assertion; a new session of level `aal2`.
 
 use actix_web::web;
 use serde::Deserialize;
@@ -9,8 +9,9 @@ use super::responses::LoginResponse;
 use crate::{
     account::{
         attempts::Attempt,
+        passkeys,
         password::reset_in,
-        second_factor::{self, Factor},
+        second_factor::{self, Factor, Proof},
         sign_in::SessionGrant,
     },
     audit::Event,
@@ -30,10 +31,14 @@ pub struct MfaLoginRequest {
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = Option<String>, example = "492039")]
     pub code: Option<String>,
-    /// One of the recovery codes, each usable once.
+    /// One of the recovery codes, each usable once; or instead:
     #[serde(default, deserialize_with = "string_or_none")]
     #[schema(value_type = Option<String>, example = "k7qm-2xwe-r5ta")]
     pub recovery_code: Option<String>,
+    /// What `navigator.credentials.get()` gave for the login's `passkey_options`, as its
+    /// `toJSON()` writes it.
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
 }
 
 #[utoipa::path(
@@ -42,9 +47,9 @@ pub struct MfaLoginRequest {
     tag = "auth",
     request_body = MfaLoginRequest,
     responses(
-        (status = 200, description = "Login successful: a new session whose tokens carry amr [\"pwd\",\"otp\"] (or [\"pwd\",\"recovery\"]) and aal2. With the mfa_token of a password reset, message \"Password reset\": the new password is set only now, and every earlier session ends", body = LoginResponse),
-        (status = 400, description = "A missing mfa_token, or neither or both of code and recovery_code", body = ErrorBody),
-        (status = 401, description = "Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent, expired or presented from another network than the login's", body = ErrorBody),
+        (status = 200, description = "Login successful: a new session whose tokens carry amr [\"pwd\",\"otp\"] (or [\"pwd\",\"recovery\"], or [\"pwd\",\"hwk\"] with a passkey) and aal2. With the mfa_token of a password reset, message \"Password reset\": the new password is set only now, and every earlier session ends", body = LoginResponse),
+        (status = 400, description = "A missing mfa_token, or not exactly one of code, recovery_code and credential", body = ErrorBody),
+        (status = 401, description = "Invalid code: a wrong or used code or recovery code, a passkey assertion that is not one of the account's or does not check out, or an mfa_token that is unknown, spent, expired or presented from another network than the login's", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address, or past the account's attempt budget for the factor; see Retry-After", body = ErrorBody),
     )
 )]
@@ -54,9 +59,13 @@ pub async fn login_mfa(
     body: web::Json<MfaLoginRequest>,
 ) -> Result<LoginResponse, ApiError> {
     let token = required(&body.mfa_token).ok_or(ApiError::AllFieldsRequired)?;
-    let factor = match (required(&body.code), required(&body.recovery_code)) {
-        (Some(code), None) => Factor::Code(code.to_owned()),
-        (None, Some(code)) => Factor::RecoveryCode(code.to_owned()),
+    let factor = match (required(&body.code), required(&body.recovery_code), &body.credential) {
+        (Some(code), None, None) => Factor::Code(code.to_owned()),
+        (None, Some(code), None) => Factor::RecoveryCode(code.to_owned()),
+        (None, None, Some(credential)) => match serde_json::from_value(credential.clone()) {
+            Ok(credential) => Factor::Passkey(Box::new(credential)),
+            Err(_) => return Err(ApiError::InvalidMfaCode),
+        },
         _ => return Err(ApiError::AllFieldsRequired),
     };
     ctx.throttle(Event::MfaLogin, None, &[Limit::LoginPerIp]).await?;
@@ -73,8 +82,17 @@ pub async fn login_mfa(
     let secret = factor.secret();
     let attempt =
         Attempt::reserve(&ctx, secret, &user.email, Event::MfaLogin, Some(user_id)).await?;
-    let sealed = totp.totp_secret.as_deref();
-    let proof = second_factor::proof(&ctx.mfa, user.id, sealed, &factor)?;
+    let proof = match &factor {
+        Factor::Passkey(credential) => {
+            let state = challenge.webauthn_state.clone();
+            let credential = credential.as_ref().clone();
+            match passkeys::prove_second_factor(&ctx, &user, state, credential).await? {
+                true => Proof::Passkey,
+                false => Proof::Nothing,
+            }
+        }
+        _ => second_factor::proof(&ctx.mfa, user.id, totp.totp_secret.as_deref(), &factor)?,
+    };
     // A reset of an account with MFA waits for the factor: its new password is set only now.
     let reset = challenge.new_password_hash.clone();
     let (owner, mailer, new_hash) = (user.clone(), ctx.mailer(), reset.clone());

@@ -79,12 +79,12 @@ pub async fn verify_authentication(
     let user = proved.user;
     let checked_at = chrono::Utc::now().naive_utc();
     if !proved.user_verified && user.totp_enabled_at.is_some() {
-        let (ttl, client) = (ctx.mfa.challenge_ttl, ctx.client);
+        let waiting = second_factor::Waiting::of(&ctx);
         let challenge = Challenge::after(SignIn::Passkey.stored(), user.id, checked_at);
-        let mfa_token =
-            ctx.db(move |conn| second_factor::challenge(conn, ttl, challenge, client)).await?;
+        let pending =
+            ctx.db(move |conn| second_factor::challenge(conn, &waiting, challenge)).await?;
         ctx.audit(Event::PasskeyLogin, "mfa_required", Some(user.id));
-        return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)));
+        return Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, pending)?));
     }
     let sign_in = if proved.user_verified { SignIn::PasskeyVerified } else { SignIn::Passkey };
     let grant = SessionGrant::new(&ctx, &device, sign_in)?;

@@ -103,8 +103,7 @@ pub async fn reset_password(
     let new_hash = ctx.passwords.hash(new_password.to_owned()).await?;
 
     let grant = SessionGrant::new(&ctx, &device, SignIn::Password)?;
-    let (code, mailer, mfa_ttl) = (code.to_owned(), ctx.mailer(), ctx.mfa.challenge_ttl);
-    let client = ctx.client;
+    let (code, mailer, waiting) = (code.to_owned(), ctx.mailer(), second_factor::Waiting::of(&ctx));
     let reset = ctx
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -123,10 +122,10 @@ pub async fn reset_password(
                 } else if user.totp_enabled_at.is_some() {
                     // A mailed code is no second factor, and the mailbox alone changes
                     // nothing: the new password waits for the factor (POST /api/login/mfa).
-                    let mut waiting = Challenge::after(SignIn::Password.stored(), user.id, now);
-                    waiting.new_password_hash = Some(new_hash);
-                    let mfa_token = second_factor::challenge(conn, mfa_ttl, waiting, client)?;
-                    return Ok(Ok(Reset::MfaRequired(user.id, mfa_token)));
+                    let mut challenge = Challenge::after(SignIn::Password.stored(), user.id, now);
+                    challenge.new_password_hash = Some(new_hash);
+                    let pending = second_factor::challenge(conn, &waiting, challenge)?;
+                    return Ok(Ok(Reset::MfaRequired(user.id, pending)));
                 }
                 reset_in(conn, &user, &new_hash, now, &mailer)?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
@@ -150,9 +149,9 @@ pub async fn reset_password(
             ctx.audit(Event::PasswordReset, "ok", Some(granted.subject.user_id));
             LoginResponse::new(&ctx, "Password reset", granted).map(LoginReply::Tokens)
         }
-        Reset::MfaRequired(user_id, mfa_token) => {
+        Reset::MfaRequired(user_id, pending) => {
             ctx.audit(Event::PasswordReset, "mfa_required", Some(user_id));
-            Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, mfa_token)))
+            Ok(LoginReply::MfaRequired(MfaRequiredResponse::new(&ctx, pending)?))
         }
     }
 }
@@ -160,5 +159,5 @@ pub async fn reset_password(
 /// What a reset leads to: a session, or (with MFA) the second step that completes it.
 enum Reset {
     Session(Granted),
-    MfaRequired(i64, String),
+    MfaRequired(i64, second_factor::Pending),
 }

@@ -8,7 +8,12 @@ use actix_web::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{account::sign_in::Granted, db::users::User, error::ApiError, state::AppState};
+use crate::{
+    account::{second_factor::Pending, sign_in::Granted},
+    db::users::User,
+    error::ApiError,
+    state::AppState,
+};
 
 /// `{"status":"success","message":…}`, the body of register, logout and account deletion.
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,18 +137,30 @@ pub struct MfaRequiredResponse {
     /// Seconds until the mfa_token expires.
     #[schema(example = 300)]
     pub expires_in: u64,
+    /// Only when the account has passkeys (and its first step was none): the
+    /// PublicKeyCredentialRequestOptions JSON of a passkey step, its passkeys allowed; the
+    /// assertion goes to `POST /api/login/mfa` as `credential`, instead of a code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub passkey_options: Option<serde_json::Value>,
 }
 
 impl MfaRequiredResponse {
-    pub fn new(state: &AppState, mfa_token: String) -> Self {
+    pub fn new(state: &AppState, pending: Pending) -> Result<Self, ApiError> {
         let expires_in = state.mfa.challenge_ttl.num_seconds().try_into().unwrap_or_default();
-        MfaRequiredResponse {
+        let passkey_options = pending
+            .passkey_options
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        Ok(MfaRequiredResponse {
             status: "success",
             message: "MFA required",
             mfa_required: true,
-            mfa_token,
+            mfa_token: pending.mfa_token,
             expires_in,
-        }
+            passkey_options,
+        })
     }
 }
 

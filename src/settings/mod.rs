@@ -118,7 +118,7 @@ impl Settings {
                 totp_code: Lane::of((5, 15 * 60), (10, DAY), 60 * 60),
                 recovery_code: Lane::of((5, 15 * 60), (10, DAY), 15 * 60),
                 mailed_code: Lane::of((5, 15 * 60), (20, DAY), 60 * 60),
-                passkey: Lane::of((20, 15 * 60), (20, 15 * 60), 0),
+                passkey: Lane::of((20, 15 * 60), (20, DAY), 15 * 60),
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
                 refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,

@@ -133,7 +133,8 @@ pub struct Limits {
     pub recovery_code: Lane,
     /// Wrong mailed codes of one account (reset, verification, email change), across codes.
     pub mailed_code: Lane,
-    /// Passkey assertions that fail, per network only (`per_network`; the rest is unused).
+    /// Passkey assertions that fail: of a sign-in, per network only (no account is known
+    /// before the credential); of a login's second step, the account's as the other secrets.
     pub passkey: Lane,
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,

@@ -4,6 +4,7 @@
 //! authenticator (`helpers::passkey`) answers for the browser.
 
 use auth_service::db::schema::{users, webauthn_ceremonies};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};
 
@@ -160,6 +161,68 @@ async fn with_mfa_a_presence_only_passkey_still_asks_for_the_second_factor(backe
     assert_eq!(status, 200, "{body}");
     let claims = jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!((&claims["amr"], &claims["aal"]), (&json!(["hwk", "otp"]), &json!("aal2")));
+}
+
+async fn with_mfa_a_passkey_is_the_second_factor_of_a_password_login(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    let (_, _, session) = with_mfa(&app).await;
+    // An account with MFA and no passkey: no passkey step is offered.
+    let (_, body) = status_and_json(app.login(MFA_EMAIL, PASSWORD).await).await;
+    assert_eq!(body.get("passkey_options"), None, "{body}");
+
+    let mut key = SoftKey::new();
+    app.add_passkey(&session.access, &mut key, "Phone").await;
+    let (status, body) = status_and_json(app.login(MFA_EMAIL, PASSWORD).await).await;
+    assert_eq!(status, 200, "{body}");
+    let options = &body["passkey_options"];
+    let allowed = options["allowCredentials"].as_array().expect("allowCredentials");
+    assert_eq!(allowed.len(), 1, "{options}");
+    assert_eq!(allowed[0]["id"], URL_SAFE_NO_PAD.encode(&key.credential_id));
+    let mfa_token = body["mfa_token"].as_str().unwrap();
+
+    // Another account's key is no factor of this one; the mfa_token survives it.
+    app.register("Bob", "bob@example.com", PASSWORD).await;
+    app.mark_verified("bob@example.com");
+    let bob = app.token_for("bob@example.com").await;
+    let mut bobs = SoftKey::new();
+    app.add_passkey(&bob, &mut bobs, "Bob's").await;
+    let wrong = json!({"mfa_token": mfa_token, "credential": bobs.sign_in(options)});
+    assert_eq!(app.login_mfa(&wrong).await, (401, error_body("Invalid code")));
+    let both =
+        json!({"mfa_token": mfa_token, "code": "123456", "credential": key.sign_in(options)});
+    assert_eq!(app.login_mfa(&both).await, (400, error_body("All fields are required")));
+
+    let body = json!({"mfa_token": mfa_token, "credential": key.sign_in(options)});
+    let (status, signed_in) = app.login_mfa(&body).await;
+    assert_eq!(status, 200, "{signed_in}");
+    let claims = jwt_claims(signed_in["access_token"].as_str().unwrap());
+    assert_eq!((&claims["amr"], &claims["aal"]), (&json!(["pwd", "hwk"]), &json!("aal2")));
+    // Spent with its mfa_token.
+    assert_eq!(app.login_mfa(&body).await, (401, error_body("Invalid code")));
+
+    // After a code by mail too.
+    app.request_sign_in_code(MFA_EMAIL).await;
+    let message = smtp.wait_for_subject("Your sign-in code", 1).await.remove(0);
+    let (status, body) = app.verify_sign_in_code(MFA_EMAIL, &code_in(&message)).await;
+    assert_eq!(status, 200, "{body}");
+    let credential = key.sign_in(&body["passkey_options"]);
+    let (status, body) =
+        app.login_mfa(&json!({"mfa_token": body["mfa_token"], "credential": credential})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["amr"], json!(["otp", "hwk"]));
+
+    // After a presence-only passkey, no passkey step: one key is one factor.
+    let mut present = SoftKey { verifies_user: false, ..SoftKey::new() };
+    let aal2 = Tokens::from_body(&signed_in).access;
+    app.add_passkey(&aal2, &mut present, "Key").await;
+    let (status, body) = app.sign_in_with(&mut present).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.get("passkey_options"), None, "{body}");
+    let (_, opened) = app.passkey_sign_in_options().await;
+    let again =
+        json!({"mfa_token": body["mfa_token"], "credential": present.sign_in(&opened["options"])});
+    assert_eq!(app.login_mfa(&again).await, (401, error_body("Invalid code")));
 }
 
 async fn registration_and_removal_need_a_proved_address_and_aal2_with_mfa(backend: Backend) {
@@ -460,6 +523,7 @@ both_backends!(
     a_passkey_registers_and_then_signs_in_with_no_email_typed,
     a_presence_only_passkey_is_one_factor,
     with_mfa_a_presence_only_passkey_still_asks_for_the_second_factor,
+    with_mfa_a_passkey_is_the_second_factor_of_a_password_login,
     registration_and_removal_need_a_proved_address_and_aal2_with_mfa,
     a_ceremony_is_spent_once_ends_on_any_replica_and_serves_one_purpose,
     a_wrong_origin_rp_id_signature_user_handle_or_credential_is_refused,
