@@ -35,6 +35,7 @@ pub enum Event {
     PasskeyLogin,
     PasskeyRename,
     PasskeyRemoval,
+    PasswordRemoval,
 }
 
 impl Event {
@@ -67,6 +68,7 @@ impl Event {
             Event::PasskeyLogin => "passkey_login",
             Event::PasskeyRename => "passkey_rename",
             Event::PasskeyRemoval => "passkey_removal",
+            Event::PasswordRemoval => "password_removal",
         }
     }
 }

@@ -91,6 +91,9 @@ pub enum ApiError {
     LastWayIn,
     #[error("Passkey not found")]
     PasskeyNotFound,
+    /// `DELETE /api/password` of an account that has none.
+    #[error("No password is set")]
+    NoPassword,
     #[error("Not logged in")]
     NotLoggedIn,
     #[error("Unauthorized")]
@@ -220,7 +223,7 @@ impl ResponseError for ApiError {
             | UnknownScope => StatusCode::BAD_REQUEST,
             InvalidCredentials | InvalidRefreshToken | InvalidMfaCode | PasskeyRefused
             | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
-            TooManyPasskeys | LastWayIn => StatusCode::CONFLICT,
+            TooManyPasskeys | LastWayIn | NoPassword => StatusCode::CONFLICT,
             WrongPassword | EmailNotVerified | SecondFactorRequired => StatusCode::FORBIDDEN,
             UserNotFound | SessionNotFound | PasskeyNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

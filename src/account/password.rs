@@ -8,7 +8,7 @@ use diesel::QueryResult;
 use crate::{
     account::attempts::{Attempt, Secret},
     audit::Event,
-    auth::password_policy::could_be_stored,
+    auth::{password::is_set, password_policy::could_be_stored},
     db::{
         AnyConnection, email_codes, mail_outbox, sessions,
         users::{self, User},
@@ -20,14 +20,22 @@ use crate::{
 };
 
 /// Checks the password a sensitive change is confirmed with, from the account's password budget
-/// as a login's: a stolen access token must not become a way to guess the password. A refusal is an audit event of
-/// `event`.
+/// as a login's: a stolen access token must not become a way to guess the password. A refusal
+/// is an audit event of `event`. An account without a password (passkeys only) confirms with
+/// the session itself, which must have proved two factors (a passkey that verified its user).
 pub async fn confirm_password(
     ctx: &Ctx,
     auth: &AuthUser,
-    password: &str,
+    password: Option<&str>,
     event: Event,
 ) -> Result<(), ApiError> {
+    if !is_set(&auth.user.password_hash) {
+        return match auth.claims.is_aal2() {
+            true => Ok(()),
+            false => Err(ApiError::SecondFactorRequired),
+        };
+    }
+    let password = password.ok_or(ApiError::AllFieldsRequired)?;
     let user_id = Some(auth.user.id);
     let refused = |error: ApiError| {
         ctx.audit_refusal(event, &error, user_id);

@@ -368,3 +368,18 @@ pub fn webauthn_handle_of(conn: &mut AnyConnection, user_id: i64) -> QueryResult
         .optional()
         .map(Option::flatten)
 }
+
+/// Replaces the password hash by `unusable` (an account without a password) if it is still
+/// `current_hash`; sessions and tokens stay as they are. Returns whether it changed.
+pub fn remove_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    current_hash: &str,
+    unusable: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id).filter(users::password_hash.eq(current_hash)))
+        .set((users::password_hash.eq(unusable), users::updated_at.eq(now)))
+        .execute(conn)
+        .map(|changed| changed == 1)
+}

@@ -24,10 +24,11 @@ pub enum Kind {
     PasskeyAdded,
     PasskeyRemoved,
     PasskeyCloned,
+    PasswordRemoved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -44,6 +45,7 @@ impl Kind {
         Kind::PasskeyAdded,
         Kind::PasskeyRemoved,
         Kind::PasskeyCloned,
+        Kind::PasswordRemoved,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +66,7 @@ impl Kind {
             Kind::PasskeyAdded => "passkey_added",
             Kind::PasskeyRemoved => "passkey_removed",
             Kind::PasskeyCloned => "passkey_cloned",
+            Kind::PasswordRemoved => "password_removed",
         }
     }
 
@@ -85,6 +88,7 @@ impl Kind {
             Kind::PasskeyAdded => include_str!("../../templates/mail/passkey_added.txt"),
             Kind::PasskeyRemoved => include_str!("../../templates/mail/passkey_removed.txt"),
             Kind::PasskeyCloned => include_str!("../../templates/mail/passkey_cloned.txt"),
+            Kind::PasswordRemoved => include_str!("../../templates/mail/password_removed.txt"),
         }
     }
 
@@ -103,7 +107,8 @@ impl Kind {
             | Kind::SessionEnded
             | Kind::LoginLimit
             | Kind::MfaEnabled
-            | Kind::MfaDisabled => &["name", "email", "ip", "time", "app_url"],
+            | Kind::MfaDisabled
+            | Kind::PasswordRemoved => &["name", "email", "ip", "time", "app_url"],
             Kind::RecoveryCodeUsed => &["name", "email", "ip", "time", "app_url", "left"],
             Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "device"],
             Kind::PasskeyAdded | Kind::PasskeyRemoved | Kind::PasskeyCloned => {

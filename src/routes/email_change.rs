@@ -64,10 +64,9 @@ pub async fn change_email(
     auth: AuthUser,
     body: web::Json<ChangeEmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (Some(new_email), Some(password)) = (required(&body.new_email), required(&body.password))
-    else {
-        return Err(ApiError::AllFieldsRequired);
-    };
+    let new_email = required(&body.new_email).ok_or(ApiError::AllFieldsRequired)?;
+    // Required unless the account has no password (`confirm_password`).
+    let password = required(&body.password);
     let new_email = valid_email(new_email)?;
     auth.require_second_factor()?;
     confirm_password(&ctx, &auth, password, Event::EmailChange).await?;

@@ -89,7 +89,7 @@ pub async fn enrol_totp(
     auth: AuthUser,
     body: web::Json<PasswordRequest>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
+    let password = required(&body.password);
     if auth.user.totp_enabled_at.is_some() {
         return Err(ApiError::MfaAlreadyEnabled);
     }
@@ -193,7 +193,7 @@ pub async fn renew_recovery_codes(
     auth: AuthUser,
     body: web::Json<PasswordRequest>,
 ) -> Result<RecoveryCodesResponse, ApiError> {
-    let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
+    let password = required(&body.password);
     if auth.user.totp_enabled_at.is_none() {
         return Err(ApiError::MfaNotEnabled);
     }
@@ -224,7 +224,7 @@ pub async fn disable_totp(
     auth: AuthUser,
     body: web::Json<DisableMfaRequest>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
-    let password = required(&body.password).ok_or(ApiError::AllFieldsRequired)?;
+    let password = required(&body.password);
     let factor = match (required(&body.code), required(&body.recovery_code)) {
         (Some(code), None) => Factor::Code(code.to_owned()),
         (None, Some(code)) => Factor::RecoveryCode(code.to_owned()),

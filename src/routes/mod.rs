@@ -46,7 +46,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(web::resource("/api/token/refresh").route(web::post().to(token_refresh::refresh)))
-        .service(web::resource("/api/password").route(web::put().to(password::change_password)))
+        .service(
+            web::resource("/api/password")
+                .route(web::put().to(password::change_password))
+                .route(web::delete().to(password::remove_password)),
+        )
         .service(
             web::resource("/api/user")
                 .route(web::delete().to(user::delete_user))

@@ -1,16 +1,18 @@
-//! `PUT /api/password`: changes the password, ends every other session, and returns new tokens
-//! for this one.
+//! `PUT /api/password`: changes (or, without one, sets) the password, ends every other
+//! session, and returns new tokens for this one. `DELETE /api/password`: removes it from an
+//! account that signs in with passkeys.
 
 use actix_web::web;
 use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::responses::LoginResponse;
+use super::responses::{LoginResponse, MessageResponse};
 use crate::{
     account::{password::confirm_password, sign_in::SessionGrant},
     audit::Event,
-    db::{email_codes, mail_outbox, sessions, users},
+    auth::password::{is_set, no_password},
+    db::{email_codes, mail_outbox, passkeys, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx, Device},
@@ -47,11 +49,9 @@ pub async fn change_password(
     device: Device,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<LoginResponse, ApiError> {
-    let (Some(current), Some(new)) =
-        (required(&body.current_password), required(&body.new_password))
-    else {
-        return Err(ApiError::AllFieldsRequired);
-    };
+    let new = required(&body.new_password).ok_or(ApiError::AllFieldsRequired)?;
+    // Required unless the account has no password (`confirm_password`): setting one again.
+    let current = required(&body.current_password);
     ctx.password_policy.check_new(new)?;
     auth.require_second_factor()?;
     confirm_password(&ctx, &auth, current, Event::PasswordChange).await?;
@@ -82,4 +82,50 @@ pub async fn change_password(
         .await?;
     ctx.audit(Event::PasswordChange, "ok", Some(granted.subject.user_id));
     LoginResponse::new(&ctx, "Password changed", granted)
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/password",
+    tag = "user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Password removed: the account signs in with its passkeys (and a code by mail); sessions go on; the owner is told. A password reset sets one again", body = MessageResponse),
+        (status = 401, description = "Unauthorized", body = ErrorBody),
+        (status = 403, description = "Second factor required: a session that proved two factors (a passkey that verified its user, or a second factor) removes it", body = ErrorBody),
+        (status = 409, description = "The account has no passkey (its password is its last way in), or No password is set", body = ErrorBody),
+    )
+)]
+pub async fn remove_password(
+    ctx: Ctx,
+    auth: AuthUser,
+) -> Result<web::Json<MessageResponse>, ApiError> {
+    if !auth.claims.is_aal2() {
+        return Err(ApiError::SecondFactorRequired);
+    }
+    if !is_set(&auth.user.password_hash) {
+        return Err(ApiError::NoPassword);
+    }
+    let unusable = no_password().map_err(ApiError::internal)?;
+    let (user_id, checked_hash) = (auth.user.id, auth.user.password_hash.clone());
+    let notice = ctx.mailer().notice(Kind::PasswordRemoved, &auth.user, &[]);
+    ctx.db(move |conn| {
+        conn.transaction(|conn| {
+            // Locked first: a removal of the last passkey must see this, or wait for it.
+            users::lock(conn, user_id)?;
+            if passkeys::count_of_user(conn, user_id)? == 0 {
+                return Err(ApiError::LastWayIn);
+            }
+            let now = chrono::Utc::now().naive_utc();
+            // A concurrent change already replaced the hash checked above.
+            if !users::remove_password(conn, user_id, &checked_hash, &unusable, now)? {
+                return Err(ApiError::NoPassword);
+            }
+            mail_outbox::enqueue(conn, &notice)?;
+            Ok(())
+        })
+    })
+    .await?;
+    ctx.audit(Event::PasswordRemoval, "ok", Some(user_id));
+    Ok(web::Json(MessageResponse::success("Password removed")))
 }

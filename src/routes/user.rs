@@ -43,9 +43,8 @@ pub async fn delete_user(
     auth: AuthUser,
     body: web::Json<DeleteUserRequest>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
-    let Some(password) = required(&body.password) else {
-        return Err(ApiError::AllFieldsRequired);
-    };
+    // Required unless the account has no password (`confirm_password`).
+    let password = required(&body.password);
     auth.require_second_factor()?;
     confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;

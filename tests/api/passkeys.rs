@@ -495,6 +495,51 @@ async fn a_passkey_is_renamed_and_removed_by_its_owner_only(backend: Backend) {
     assert_eq!(app.remove_passkey(&token, &id).await, not_found);
 }
 
+async fn a_passkey_only_account_drops_its_password_and_recovers_by_mail(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with_smtp(backend, &smtp).await;
+    let token = verified_account(&app).await;
+    let second_factor = (403, error_body("Second factor required"));
+    let last_way_in = (409, error_body("This is the account's last way to sign in"));
+    // A password session is one factor.
+    assert_eq!(app.remove_password(&token).await, second_factor);
+    let mut key = SoftKey::new();
+    let first_id =
+        app.add_passkey(&token, &mut key, "Phone").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.remove_password(&token).await, second_factor);
+
+    let (status, body) = app.sign_in_with(&mut key).await;
+    assert_eq!(status, 200, "{body}");
+    let aal2 = Tokens::from_body(&body).access;
+    let removed = (200, json!({"status": "success", "message": "Password removed"}));
+    assert_eq!(app.remove_password(&aal2).await, removed);
+    smtp.wait_for_subject("Your password was removed", 1).await;
+    assert_eq!(app.remove_password(&aal2).await, (409, error_body("No password is set")));
+    // The old password signs in no more; the sessions go on.
+    let refused = (401, error_body("Invalid credentials"));
+    assert_eq!(status_and_json(app.login(EMAIL, PASSWORD).await).await, refused);
+    assert_eq!(app.me_status(&token).await, 200);
+    assert_eq!(app.remove_passkey(&aal2, &first_id).await, last_way_in);
+    // A change confirmed without a password: the aal2 session is the confirmation; an aal1
+    // one is not.
+    let rename = json!({"name": "Ada L."});
+    assert_eq!(app.update_user(&aal2, &rename).await.0, 200);
+    let set = json!({"new_password": "a brand new passphrase"});
+    assert_eq!(app.change_password(&token, &set).await, second_factor);
+
+    // Recovery by the mailed reset code sets a password again, and its session may add a passkey.
+    let (status, _) = app.forgot_password(EMAIL).await;
+    assert_eq!(status, 202);
+    let message = smtp.wait_for_subject("Your password reset code", 1).await.remove(0);
+    let reset = json!({"email": EMAIL, "code": code_in(&message), "new_password": "a brand new passphrase"});
+    let (status, body) = app.reset_password(&reset).await;
+    assert_eq!(status, 200, "{body}");
+    let recovered = Tokens::from_body(&body).access;
+    let mut another = SoftKey::new();
+    app.add_passkey(&recovered, &mut another, "New phone").await;
+    assert_eq!(app.login(EMAIL, "a brand new passphrase").await.status(), 200);
+}
+
 async fn the_last_way_in_is_not_removed(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = verified_account(&app).await;
@@ -503,20 +548,22 @@ async fn the_last_way_in_is_not_removed(backend: Backend) {
         app.add_passkey(&token, &mut first, "One").await["id"].as_str().unwrap().to_owned();
     let second_id =
         app.add_passkey(&token, &mut second, "Two").await["id"].as_str().unwrap().to_owned();
-    // No password: the passkeys are the only ways in.
-    diesel::update(users::table.filter(users::email.eq(EMAIL)))
-        .set(users::password_hash.eq("!no-password"))
-        .execute(&mut app.db())
-        .unwrap();
-    assert_eq!(app.remove_passkey(&token, &first_id).await.0, 200);
+    let (_, body) = app.sign_in_with(&mut first).await;
+    let aal2 = Tokens::from_body(&body).access;
+    assert_eq!(app.remove_password(&aal2).await.0, 200);
+    assert_eq!(app.remove_passkey(&aal2, &first_id).await.0, 200);
     assert_eq!(
-        app.remove_passkey(&token, &second_id).await,
+        app.remove_passkey(&aal2, &second_id).await,
         (409, error_body("This is the account's last way to sign in"))
     );
     assert_eq!(app.sign_in_with(&mut second).await.0, 200);
-    // And no password verifies against it.
-    let response = app.login(EMAIL, "!no-password").await;
-    assert_eq!(status_and_json(response).await, (401, error_body("Invalid credentials")));
+    // An account with no passkey keeps its password, whatever its session proved.
+    let app = spawn_app(backend).await;
+    let (_, _, session) = with_mfa(&app).await;
+    assert_eq!(
+        app.remove_password(&session.access).await,
+        (409, error_body("This is the account's last way to sign in"))
+    );
 }
 
 both_backends!(
@@ -533,4 +580,5 @@ both_backends!(
     a_registration_that_does_not_check_out_is_refused,
     a_passkey_is_renamed_and_removed_by_its_owner_only,
     the_last_way_in_is_not_removed,
+    a_passkey_only_account_drops_its_password_and_recovers_by_mail,
 );

@@ -135,6 +135,12 @@ impl TestApp {
         self.bearer_json(reqwest::Method::PUT, "/api/password", token, body).await
     }
 
+    /// `DELETE /api/password`: an account that signs in with passkeys drops its password.
+    pub async fn remove_password(&self, token: &str) -> (u16, Value) {
+        let request = self.client.delete(self.url("/api/password")).bearer_auth(token);
+        status_and_json(request.send().await.expect("request")).await
+    }
+
     pub async fn delete_user(&self, token: &str, body: &Value) -> (u16, Value) {
         self.bearer_json(reqwest::Method::DELETE, "/api/user", token, body).await
     }
