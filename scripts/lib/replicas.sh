@@ -14,7 +14,7 @@ replicas_sql() {
 }
 
 replicas_test() {
-  local nginx dir s3_port s3_pid bucket proxy_port front_port smtp_port i port upstreams="" pids=()
+  local nginx dir s3_port s3_pid bucket proxy_port front_port smtp_port i port upstreams="" pids=() urls=()
   nginx=$(find_nginx || true)
   [[ -n "$nginx" ]] || die "nginx not found: the three-replica test puts it in front of the replicas
   (Debian/Ubuntu: apt-get install nginx-light)"
@@ -47,15 +47,21 @@ replicas_test() {
       PUBLIC_URL="http://127.0.0.1:$proxy_port" TRUSTED_PROXIES=127.0.0.10,127.0.0.2 \
       STORAGE=s3 S3_BUCKET="$bucket" S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_PREFIX=pictures/ \
       S3_FORCE_PATH_STYLE=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-      SMTP_URL="smtp://127.0.0.1:$smtp_port" \
+      SMTP_URL="smtp://127.0.0.1:$smtp_port" WEBAUTHN_ORIGINS="http://localhost:$proxy_port" \
       RATE_LIMIT_REGISTER_PER_IP=100000/1h RATE_LIMIT_LOGIN_PER_IP=100000/1m \
       RATE_LIMIT_UPLOAD_PER_IP=100000/1h RATE_LIMIT_REFRESH_PER_IP=100000/1m \
       RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP=5/15m
     pids+=("$SERVICE_PID")
+    urls+=("http://127.0.0.1:$port")
     upstreams+="server 127.0.0.1:$port max_fails=1 fail_timeout=10s; "
     log "replica $i: pid $SERVICE_PID on port $port"
   done
 
+  # The passkey test's page, served by nginx on the service's origin (readable by its workers).
+  mkdir -p "$dir/page/client"
+  cp tests/replicas/passkey-page/index.html "$dir/page/"
+  cp clients/js/src/*.js "$dir/page/client/"
+  chmod -R a+rX "$dir/page"
   sed -e "s|@WORK@|$dir|g" -e "s|@PORT@|$proxy_port|g" -e "s|@FRONT_PORT@|$front_port|g" \
     -e "s|@UPSTREAMS@|$upstreams|" \
     tests/replicas/nginx.conf.template >"$dir/nginx.conf"
@@ -70,7 +76,7 @@ replicas_test() {
     node --test tests/node/
   log "three replicas behind nginx: shared pictures, logouts, limits, then SIGKILL under load"
   PROXY_URL="http://127.0.0.1:$proxy_port" FRONT_URL="http://127.0.0.1:$front_port" \
-    VICTIM_PID="${pids[1]}" \
+    VICTIM_PID="${pids[1]}" REPLICA_URLS="${urls[*]}" MAIL_CATCHER_DIR="$dir/caught" \
     node --test --test-reporter=spec tests/replicas/
 
   log "every named picture has its object; every object is named, or noted for the sweeper"

@@ -69,6 +69,8 @@ pub async fn verify_authentication(
     };
     ctx.throttle(Event::PasskeyLogin, None, &[Limit::LoginPerIp]).await?;
     let attempt = Attempt::reserve_on_network(&ctx, Event::PasskeyLogin).await?;
+    // Before the check: a logout everywhere while the passkey is checked ends this session too.
+    let checked_at = chrono::Utc::now().naive_utc();
     let credential = serde_json::from_value(credential).map_err(|_| ApiError::PasskeyRefused);
     let proved = match credential {
         Ok(credential) => passkeys::prove_sign_in(&ctx, challenge_id, credential).await,
@@ -77,7 +79,6 @@ pub async fn verify_authentication(
     .inspect_err(|error| ctx.audit_refusal(Event::PasskeyLogin, error, None))?;
     attempt.proved(&ctx).await?;
     let user = proved.user;
-    let checked_at = chrono::Utc::now().naive_utc();
     if !proved.user_verified && user.totp_enabled_at.is_some() {
         let waiting = second_factor::Waiting::of(&ctx);
         let challenge = Challenge::after(SignIn::Passkey.stored(), user.id, checked_at);

@@ -7,16 +7,16 @@ use utoipa::{
 };
 
 use super::{
-    email_change, email_verification, health, jwks, login, login_code, login_mfa, logout, me,
-    metrics, mfa, password, password_reset, profile_pic, register, responses, sessions,
-    token_refresh, uploads, user,
+    email_change, email_verification, health, jwks, login, login_code, login_mfa, login_passkey,
+    logout, me, metrics, mfa, passkeys, password, password_reset, profile_pic, register, responses,
+    sessions, token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "auth-service",
-        description = "Stateless JWT authentication: register, login, current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
+        description = "Stateless JWT authentication: register, login (a password, a code by mail, or a passkey), current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
     ),
     paths(
         register::register,
@@ -30,6 +30,7 @@ use super::{
         openapi_json,
         token_refresh::refresh,
         password::change_password,
+        password::remove_password,
         user::delete_user,
         user::update_user,
         password_reset::forgot_password,
@@ -45,6 +46,13 @@ use super::{
         mfa::confirm_totp,
         mfa::renew_recovery_codes,
         mfa::disable_totp,
+        passkeys::registration_options,
+        passkeys::register_passkey,
+        login_passkey::authentication_options,
+        login_passkey::verify_authentication,
+        passkeys::list_passkeys,
+        passkeys::rename_passkey,
+        passkeys::remove_passkey,
         sessions::list_sessions,
         sessions::end_session,
         jwks::jwks,

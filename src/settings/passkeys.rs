@@ -32,7 +32,13 @@ impl PasskeySettings {
             _ => None,
         };
         if origins.is_empty() {
-            let own = server.public_base_url().map(str::to_owned);
+            // PUBLIC_URL when a browser would run a ceremony there (https on a domain, or
+            // localhost), else this machine's own server: a development default never stops
+            // the start.
+            let usable = |url: &&str| {
+                page_origin(url).is_ok_and(|url| domain(url.host_str().unwrap_or_default()).is_ok())
+            };
+            let own = server.public_base_url().filter(usable).map(str::to_owned);
             origins.push(own.unwrap_or_else(|| format!("http://localhost:{}", server.port)));
         }
         let origins = origins

@@ -376,6 +376,11 @@ fn passkeys_default_to_the_local_server_and_refuse_inconsistent_settings() {
     assert_eq!(origins, ["http://localhost:5000/"]);
     let s = load(&[("PUBLIC_URL", "https://auth.example.com")]).unwrap();
     assert_eq!(s.passkeys.rp_id, "auth.example.com");
+    // A PUBLIC_URL no browser would run a ceremony at does not stop a development start.
+    for public_url in ["http://127.0.0.1:8080", "http://auth.internal:8080"] {
+        let s = load(&[("PUBLIC_URL", public_url), ("PORT", "8081")]).unwrap();
+        assert_eq!(s.passkeys.origins[0].as_str(), "http://localhost:8081/", "{public_url}");
+    }
     let s = load(&[
         ("WEBAUTHN_RP_ID", "example.com"),
         ("WEBAUTHN_ORIGINS", "https://www.example.com, https://example.com:8443"),

@@ -57,6 +57,11 @@ impl Caller<'_> {
     async fn login(&self, user: &Value) -> Tokens {
         Tokens::from_body(&self.post("/api/login", user).await.json().await.unwrap())
     }
+
+    /// A POST of `body`, with the bearer `token` if any: its status and JSON body.
+    async fn send_json(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        status_and_json(self.send(reqwest::Method::POST, path, token, body).await).await
+    }
 }
 
 #[tokio::test]
@@ -328,6 +333,63 @@ async fn wrong_codes_are_audit_events_and_counted_by_purpose() {
     ] {
         assert!(metrics.contains(expected), "{expected} not in {metrics}");
     }
+}
+
+#[tokio::test]
+async fn passkey_registration_sign_in_and_removal_are_audit_events() {
+    use auth_service::db::schema::users;
+    use diesel::{Connection, ExpressionMethods, RunQueryDsl, SqliteConnection};
+
+    let service = ServiceProcess::start(&[("LOG_FORMAT", "json"), ("WEBAUTHN_ORIGINS", ORIGIN)]);
+    let caller = Caller::new(&service);
+    let user = json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD});
+    assert_eq!(caller.post("/api/register", &user).await.status(), 201);
+    let database = service.upload_dir.parent().unwrap().join("auth.db");
+    let mut conn = SqliteConnection::establish(&database.to_string_lossy()).unwrap();
+    diesel::update(users::table)
+        .set(users::email_verified_at.eq(chrono::Utc::now().naive_utc()))
+        .execute(&mut conn)
+        .unwrap();
+    let token = caller.login(&user).await.access;
+    let mut key = SoftKey::new();
+    let (_, opened) =
+        caller.send_json("/api/passkeys/registration/options", Some(&token), &json!({})).await;
+    let body = json!({"challenge_id": opened["challenge_id"], "credential": key.register(&opened["options"])});
+    let (status, added) =
+        caller.send_json("/api/passkeys/registration/verify", Some(&token), &body).await;
+    assert_eq!(status, 201, "{added}");
+    let (_, opened) =
+        caller.send_json("/api/passkeys/authentication/options", None, &json!({})).await;
+    let body = json!({"challenge_id": opened["challenge_id"], "credential": key.sign_in(&opened["options"])});
+    assert_eq!(caller.send_json("/api/passkeys/authentication/verify", None, &body).await.0, 200);
+    let mut stranger = SoftKey { user_handle: key.user_handle.clone(), ..SoftKey::new() };
+    let (_, opened) =
+        caller.send_json("/api/passkeys/authentication/options", None, &json!({})).await;
+    let body = json!({"challenge_id": opened["challenge_id"], "credential": stranger.sign_in(&opened["options"])});
+    assert_eq!(caller.send_json("/api/passkeys/authentication/verify", None, &body).await.0, 401);
+    let id = added["id"].as_str().unwrap();
+    let removed = caller
+        .request(reqwest::Method::DELETE, &format!("/api/passkeys/{id}"), Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+
+    let lines = service.log_lines_until(|line| line.contains("passkey_removal")).await;
+    let events: Vec<(Value, Value, Value)> = audit_lines(&lines)
+        .into_iter()
+        .filter(|line| line["event"].as_str().is_some_and(|event| event.starts_with("passkey")))
+        .map(|line| (line["event"].clone(), line["outcome"].clone(), line["user_id"].clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (json!("passkey_registration"), json!("ok"), json!(1)),
+            (json!("passkey_login"), json!("ok"), json!(1)),
+            (json!("passkey_login"), json!("bad_credentials"), Value::Null),
+            (json!("passkey_removal"), json!("ok"), json!(1)),
+        ]
+    );
 }
 
 both_backends!(request_id_is_echoed_from_a_trusted_proxy_only);

@@ -278,6 +278,16 @@ async fn a_ceremony_is_spent_once_ends_on_any_replica_and_serves_one_purpose(bac
     assert_eq!(other.verify_passkey_sign_in(&body).await, invalid_challenge());
     assert_eq!(app.verify_passkey_sign_in(&body).await, invalid_challenge());
 
+    // The same answer twice at once, to two replicas: one signs in, the other finds it spent.
+    let (_, opened) = app.passkey_sign_in_options().await;
+    let assertion = key.sign_in(&opened["options"]);
+    let body = json!({"challenge_id": opened["challenge_id"], "credential": assertion});
+    let (first, second) =
+        tokio::join!(app.verify_passkey_sign_in(&body), other.verify_passkey_sign_in(&body));
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{first:?} {second:?}");
+
     // A sign-in's challenge is no registration's, and the other way round.
     let (_, opened) = app.passkey_sign_in_options().await;
     let body = json!({"challenge_id": opened["challenge_id"], "credential": SoftKey::new().register(&opened["options"])});

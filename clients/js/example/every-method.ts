@@ -4,6 +4,7 @@ import {
   AuthError,
   MemoryStorage,
   type LoginResponse,
+  type Passkey,
   type Session,
   type SignIn,
   type TotpEnrolment,
@@ -22,7 +23,19 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   if (signIn.mfaRequired) {
     await auth.verifyMfa({ mfaToken: signIn.mfaToken, code: '123456' });
     await auth.verifyMfa({ mfaToken: signIn.mfaToken, recoveryCode: 'abcd-efgh-ijkl' });
+    if (signIn.passkeyOptions) {
+      await auth.verifyMfa({ mfaToken: signIn.mfaToken, passkeyOptions: signIn.passkeyOptions });
+    }
   }
+  const byPasskey: SignIn = await auth.signInWithPasskey();
+  const autofill = new AbortController();
+  await auth.signInWithPasskey({ mediation: 'conditional', signal: autofill.signal });
+  const added: Passkey = await auth.registerPasskey({ name: 'Laptop' });
+  const held: Passkey[] = await auth.passkeys();
+  const renamedKey: Passkey = await auth.renamePasskey(added.id, { name: 'Work laptop' });
+  await auth.removePasskey(held[0].id);
+  await auth.removePassword();
+  await auth.changePassword({ newPassword: 'a password again' });
   const user: User = await auth.me();
   const verified: boolean = user.email_verified;
   const url: string = await auth.uploadProfilePic(new Blob([new Uint8Array(8)]), 'a.png');
@@ -59,5 +72,6 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   }
   console.log(verified, url, response.status, claims.sub, renamed.name, moved.access_token);
   console.log(enrolment.otpauth_uri, recoveryCodes.length, renewed.length);
+  console.log(byPasskey.mfaRequired, renamedKey.name, renamedKey.backed_up, renamedKey.last_used_at);
   stop();
 }

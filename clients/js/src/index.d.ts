@@ -6,6 +6,10 @@ export type User = Schemas['UserProfile'];
 export type Session = Schemas['SessionView'];
 export type MessageResponse = Schemas['MessageResponse'];
 export type LoginResponse = Schemas['LoginResponse'];
+/** A passkey as its owner sees it. */
+export type Passkey = Schemas['PasskeyView'];
+/** WebAuthn's PublicKeyCredentialRequestOptions as JSON, as the service sends them. */
+export type PasskeyOptionsJSON = Record<string, unknown>;
 /** A TOTP secret waiting for its first code: for typing in, or as a QR code's text. */
 export type TotpEnrolment = Pick<Schemas['TotpSecretResponse'], 'secret' | 'otpauth_uri'>;
 
@@ -29,7 +33,9 @@ export class AuthError extends Error {
   readonly body: Schemas['ErrorBody'] | null;
 }
 
-export type SignIn = { mfaRequired: false } | { mfaRequired: true; mfaToken: string; expiresIn: number };
+export type SignIn =
+  | { mfaRequired: false }
+  | { mfaRequired: true; mfaToken: string; expiresIn: number; passkeyOptions?: PasskeyOptionsJSON };
 export type AuthEvent = 'SIGNED_IN' | 'TOKEN_REFRESHED' | 'SIGNED_OUT';
 
 export interface AuthClientOptions {
@@ -39,6 +45,8 @@ export interface AuthClientOptions {
   /** Origins besides the service's and the page's own that `fetch` sends the access token to
    * (the site's API on another host). */
   allowedOrigins?: string[];
+  /** What passkeys are made and used with: the browser's `navigator.credentials` (default). */
+  credentials?: Pick<CredentialsContainer, 'create' | 'get'>;
 }
 
 export class AuthClient {
@@ -49,13 +57,20 @@ export class AuthClient {
   login(input: { email: string; password: string }): Promise<SignIn>;
   requestSignInCode(input: { email: string }): Promise<MessageResponse>;
   signInWithCode(input: { email: string; code: string }): Promise<SignIn>;
-  verifyMfa(input: { mfaToken: string; code: string } | { mfaToken: string; recoveryCode: string }): Promise<SignIn>;
+  signInWithPasskey(input?: { mediation?: CredentialMediationRequirement; signal?: AbortSignal }): Promise<SignIn>;
+  verifyMfa(
+    input:
+      | { mfaToken: string; code: string }
+      | { mfaToken: string; recoveryCode: string }
+      | { mfaToken: string; passkeyOptions: PasskeyOptionsJSON },
+  ): Promise<SignIn>;
   logout(options?: { scope?: 'all' | 'others' }): Promise<MessageResponse>;
   me(): Promise<User>;
   uploadProfilePic(picture: Blob | Uint8Array | ArrayBuffer, filename?: string): Promise<string>;
   updateProfile(input: { name: string }): Promise<User>;
   resendVerification(input?: { email?: string }): Promise<MessageResponse>;
-  changeEmail(input: { newEmail: string; password: string }): Promise<MessageResponse>;
+  /** `password` may be left out by an account without one (passkeys only, an aal2 session). */
+  changeEmail(input: { newEmail: string; password?: string }): Promise<MessageResponse>;
   confirmEmailChange(input: { code: string }): Promise<LoginResponse>;
   enrolTotp(input: { password: string }): Promise<TotpEnrolment>;
   confirmTotp(input: { code: string }): Promise<string[]>;
@@ -63,8 +78,14 @@ export class AuthClient {
   disableTotp(
     input: { password: string; code: string } | { password: string; recoveryCode: string },
   ): Promise<MessageResponse>;
-  changePassword(input: { currentPassword: string; newPassword: string }): Promise<LoginResponse>;
-  deleteAccount(input: { password: string }): Promise<MessageResponse>;
+  /** Without `currentPassword`: an account without a password sets one (an aal2 session). */
+  changePassword(input: { currentPassword?: string; newPassword: string }): Promise<LoginResponse>;
+  removePassword(): Promise<MessageResponse>;
+  deleteAccount(input: { password?: string }): Promise<MessageResponse>;
+  registerPasskey(input?: { name?: string }): Promise<Passkey>;
+  passkeys(): Promise<Passkey[]>;
+  renamePasskey(id: string, input: { name: string }): Promise<Passkey>;
+  removePasskey(id: string): Promise<MessageResponse>;
   forgotPassword(input: { email: string }): Promise<MessageResponse>;
   resetPassword(input: { email: string; code: string; newPassword: string }): Promise<SignIn>;
   verifyEmail(input: { email: string; code: string }): Promise<MessageResponse>;

@@ -1,5 +1,6 @@
 // @auth-service/client: the website's calls to auth-service, with tokens kept and refreshed.
-// No runtime dependencies: fetch, FormData, Blob, and (in browsers) the Web Locks API.
+// No runtime dependencies: fetch, FormData, Blob, and (in browsers) the Web Locks API and
+// WebAuthn (`navigator.credentials`) for passkeys.
 
 const SESSION_KEY = 'auth-service.session';
 // Refresh this long before the access token runs out, so no request carries a dying token.
@@ -52,6 +53,65 @@ async function extensionOf(blob) {
   return found ? found[0] : 'png';
 }
 
+// ---- WebAuthn's JSON forms ----
+// The service sends options and takes credentials as WebAuthn Level 3's JSON (binary fields in
+// base64url). Browsers that have `PublicKeyCredential.parse…OptionsFromJSON` and
+// `credential.toJSON()` convert them; for the others, the same conversion by hand.
+
+function fromBase64url(text) {
+  const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toBase64url(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+const withIds = (list) => (list ?? []).map((c) => ({ ...c, id: fromBase64url(c.id) }));
+
+function creationOptions(json) {
+  const parse = globalThis.PublicKeyCredential?.parseCreationOptionsFromJSON;
+  if (typeof parse === 'function') return parse.call(globalThis.PublicKeyCredential, json);
+  return {
+    ...json,
+    challenge: fromBase64url(json.challenge),
+    user: { ...json.user, id: fromBase64url(json.user.id) },
+    excludeCredentials: withIds(json.excludeCredentials),
+  };
+}
+
+function requestOptions(json) {
+  const parse = globalThis.PublicKeyCredential?.parseRequestOptionsFromJSON;
+  if (typeof parse === 'function') return parse.call(globalThis.PublicKeyCredential, json);
+  return { ...json, challenge: fromBase64url(json.challenge), allowCredentials: withIds(json.allowCredentials) };
+}
+
+function credentialJSON(credential) {
+  if (typeof credential.toJSON === 'function') return credential.toJSON();
+  const { response } = credential;
+  const json = {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment ?? undefined,
+    clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
+    response: { clientDataJSON: toBase64url(response.clientDataJSON) },
+  };
+  if (response.attestationObject) {
+    json.response.attestationObject = toBase64url(response.attestationObject);
+    json.response.transports = response.getTransports?.() ?? [];
+  } else {
+    json.response.authenticatorData = toBase64url(response.authenticatorData);
+    json.response.signature = toBase64url(response.signature);
+    json.response.userHandle = response.userHandle ? toBase64url(response.userHandle) : null;
+  }
+  return json;
+}
+
 // Refreshes in flight, per storage: two clients sharing one storage in a process share one.
 const inFlight = new WeakMap();
 
@@ -59,15 +119,23 @@ export class AuthClient {
   #baseUrl;
   #storage;
   #fetch;
+  #credentials;
   #listeners = new Set();
   // Where `fetch` may send the access token: the service, the page's own origin, and
   // `allowedOrigins`.
   #origins;
 
-  constructor({ baseUrl, storage = new MemoryStorage(), fetch = globalThis.fetch.bind(globalThis), allowedOrigins = [] }) {
+  constructor({
+    baseUrl,
+    storage = new MemoryStorage(),
+    fetch = globalThis.fetch.bind(globalThis),
+    allowedOrigins = [],
+    credentials = globalThis.navigator?.credentials,
+  }) {
     this.#baseUrl = baseUrl.replace(/\/+$/, '');
     this.#storage = storage;
     this.#fetch = fetch;
+    this.#credentials = credentials;
     const own = [this.#baseUrl, globalThis.location?.origin, ...allowedOrigins].filter(Boolean);
     this.#origins = new Set(own.map((url) => new URL(url).origin));
   }
@@ -249,17 +317,43 @@ export class AuthClient {
     return this.#signedIn(await this.#call('POST', '/api/login/code/verify', { json: { email, code } }));
   }
 
-  /** A login body kept as the session, or with MFA on `{ mfaRequired: true, mfaToken }`. */
+  /** Signs in with a passkey, no email typed: the browser offers the site's passkeys. With
+   * `mediation: 'conditional'` it waits for the user to pick one from an input's autofill
+   * (`autocomplete="username webauthn"`); pass `signal` to stop waiting. A passkey that
+   * verified its user is two factors; one that only checked presence may leave MFA's step. */
+  async signInWithPasskey({ mediation, signal } = {}) {
+    const opened = await this.#call('POST', '/api/passkeys/authentication/options');
+    const credential = await this.#webauthn().get({ publicKey: requestOptions(opened.options), mediation, signal });
+    const json = { challenge_id: opened.challenge_id, credential: credentialJSON(credential) };
+    return this.#signedIn(await this.#call('POST', '/api/passkeys/authentication/verify', { json }));
+  }
+
+  #webauthn() {
+    if (!this.#credentials) throw new AuthError(0, 'Passkeys need WebAuthn (navigator.credentials)', null);
+    return this.#credentials;
+  }
+
+  /** A login body kept as the session, or with MFA on `{ mfaRequired: true, mfaToken }` (and
+   * `passkeyOptions` when the account has passkeys, for `verifyMfa`). */
   #signedIn(body) {
-    if (body.mfa_required) return { mfaRequired: true, mfaToken: body.mfa_token, expiresIn: body.expires_in };
+    if (body.mfa_required) {
+      const pending = { mfaRequired: true, mfaToken: body.mfa_token, expiresIn: body.expires_in };
+      return body.passkey_options ? { ...pending, passkeyOptions: body.passkey_options } : pending;
+    }
     this.#keep(body);
     this.#emit('SIGNED_IN', {});
     return { mfaRequired: false };
   }
 
-  /** The second step of a login: a TOTP `code` or a `recoveryCode`. */
-  async verifyMfa({ mfaToken, code, recoveryCode }) {
-    const json = { mfa_token: mfaToken, ...(code ? { code } : { recovery_code: recoveryCode }) };
+  /** The second step of a login: a TOTP `code`, a `recoveryCode`, or a passkey (give the
+   * `passkeyOptions` the first step returned). */
+  async verifyMfa({ mfaToken, code, recoveryCode, passkeyOptions }) {
+    let factor = code ? { code } : { recovery_code: recoveryCode };
+    if (passkeyOptions) {
+      const credential = await this.#webauthn().get({ publicKey: requestOptions(passkeyOptions) });
+      factor = { credential: credentialJSON(credential) };
+    }
+    const json = { mfa_token: mfaToken, ...factor };
     const body = await this.#call('POST', '/api/login/mfa', { json });
     this.#keep(body);
     this.#emit('SIGNED_IN', {});
@@ -374,6 +468,38 @@ export class AuthClient {
 
   verifyEmail({ email, code }) {
     return this.#call('POST', '/api/email/verify', { json: { email, code } });
+  }
+
+  /** Adds a passkey to the account (the browser asks the user to make one); returns it as
+   * `passkeys()` lists it. */
+  async registerPasskey({ name } = {}) {
+    const opened = await this.#authed('POST', '/api/passkeys/registration/options');
+    const credential = await this.#webauthn().create({ publicKey: creationOptions(opened.options) });
+    const json = { challenge_id: opened.challenge_id, credential: credentialJSON(credential), name };
+    const { status, ...passkey } = await this.#authed('POST', '/api/passkeys/registration/verify', { json });
+    return passkey;
+  }
+
+  /** The account's passkeys, oldest first: `{ id, name, created_at, last_used_at, backed_up }`. */
+  async passkeys() {
+    return (await this.#authed('GET', '/api/passkeys')).passkeys;
+  }
+
+  async renamePasskey(id, { name }) {
+    const { status, ...passkey } = await this.#authed('PATCH', `/api/passkeys/${encodeURIComponent(id)}`, {
+      json: { name },
+    });
+    return passkey;
+  }
+
+  /** Removes a passkey (refused when it is the account's last way in); sessions go on. */
+  removePasskey(id) {
+    return this.#authed('DELETE', `/api/passkeys/${encodeURIComponent(id)}`);
+  }
+
+  /** Drops the password of an account with a passkey, from a session that proved two factors. */
+  removePassword() {
+    return this.#authed('DELETE', '/api/password');
   }
 
   /** The user's sessions, newest first. */

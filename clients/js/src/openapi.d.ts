@@ -240,6 +240,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_passkeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/passkeys/authentication/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["authentication_options"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/passkeys/authentication/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["verify_authentication"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/passkeys/registration/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["registration_options"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/passkeys/registration/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["register_passkey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["remove_passkey"];
+        options?: never;
+        head?: never;
+        patch: operations["rename_passkey"];
+        trace?: never;
+    };
     "/api/password": {
         parameters: {
             query?: never;
@@ -250,7 +346,7 @@ export interface paths {
         get?: never;
         put: operations["change_password"];
         post?: never;
-        delete?: never;
+        delete: operations["remove_password"];
         options?: never;
         head?: never;
         patch?: never;
@@ -600,9 +696,14 @@ export interface components {
              * @example 492039
              */
             code?: string | null;
+            /**
+             * @description What `navigator.credentials.get()` gave for the login's `passkey_options`, as its
+             *     `toJSON()` writes it.
+             */
+            credential?: Record<string, never> | null;
             mfa_token?: string;
             /**
-             * @description One of the recovery codes, each usable once.
+             * @description One of the recovery codes, each usable once; or instead:
              * @example k7qm-2xwe-r5ta
              */
             recovery_code?: string | null;
@@ -623,6 +724,64 @@ export interface components {
             mfa_required: boolean;
             /** @description Opaque, single use, for `POST /api/login/mfa`. */
             mfa_token: string;
+            /**
+             * @description Only when the account has passkeys (and its first step was none): the
+             *     PublicKeyCredentialRequestOptions JSON of a passkey step, its passkeys allowed; the
+             *     assertion goes to `POST /api/login/mfa` as `credential`, instead of a code.
+             */
+            passkey_options?: Record<string, never> | null;
+            /** @example success */
+            status: string;
+        };
+        /** @description A passkey ceremony's opening: its id, and the options the browser's WebAuthn call takes. */
+        PasskeyOptionsResponse: {
+            /**
+             * @description Opaque, single use: sent back with the browser's answer.
+             * @example Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eHF1dXg
+             */
+            challenge_id: string;
+            /**
+             * Format: int64
+             * @description Seconds until the challenge_id expires.
+             * @example 300
+             */
+            expires_in: number;
+            /**
+             * @description `PublicKeyCredentialCreationOptions` or `PublicKeyCredentialRequestOptions` as JSON
+             *     (binary fields base64url), for the browser's `parse…OptionsFromJSON`.
+             */
+            options: Record<string, never>;
+            /** @example success */
+            status: string;
+        };
+        PasskeyResponse: components["schemas"]["PasskeyView"] & {
+            /** @example success */
+            status: string;
+        };
+        PasskeySignInRequest: {
+            challenge_id?: string;
+            /** @description What `navigator.credentials.get()` gave, as its `toJSON()` writes it. */
+            credential: Record<string, never>;
+        };
+        /** @description A passkey as its owner sees it. */
+        PasskeyView: {
+            /** @description Whether its authenticator says it is backed up or synced to other devices. */
+            backed_up: boolean;
+            /**
+             * @description RFC 3339, UTC.
+             * @example 2026-12-08T09:15:00Z
+             */
+            created_at: string;
+            /** @example 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f */
+            id: string;
+            /** @description The last sign-in with it (RFC 3339, UTC); null before the first. */
+            last_used_at?: string | null;
+            /** @example Laptop */
+            name: string;
+        };
+        PasskeysResponse: {
+            /** @description Oldest first. */
+            passkeys: components["schemas"]["PasskeyView"][];
             /** @example success */
             status: string;
         };
@@ -660,6 +819,16 @@ export interface components {
         RefreshRequest: {
             refresh_token?: string;
         };
+        RegisterPasskeyRequest: {
+            challenge_id?: string;
+            /** @description What `navigator.credentials.create()` gave, as its `toJSON()` writes it. */
+            credential: Record<string, never>;
+            /**
+             * @description 1 to 64 characters; "Passkey" when left out.
+             * @example Laptop
+             */
+            name?: string | null;
+        };
         RegisterRequest: {
             /** @example aruncs31ss@proton.me */
             email?: string;
@@ -667,6 +836,10 @@ export interface components {
             name?: string;
             /** @example correct horse battery */
             password?: string;
+        };
+        RenamePasskeyRequest: {
+            /** @example Phone */
+            name?: string;
         };
         ResendVerificationRequest: {
             /** @example aruncs31ss@proton.me */
@@ -1229,7 +1402,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Login successful: a new session whose tokens carry amr ["pwd","otp"] (or ["pwd","recovery"]) and aal2. With the mfa_token of a password reset, message "Password reset": the new password is set only now, and every earlier session ends */
+            /** @description Login successful: a new session whose tokens carry amr ["pwd","otp"] (or ["pwd","recovery"], or ["pwd","hwk"] with a passkey) and aal2. With the mfa_token of a password reset, message "Password reset": the new password is set only now, and every earlier session ends */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1238,7 +1411,7 @@ export interface operations {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
-            /** @description A missing mfa_token, or neither or both of code and recovery_code */
+            /** @description A missing mfa_token, or not exactly one of code, recovery_code and credential */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1247,7 +1420,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid code: a wrong or used code or recovery code, or an mfa_token that is unknown, spent, expired or presented from another network than the login's */
+            /** @description Invalid code: a wrong or used code or recovery code, a passkey assertion that is not one of the account's or does not check out, or an mfa_token that is unknown, spent, expired or presented from another network than the login's */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1545,6 +1718,344 @@ export interface operations {
             };
         };
     };
+    list_passkeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's passkeys, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeysResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    authentication_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A sign-in ceremony: `options` is the PublicKeyCredentialRequestOptions JSON for `PublicKeyCredential.parseRequestOptionsFromJSON`, with an empty allowCredentials (any discoverable passkey of this site); also what a page holds for autofill (`mediation: "conditional"`). Answer it within `expires_in` seconds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptionsResponse"];
+                };
+            };
+            /** @description Too many requests from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many ceremonies open at once; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verify_authentication: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeySignInRequest"];
+            };
+        };
+        responses: {
+            /** @description Login successful: a new session whose tokens carry amr ["hwk","mfa"] and aal2 when the authenticator verified its user, amr ["hwk"] and aal1 when it checked presence only. For an account with MFA and a presence-only passkey, instead the MFA required body, as at login: POST /api/login/mfa then gives amr ["hwk","otp"] (or ["hwk","recovery"]) and aal2 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description Missing field, or Invalid or expired challenge (unknown, spent or expired) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Passkey not accepted: an unknown credential, a wrong origin or RP ID, a bad signature, a user handle not the credential's, or a counter that went back (its owner is told); each counts against this network's budget */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts from this address, or too many refused passkeys from this network; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    registration_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A registration ceremony: `options` is the PublicKeyCredentialCreationOptions JSON for `PublicKeyCredential.parseCreationOptionsFromJSON` (a discoverable key, user verification preferred, attestation none, EdDSA/ES256/RS256, the user's passkeys excluded); answer it within `expires_in` seconds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptionsResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Email not verified, or Second factor required (an aal1 token of an account with MFA) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account holds 10 passkeys already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    register_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterPasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Passkey added; its owner is told by mail */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyResponse"];
+                };
+            };
+            /** @description Missing field, Invalid or expired challenge (unknown, spent, expired or another user's), Invalid passkey (origin, RP ID, challenge, signature or algorithm wrong), Passkey already registered, or an invalid name */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Second factor required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account holds 10 passkeys already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from `GET /api/passkeys` */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed: it cannot sign in again (sessions it started go on); its owner is told by mail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Second factor required (an aal1 token of an account with MFA) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Passkey not found (also another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description It is the account's last way to sign in (no password, no other passkey) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rename_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from `GET /api/passkeys` */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenamePasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Renamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyResponse"];
+                };
+            };
+            /** @description Missing or invalid name */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Passkey not found (also another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     change_password: {
         parameters: {
             query?: never;
@@ -1596,6 +2107,53 @@ export interface operations {
             };
             /** @description Too many password attempts (the login limits); see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Password removed: the account signs in with its passkeys (and a code by mail); sessions go on; the owner is told. A password reset sets one again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Second factor required: a session that proved two factors (a passkey that verified its user, or a second factor) removes it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account has no passkey (its password is its last way in), or No password is set */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
