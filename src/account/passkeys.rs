@@ -103,18 +103,8 @@ pub async fn open_registration(
                     .webauthn
                     .generate_challenge_register(builder)
                     .map_err(ApiError::internal)?;
-                let now = chrono::Utc::now().naive_utc();
-                let state = serde_json::to_string(&state).map_err(ApiError::internal)?;
-                webauthn_ceremonies::open(
-                    conn,
-                    &NewCeremony {
-                        id_hash: &id_hash,
-                        purpose: Purpose::Register,
-                        user_id: Some(user_id),
-                        state: &state,
-                        expires_at: now + rules.ceremony_ttl,
-                    },
-                )?;
+                let opening = (id_hash.as_str(), Purpose::Register, Some(user_id));
+                open_ceremony(conn, &rules, opening, &state)?;
                 Ok(options.public_key)
             })
         })
@@ -197,18 +187,7 @@ pub async fn open_sign_in(
                 return Err(ApiError::Busy { retry_after_secs: 60 });
             }
             let (options, state) = authentication(&rules.webauthn)?;
-            let now = chrono::Utc::now().naive_utc();
-            let state = serde_json::to_string(&state).map_err(ApiError::internal)?;
-            webauthn_ceremonies::open(
-                conn,
-                &NewCeremony {
-                    id_hash: &id_hash,
-                    purpose: Purpose::SignIn,
-                    user_id: None,
-                    state: &state,
-                    expires_at: now + rules.ceremony_ttl,
-                },
-            )?;
+            open_ceremony(conn, &rules, (&id_hash, Purpose::SignIn, None), &state)?;
             Ok(options)
         })
         .await?;
@@ -271,6 +250,20 @@ pub async fn prove_second_factor(
         Ok(outcome == Use::Kept)
     })
     .await
+}
+
+/// Keeps a ceremony's `state` for its answer: the row `id_hash` of `purpose` (and of the
+/// registering user), living the ceremony's time.
+fn open_ceremony(
+    conn: &mut AnyConnection,
+    rules: &PasskeyRules,
+    (id_hash, purpose, user_id): (&str, Purpose, Option<i64>),
+    state: &impl serde::Serialize,
+) -> Result<(), ApiError> {
+    let state = serde_json::to_string(state).map_err(ApiError::internal)?;
+    let expires_at = chrono::Utc::now().naive_utc() + rules.ceremony_ttl;
+    let new = NewCeremony { id_hash, purpose, user_id, state: &state, expires_at };
+    webauthn_ceremonies::open(conn, &new).map_err(ApiError::from)
 }
 
 /// A new authentication challenge with no credential named.

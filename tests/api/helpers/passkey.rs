@@ -107,16 +107,21 @@ impl SoftKey {
             .into_iter()
             .collect(),
         );
+        self.credential(json!({
+            "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data),
+            "attestationObject": URL_SAFE_NO_PAD.encode(serde_cbor_2::to_vec(&attestation).unwrap()),
+            "transports": ["internal"],
+        }))
+    }
+
+    /// A credential of this key, as a browser's `toJSON()` writes it, with its `response`.
+    fn credential(&self, response: Value) -> Value {
         let id = URL_SAFE_NO_PAD.encode(&self.credential_id);
         json!({
             "id": id,
             "rawId": id,
             "type": "public-key",
-            "response": {
-                "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data),
-                "attestationObject": URL_SAFE_NO_PAD.encode(serde_cbor_2::to_vec(&attestation).unwrap()),
-                "transports": ["internal"],
-            },
+            "response": response,
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
         })
@@ -136,20 +141,12 @@ impl SoftKey {
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
         let signature = self.key.sign(&signed);
-        let id = URL_SAFE_NO_PAD.encode(&self.credential_id);
-        json!({
-            "id": id,
-            "rawId": id,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data),
-                "authenticatorData": URL_SAFE_NO_PAD.encode(auth_data),
-                "signature": URL_SAFE_NO_PAD.encode(signature.to_bytes()),
-                "userHandle": URL_SAFE_NO_PAD.encode(&self.user_handle),
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
-        })
+        self.credential(json!({
+            "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data),
+            "authenticatorData": URL_SAFE_NO_PAD.encode(auth_data),
+            "signature": URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+            "userHandle": URL_SAFE_NO_PAD.encode(&self.user_handle),
+        }))
     }
 }
 
