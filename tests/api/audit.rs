@@ -84,7 +84,11 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["x-request-id"], "req-audit-1");
 
-    let lines = service.log_lines_until(|line| line.contains("bad_credentials")).await;
+    // The access-log line is written when the response is done, after the audit line: waiting
+    // for the audit line alone could read the log before it.
+    let access_line =
+        |line: &str| line.contains("POST /api/login") && line.contains("request_id=req-audit-1");
+    let lines = service.log_lines_until(access_line).await;
     let audit = audit_lines(&lines);
     let failure =
         audit.iter().find(|line| line["outcome"] == "bad_credentials").expect("audit line");
@@ -100,10 +104,7 @@ async fn failed_login_audit_line_carries_the_request_id_and_no_secret() {
         assert!(!everything.contains(secret), "{secret:?} is in the log");
     }
     // The request's access-log line names its id too.
-    let access_line = |line: &&String| {
-        line.contains("POST /api/login") && line.contains("request_id=req-audit-1")
-    };
-    assert!(lines.iter().any(|line| access_line(&line)), "{lines:#?}");
+    assert!(lines.iter().any(|line| access_line(line)), "{lines:#?}");
 }
 
 #[tokio::test]
@@ -338,7 +339,9 @@ async fn wrong_codes_are_audit_events_and_counted_by_purpose() {
 #[tokio::test]
 async fn passkey_registration_sign_in_and_removal_are_audit_events() {
     use auth_service::db::schema::users;
-    use diesel::{Connection, ExpressionMethods, RunQueryDsl, SqliteConnection};
+    use diesel::{
+        Connection, ExpressionMethods, RunQueryDsl, SqliteConnection, connection::SimpleConnection,
+    };
 
     let service = ServiceProcess::start(&[("LOG_FORMAT", "json"), ("WEBAUTHN_ORIGINS", ORIGIN)]);
     let caller = Caller::new(&service);
@@ -346,6 +349,8 @@ async fn passkey_registration_sign_in_and_removal_are_audit_events() {
     assert_eq!(caller.post("/api/register", &user).await.status(), 201);
     let database = service.upload_dir.parent().unwrap().join("auth.db");
     let mut conn = SqliteConnection::establish(&database.to_string_lossy()).unwrap();
+    // The service's delivery worker may hold the write lock: wait for it, as the service does.
+    conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
     diesel::update(users::table)
         .set(users::email_verified_at.eq(chrono::Utc::now().naive_utc()))
         .execute(&mut conn)
