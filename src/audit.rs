@@ -36,6 +36,9 @@ pub enum Event {
     PasskeyRename,
     PasskeyRemoval,
     PasswordRemoval,
+    FederatedLogin,
+    IdentityLink,
+    IdentityUnlink,
 }
 
 impl Event {
@@ -69,6 +72,9 @@ impl Event {
             Event::PasskeyRename => "passkey_rename",
             Event::PasskeyRemoval => "passkey_removal",
             Event::PasswordRemoval => "password_removal",
+            Event::FederatedLogin => "federated_login",
+            Event::IdentityLink => "identity_link",
+            Event::IdentityUnlink => "identity_unlink",
         }
     }
 }

@@ -91,6 +91,17 @@ pub enum ApiError {
     LastWayIn,
     #[error("Passkey not found")]
     PasskeyNotFound,
+    /// A sign-in's `redirect_to` that `OAUTH_REDIRECT_ALLOWLIST` does not list exactly.
+    #[error("redirect_to is not an allowed page")]
+    RedirectNotAllowed,
+    /// A provider's callback whose `state` is unknown, spent or expired.
+    #[error("Invalid or expired sign-in")]
+    InvalidSignInState,
+    #[error("Identity not found")]
+    IdentityNotFound,
+    /// The identity is another account's already.
+    #[error("This identity is linked to another account")]
+    IdentityTaken,
     /// `DELETE /api/password` of an account that has none.
     #[error("No password is set")]
     NoPassword,
@@ -220,12 +231,16 @@ impl ResponseError for ApiError {
             | InvalidPasskey
             | PasskeyAlreadyRegistered
             | InvalidPasskeyName
+            | RedirectNotAllowed
+            | InvalidSignInState
             | UnknownScope => StatusCode::BAD_REQUEST,
             InvalidCredentials | InvalidRefreshToken | InvalidMfaCode | PasskeyRefused
             | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
-            TooManyPasskeys | LastWayIn | NoPassword => StatusCode::CONFLICT,
+            TooManyPasskeys | LastWayIn | NoPassword | IdentityTaken => StatusCode::CONFLICT,
             WrongPassword | EmailNotVerified | SecondFactorRequired => StatusCode::FORBIDDEN,
-            UserNotFound | SessionNotFound | PasskeyNotFound | NotFound => StatusCode::NOT_FOUND,
+            UserNotFound | SessionNotFound | PasskeyNotFound | IdentityNotFound | NotFound => {
+                StatusCode::NOT_FOUND
+            }
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -13,6 +13,7 @@ pub mod client_ip;
 pub mod cpu_pool;
 pub mod db;
 pub mod error;
+pub mod federation;
 pub mod healthcheck;
 pub mod logging;
 pub mod mail;

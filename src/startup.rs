@@ -19,6 +19,7 @@ use crate::{
     cpu_pool::{self, CpuPool, QueueLimits},
     db::{self, sessions::SessionRules},
     error::{self, ApiError},
+    federation::Providers,
     mail::{
         delivery::Delivery,
         templates::{TemplateError, Templates},
@@ -29,7 +30,7 @@ use crate::{
     request_id::{self, RequestId},
     routes::{self, metrics::MetricsListener},
     settings::Settings,
-    state::{AppState, MailRules, MetricsAccess, UploadRules},
+    state::{AppState, FederationRules, MailRules, MetricsAccess, UploadRules},
     sweeper::Sweeper,
     uploads::{
         bucket::{self, Bucket, BucketError},
@@ -60,6 +61,8 @@ pub enum StartupError {
     MfaKey(String),
     #[error("STORAGE=s3: {0}")]
     Storage(#[from] BucketError),
+    #[error("OIDC_PROVIDERS: cannot build the HTTP client: {0}")]
+    Federation(reqwest::Error),
 }
 
 pub struct Application {
@@ -268,6 +271,12 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         mfa: second_factor::rules(settings, &db, seconds(settings.mfa.challenge_ttl_secs))
             .map_err(StartupError::MfaKey)?,
         passkeys: passkeys::rules(&settings.passkeys),
+        federation: Arc::new(FederationRules {
+            providers: Providers::new(&settings.federation).map_err(StartupError::Federation)?,
+            redirect_allowlist: settings.federation.redirect_allowlist.clone(),
+            public_base_url: settings.federation.public_base_url.clone(),
+            flow_ttl: seconds(settings.federation.flow_ttl_secs),
+        }),
         db,
         rate_limits: settings.rate_limits.clone(),
         metrics: Arc::new(Metrics::new()),

@@ -33,6 +33,8 @@ pub struct AppState {
     pub mfa: MfaRules,
     /// The relying party passkeys belong to (`WEBAUTHN_*`).
     pub passkeys: Arc<PasskeyRules>,
+    /// Outside providers (`OIDC_*`, `OAUTH_*`).
+    pub federation: Arc<FederationRules>,
     pub rate_limits: Limits,
     pub metrics: Arc<Metrics>,
     pub metrics_access: MetricsAccess,
@@ -68,6 +70,17 @@ pub struct MfaRules {
 pub struct PasskeyRules {
     pub webauthn: webauthn_rs_core::WebauthnCore,
     pub ceremony_ttl: chrono::Duration,
+}
+
+/// Signing in with outside providers.
+pub struct FederationRules {
+    pub providers: crate::federation::Providers,
+    /// Where a sign-in may send the user back, matched exactly.
+    pub redirect_allowlist: Vec<String>,
+    /// `PUBLIC_URL` without its trailing slash: the callback URL's base.
+    pub public_base_url: Option<String>,
+    /// How long a sign-in may stay at the provider.
+    pub flow_ttl: chrono::Duration,
 }
 
 /// Where pictures go and what an upload may cost.

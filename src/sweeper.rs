@@ -17,8 +17,8 @@ use actix_web::web;
 use crate::{
     account::pictures,
     db::{
-        self, AnyConnection, email_codes, known_devices, mail_outbox, mfa_challenges, rate_limits,
-        sessions, webauthn_ceremonies,
+        self, AnyConnection, email_codes, known_devices, mail_outbox, mfa_challenges, oauth_flows,
+        oauth_grants, rate_limits, sessions, webauthn_ceremonies,
     },
     state::AppState,
 };
@@ -65,6 +65,8 @@ pub fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     rate_limits::prune_expired(conn, now)?;
     email_codes::prune_expired(conn, now)?;
     webauthn_ceremonies::prune_expired(conn, now)?;
+    oauth_flows::prune_expired(conn, now)?;
+    oauth_grants::prune_expired(conn, now)?;
     known_devices::prune_forgotten(conn, now)?;
     mail_outbox::prune_finished(conn, now)
 }

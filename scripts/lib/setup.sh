@@ -6,7 +6,8 @@
 #     apt-get when running as root on Debian or Ubuntu;
 #   - elsewhere, everything is checked first and the run stops once, naming all that is missing
 #     and the one command that installs it.
-#   - the client package's dev tools (TypeScript, playwright-core) with `npm ci`.
+#   - the client package's dev tools (TypeScript, playwright-core) and the tests' OpenID
+#     provider (npm's oidc-provider, tests/oidc) with `npm ci`.
 
 VENV_DIR="$PWD/.venv"
 
@@ -58,4 +59,6 @@ setup_test_tools() {
   export PATH="$VENV_DIR/bin:$PATH"
   log "the client package's dev tools (npm ci)"
   (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+  log "the tests' OpenID provider (npm ci in tests/oidc)"
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 }

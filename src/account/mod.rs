@@ -8,6 +8,7 @@
 
 pub mod attempts;
 pub mod codes;
+pub mod federation;
 pub mod passkeys;
 pub mod password;
 pub mod pictures;

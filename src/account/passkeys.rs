@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::NaiveDateTime;
-use diesel::Connection;
+use diesel::{Connection, QueryResult};
 use serde::de::DeserializeOwned;
 use webauthn_rs_core::{
     WebauthnCore,
@@ -28,7 +28,7 @@ use webauthn_rs_core::{
 use crate::{
     auth::{opaque_token, password},
     db::{
-        AnyConnection, mail_outbox,
+        AnyConnection, identities, mail_outbox,
         passkeys::{self, MAX_PER_USER, NewPasskey, Passkey},
         users::{self, User},
         webauthn_ceremonies::{self, NewCeremony, Purpose},
@@ -404,6 +404,14 @@ fn stored<T: DeserializeOwned>(json: &str) -> Result<T, ApiError> {
     serde_json::from_str(json).map_err(ApiError::internal)
 }
 
+/// Whether the account signs in some other way than with its passkeys: a password, or an
+/// outside identity.
+pub fn other_ways_in(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
+    let hash = users::find_user(conn, user_id)?.map(|user| user.password_hash);
+    Ok(hash.as_deref().is_some_and(password::is_set)
+        || identities::count_of_user(conn, user_id)? > 0)
+}
+
 /// How a removal ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -427,8 +435,7 @@ pub async fn remove(ctx: &Ctx, user: &User, id: String) -> Result<Removal, ApiEr
             let Some(passkey) = held.iter().find(|passkey| passkey.id == id) else {
                 return Ok(Removal::NotFound);
             };
-            let hash = users::find_user(conn, user_id)?.map(|user| user.password_hash);
-            if held.len() == 1 && !hash.as_deref().is_some_and(password::is_set) {
+            if held.len() == 1 && !other_ways_in(conn, user_id)? {
                 return Ok(Removal::LastWayIn);
             }
             passkeys::remove(conn, user_id, &id)?;

@@ -92,10 +92,17 @@ pub enum SignIn {
     /// A presence-only passkey, then a TOTP code or a recovery code.
     PasskeyOtp,
     PasskeyRecovery,
+    /// An outside provider (`fed`); with a second factor it asserted and the operator trusts;
+    /// then a TOTP code, a recovery code or a passkey.
+    Federated,
+    FederatedMfa,
+    FederatedOtp,
+    FederatedRecovery,
+    FederatedPasskey,
 }
 
 impl SignIn {
-    pub const ALL: [SignIn; 12] = [
+    pub const ALL: [SignIn; 17] = [
         SignIn::Password,
         SignIn::Otp,
         SignIn::RecoveryCode,
@@ -108,6 +115,11 @@ impl SignIn {
         SignIn::EmailCodePasskey,
         SignIn::PasskeyOtp,
         SignIn::PasskeyRecovery,
+        SignIn::Federated,
+        SignIn::FederatedMfa,
+        SignIn::FederatedOtp,
+        SignIn::FederatedRecovery,
+        SignIn::FederatedPasskey,
     ];
 
     /// RFC 8176's values: `otp` alone is the mailed code (one factor); after a first factor it
@@ -127,12 +139,17 @@ impl SignIn {
             SignIn::EmailCodePasskey => &["otp", "hwk"],
             SignIn::PasskeyOtp => &["hwk", "otp"],
             SignIn::PasskeyRecovery => &["hwk", "recovery"],
+            SignIn::Federated => &["fed"],
+            SignIn::FederatedMfa => &["fed", "mfa"],
+            SignIn::FederatedOtp => &["fed", "otp"],
+            SignIn::FederatedRecovery => &["fed", "recovery"],
+            SignIn::FederatedPasskey => &["fed", "hwk"],
         }
     }
 
     pub fn aal(self) -> &'static str {
         match self {
-            SignIn::Password | SignIn::EmailCode | SignIn::Passkey => "aal1",
+            SignIn::Password | SignIn::EmailCode | SignIn::Passkey | SignIn::Federated => "aal1",
             _ => "aal2",
         }
     }
@@ -153,6 +170,11 @@ impl SignIn {
             SignIn::EmailCodePasskey => "email passkey",
             SignIn::PasskeyOtp => "passkey otp",
             SignIn::PasskeyRecovery => "passkey recovery",
+            SignIn::Federated => "fed",
+            SignIn::FederatedMfa => "fed mfa",
+            SignIn::FederatedOtp => "fed otp",
+            SignIn::FederatedRecovery => "fed recovery",
+            SignIn::FederatedPasskey => "fed passkey",
         }
     }
 
@@ -182,6 +204,9 @@ impl SignIn {
             (SignIn::EmailCode, SignIn::PasswordPasskey) => SignIn::EmailCodePasskey,
             (SignIn::Passkey, SignIn::Otp) => SignIn::PasskeyOtp,
             (SignIn::Passkey, SignIn::RecoveryCode) => SignIn::PasskeyRecovery,
+            (SignIn::Federated, SignIn::Otp) => SignIn::FederatedOtp,
+            (SignIn::Federated, SignIn::RecoveryCode) => SignIn::FederatedRecovery,
+            (SignIn::Federated, SignIn::PasswordPasskey) => SignIn::FederatedPasskey,
             (_, second) => second,
         }
     }

@@ -3,10 +3,13 @@
 //! `migrations.rs`, each table's queries in a file named after it.
 
 pub mod email_codes;
+pub mod identities;
 pub mod known_devices;
 pub mod mail_outbox;
 pub mod mfa_challenges;
 pub mod migrations;
+pub mod oauth_flows;
+pub mod oauth_grants;
 pub mod passkeys;
 pub mod pool;
 pub mod rate_limits;

@@ -105,3 +105,8 @@ pub fn remove(conn: &mut AnyConnection, user_id: i64, id: &str) -> QueryResult<O
         .get_result::<String>(conn)
         .optional())
 }
+
+/// Removes every passkey of the user (an address's first proof outranks what came before).
+pub fn delete_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn).map(drop)
+}

@@ -21,6 +21,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    identities (id) {
+        id -> Text,
+        user_id -> BigInt,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     known_devices (user_id, device) {
         user_id -> BigInt,
         device -> Text,
@@ -57,6 +69,32 @@ diesel::table! {
         new_password_hash -> Nullable<Text>,
         first_step -> Text,
         webauthn_state -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_flows (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        pkce_verifier -> Text,
+        nonce -> Text,
+        redirect_to -> Text,
+        callback_url -> Text,
+        user_id -> Nullable<BigInt>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_grants (code_hash) {
+        code_hash -> Text,
+        kind -> Text,
+        user_id -> BigInt,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        mfa -> Bool,
+        expires_at -> Timestamp,
     }
 }
 
@@ -155,8 +193,11 @@ diesel::table! {
 }
 
 diesel::joinable!(email_codes -> users (user_id));
+diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(oauth_flows -> users (user_id));
+diesel::joinable!(oauth_grants -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -168,9 +209,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_keys,
     data_migrations,
     email_codes,
+    identities,
     known_devices,
     mail_outbox,
     mfa_challenges,
+    oauth_flows,
+    oauth_grants,
     passkeys,
     rate_limits,
     recovery_codes,

@@ -193,8 +193,8 @@ pub fn start(
 }
 
 /// The stored `amr` of the sessions signed in to with one factor (the password, or a mailed
-/// code, or a passkey that only checked presence).
-pub const SINGLE_FACTOR: [&str; 3] = ["pwd", "email", "passkey"];
+/// code, a passkey that only checked presence, or an outside provider).
+pub const SINGLE_FACTOR: [&str; 4] = ["pwd", "email", "passkey", "fed"];
 
 fn has_mfa(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
     let enabled_at = users::table

@@ -25,10 +25,12 @@ pub enum Kind {
     PasskeyRemoved,
     PasskeyCloned,
     PasswordRemoved,
+    IdentityLinked,
+    AccountClaimed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 19] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -46,6 +48,8 @@ impl Kind {
         Kind::PasskeyRemoved,
         Kind::PasskeyCloned,
         Kind::PasswordRemoved,
+        Kind::IdentityLinked,
+        Kind::AccountClaimed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +71,8 @@ impl Kind {
             Kind::PasskeyRemoved => "passkey_removed",
             Kind::PasskeyCloned => "passkey_cloned",
             Kind::PasswordRemoved => "password_removed",
+            Kind::IdentityLinked => "identity_linked",
+            Kind::AccountClaimed => "account_claimed",
         }
     }
 
@@ -89,6 +95,8 @@ impl Kind {
             Kind::PasskeyRemoved => include_str!("../../templates/mail/passkey_removed.txt"),
             Kind::PasskeyCloned => include_str!("../../templates/mail/passkey_cloned.txt"),
             Kind::PasswordRemoved => include_str!("../../templates/mail/password_removed.txt"),
+            Kind::IdentityLinked => include_str!("../../templates/mail/identity_linked.txt"),
+            Kind::AccountClaimed => include_str!("../../templates/mail/account_claimed.txt"),
         }
     }
 
@@ -113,6 +121,9 @@ impl Kind {
             Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "device"],
             Kind::PasskeyAdded | Kind::PasskeyRemoved | Kind::PasskeyCloned => {
                 &["name", "email", "ip", "time", "app_url", "passkey"]
+            }
+            Kind::IdentityLinked | Kind::AccountClaimed => {
+                &["name", "email", "ip", "time", "app_url", "provider"]
             }
         }
     }

@@ -3,6 +3,7 @@
 pub mod email_change;
 pub mod email_verification;
 pub mod health;
+pub mod identities;
 pub mod jwks;
 pub mod login;
 pub mod login_code;
@@ -12,6 +13,7 @@ pub mod logout;
 pub mod me;
 pub mod metrics;
 pub mod mfa;
+pub mod oauth;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;
@@ -119,6 +121,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/api/passkeys/{id}")
                 .route(web::patch().to(passkeys::rename_passkey))
                 .route(web::delete().to(passkeys::remove_passkey)),
+        )
+        .service(
+            web::resource("/api/oauth/{provider}/authorize").route(web::get().to(oauth::authorize)),
+        )
+        .service(
+            web::resource("/api/oauth/{provider}/callback")
+                .route(web::get().to(oauth::callback))
+                .route(web::post().to(oauth::callback_form)),
+        )
+        .service(web::resource("/api/oauth/exchange").route(web::post().to(oauth::exchange)))
+        .service(web::resource("/api/identities").route(web::get().to(identities::list_identities)))
+        .service(
+            web::resource("/api/identities/link").route(web::post().to(identities::link_identity)),
+        )
+        .service(
+            web::resource("/api/identities/{id}")
+                .route(web::delete().to(identities::unlink_identity)),
         )
         .service(web::resource("/api/sessions").route(web::get().to(sessions::list_sessions)))
         .service(web::resource("/api/sessions/{id}").route(web::delete().to(sessions::end_session)))

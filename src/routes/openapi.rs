@@ -7,16 +7,16 @@ use utoipa::{
 };
 
 use super::{
-    email_change, email_verification, health, jwks, login, login_code, login_mfa, login_passkey,
-    logout, me, metrics, mfa, passkeys, password, password_reset, profile_pic, register, responses,
-    sessions, token_refresh, uploads, user,
+    email_change, email_verification, health, identities, jwks, login, login_code, login_mfa,
+    login_passkey, logout, me, metrics, mfa, oauth, passkeys, password, password_reset,
+    profile_pic, register, responses, sessions, token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "auth-service",
-        description = "Stateless JWT authentication: register, login (a password, a code by mail, or a passkey), current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
+        description = "Stateless JWT authentication: register, login (a password, a code by mail, a passkey, or an outside OpenID or OAuth provider), current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
     ),
     paths(
         register::register,
@@ -53,12 +53,19 @@ use super::{
         passkeys::list_passkeys,
         passkeys::rename_passkey,
         passkeys::remove_passkey,
+        oauth::authorize,
+        oauth::callback,
+        oauth::callback_form,
+        oauth::exchange,
+        identities::list_identities,
+        identities::link_identity,
+        identities::unlink_identity,
         sessions::list_sessions,
         sessions::end_session,
         jwks::jwks,
         metrics::metrics,
     ),
-    components(schemas(responses::MfaRequiredResponse)),
+    components(schemas(responses::MfaRequiredResponse, oauth::LinkRequiredResponse)),
     modifiers(&BearerAuth, &SeedUploadPath)
 )]
 pub struct ApiDoc;

@@ -12,7 +12,7 @@ use crate::{
     account::{password::confirm_password, sign_in::SessionGrant},
     audit::Event,
     auth::password::{is_set, no_password},
-    db::{email_codes, mail_outbox, passkeys, sessions, users},
+    db::{email_codes, identities, mail_outbox, passkeys, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx, Device},
@@ -93,7 +93,7 @@ pub async fn change_password(
         (status = 200, description = "Password removed: the account signs in with its passkeys (and a code by mail); sessions go on; the owner is told. A password reset sets one again", body = MessageResponse),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 403, description = "Second factor required: a session that proved two factors (a passkey that verified its user, or a second factor) removes it", body = ErrorBody),
-        (status = 409, description = "The account has no passkey (its password is its last way in), or No password is set", body = ErrorBody),
+        (status = 409, description = "The account has no passkey and no outside identity (its password is its last way in), or No password is set", body = ErrorBody),
     )
 )]
 pub async fn remove_password(
@@ -113,7 +113,8 @@ pub async fn remove_password(
         conn.transaction(|conn| {
             // Locked first: a removal of the last passkey must see this, or wait for it.
             users::lock(conn, user_id)?;
-            if passkeys::count_of_user(conn, user_id)? == 0 {
+            let passkeys = passkeys::count_of_user(conn, user_id)?;
+            if passkeys == 0 && identities::count_of_user(conn, user_id)? == 0 {
                 return Err(ApiError::LastWayIn);
             }
             let now = chrono::Utc::now().naive_utc();

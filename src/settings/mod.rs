@@ -5,6 +5,7 @@
 //! (tokens, the bucket, rate limits, proxies, transports) are that module's own.
 
 mod database;
+mod federation;
 mod mail;
 mod mfa;
 mod passkeys;
@@ -22,6 +23,7 @@ use std::{collections::HashMap, path::Path};
 use config::{Config, File, FileFormat};
 
 pub use database::DatabaseSettings;
+pub use federation::{FederationSettings, GitHubUrls, ProviderKind, ProviderSettings};
 pub use mail::MailSettings;
 pub use mfa::MfaSettings;
 pub use passkeys::PasskeySettings;
@@ -68,6 +70,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub mfa: MfaSettings,
     pub passkeys: PasskeySettings,
+    pub federation: FederationSettings,
     /// Log lines as readable text or as one JSON object each.
     pub log_format: LogFormat,
 }
@@ -133,6 +136,7 @@ impl Settings {
             mail: MailSettings::read(&source, server.public_base_url())?,
             mfa: MfaSettings::read(&source)?,
             passkeys: PasskeySettings::read(&source, &server)?,
+            federation: FederationSettings::read(&source, &server)?,
             log_format: source.parsed::<LogFormat>("LOG_FORMAT")?,
             server,
             app_env,

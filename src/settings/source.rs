@@ -116,7 +116,10 @@ impl Source<'_> {
     /// variable names), else the config files'.
     pub(super) fn text(&self, name: &str) -> Result<Option<String>, SettingsError> {
         let file_variable = format!("{name}_FILE");
-        let from_file = match self.env.get(&file_variable).filter(|_| SECRETS.contains(&name)) {
+        // A provider's client secret may come from a file too (`OIDC_{NAME}_CLIENT_SECRET_FILE`).
+        let secret = SECRETS.contains(&name)
+            || (name.starts_with("OIDC_") && name.ends_with("_CLIENT_SECRET"));
+        let from_file = match self.env.get(&file_variable).filter(|_| secret) {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
                 invalid(&file_variable, format!("cannot read {path:?}: {error}"))
             })?),

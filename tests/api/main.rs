@@ -19,6 +19,7 @@ mod me;
 mod metrics;
 mod mfa;
 mod notices;
+mod oauth;
 mod openapi;
 mod outbox;
 mod passkeys;

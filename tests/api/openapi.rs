@@ -55,6 +55,13 @@ async fn openapi_documents_every_route(backend: Backend) {
         "GET /api/passkeys",
         "PATCH /api/passkeys/{id}",
         "DELETE /api/passkeys/{id}",
+        "GET /api/oauth/{provider}/authorize",
+        "GET /api/oauth/{provider}/callback",
+        "POST /api/oauth/{provider}/callback",
+        "POST /api/oauth/exchange",
+        "GET /api/identities",
+        "POST /api/identities/link",
+        "DELETE /api/identities/{id}",
         "GET /api/sessions",
         "DELETE /api/sessions/{id}",
         "GET /.well-known/jwks.json",
@@ -93,6 +100,13 @@ async fn openapi_documents_every_route(backend: Backend) {
         "PasskeysResponse",
         "PasskeyView",
         "RenamePasskeyRequest",
+        "ExchangeRequest",
+        "LinkRequiredResponse",
+        "AuthorizeUrlResponse",
+        "IdentitiesResponse",
+        "IdentityResponse",
+        "IdentityView",
+        "LinkIdentityRequest",
     ] {
         assert!(schemas[schema].is_object(), "{schema} missing");
     }

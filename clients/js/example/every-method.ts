@@ -3,6 +3,7 @@ import {
   AuthClient,
   AuthError,
   MemoryStorage,
+  type Identity,
   type LoginResponse,
   type Passkey,
   type Session,
@@ -36,6 +37,13 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   await auth.removePasskey(held[0].id);
   await auth.removePassword();
   await auth.changePassword({ newPassword: 'a password again' });
+  const providerUrl: string = auth.signInWith('google', { redirectTo: 'https://www.example.com/signed-in' });
+  const completed = await auth.completeSignIn({ fragment: '#code=abc' });
+  if ('linkRequired' in completed) await auth.confirmLink({ linkToken: completed.linkToken });
+  await auth.linkIdentity('github', { redirectTo: 'https://www.example.com/signed-in' });
+  const linked: Identity[] = await auth.identities();
+  await auth.unlinkIdentity(linked[0].id);
+  console.log(providerUrl);
   const user: User = await auth.me();
   const verified: boolean = user.email_verified;
   const url: string = await auth.uploadProfilePic(new Blob([new Uint8Array(8)]), 'a.png');

@@ -6,6 +6,8 @@ export type User = Schemas['UserProfile'];
 export type Session = Schemas['SessionView'];
 export type MessageResponse = Schemas['MessageResponse'];
 export type LoginResponse = Schemas['LoginResponse'];
+/** An outside identity linked to the account. */
+export type Identity = Schemas['IdentityView'];
 /** A passkey as its owner sees it. */
 export type Passkey = Schemas['PasskeyView'];
 /** WebAuthn's PublicKeyCredentialRequestOptions as JSON, as the service sends them. */
@@ -82,6 +84,14 @@ export class AuthClient {
   changePassword(input: { currentPassword?: string; newPassword: string }): Promise<LoginResponse>;
   removePassword(): Promise<MessageResponse>;
   deleteAccount(input: { password?: string }): Promise<MessageResponse>;
+  signInWith(provider: string, input: { redirectTo: string }): string;
+  completeSignIn(input?: {
+    fragment?: string;
+  }): Promise<SignIn | { linkRequired: true; linkToken: string; provider: string } | { linked: true }>;
+  linkIdentity(provider: string, input: { redirectTo: string }): Promise<string>;
+  confirmLink(input: { linkToken: string }): Promise<Identity>;
+  identities(): Promise<Identity[]>;
+  unlinkIdentity(id: string): Promise<MessageResponse>;
   registerPasskey(input?: { name?: string }): Promise<Passkey>;
   passkeys(): Promise<Passkey[]>;
   renamePasskey(id: string, input: { name: string }): Promise<Passkey>;

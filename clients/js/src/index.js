@@ -502,6 +502,64 @@ export class AuthClient {
     return this.#authed('DELETE', '/api/password');
   }
 
+  /** Starts a sign-in with an outside provider (a name of the service's `OIDC_PROVIDERS`):
+   * the browser goes to the provider, and comes back to `redirectTo` (one of the service's
+   * `OAUTH_REDIRECT_ALLOWLIST`), where `completeSignIn()` finishes it. Returns the URL; in a
+   * browser, it also goes there. */
+  signInWith(provider, { redirectTo }) {
+    const url = new URL(`${this.#baseUrl}/api/oauth/${encodeURIComponent(provider)}/authorize`);
+    url.searchParams.set('redirect_to', redirectTo);
+    globalThis.location?.assign(url.toString());
+    return url.toString();
+  }
+
+  /** On the page a provider sent the user back to: reads the one-time code from the
+   * fragment (`fragment`, else `location.hash`), removes it from the address bar, and
+   * exchanges it: as `login`, or `{ linkRequired: true, linkToken, provider }` when the address
+   * is an account's the identity may not join by itself (sign in, then `confirmLink`). */
+  async completeSignIn({ fragment } = {}) {
+    const params = new URLSearchParams((fragment ?? globalThis.location?.hash ?? '').replace(/^#/, ''));
+    if (fragment === undefined && globalThis.history && globalThis.location) {
+      globalThis.history.replaceState(null, '', globalThis.location.pathname + globalThis.location.search);
+    }
+    const error = params.get('error');
+    if (error || !params.get('code')) throw new AuthError(0, error ?? 'No sign-in to complete', null);
+    const response = await this.#send('POST', '/api/oauth/exchange', { json: { code: params.get('code') } });
+    if (response.status === 409) {
+      return { linkRequired: true, linkToken: response.body.link_token, provider: response.body.provider };
+    }
+    if (response.status !== 200) {
+      throw new AuthError(response.status, response.body?.message ?? `HTTP ${response.status}`, response.body);
+    }
+    if (response.body.message === 'Identity linked') return { linked: true };
+    return this.#signedIn(response.body);
+  }
+
+  /** Adds an outside identity to the signed-in account: the browser goes to the provider
+   * and back to `redirectTo`, where `completeSignIn()` answers `{ linked: true }`. */
+  async linkIdentity(provider, { redirectTo }) {
+    const path = `/api/oauth/${encodeURIComponent(provider)}/authorize`;
+    const { url } = await this.#authed('GET', path, { query: { redirect_to: redirectTo, mode: 'link' } });
+    globalThis.location?.assign(url);
+    return url;
+  }
+
+  /** Confirms a link token (from `completeSignIn`) signed in as its account. */
+  async confirmLink({ linkToken }) {
+    const { status, ...identity } = await this.#authed('POST', '/api/identities/link', { json: { link_token: linkToken } });
+    return identity;
+  }
+
+  /** The account's outside identities: `{ id, provider, email, created_at, last_used_at }`. */
+  async identities() {
+    return (await this.#authed('GET', '/api/identities')).identities;
+  }
+
+  /** Unlinks one (refused when it is the account's last way in); sessions go on. */
+  unlinkIdentity(id) {
+    return this.#authed('DELETE', `/api/identities/${encodeURIComponent(id)}`);
+  }
+
   /** The user's sessions, newest first. */
   async sessions() {
     return (await this.#authed('GET', '/api/sessions')).sessions;

@@ -6,6 +6,7 @@
 mod endpoints;
 mod mail;
 mod mfa;
+mod oidc;
 mod passkey;
 mod pictures;
 mod process;
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 
 pub use mail::*;
 pub use mfa::*;
+pub use oidc::*;
 pub use passkey::*;
 pub use pictures::*;
 pub use process::*;

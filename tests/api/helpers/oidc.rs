@@ -1,0 +1,218 @@
+//! The real OpenID provider the federation tests sign in against (npm's oidc-provider,
+//! `tests/oidc/provider.mjs`), and a browser's part of the redirect flow: following the
+//! service's redirect to the provider and the provider's back, with the provider's cookies.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use auth_service::settings::{GitHubUrls, ProviderKind, ProviderSettings, Settings};
+use serde_json::{Value, json};
+
+use super::{TestApp, status_and_json};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc");
+pub const OIDC_CLIENT_ID: &str = "auth-service";
+pub const OIDC_CLIENT_SECRET: &str = "auth-service-test-secret-0123456789";
+/// The page of the website the tests' sign-ins come back to.
+pub const SIGNED_IN_PAGE: &str = "http://localhost:3000/signed-in";
+
+pub struct OidcProvider {
+    pub port: u16,
+    child: Child,
+}
+
+impl OidcProvider {
+    /// Starts the provider on a free port (its dependencies installed first, once, if a plain
+    /// `cargo test` runs before `./scripts/test` did).
+    pub fn start() -> OidcProvider {
+        install();
+        let mut child = Command::new("node")
+            .arg(format!("{DIR}/provider.mjs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs tests/oidc/provider.mjs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("the OpenID provider did not start: {line:?}"));
+        OidcProvider { port, child }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A provider setting named `name` of `kind` for this provider (its discovery standing in
+    /// for a built-in one's issuer).
+    pub fn settings(&self, name: &str, kind: ProviderKind, trust_email: bool) -> ProviderSettings {
+        let base = self.issuer();
+        ProviderSettings {
+            name: name.into(),
+            kind,
+            client_id: OIDC_CLIENT_ID.into(),
+            client_secret: OIDC_CLIENT_SECRET.into(),
+            issuer: Some(base.clone()),
+            github: GitHubUrls {
+                authorize: format!("{base}/auth"),
+                token: format!("{base}/token"),
+                api: format!("{base}/github"),
+            },
+            trust_email,
+            trust_mfa: false,
+        }
+    }
+
+    /// Configures `settings` to sign in with this provider as the generic provider `oidc`
+    /// (its `email_verified` trusted) and to come back to `SIGNED_IN_PAGE`.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.federation.providers = vec![self.settings("oidc", ProviderKind::OpenId, true)];
+        settings.federation.redirect_allowlist = vec![SIGNED_IN_PAGE.into()];
+    }
+
+    /// An account at the provider: its subject and claims.
+    pub async fn account(&self, sub: &str, claims: Value) {
+        let mut account = claims;
+        account["sub"] = json!(sub);
+        let url = format!("{}/test/accounts", self.issuer());
+        let response = reqwest::Client::new().post(url).json(&account).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    /// Spoils the next ID token the provider issues: `other-key`, `alg-none`,
+    /// `wrong-audience`, `expired`, `other-nonce`.
+    pub async fn spoil(&self, how: &str) {
+        let url = format!("{}/test/spoil", self.issuer());
+        let response =
+            reqwest::Client::new().post(url).json(&json!({"how": how})).send().await.unwrap();
+        assert_eq!(response.status(), 204);
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `npm ci` in tests/oidc when its dependencies are missing, one test process at a time.
+fn install() {
+    if Path::new(DIR).join("node_modules/oidc-provider").exists() {
+        return;
+    }
+    let lock = std::fs::File::create(std::env::temp_dir().join("auth-service-oidc-npm.lock"))
+        .expect("the npm lock file");
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor this function owns; released when it is closed.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    if !Path::new(DIR).join("node_modules/oidc-provider").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(DIR)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm ci in tests/oidc failed");
+    }
+}
+
+/// Where a sign-in came back to: the page's fragment as pairs.
+#[derive(Debug)]
+pub struct CameBack {
+    pub location: String,
+    pub fragment: Vec<(String, String)>,
+}
+
+impl CameBack {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fragment.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+impl TestApp {
+    /// `GET /api/oauth/{provider}/authorize`, not followed: its status and Location.
+    pub async fn oauth_authorize(&self, provider: &str, redirect_to: &str) -> (u16, String) {
+        let url = reqwest::Url::parse_with_params(
+            &self.url(&format!("/api/oauth/{provider}/authorize")),
+            &[("redirect_to", redirect_to)],
+        )
+        .unwrap();
+        let response = self.client.get(url).send().await.expect("request");
+        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location.unwrap_or_default())
+    }
+
+    /// A browser at the provider's authorization URL `at`, signing in as `sub`: every redirect
+    /// followed (the provider's cookies kept) up to the service's callback, which is not taken.
+    pub async fn at_provider(&self, at: &str, sub: &str) -> String {
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let mut url = reqwest::Url::parse(at).unwrap();
+        url.query_pairs_mut().append_pair("login_hint", sub);
+        for _ in 0..10 {
+            let response = browser.get(url.clone()).send().await.expect("the provider answers");
+            let Some(location) = response.headers().get("location") else {
+                let status = response.status();
+                panic!(
+                    "the provider stopped at {url} with {status}: {}",
+                    response.text().await.unwrap()
+                );
+            };
+            url = url.join(location.to_str().unwrap()).unwrap();
+            if url.path().contains("/api/oauth/") {
+                return url.to_string();
+            }
+        }
+        panic!("too many redirects");
+    }
+
+    /// The service's callback at `url` (a GET): where it sends the browser.
+    pub async fn oauth_callback(&self, url: &str) -> (u16, Result<CameBack, Value>) {
+        let response = self.client.get(url).send().await.expect("request");
+        let status = response.status().as_u16();
+        let Some(location) =
+            response.headers().get("location").map(|l| l.to_str().unwrap().to_owned())
+        else {
+            return (status, Err(response.json().await.unwrap_or(Value::Null)));
+        };
+        let fragment = location.split_once('#').map(|(_, f)| f).unwrap_or_default();
+        let fragment = url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+        (status, Ok(CameBack { location, fragment }))
+    }
+
+    /// The whole redirect flow with `provider` as `sub`, to the website's page.
+    pub async fn oauth_sign_in(&self, provider: &str, sub: &str) -> CameBack {
+        let (status, at) = self.oauth_authorize(provider, SIGNED_IN_PAGE).await;
+        assert_eq!(status, 302, "{at}");
+        let callback = self.at_provider(&at, sub).await;
+        let (status, back) = self.oauth_callback(&callback).await;
+        assert_eq!(status, 302, "{back:?}");
+        back.unwrap()
+    }
+
+    pub async fn oauth_exchange(&self, code: &str) -> (u16, Value) {
+        status_and_json(self.post_json("/api/oauth/exchange", &json!({ "code": code })).await).await
+    }
+
+    pub async fn list_identities(&self, token: &str) -> (u16, Value) {
+        let request = self.client.get(self.url("/api/identities")).bearer_auth(token);
+        status_and_json(request.send().await.expect("request")).await
+    }
+
+    pub async fn unlink_identity(&self, token: &str, id: &str) -> (u16, Value) {
+        let request =
+            self.client.delete(self.url(&format!("/api/identities/{id}"))).bearer_auth(token);
+        status_and_json(request.send().await.expect("request")).await
+    }
+
+    pub async fn link_identity(&self, token: &str, link_token: &str) -> (u16, Value) {
+        let body = json!({ "link_token": link_token });
+        self.bearer_json(reqwest::Method::POST, "/api/identities/link", token, &body).await
+    }
+}

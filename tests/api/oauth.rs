@@ -1,0 +1,286 @@
+//! Signing in with an outside provider, against a real OpenID provider (npm's oidc-provider,
+//! `tests/oidc/provider.mjs`) on 127.0.0.1: the redirect flow, the callback's checks, the
+//! one-time exchange, and each rule of the linking policy.
+
+use auth_service::settings::ProviderKind;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+const EMAIL: &str = "ada@example.com";
+
+async fn app_with(backend: Backend, provider: &OidcProvider) -> TestApp {
+    spawn_app_with(backend, |settings| provider.configure(settings)).await
+}
+
+/// The exchange's login body for a fresh sign-in as `sub`.
+async fn signed_in(app: &TestApp, sub: &str) -> (u16, Value) {
+    let back = app.oauth_sign_in("oidc", sub).await;
+    let code = back.get("code").unwrap_or_else(|| panic!("no code: {back:?}")).to_owned();
+    app.oauth_exchange(&code).await
+}
+
+async fn a_new_identity_makes_an_account_without_a_password(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = app_with(backend, &provider).await;
+    provider
+        .account("u1", json!({"email": "Ada@Example.com", "email_verified": true, "name": "Ada"}))
+        .await;
+
+    let back = app.oauth_sign_in("oidc", "u1").await;
+    assert!(back.location.starts_with(&format!("{SIGNED_IN_PAGE}#code=")), "{back:?}");
+    let (status, body) = app.oauth_exchange(back.get("code").unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let tokens = Tokens::from_body(&body);
+    assert_eq!(body, tokens.body("Login successful!"));
+    let claims = jwt_claims(&tokens.access);
+    assert_eq!((&claims["amr"], &claims["aal"]), (&json!(["fed"]), &json!("aal1")));
+    assert_eq!((&claims["email"], &claims["email_verified"]), (&json!(EMAIL), &json!(true)));
+    let user = app.user(EMAIL);
+    assert_eq!(user.name, "Ada");
+    assert!(user.email_verified_at.is_some());
+    // No password: none signs in, not even an empty one.
+    let refused = (401, error_body("Invalid credentials"));
+    assert_eq!(status_and_json(app.login(EMAIL, "correct horse battery").await).await, refused);
+    let (status, listed) = app.list_identities(&tokens.access).await;
+    assert_eq!(status, 200);
+    let identity = &listed["identities"][0];
+    assert_eq!((&identity["provider"], &identity["email"]), (&json!("oidc"), &json!(EMAIL)));
+    // The exchange code is single use.
+    assert_eq!(
+        app.oauth_exchange(back.get("code").unwrap()).await,
+        (400, error_body("Invalid or expired code"))
+    );
+}
+
+async fn a_known_identity_signs_in_as_its_user_whatever_email_it_gives_now(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = app_with(backend, &provider).await;
+    provider.account("u1", json!({"email": EMAIL, "email_verified": true})).await;
+    assert_eq!(signed_in(&app, "u1").await.0, 200);
+    // The provider now gives another address, someone else's account's.
+    app.register("Bob", "bob@example.com", PASSWORD).await;
+    app.mark_verified("bob@example.com");
+    provider.account("u1", json!({"email": "bob@example.com", "email_verified": true})).await;
+    let (status, body) = signed_in(&app, "u1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["email"], EMAIL);
+    assert_eq!(app.user_count(), 2);
+}
+
+async fn a_proved_address_joins_a_verified_account_and_an_unproved_one_asks_its_owner(
+    backend: Backend,
+) {
+    let smtp = SmtpServer::start();
+    let provider = OidcProvider::start();
+    let app =
+        spawn_app_with_smtp_and(backend, &smtp, |settings| provider.configure(settings)).await;
+    app.register("Ada", EMAIL, PASSWORD).await;
+    app.mark_verified(EMAIL);
+
+    // Not proved by the provider: no session, a link token; the owner confirms it signed in.
+    provider.account("unproved", json!({"email": EMAIL, "email_verified": false})).await;
+    let back = app.oauth_sign_in("oidc", "unproved").await;
+    let (status, body) = app.oauth_exchange(back.get("code").unwrap()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["message"], "Sign in to link this identity to your account");
+    assert_eq!(body.get("access_token"), None);
+    let link_token = body["link_token"].as_str().unwrap().to_owned();
+    let bob = app.register_and_login("bob@example.com").await;
+    // Another account's hands cannot use it (and it is spent).
+    assert_eq!(
+        app.link_identity(&bob, &link_token).await,
+        (400, error_body("Invalid or expired code"))
+    );
+    let back = app.oauth_sign_in("oidc", "unproved").await;
+    let (_, body) = app.oauth_exchange(back.get("code").unwrap()).await;
+    let link_token = body["link_token"].as_str().unwrap().to_owned();
+    let token = app.token_for(EMAIL).await;
+    let (status, linked) = app.link_identity(&token, &link_token).await;
+    assert_eq!(status, 201, "{linked}");
+    assert_eq!(linked["provider"], "oidc");
+    smtp.wait_for_subject("A sign-in with oidc was added to your account", 1).await;
+    assert_eq!(signed_in(&app, "unproved").await.0, 200);
+
+    // Proved by the provider, and the account proved it too: it joins by itself, told.
+    provider.account("proved", json!({"email": EMAIL, "email_verified": true})).await;
+    let (status, body) = signed_in(&app, "proved").await;
+    assert_eq!(status, 200, "{body}");
+    smtp.wait_for_subject("A sign-in with oidc was added to your account", 2).await;
+    assert_eq!(app.list_identities(&token).await.1["identities"].as_array().unwrap().len(), 2);
+    assert_eq!(app.user_count(), 2);
+}
+
+async fn a_provider_whose_email_is_not_trusted_never_links_by_itself(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = spawn_app_with(backend, |settings| {
+        provider.configure(settings);
+        settings.federation.providers =
+            vec![provider.settings("oidc", ProviderKind::OpenId, false)];
+    })
+    .await;
+    app.register("Ada", EMAIL, PASSWORD).await;
+    app.mark_verified(EMAIL);
+    provider.account("u1", json!({"email": EMAIL, "email_verified": true})).await;
+    let (status, body) = signed_in(&app, "u1").await;
+    assert_eq!(status, 409, "{body}");
+    // And a new account from it starts unverified.
+    provider.account("u2", json!({"email": "new@example.com", "email_verified": true})).await;
+    assert_eq!(signed_in(&app, "u2").await.0, 200);
+    assert!(app.user("new@example.com").email_verified_at.is_none());
+}
+
+async fn an_account_that_never_proved_its_address_goes_to_the_address_owner(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let provider = OidcProvider::start();
+    let app =
+        spawn_app_with_smtp_and(backend, &smtp, |settings| provider.configure(settings)).await;
+    // A squatter registers the owner's address, never proves it, keeps a session.
+    app.register("Squatter", EMAIL, PASSWORD).await;
+    let squatter = app.session_for(EMAIL).await;
+    provider.account("owner", json!({"email": EMAIL, "email_verified": true})).await;
+    let (status, body) = signed_in(&app, "owner").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.me_status(&squatter.access).await, 401);
+    assert_eq!(status_and_json(app.refresh(&squatter.refresh).await).await.0, 401);
+    let refused = (401, error_body("Invalid credentials"));
+    assert_eq!(status_and_json(app.login(EMAIL, PASSWORD).await).await, refused);
+    assert!(app.user(EMAIL).email_verified_at.is_some());
+    smtp.wait_for_subject("Your address now signs in with oidc", 1).await;
+}
+
+async fn the_callback_checks_state_and_redirect_target_and_takes_any_replica(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = app_with(backend, &provider).await;
+    let other = app.replica();
+    provider.account("u1", json!({"email": EMAIL, "email_verified": true})).await;
+
+    // A page outside the list: 400, no redirect.
+    for target in [
+        "https://evil.example/",
+        "http://localhost:3000/signed-in/",
+        "http://localhost:3000/signed-in?x=1",
+    ] {
+        let (status, location) = app.oauth_authorize("oidc", target).await;
+        assert_eq!((status, location.as_str()), (400, ""), "{target}");
+    }
+    let response = app.client.get(app.url("/api/oauth/oidc/authorize")).send().await.unwrap();
+    assert_eq!(
+        status_and_json(response).await,
+        (400, error_body("redirect_to is not an allowed page"))
+    );
+    assert_eq!(app.oauth_authorize("nope", SIGNED_IN_PAGE).await.0, 404);
+
+    // What the provider is asked: PKCE S256, a state and a nonce of 256 bits.
+    let (_, at) = app.oauth_authorize("oidc", SIGNED_IN_PAGE).await;
+    let at = reqwest::Url::parse(&at).unwrap();
+    let query: std::collections::HashMap<_, _> = at.query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["response_type"], "code");
+    assert!(query["state"].len() >= 22 && query["nonce"].len() >= 22, "{query:?}");
+
+    // Started on one replica, come back to the other; the same callback again finds nothing.
+    let callback = app.at_provider(at.as_str(), "u1").await;
+    let (status, back) = other.oauth_callback(&callback).await;
+    assert_eq!(status, 302);
+    let code = back.unwrap().get("code").unwrap().to_owned();
+    let (status, replayed) = app.oauth_callback(&callback).await;
+    assert_eq!((status, replayed.unwrap_err()), (400, error_body("Invalid or expired sign-in")));
+    assert_eq!(app.oauth_exchange(&code).await.0, 200);
+    // A made-up state.
+    let forged = callback.replace("state=", "state=x");
+    assert_eq!(app.oauth_callback(&forged).await.0, 400);
+    // The provider's refusal comes back as such.
+    let (_, at) = app.oauth_authorize("oidc", SIGNED_IN_PAGE).await;
+    let state = reqwest::Url::parse(&at)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let denied = app.url(&format!("/api/oauth/oidc/callback?error=access_denied&state={state}"));
+    let (status, back) = app.oauth_callback(&denied).await;
+    assert_eq!(
+        (status, back.unwrap().location),
+        (302, format!("{SIGNED_IN_PAGE}#error=access_denied"))
+    );
+}
+
+async fn spoiled_id_tokens_sign_no_one_in(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = app_with(backend, &provider).await;
+    provider.account("u1", json!({"email": EMAIL, "email_verified": true})).await;
+    for how in ["other-key", "alg-none", "wrong-audience", "expired", "other-nonce"] {
+        provider.spoil(how).await;
+        let back = app.oauth_sign_in("oidc", "u1").await;
+        assert_eq!(back.get("error"), Some("provider_refused"), "{how}: {back:?}");
+        assert_eq!(back.get("code"), None, "{how}");
+    }
+    assert_eq!(app.user_count(), 0, "no account was made");
+    assert_eq!(signed_in(&app, "u1").await.0, 200, "an unspoiled one signs in");
+}
+
+async fn an_account_with_mfa_still_asks_for_its_second_factor(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = app_with(backend, &provider).await;
+    let (secret, _, _) = with_mfa(&app).await;
+    provider
+        .account("u1", json!({"email": MFA_EMAIL, "email_verified": true, "amr": ["mfa"]}))
+        .await;
+    let (status, body) = signed_in(&app, "u1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mfa_required"], true, "the provider's MFA is not trusted by default: {body}");
+    let (status, body) =
+        app.login_mfa(&json!({"mfa_token": body["mfa_token"], "code": totp_code(&secret)})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["amr"], json!(["fed", "otp"]));
+}
+
+async fn an_identity_is_unlinked_unless_it_is_the_last_way_in(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let provider = OidcProvider::start();
+    let app =
+        spawn_app_with_smtp_and(backend, &smtp, |settings| provider.configure(settings)).await;
+    provider.account("u1", json!({"email": EMAIL, "email_verified": true})).await;
+    let (_, body) = signed_in(&app, "u1").await;
+    let token = Tokens::from_body(&body).access;
+    let (_, listed) = app.list_identities(&token).await;
+    let id = listed["identities"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.unlink_identity(&token, &id).await,
+        (409, error_body("This is the account's last way to sign in"))
+    );
+    let bob = app.register_and_login("bob@example.com").await;
+    assert_eq!(app.unlink_identity(&bob, &id).await, (404, error_body("Identity not found")));
+    // With a password set (from this session, which has none to confirm), it may go.
+    let (status, body) =
+        app.change_password(&token, &json!({"new_password": "a new good passphrase"})).await;
+    assert_eq!(status, 403, "an aal1 session cannot set the first password: {body}");
+    // A password through the reset flow.
+    app.forgot_password(EMAIL).await;
+    let message = smtp.wait_for_subject("Your password reset code", 1).await.remove(0);
+    let reset =
+        json!({"email": EMAIL, "code": code_in(&message), "new_password": "a new good passphrase"});
+    assert_eq!(app.reset_password(&reset).await.0, 200);
+    let token = app.token_for_password(EMAIL, "a new good passphrase").await;
+    assert_eq!(
+        app.unlink_identity(&token, &id).await,
+        (200, json!({"status": "success", "message": "Identity unlinked"}))
+    );
+    // Unlinked, the identity is new again: its proved address joins the verified account.
+    assert_eq!(signed_in(&app, "u1").await.0, 200);
+}
+
+both_backends!(
+    a_new_identity_makes_an_account_without_a_password,
+    a_known_identity_signs_in_as_its_user_whatever_email_it_gives_now,
+    a_proved_address_joins_a_verified_account_and_an_unproved_one_asks_its_owner,
+    a_provider_whose_email_is_not_trusted_never_links_by_itself,
+    an_account_that_never_proved_its_address_goes_to_the_address_owner,
+    the_callback_checks_state_and_redirect_target_and_takes_any_replica,
+    spoiled_id_tokens_sign_no_one_in,
+    an_account_with_mfa_still_asks_for_its_second_factor,
+    an_identity_is_unlinked_unless_it_is_the_last_way_in,
+);
