@@ -11,7 +11,7 @@
 //! - No account: a new one without a password, its address verified if the provider proved it.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
+use diesel::{Connection, QueryResult};
 
 use crate::{
     account::second_factor,
@@ -117,6 +117,18 @@ pub async fn resolve(
         })
     })
     .await
+}
+
+/// The first proof of an account's mailbox (a reset, a sign-in or verification code) outranks
+/// every way in set up before it, a squatter's for all anyone knows: its second factor,
+/// passkeys and outside identities go. Nothing happens to an account that proved it already.
+pub fn first_proof(conn: &mut AnyConnection, user: &User) -> QueryResult<()> {
+    if user.email_verified_at.is_some() {
+        return Ok(());
+    }
+    second_factor::remove(conn, user.id)?;
+    passkeys::delete_all(conn, user.id)?;
+    identities::unlink_all(conn, user.id)
 }
 
 /// Links the identity to `user` and tells them.

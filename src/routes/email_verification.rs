@@ -9,7 +9,10 @@ use utoipa::ToSchema;
 
 use super::responses::MessageResponse;
 use crate::{
-    account::codes::{self, CodeMail, VERIFY_PAGE},
+    account::{
+        codes::{self, CodeMail, VERIFY_PAGE},
+        federation,
+    },
     audit::Event,
     db::{email_codes::Purpose, users},
     error::{ApiError, ErrorBody},
@@ -63,6 +66,7 @@ pub async fn verify_email(
                 if codes::spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {
                     return Ok(Err(Some(user.id)));
                 }
+                federation::first_proof(conn, &user)?;
                 users::mark_verified(conn, user.id, now)?;
                 Ok(Ok(user.id))
             })

@@ -92,7 +92,7 @@ pub async fn list_identities(
         (status = 201, description = "Linked: the identity signs in as this account from now on; the owner is told", body = IdentityResponse),
         (status = 400, description = "Invalid or expired code: the link token is unknown, spent, expired, or another account's", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Second factor required", body = ErrorBody),
+        (status = 403, description = "Second factor required, or Email not verified", body = ErrorBody),
         (status = 409, description = "This identity is linked to another account (since)", body = ErrorBody),
     )
 )]
@@ -103,6 +103,10 @@ pub async fn link_identity(
 ) -> Result<HttpResponse, ApiError> {
     let token = required(&body.link_token).ok_or(ApiError::AllFieldsRequired)?;
     auth.require_second_factor()?;
+    // Linked to an address no one proved, an identity would outlast its owner's first proof.
+    if auth.user.email_verified_at.is_none() {
+        return Err(ApiError::EmailNotVerified);
+    }
     let (token_hash, user) = (opaque_token::hash(token), auth.user.clone());
     let mailer = ctx.mailer();
     let linked = ctx

@@ -12,7 +12,7 @@ use super::responses::{LoginReply, LoginResponse, MessageResponse, MfaRequiredRe
 use crate::{
     account::{
         codes::{self, CodeMail},
-        second_factor,
+        federation, second_factor,
         sign_in::{Granted, SessionGrant},
     },
     audit::Event,
@@ -116,8 +116,9 @@ pub async fn verify_sign_in_code(
                     // Committed: the wrong try is spent.
                     return Ok(Err(Some(user.id)));
                 }
+                federation::first_proof(conn, &user)?;
                 users::mark_verified(conn, user.id, now)?;
-                if user.totp_enabled_at.is_some() {
+                if user.totp_enabled_at.is_some() && user.email_verified_at.is_some() {
                     let first = Challenge::after(SignIn::EmailCode.stored(), user.id, now);
                     let pending = second_factor::challenge(conn, &waiting, first)?;
                     return Ok(Ok(SignedIn::MfaRequired(user.id, pending)));

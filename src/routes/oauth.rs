@@ -89,7 +89,7 @@ pub struct LinkRequiredResponse {
         (status = 200, description = "mode=link: the provider's URL, for a page that asked with its bearer token", body = AuthorizeUrlResponse),
         (status = 400, description = "redirect_to is not an allowed page (no redirect)", body = ErrorBody),
         (status = 401, description = "mode=link without a valid bearer token", body = ErrorBody),
-        (status = 403, description = "mode=link: Second factor required", body = ErrorBody),
+        (status = 403, description = "mode=link: Second factor required, or Email not verified", body = ErrorBody),
         (status = 404, description = "Not a configured provider", body = ErrorBody),
         (status = 429, description = "Too many requests from this address", body = ErrorBody),
         (status = 503, description = "The provider cannot be reached, or too many sign-ins are open; see Retry-After", body = ErrorBody),
@@ -112,6 +112,9 @@ pub async fn authorize(
         Some("link") => {
             let auth = auth.ok_or(ApiError::Unauthorized)?;
             auth.require_second_factor()?;
+            if auth.user.email_verified_at.is_none() {
+                return Err(ApiError::EmailNotVerified);
+            }
             Some(auth.user.id)
         }
         _ => None,

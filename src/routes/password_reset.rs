@@ -11,6 +11,7 @@ use super::responses::{LoginReply, LoginResponse, MessageResponse, MfaRequiredRe
 use crate::{
     account::{
         codes::{self, CodeMail},
+        federation,
         password::reset_in,
         second_factor,
         sign_in::{Granted, SessionGrant},
@@ -115,10 +116,8 @@ pub async fn reset_password(
                     // Committed: the wrong try is spent.
                     return Ok(Err(Some(user.id)));
                 }
-                if user.totp_enabled_at.is_some() && user.email_verified_at.is_none() {
-                    // The mailbox proved for the first time outranks a factor set up before
-                    // the proof: a squatter's, for all anyone knows.
-                    second_factor::remove(conn, user.id)?;
+                if user.email_verified_at.is_none() {
+                    federation::first_proof(conn, &user)?;
                 } else if user.totp_enabled_at.is_some() {
                     // A mailed code is no second factor, and the mailbox alone changes
                     // nothing: the new password waits for the factor (POST /api/login/mfa).

@@ -87,7 +87,9 @@ async fn a_proved_address_joins_a_verified_account_and_an_unproved_one_asks_its_
     assert_eq!(body["message"], "Sign in to link this identity to your account");
     assert_eq!(body.get("access_token"), None);
     let link_token = body["link_token"].as_str().unwrap().to_owned();
-    let bob = app.register_and_login("bob@example.com").await;
+    app.register("Bob", "bob@example.com", PASSWORD).await;
+    app.mark_verified("bob@example.com");
+    let bob = app.token_for("bob@example.com").await;
     // Another account's hands cannot use it (and it is spent).
     assert_eq!(
         app.link_identity(&bob, &link_token).await,
@@ -148,6 +150,43 @@ async fn an_account_that_never_proved_its_address_goes_to_the_address_owner(back
     assert_eq!(status_and_json(app.login(EMAIL, PASSWORD).await).await, refused);
     assert!(app.user(EMAIL).email_verified_at.is_some());
     smtp.wait_for_subject("Your address now signs in with oidc", 1).await;
+}
+
+async fn an_identity_made_before_the_address_was_proved_goes_at_its_first_proof(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let provider = OidcProvider::start();
+    let app = spawn_app_with_smtp_and(backend, &smtp, |settings| {
+        provider.configure(settings);
+        settings.federation.providers =
+            vec![provider.settings("oidc", ProviderKind::OpenId, false)];
+    })
+    .await;
+    // A provider that does not prove the address makes an account on someone else's address.
+    provider.account("squatter", json!({"email": EMAIL, "email_verified": true})).await;
+    let (status, body) = signed_in(&app, "squatter").await;
+    assert_eq!(status, 200, "{body}");
+    let squatter = Tokens::from_body(&body).access;
+    assert!(app.user(EMAIL).email_verified_at.is_none());
+    // It cannot link more identities to the unproved address.
+    let response = app
+        .client
+        .get(app.url(&format!("/api/oauth/oidc/authorize?redirect_to={SIGNED_IN_PAGE}&mode=link")))
+        .bearer_auth(&squatter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_json(response).await, (403, error_body("Email not verified")));
+    // The address's owner resets the password: the mailbox's first proof ends the identity.
+    app.forgot_password(EMAIL).await;
+    let message = smtp.wait_for_subject("Your password reset code", 1).await.remove(0);
+    let reset = json!({"email": EMAIL, "code": code_in(&message), "new_password": "the owner's passphrase"});
+    let (status, body) = app.reset_password(&reset).await;
+    assert_eq!(status, 200, "{body}");
+    let owner = Tokens::from_body(&body).access;
+    assert_eq!(app.list_identities(&owner).await.1["identities"], json!([]));
+    assert_eq!(app.me_status(&squatter).await, 401);
+    let (status, body) = signed_in(&app, "squatter").await;
+    assert_eq!(status, 409, "the squatter's identity signs in no more: {body}");
 }
 
 async fn the_callback_checks_state_and_redirect_target_and_takes_any_replica(backend: Backend) {
@@ -279,6 +318,7 @@ both_backends!(
     a_proved_address_joins_a_verified_account_and_an_unproved_one_asks_its_owner,
     a_provider_whose_email_is_not_trusted_never_links_by_itself,
     an_account_that_never_proved_its_address_goes_to_the_address_owner,
+    an_identity_made_before_the_address_was_proved_goes_at_its_first_proof,
     the_callback_checks_state_and_redirect_target_and_takes_any_replica,
     spoiled_id_tokens_sign_no_one_in,
     an_account_with_mfa_still_asks_for_its_second_factor,
