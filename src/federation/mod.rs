@@ -103,16 +103,24 @@ impl Providers {
             return github::start(&provider.settings, callback_url, challenge, verifier);
         }
         let client = self.client(provider, callback_url).await?;
-        let (url, state, nonce) = client
+        let mut request = client
             .authorize_url(
                 AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        // Apple has no `profile` scope, and sends the name and email only by form_post.
+        request = match provider.settings.kind {
+            ProviderKind::Apple => request
+                .add_scope(Scope::new("name".into()))
+                .add_scope(Scope::new("email".into()))
+                .add_extra_param("response_mode", "form_post"),
+            _ => request
+                .add_scope(Scope::new("email".into()))
+                .add_scope(Scope::new("profile".into())),
+        };
+        let (url, state, nonce) = request.url();
         Ok(Start {
             url: url.to_string(),
             state: state.secret().clone(),

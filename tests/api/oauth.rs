@@ -275,6 +275,17 @@ async fn an_account_with_mfa_still_asks_for_its_second_factor(backend: Backend) 
         app.login_mfa(&json!({"mfa_token": body["mfa_token"], "code": totp_code(&secret)})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["amr"], json!(["fed", "otp"]));
+
+    // An operator who trusts the provider's MFA (OIDC_OIDC_TRUST_MFA): no second step.
+    let trusting = app.replica_with(|settings| settings.federation.providers[0].trust_mfa = true);
+    let (status, body) = signed_in(&trusting, "u1").await;
+    assert_eq!(status, 200, "{body}");
+    let claims = jwt_claims(body["access_token"].as_str().expect("tokens"));
+    assert_eq!((&claims["amr"], &claims["aal"]), (&json!(["fed", "mfa"]), &json!("aal2")));
+    // Without `mfa` in the provider's amr, trusted or not, the step is asked for.
+    provider.account("u1", json!({"email": MFA_EMAIL, "email_verified": true})).await;
+    let (_, body) = signed_in(&trusting, "u1").await;
+    assert_eq!(body["mfa_required"], true, "{body}");
 }
 
 async fn an_identity_is_unlinked_unless_it_is_the_last_way_in(backend: Backend) {
@@ -312,7 +323,42 @@ async fn an_identity_is_unlinked_unless_it_is_the_last_way_in(backend: Backend) 
     assert_eq!(signed_in(&app, "u1").await.0, 200);
 }
 
+async fn built_in_providers_prove_an_address_by_their_own_rules(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = spawn_app_with(backend, |settings| {
+        provider.configure(settings);
+        settings.federation.providers = vec![
+            provider.settings("google", ProviderKind::Google, false),
+            provider.settings("apple", ProviderKind::Apple, false),
+            provider.settings("microsoft", ProviderKind::Microsoft, false),
+        ];
+    })
+    .await;
+    let cases = [
+        ("google", json!({"email": "g1@example.com", "email_verified": true}), 200),
+        ("google", json!({"email": "g2@example.com", "email_verified": false}), 409),
+        // Apple sends its booleans as strings, and comes back by form_post.
+        ("apple", json!({"email": "a1@example.com", "email_verified": "true"}), 200),
+        ("apple", json!({"email": "a2@example.com", "email_verified": "false"}), 409),
+        // Microsoft's email is whatever was typed, unless the domain's owner verified it.
+        ("microsoft", json!({"email": "m1@example.com", "email_verified": true}), 409),
+        ("microsoft", json!({"email": "m2@example.com", "xms_edov": true}), 200),
+    ];
+    for (name, claims, expected) in cases {
+        let email = claims["email"].as_str().unwrap().to_owned();
+        app.register("Owner", &email, PASSWORD).await;
+        app.mark_verified(&email);
+        let sub = format!("{name}-{email}");
+        provider.account(&sub, claims).await;
+        let back = app.oauth_sign_in(name, &sub).await;
+        let code = back.get("code").unwrap_or_else(|| panic!("{name}: {back:?}")).to_owned();
+        let (status, body) = app.oauth_exchange(&code).await;
+        assert_eq!(status, expected, "{name} {email}: {body}");
+    }
+}
+
 both_backends!(
+    built_in_providers_prove_an_address_by_their_own_rules,
     a_new_identity_makes_an_account_without_a_password,
     a_known_identity_signs_in_as_its_user_whatever_email_it_gives_now,
     a_proved_address_joins_a_verified_account_and_an_unproved_one_asks_its_owner,

@@ -46,7 +46,7 @@ const provider = new Provider(issuer, {
   ],
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomUUID()] },
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], amr: ['amr'], edov: ['xms_edov'] },
+  claims: { openid: ['sub', 'amr'], email: ['email', 'email_verified', 'xms_edov'], profile: ['name'] },
   // The claims an account has go into its ID token, not only to the userinfo endpoint.
   conformIdTokenClaims: false,
   features: { devInteractions: { enabled: false }, claimsParameter: { enabled: true } },

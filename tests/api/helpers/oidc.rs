@@ -119,6 +119,35 @@ fn install() {
     }
 }
 
+/// Where the service's callback sends the browser.
+async fn came_back(response: reqwest::Response) -> (u16, Result<CameBack, Value>) {
+    let status = response.status().as_u16();
+    let Some(location) = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned())
+    else {
+        return (status, Err(response.json().await.unwrap_or(Value::Null)));
+    };
+    let fragment = location.split_once('#').map(|(_, f)| f).unwrap_or_default();
+    let fragment = url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+    (status, Ok(CameBack { location, fragment }))
+}
+
+/// A `form_post` page's form: its action and its hidden fields.
+fn form_post(page: &str) -> Option<(String, Vec<(String, String)>)> {
+    let attribute = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')? + start;
+        Some(tag[start..end].replace("&amp;", "&"))
+    };
+    let form = &page[page.find("<form")?..];
+    let action = attribute(&form[..form.find('>')?], "action")?;
+    let fields = form
+        .split("<input")
+        .skip(1)
+        .filter_map(|input| Some((attribute(input, "name")?, attribute(input, "value")?)))
+        .collect();
+    Some((action, fields))
+}
+
 /// Where a sign-in came back to: the page's fragment as pairs.
 #[derive(Debug)]
 pub struct CameBack {
@@ -146,8 +175,13 @@ impl TestApp {
     }
 
     /// A browser at the provider's authorization URL `at`, signing in as `sub`: every redirect
-    /// followed (the provider's cookies kept) up to the service's callback, which is not taken.
-    pub async fn at_provider(&self, at: &str, sub: &str) -> String {
+    /// followed (the provider's cookies kept) up to the service's callback, which is not taken:
+    /// its URL, and the fields of the form a `form_post` provider's page would submit to it.
+    pub async fn at_provider_form(
+        &self,
+        at: &str,
+        sub: &str,
+    ) -> (String, Option<Vec<(String, String)>>) {
         let browser = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
@@ -159,39 +193,49 @@ impl TestApp {
             let response = browser.get(url.clone()).send().await.expect("the provider answers");
             let Some(location) = response.headers().get("location") else {
                 let status = response.status();
-                panic!(
-                    "the provider stopped at {url} with {status}: {}",
-                    response.text().await.unwrap()
-                );
+                let page = response.text().await.unwrap();
+                return match form_post(&page) {
+                    Some((action, fields)) => (action, Some(fields)),
+                    None => panic!("the provider stopped at {url} with {status}: {page}"),
+                };
             };
             url = url.join(location.to_str().unwrap()).unwrap();
             if url.path().contains("/api/oauth/") {
-                return url.to_string();
+                return (url.to_string(), None);
             }
         }
         panic!("too many redirects");
     }
 
+    /// As `at_provider_form`, for a provider that redirects back.
+    pub async fn at_provider(&self, at: &str, sub: &str) -> String {
+        let (url, form) = self.at_provider_form(at, sub).await;
+        assert!(form.is_none(), "a form_post answer");
+        url
+    }
+
     /// The service's callback at `url` (a GET): where it sends the browser.
     pub async fn oauth_callback(&self, url: &str) -> (u16, Result<CameBack, Value>) {
-        let response = self.client.get(url).send().await.expect("request");
-        let status = response.status().as_u16();
-        let Some(location) =
-            response.headers().get("location").map(|l| l.to_str().unwrap().to_owned())
-        else {
-            return (status, Err(response.json().await.unwrap_or(Value::Null)));
-        };
-        let fragment = location.split_once('#').map(|(_, f)| f).unwrap_or_default();
-        let fragment = url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
-        (status, Ok(CameBack { location, fragment }))
+        came_back(self.client.get(url).send().await.expect("request")).await
+    }
+
+    /// The callback as a `form_post` provider's page submits it.
+    pub async fn oauth_callback_form(
+        &self,
+        url: &str,
+        fields: &[(String, String)],
+    ) -> (u16, Result<CameBack, Value>) {
+        came_back(self.client.post(url).form(fields).send().await.expect("request")).await
     }
 
     /// The whole redirect flow with `provider` as `sub`, to the website's page.
     pub async fn oauth_sign_in(&self, provider: &str, sub: &str) -> CameBack {
         let (status, at) = self.oauth_authorize(provider, SIGNED_IN_PAGE).await;
         assert_eq!(status, 302, "{at}");
-        let callback = self.at_provider(&at, sub).await;
-        let (status, back) = self.oauth_callback(&callback).await;
+        let (status, back) = match self.at_provider_form(&at, sub).await {
+            (callback, None) => self.oauth_callback(&callback).await,
+            (callback, Some(fields)) => self.oauth_callback_form(&callback, &fields).await,
+        };
         assert_eq!(status, 302, "{back:?}");
         back.unwrap()
     }
