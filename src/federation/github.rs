@@ -17,6 +17,8 @@ pub fn start(
     let mut url = url::Url::parse(&settings.github.authorize)
         .map_err(|e| FederationError::Unavailable(e.to_string()))?;
     url.query_pairs_mut()
+        // RFC 6749 §4.1.1's response_type, which GitHub does not need and does not mind.
+        .append_pair("response_type", "code")
         .append_pair("client_id", &settings.client_id)
         .append_pair("redirect_uri", callback_url)
         .append_pair("scope", "read:user user:email")
@@ -59,6 +61,7 @@ pub async fn finish(
 ) -> Result<Proved, FederationError> {
     let urls = &settings.github;
     let form = [
+        ("grant_type", "authorization_code"),
         ("client_id", settings.client_id.as_str()),
         ("client_secret", settings.client_secret.as_str()),
         ("code", code),

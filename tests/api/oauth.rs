@@ -357,7 +357,44 @@ async fn built_in_providers_prove_an_address_by_their_own_rules(backend: Backend
     }
 }
 
+async fn github_proves_only_its_verified_primary_email(backend: Backend) {
+    let provider = OidcProvider::start();
+    let app = spawn_app_with(backend, |settings| {
+        provider.configure(settings);
+        let mut github = provider.settings("github", ProviderKind::GitHub, false);
+        github.client_id = format!("{OIDC_CLIENT_ID}-github");
+        settings.federation.providers = vec![github];
+    })
+    .await;
+    for email in ["primary@example.com", "other@example.com"] {
+        app.register("Owner", email, PASSWORD).await;
+        app.mark_verified(email);
+    }
+    let emails = |verified| {
+        json!([
+            {"email": "primary@example.com", "primary": true, "verified": verified},
+            {"email": "other@example.com", "primary": false, "verified": true},
+        ])
+    };
+    provider
+        .account("gh1", json!({"github": {"id": 4711, "login": "ada", "emails": emails(true)}}))
+        .await;
+    provider
+        .account("gh2", json!({"github": {"id": 4712, "login": "eve", "emails": emails(false)}}))
+        .await;
+    let back = app.oauth_sign_in("github", "gh1").await;
+    let (status, body) = app.oauth_exchange(back.get("code").expect(&back.location)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["email"], "primary@example.com");
+    let (_, listed) = app.list_identities(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(listed["identities"][0]["provider"], "github");
+    // An unverified primary is no proof, whatever the other addresses are.
+    let back = app.oauth_sign_in("github", "gh2").await;
+    assert_eq!(app.oauth_exchange(back.get("code").unwrap()).await.0, 409);
+}
+
 both_backends!(
+    github_proves_only_its_verified_primary_email,
     built_in_providers_prove_an_address_by_their_own_rules,
     a_new_identity_makes_an_account_without_a_password,
     a_known_identity_signs_in_as_its_user_whatever_email_it_gives_now,

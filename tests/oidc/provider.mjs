@@ -9,7 +9,11 @@
 //   key, `alg: none`, another audience, expired, another nonce: what a forged or replayed token
 //   looks like, for the relying party to refuse;
 // - one client, `auth-service`, a native application, so any loopback port of
-//   /api/oauth/{provider}/callback is its redirect URI (RFC 8252 §7.3).
+//   /api/oauth/{provider}/callback is its redirect URI (RFC 8252 §7.3);
+// - GitHub's part: a second client, `auth-service-github`, whose secret comes in the token
+//   request's form, asked for `openid` in place of GitHub's own scopes (which this provider
+//   does not know), and GitHub's API at /github/user and /github/user/emails, reading the account's
+//   `github` field {id, login, emails: [{email, primary, verified}]} by its access token.
 //
 // Usage: node provider.mjs [PORT]  (0 or none: a free port). Prints "listening on PORT".
 import http from 'node:http';
@@ -42,6 +46,15 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       grant_types: ['authorization_code'],
       token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      client_id: `${CLIENT_ID}-github`,
+      client_secret: CLIENT_SECRET,
+      application_type: 'native',
+      redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'client_secret_post',
     },
   ],
   jwks: { keys: [signingKey] },
@@ -89,6 +102,15 @@ async function spoiled(idToken, how) {
   }
 }
 
+// GitHub's authorization request has its own scopes (`read:user user:email`), which this
+// provider does not know: it gets `openid` instead.
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/auth' && ctx.query.client_id === `${CLIENT_ID}-github`) {
+    ctx.query = { ...ctx.query, scope: 'openid' };
+  }
+  await next();
+});
+
 provider.use(async (ctx, next) => {
   await next();
   if (ctx.path === '/token' && ctx.method === 'POST' && spoil && ctx.body?.id_token) {
@@ -135,6 +157,16 @@ server.on('request', async (req, res) => {
     } else if (req.url === '/test/spoil' && req.method === 'POST') {
       spoil = (await readJson(req)).how;
       res.writeHead(204).end();
+    } else if (req.url === '/github/user' || req.url === '/github/user/emails') {
+      const bearer = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+      const token = await provider.AccessToken.find(bearer);
+      const github = token && accounts.get(token.accountId)?.github;
+      if (!github) {
+        res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"message":"Bad credentials"}');
+        return;
+      }
+      const body = req.url === '/github/user' ? { id: github.id, login: github.login, name: null } : github.emails;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
     } else if (req.url.startsWith('/interaction/')) {
       await interaction(req, res);
     } else {
