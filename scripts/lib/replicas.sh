@@ -48,6 +48,7 @@ replicas_test() {
       STORAGE=s3 S3_BUCKET="$bucket" S3_ENDPOINT="http://127.0.0.1:$s3_port" S3_PREFIX=pictures/ \
       S3_FORCE_PATH_STYLE=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
       SMTP_URL="smtp://127.0.0.1:$smtp_port" WEBAUTHN_ORIGINS="http://localhost:$proxy_port" \
+      "${OIDC_SERVICE_SETTINGS[@]}" \
       RATE_LIMIT_REGISTER_PER_IP=100000/1h RATE_LIMIT_LOGIN_PER_IP=100000/1m \
       RATE_LIMIT_UPLOAD_PER_IP=100000/1h RATE_LIMIT_REFRESH_PER_IP=100000/1m \
       RATE_LIMIT_LOGIN_PER_ACCOUNT_AND_IP=5/15m
@@ -73,7 +74,7 @@ replicas_test() {
 
   log "node client tests through nginx"
   AUTH_SERVICE_URL="http://127.0.0.1:$proxy_port" MAIL_CATCHER_DIR="$dir/caught" \
-    node --test tests/node/
+    OIDC_PROVIDER_URL="$OIDC_PROVIDER_URL" node --test tests/node/
   log "three replicas behind nginx: shared pictures, logouts, limits, then SIGKILL under load"
   PROXY_URL="http://127.0.0.1:$proxy_port" FRONT_URL="http://127.0.0.1:$front_port" \
     VICTIM_PID="${pids[1]}" REPLICA_URLS="${urls[*]}" MAIL_CATCHER_DIR="$dir/caught" \

@@ -32,3 +32,24 @@ wait_ready() {
   cat "$logfile" >&2
   die "$url did not answer"
 }
+
+# The tests' OpenID provider (npm's oidc-provider, tests/oidc/provider.mjs) on a free port:
+# OIDC_PROVIDER_URL is its issuer, and OIDC_SERVICE_SETTINGS the variables that make a service
+# sign in with it as the provider `oidc` (its addresses trusted) and come back to the test's page.
+start_oidc_provider() {
+  local logfile=$1 pid
+  node tests/oidc/provider.mjs >"$logfile" 2>"$logfile.err" &
+  pid=$!
+  SERVER_PIDS+=("$pid")
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$logfile" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$logfile.err" >&2; die "the OpenID provider exited"; }
+    sleep 0.1
+  done
+  OIDC_PROVIDER_URL="http://127.0.0.1:$(sed -n 's/^listening on //p' "$logfile")"
+  OIDC_SERVICE_SETTINGS=(
+    OIDC_PROVIDERS=oidc OIDC_OIDC_ISSUER="$OIDC_PROVIDER_URL" OIDC_OIDC_CLIENT_ID=auth-service
+    OIDC_OIDC_CLIENT_SECRET=auth-service-test-secret-0123456789 OIDC_OIDC_TRUST_EMAIL=true
+    OAUTH_REDIRECT_ALLOWLIST=http://localhost:3000/signed-in
+  )
+}
