@@ -1445,7 +1445,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Second factor required */
+            /** @description Second factor required, or Email not verified */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2100,7 +2100,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description mode=link: Second factor required */
+            /** @description mode=link: Second factor required, or Email not verified */
             403: {
                 headers: {
                     [name: string]: unknown;
