@@ -3,12 +3,11 @@
 //! `GET /api/oauth/{provider}/authorize?mode=link`.
 
 use actix_web::{HttpResponse, web};
-use chrono::{NaiveDateTime, SecondsFormat};
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::MessageResponse;
+use super::responses::{MessageResponse, rfc3339};
 use crate::{
     account::federation,
     audit::Event,
@@ -193,8 +192,4 @@ impl IdentityView {
             last_used_at: identity.last_used_at.map(rfc3339),
         }
     }
-}
-
-fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }

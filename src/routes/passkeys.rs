@@ -3,11 +3,10 @@
 //! `login_passkey.rs`.
 
 use actix_web::{HttpResponse, web};
-use chrono::{NaiveDateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::{MessageResponse, PasskeyOptionsResponse};
+use super::responses::{MessageResponse, PasskeyOptionsResponse, rfc3339};
 use crate::{
     account::passkeys::{self, Removal},
     audit::Event,
@@ -253,8 +252,4 @@ impl PasskeyResponse {
     fn of(passkey: Passkey) -> Self {
         PasskeyResponse { status: "success", passkey: PasskeyView::of(passkey) }
     }
-}
-
-fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }

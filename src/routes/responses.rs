@@ -15,6 +15,11 @@ use crate::{
     state::AppState,
 };
 
+/// A moment as every body writes it: RFC 3339, UTC, whole seconds.
+pub fn rfc3339(at: chrono::NaiveDateTime) -> String {
+    at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// `{"status":"success","message":…}`, the body of register, logout and account deletion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageResponse {

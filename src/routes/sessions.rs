@@ -1,11 +1,10 @@
 //! `GET /api/sessions`: the user's sessions; `DELETE /api/sessions/{id}`: ends one of them.
 
 use actix_web::web;
-use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::responses::MessageResponse;
+use super::responses::{MessageResponse, rfc3339};
 use crate::{
     audit::Event,
     db::sessions::{self, Session},
@@ -103,8 +102,4 @@ impl SessionView {
             user_agent: session.user_agent,
         }
     }
-}
-
-fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }

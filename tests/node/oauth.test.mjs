@@ -7,39 +7,12 @@
 // OAUTH_REDIRECT_ALLOWLIST=http://localhost:3000/signed-in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, claims, uniqueEmail } from '../support/index.mjs';
+import { api, claims, followToPage, uniqueEmail } from '../support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const issuer = process.env.OIDC_PROVIDER_URL;
 assert.ok(url && issuer, 'AUTH_SERVICE_URL and OIDC_PROVIDER_URL must be set (scripts/test sets them)');
 const PAGE = 'http://localhost:3000/signed-in';
-
-// A browser: follows redirects one at a time, keeping cookies by host, name and path (sending
-// each only under its path, as a browser does), until it is sent to the website's page (which
-// is not fetched: its fragment is what the page would read).
-async function browse(start, loginHint) {
-  const jar = new Map();
-  let next = new URL(start);
-  for (let hop = 0; hop < 12; hop++) {
-    if (next.href.startsWith(PAGE)) return next;
-    if (next.origin === issuer && next.pathname === '/auth') next.searchParams.set('login_hint', loginHint);
-    const cookie = [...jar.values()]
-      .filter((c) => c.host === next.host && next.pathname.startsWith(c.path))
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-    const response = await fetch(next, { redirect: 'manual', headers: cookie ? { cookie } : {} });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = line.split(';').map((part) => part.trim());
-      const [name, value] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
-      const path = attributes.find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
-      jar.set(`${next.host} ${name} ${path}`, { host: next.host, name, value, path });
-    }
-    const location = response.headers.get('location');
-    assert.ok(location, `${next} answered ${response.status} without a redirect: ${await response.text()}`);
-    next = new URL(location, next);
-  }
-  throw new Error('too many redirects');
-}
 
 async function account(sub, claimsOfIt) {
   const response = await fetch(`${issuer}/test/accounts`, { method: 'POST', body: JSON.stringify({ sub, ...claimsOfIt }) });
@@ -51,7 +24,7 @@ test('sign in with an OpenID provider: redirects, a code in the fragment, its ex
   const sub = `node-${email}`;
   await account(sub, { email, email_verified: true, name: 'Fed Erated' });
   const authorize = `${url}/api/oauth/oidc/authorize?redirect_to=${encodeURIComponent(PAGE)}`;
-  const back = await browse(authorize, sub);
+  const back = await followToPage(authorize, { page: PAGE, issuer, loginHint: sub });
   const fragment = new URLSearchParams(back.hash.slice(1));
   assert.equal(back.search, '', 'nothing in the query string');
   const code = fragment.get('code');

@@ -114,3 +114,32 @@ export async function verifyByMail(baseUrl, dir, email) {
   const answer = await api(baseUrl).call('POST', '/api/email/verify', { json: { email, code } });
   if (answer.status !== 200) throw new Error(`verify ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
 }
+
+/** A browser's part of a sign-in with an outside provider: from `start` (the service's
+ * authorize URL), redirects followed one at a time, cookies kept by host, name and path (each
+ * sent only under its path, as a browser does), `loginHint` added at the provider's `/auth`
+ * (`issuer`, the tests' OpenID provider), until it is sent to `page`, which is not fetched:
+ * the URL it was sent to is returned, its fragment what the page would read. */
+export async function followToPage(start, { page, issuer, loginHint }) {
+  const jar = new Map();
+  let next = new URL(start);
+  for (let hop = 0; hop < 12; hop++) {
+    if (next.href.startsWith(page)) return next;
+    if (next.origin === issuer && next.pathname === '/auth') next.searchParams.set('login_hint', loginHint);
+    const cookie = [...jar.values()]
+      .filter((c) => c.host === next.host && next.pathname.startsWith(c.path))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+    const response = await fetch(next, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(';').map((part) => part.trim());
+      const [name, value] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
+      const path = attributes.find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
+      jar.set(`${next.host} ${name} ${path}`, { host: next.host, name, value, path });
+    }
+    const location = response.headers.get('location');
+    if (!location) throw new Error(`${next} answered ${response.status} without a redirect: ${await response.text()}`);
+    next = new URL(location, next);
+  }
+  throw new Error('too many redirects');
+}

@@ -1,5 +1,6 @@
 // The package against the release binary (scripts/test starts it): AUTH_SERVICE_URL, the mail
-// catcher's folder MAIL_CATCHER_DIR, and JWT_ALGORITHM. Run one file at a time
+// catcher's folder MAIL_CATCHER_DIR, JWT_ALGORITHM, and OIDC_PROVIDER_URL, the tests' OpenID
+// provider the service signs in with as `oidc`. Run one file at a time
 // (--test-concurrency=1): the refresh counts read the service's /metrics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,12 +8,20 @@ import { AuthClient, AuthError, MemoryStorage } from '@auth-service/client';
 import { verifyAccessToken } from '@auth-service/client/verify';
 import http from 'node:http';
 import { refreshes } from '../scripts/metrics.mjs';
-import { PASSWORD as password, codeIn, messagesTo, png, totpNow as totp } from '../../../tests/support/index.mjs';
+import {
+  PASSWORD as password,
+  codeIn,
+  followToPage,
+  messagesTo,
+  png,
+  totpNow as totp,
+} from '../../../tests/support/index.mjs';
 
 const url = process.env.AUTH_SERVICE_URL;
 const caught = process.env.MAIL_CATCHER_DIR;
 const algorithm = process.env.JWT_ALGORITHM ?? 'HS256';
-assert.ok(url && caught, 'AUTH_SERVICE_URL and MAIL_CATCHER_DIR must be set (scripts/test sets them)');
+const issuer = process.env.OIDC_PROVIDER_URL;
+assert.ok(url && caught && issuer, 'AUTH_SERVICE_URL, MAIL_CATCHER_DIR and OIDC_PROVIDER_URL must be set (scripts/test sets them)');
 let counter = 0;
 const newEmail = (tag) => `js-${tag}-${process.pid}-${++counter}@example.com`;
 
@@ -128,6 +137,32 @@ test('the session-ended event fires after logout everywhere from another client'
   assert.equal(refused.status, 401);
   assert.deepEqual(ended, [['SIGNED_OUT', 'refresh refused']]);
   assert.equal(await auth.getAccessToken(), null);
+});
+
+test('signInWith and completeSignIn: an outside provider, then its identity listed and unlinked', async () => {
+  const page = 'http://localhost:3000/signed-in';
+  const email = newEmail('federated');
+  const sub = `js-${email}`;
+  const made = await fetch(`${issuer}/test/accounts`, {
+    method: 'POST',
+    body: JSON.stringify({ sub, email, email_verified: true, name: 'JS Federated' }),
+  });
+  assert.equal(made.status, 201);
+  const auth = new AuthClient({ baseUrl: url });
+  const start = auth.signInWith('oidc', { redirectTo: page });
+  assert.equal(start, `${url}/api/oauth/oidc/authorize?redirect_to=${encodeURIComponent(page)}`);
+  const back = await followToPage(start, { page, issuer, loginHint: sub });
+  assert.deepEqual(await auth.completeSignIn({ fragment: back.hash }), { mfaRequired: false });
+  assert.deepEqual(await auth.me(), { name: 'JS Federated', email, profile_pic_url: null, email_verified: true });
+  const [identity] = await auth.identities();
+  assert.deepEqual([identity.provider, identity.email], ['oidc', email]);
+  // The only way in of an account without a password stays.
+  const refused = await auth.unlinkIdentity(identity.id).catch((e) => e);
+  assert.deepEqual([refused.status, refused.message], [409, "This is the account's last way to sign in"]);
+  const spent = await auth.completeSignIn({ fragment: back.hash }).catch((e) => e);
+  assert.deepEqual([spent.status, spent.message], [400, 'Invalid or expired code']);
+  const denied = await auth.completeSignIn({ fragment: '#error=access_denied' }).catch((e) => e);
+  assert.deepEqual([denied.status, denied.message], [0, 'access_denied']);
 });
 
 test('a code by mail signs in without the password', async () => {
