@@ -14,3 +14,4 @@ pub mod password;
 pub mod pictures;
 pub mod second_factor;
 pub mod sign_in;
+pub mod ways_in;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::NaiveDateTime;
-use diesel::{Connection, QueryResult};
+use diesel::Connection;
 use serde::de::DeserializeOwned;
 use webauthn_rs_core::{
     WebauthnCore,
@@ -25,10 +25,11 @@ use webauthn_rs_core::{
     },
 };
 
+use super::ways_in::WaysIn;
 use crate::{
-    auth::{opaque_token, password},
+    auth::opaque_token,
     db::{
-        AnyConnection, identities, mail_outbox,
+        AnyConnection, mail_outbox,
         passkeys::{self, MAX_PER_USER, NewPasskey, Passkey},
         users::{self, User},
         webauthn_ceremonies::{self, NewCeremony, Purpose},
@@ -404,20 +405,12 @@ fn stored<T: DeserializeOwned>(json: &str) -> Result<T, ApiError> {
     serde_json::from_str(json).map_err(ApiError::internal)
 }
 
-/// Whether the account signs in some other way than with its passkeys: a password, or an
-/// outside identity.
-pub fn other_ways_in(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
-    let hash = users::find_user(conn, user_id)?.map(|user| user.password_hash);
-    Ok(hash.as_deref().is_some_and(password::is_set)
-        || identities::count_of_user(conn, user_id)? > 0)
-}
-
 /// How a removal ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
     Removed,
     NotFound,
-    /// Refused: no password and no other passkey would be left to sign in with.
+    /// Refused: no password, passkey or outside identity would be left to sign in with.
     LastWayIn,
 }
 
@@ -435,7 +428,7 @@ pub async fn remove(ctx: &Ctx, user: &User, id: String) -> Result<Removal, ApiEr
             let Some(passkey) = held.iter().find(|passkey| passkey.id == id) else {
                 return Ok(Removal::NotFound);
             };
-            if held.len() == 1 && !other_ways_in(conn, user_id)? {
+            if WaysIn::of(conn, user_id)?.only_one() {
                 return Ok(Removal::LastWayIn);
             }
             passkeys::remove(conn, user_id, &id)?;

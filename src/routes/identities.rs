@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 
 use super::responses::{MessageResponse, rfc3339};
 use crate::{
-    account::federation,
+    account::{federation, ways_in::WaysIn},
     audit::Event,
-    auth::{opaque_token, password::is_set},
+    auth::opaque_token,
     db::{
         identities::{self, Identity},
         oauth_grants::{self, Kind},
-        passkeys as stored_passkeys, users,
+        users,
     },
     error::{ApiError, ErrorBody},
     federation::Proved,
@@ -167,10 +167,7 @@ pub async fn unlink_identity(
             if !held.iter().any(|identity| identity.id == id) {
                 return Err(ApiError::IdentityNotFound);
             }
-            let password =
-                users::find_user(conn, user_id)?.is_some_and(|u| is_set(&u.password_hash));
-            let passkeys = stored_passkeys::count_of_user(conn, user_id)?;
-            if held.len() == 1 && !password && passkeys == 0 {
+            if WaysIn::of(conn, user_id)?.only_one() {
                 return Err(ApiError::LastWayIn);
             }
             identities::unlink(conn, user_id, &id)?;

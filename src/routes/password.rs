@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 
 use super::responses::{LoginResponse, MessageResponse};
 use crate::{
-    account::{password::confirm_password, sign_in::SessionGrant},
+    account::{password::confirm_password, sign_in::SessionGrant, ways_in::WaysIn},
     audit::Event,
     auth::password::{is_set, no_password},
-    db::{email_codes, identities, mail_outbox, passkeys, sessions, users},
+    db::{email_codes, mail_outbox, sessions, users},
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx, Device},
@@ -113,8 +113,7 @@ pub async fn remove_password(
         conn.transaction(|conn| {
             // Locked first: a removal of the last passkey must see this, or wait for it.
             users::lock(conn, user_id)?;
-            let passkeys = passkeys::count_of_user(conn, user_id)?;
-            if passkeys == 0 && identities::count_of_user(conn, user_id)? == 0 {
+            if WaysIn::of(conn, user_id)?.only_one() {
                 return Err(ApiError::LastWayIn);
             }
             let now = chrono::Utc::now().naive_utc();
