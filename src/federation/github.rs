@@ -54,7 +54,7 @@ struct Email {
 
 pub async fn finish(
     client: &reqwest::Client,
-    settings: &ProviderSettings,
+    (settings, secret): (&ProviderSettings, String),
     callback_url: &str,
     code: &str,
     verifier: PkceCodeVerifier,
@@ -63,7 +63,7 @@ pub async fn finish(
     let form = [
         ("grant_type", "authorization_code"),
         ("client_id", settings.client_id.as_str()),
-        ("client_secret", settings.client_secret.as_str()),
+        ("client_secret", secret.as_str()),
         ("code", code),
         ("redirect_uri", callback_url),
         ("code_verifier", verifier.secret().as_str()),

@@ -8,20 +8,24 @@
 //! rustls: no redirect is followed (a provider's answer is read where it was asked for),
 //! every request is bounded in time and size.
 
+mod apple;
 mod github;
 mod http;
 
 use std::time::{Duration, Instant};
 
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     TokenResponse as _,
-    core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType},
+    core::{
+        CoreClient, CoreClientAuthMethod, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+        CoreResponseType,
+    },
 };
 use tokio::sync::RwLock;
 
-use crate::settings::{FederationSettings, ProviderKind, ProviderSettings};
+use crate::settings::{ClientCredential, FederationSettings, ProviderKind, ProviderSettings};
 
 /// How long a provider's discovery document (and its keys) is kept before it is read again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -142,7 +146,9 @@ impl Providers {
         let settings = &provider.settings;
         let verifier = PkceCodeVerifier::new(pkce_verifier.to_owned());
         if settings.kind == ProviderKind::GitHub {
-            return github::finish(&self.http, settings, callback_url, code, verifier).await;
+            let secret = client_secret(settings)?;
+            return github::finish(&self.http, (settings, secret), callback_url, code, verifier)
+                .await;
         }
         let client = self.client(provider, callback_url).await?;
         let http = |request| http::send(&self.http, request);
@@ -198,11 +204,13 @@ impl Providers {
         let settings = &provider.settings;
         let redirect = RedirectUrl::new(callback_url.to_owned())
             .map_err(|e| FederationError::Unavailable(e.to_string()))?;
+        let auth_type = auth_type(settings.kind, &metadata);
         Ok(CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(settings.client_id.clone()),
-            Some(ClientSecret::new(settings.client_secret.clone())),
+            Some(ClientSecret::new(client_secret(settings)?)),
         )
+        .set_auth_type(auth_type)
         .set_redirect_uri(redirect))
     }
 
@@ -221,6 +229,32 @@ impl Providers {
             .map_err(|e| FederationError::Unavailable(format!("discovery: {e}")))?;
         *provider.metadata.write().await = Some((Instant::now(), metadata.clone()));
         Ok(metadata)
+    }
+}
+
+/// The secret the provider's token endpoint is given.
+fn client_secret(settings: &ProviderSettings) -> Result<String, FederationError> {
+    match &settings.credential {
+        ClientCredential::Secret(secret) => Ok(secret.clone()),
+        ClientCredential::AppleKey { team_id, key_id, private_key_pem } => {
+            apple::client_secret(&settings.client_id, (team_id, key_id, private_key_pem))
+        }
+    }
+}
+
+/// How the client secret goes to the token endpoint: in the form for Apple (the only way it
+/// takes it) and for a provider whose discovery document offers only that; else HTTP Basic,
+/// the default OpenID Connect Discovery gives when the document names none.
+fn auth_type(kind: ProviderKind, metadata: &CoreProviderMetadata) -> AuthType {
+    let methods = metadata.token_endpoint_auth_methods_supported();
+    let offers = |method: &CoreClientAuthMethod| methods.is_some_and(|m| m.contains(method));
+    let post_only = methods.is_some()
+        && !offers(&CoreClientAuthMethod::ClientSecretBasic)
+        && offers(&CoreClientAuthMethod::ClientSecretPost);
+    if kind == ProviderKind::Apple || post_only {
+        AuthType::RequestBody
+    } else {
+        AuthType::BasicAuth
     }
 }
 

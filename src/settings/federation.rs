@@ -47,13 +47,35 @@ pub struct GitHubUrls {
     pub api: String,
 }
 
+/// How the service proves itself to a provider's token endpoint.
+#[derive(Clone)]
+pub enum ClientCredential {
+    /// The secret the provider gave (`OIDC_{NAME}_CLIENT_SECRET`).
+    Secret(String),
+    /// Apple's: a short-lived ES256 JWT, signed for each exchange with the key Apple gave
+    /// (`OIDC_APPLE_TEAM_ID`, `OIDC_APPLE_KEY_ID`, `OIDC_APPLE_PRIVATE_KEY`), so that no
+    /// six-month secret has to be made and replaced by hand.
+    AppleKey { team_id: String, key_id: String, private_key_pem: String },
+}
+
+impl std::fmt::Debug for ClientCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientCredential::Secret(_) => f.write_str("Secret(..)"),
+            ClientCredential::AppleKey { team_id, key_id, .. } => {
+                write!(f, "AppleKey {{ team_id: {team_id:?}, key_id: {key_id:?}, .. }}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
     /// As `OIDC_PROVIDERS` names it, and as paths and identities name it.
     pub name: String,
     pub kind: ProviderKind,
     pub client_id: String,
-    pub client_secret: String,
+    pub credential: ClientCredential,
     /// Where discovery starts (`{issuer}/.well-known/openid-configuration`); none for GitHub.
     pub issuer: Option<String>,
     pub github: GitHubUrls,
@@ -135,11 +157,35 @@ fn provider(source: &Source, name: &str) -> Result<ProviderSettings, SettingsErr
         name: name.to_owned(),
         kind,
         client_id: source.parsed(&variable("CLIENT_ID"))?,
-        client_secret: source.parsed(&variable("CLIENT_SECRET"))?,
+        credential: credential(source, kind, &variable)?,
         issuer,
         github,
         trust_email: trust_email.unwrap_or(false),
         trust_mfa: trust_mfa.unwrap_or(false),
+    })
+}
+
+/// The client secret, or for Apple the key that signs one.
+fn credential(
+    source: &Source,
+    kind: ProviderKind,
+    variable: &dyn Fn(&str) -> String,
+) -> Result<ClientCredential, SettingsError> {
+    let key: Option<String> = source.optional(&variable("PRIVATE_KEY"))?;
+    let Some(private_key_pem) = key.filter(|_| kind == ProviderKind::Apple) else {
+        return Ok(ClientCredential::Secret(source.parsed(&variable("CLIENT_SECRET"))?));
+    };
+    let secret: Option<String> = source.optional(&variable("CLIENT_SECRET"))?;
+    if secret.is_some() {
+        return Err(invalid(&variable("CLIENT_SECRET"), "and OIDC_APPLE_PRIVATE_KEY are both set"));
+    }
+    jsonwebtoken::EncodingKey::from_ec_pem(private_key_pem.as_bytes()).map_err(|e| {
+        invalid(&variable("PRIVATE_KEY"), format!("is not the PEM of a P-256 key (a .p8): {e}"))
+    })?;
+    Ok(ClientCredential::AppleKey {
+        team_id: source.parsed(&variable("TEAM_ID"))?,
+        key_id: source.parsed(&variable("KEY_ID"))?,
+        private_key_pem,
     })
 }
 

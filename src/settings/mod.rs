@@ -23,7 +23,9 @@ use std::{collections::HashMap, path::Path};
 use config::{Config, File, FileFormat};
 
 pub use database::DatabaseSettings;
-pub use federation::{FederationSettings, GitHubUrls, ProviderKind, ProviderSettings};
+pub use federation::{
+    ClientCredential, FederationSettings, GitHubUrls, ProviderKind, ProviderSettings,
+};
 pub use mail::MailSettings;
 pub use mfa::MfaSettings;
 pub use passkeys::PasskeySettings;

@@ -116,10 +116,14 @@ impl Source<'_> {
     /// variable names), else the config files'.
     pub(super) fn text(&self, name: &str) -> Result<Option<String>, SettingsError> {
         let file_variable = format!("{name}_FILE");
-        // A provider's client secret may come from a file too (`OIDC_{NAME}_CLIENT_SECRET_FILE`).
+        // A provider's client secret (or Apple's key) may come from a file too
+        // (`OIDC_{NAME}_CLIENT_SECRET_FILE`, `OIDC_APPLE_PRIVATE_KEY_FILE`).
         let secret = SECRETS.contains(&name)
-            || (name.starts_with("OIDC_") && name.ends_with("_CLIENT_SECRET"));
-        let from_file = match self.env.get(&file_variable).filter(|_| secret) {
+            || (name.starts_with("OIDC_")
+                && (name.ends_with("_CLIENT_SECRET") || name.ends_with("_PRIVATE_KEY")));
+        // Empty is unset, as compose passes a variable .env leaves out.
+        let file = self.env.get(&file_variable).filter(|path| secret && !path.is_empty());
+        let from_file = match file {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
                 invalid(&file_variable, format!("cannot read {path:?}: {error}"))
             })?),

@@ -358,6 +358,8 @@ fn secrets_may_come_from_files() {
     );
     let missing = load(&[("JWT_SECRET_FILE", "/nonexistent/secret")]).unwrap_err();
     assert_eq!(missing.variable, "JWT_SECRET_FILE");
+    // Empty, as compose passes a variable .env leaves out, is unset.
+    assert_eq!(load(&[("JWT_SECRET_FILE", "")]).unwrap().tokens.jwt_secret, None);
     // Only secrets: other variables have no _FILE form.
     assert_eq!(load(&[("PORT_FILE", path)]).unwrap().server.port, 5000);
 }
@@ -420,4 +422,68 @@ fn passkeys_default_to_the_local_server_and_refuse_inconsistent_settings() {
             assert_eq!(error.unwrap_err().variable, "WEBAUTHN_RP_ID", "{rp_id}");
         }
     }
+}
+
+#[test]
+fn outside_providers_are_read_by_name_and_apple_signs_its_own_secret() {
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc/apple-test-key.p8");
+    let base = [
+        ("OIDC_PROVIDERS", "google, apple, corp"),
+        ("OAUTH_REDIRECT_ALLOWLIST", "https://example.com/signed-in"),
+        ("OIDC_GOOGLE_CLIENT_ID", "g-id"),
+        ("OIDC_GOOGLE_CLIENT_SECRET", "g-secret"),
+        ("OIDC_APPLE_CLIENT_ID", "com.example.web"),
+        ("OIDC_APPLE_TEAM_ID", "TEAM"),
+        ("OIDC_APPLE_KEY_ID", "KEY"),
+        ("OIDC_APPLE_PRIVATE_KEY_FILE", key),
+        ("OIDC_CORP_CLIENT_ID", "c-id"),
+        ("OIDC_CORP_CLIENT_SECRET", "c-secret"),
+        ("OIDC_CORP_ISSUER", "https://id.example.com"),
+    ];
+    let s = load(&base).unwrap();
+    // As compose passes what .env leaves out: empty, which is unset.
+    let mut empties = base.to_vec();
+    empties.extend([("OIDC_APPLE_CLIENT_SECRET", ""), ("OIDC_GOOGLE_PRIVATE_KEY_FILE", "")]);
+    assert_eq!(format!("{:?}", load(&empties).unwrap().federation), format!("{:?}", s.federation));
+    let providers = &s.federation.providers;
+    let kinds: Vec<_> = providers.iter().map(|p| (p.name.as_str(), p.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("google", ProviderKind::Google),
+            ("apple", ProviderKind::Apple),
+            ("corp", ProviderKind::OpenId)
+        ]
+    );
+    assert_eq!(providers[0].issuer.as_deref(), Some("https://accounts.google.com"));
+    assert!(matches!(&providers[0].credential, ClientCredential::Secret(s) if s == "g-secret"));
+    let ClientCredential::AppleKey { team_id, key_id, private_key_pem } = &providers[1].credential
+    else {
+        panic!("{:?}", providers[1].credential);
+    };
+    assert_eq!((team_id.as_str(), key_id.as_str()), ("TEAM", "KEY"));
+    assert!(private_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(!providers[2].trust_email && !providers[2].trust_mfa);
+
+    let with = |changes: &[(&'static str, &'static str)]| {
+        let mut vars: Vec<_> =
+            base.iter().filter(|(k, _)| !changes.iter().any(|(c, _)| c == k)).copied().collect();
+        vars.extend(changes.iter().copied().filter(|(_, v)| !v.is_empty()));
+        load(&vars).unwrap_err()
+    };
+    assert_eq!(
+        with(&[("OIDC_APPLE_CLIENT_SECRET", "a-jwt")]),
+        invalid("OIDC_APPLE_CLIENT_SECRET", "and OIDC_APPLE_PRIVATE_KEY are both set")
+    );
+    assert_eq!(
+        with(&[("OIDC_APPLE_PRIVATE_KEY_FILE", ""), ("OIDC_APPLE_PRIVATE_KEY", "nonsense")])
+            .variable,
+        "OIDC_APPLE_PRIVATE_KEY"
+    );
+    assert_eq!(with(&[("OIDC_APPLE_TEAM_ID", "")]), invalid("OIDC_APPLE_TEAM_ID", "is not set"));
+    assert_eq!(
+        with(&[("OIDC_CORP_ISSUER", "")]),
+        invalid("OIDC_CORP_ISSUER", "is required (the provider's issuer URL)")
+    );
+    assert_eq!(with(&[("OAUTH_REDIRECT_ALLOWLIST", "")]).variable, "OAUTH_REDIRECT_ALLOWLIST");
 }

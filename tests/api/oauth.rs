@@ -357,6 +357,35 @@ async fn built_in_providers_prove_an_address_by_their_own_rules(backend: Backend
     }
 }
 
+async fn apples_client_secret_is_signed_with_its_key_for_each_exchange(backend: Backend) {
+    let provider = OidcProvider::start();
+    let apple = |team: &str| {
+        let mut apple = provider.settings("apple", ProviderKind::Apple, false);
+        apple.credential = apple_key(team);
+        apple
+    };
+    let app = spawn_app_with(backend, |settings| {
+        provider.configure(settings);
+        settings.federation.providers = vec![apple("TEAMID0001")];
+    })
+    .await;
+    provider.account("a1", json!({"email": EMAIL, "email_verified": "true"})).await;
+    for _ in 0..2 {
+        let back = app.oauth_sign_in("apple", "a1").await;
+        let (status, body) = app.oauth_exchange(back.get("code").expect(&back.location)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Signed for another team, the secret is refused at Apple's token endpoint.
+    let app = spawn_app_with(backend, |settings| {
+        provider.configure(settings);
+        settings.federation.providers = vec![apple("ANOTHERTEAM")];
+    })
+    .await;
+    let back = app.oauth_sign_in("apple", "a1").await;
+    assert_eq!(back.get("error"), Some("provider_refused"), "{back:?}");
+    assert_eq!(back.get("code"), None);
+}
+
 async fn github_proves_only_its_verified_primary_email(backend: Backend) {
     let provider = OidcProvider::start();
     let app = spawn_app_with(backend, |settings| {
@@ -394,6 +423,7 @@ async fn github_proves_only_its_verified_primary_email(backend: Backend) {
 }
 
 both_backends!(
+    apples_client_secret_is_signed_with_its_key_for_each_exchange,
     github_proves_only_its_verified_primary_email,
     built_in_providers_prove_an_address_by_their_own_rules,
     a_new_identity_makes_an_account_without_a_password,

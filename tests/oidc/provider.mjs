@@ -14,16 +14,27 @@
 //   request's form, asked for `openid` in place of GitHub's own scopes (which this provider
 //   does not know), and GitHub's API at /github/user and /github/user/emails, reading the account's
 //   `github` field {id, login, emails: [{email, primary, verified}]} by its access token.
+// - Apple's part: a third client, `auth-service-apple`, whose secret comes in the form and is
+//   checked as Apple checks it: an ES256 JWT signed with the key in apple-test-key.p8 (key id
+//   APPLEKEY01), issued by the team TEAMID0001 for the client, to https://appleid.apple.com,
+//   good for at most six months; anything else is `invalid_client`.
 //
 // Usage: node provider.mjs [PORT]  (0 or none: a free port). Prints "listening on PORT".
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
 export const CLIENT_ID = 'auth-service';
 export const CLIENT_SECRET = 'auth-service-test-secret-0123456789';
 const PROVIDERS = ['oidc', 'corp', 'google', 'apple', 'microsoft', 'github'];
+const APPLE = {
+  clientId: `${CLIENT_ID}-apple`,
+  teamId: 'TEAMID0001',
+  keyId: 'APPLEKEY01',
+  publicKey: createPublicKey(readFileSync(new URL('apple-test-key.p8', import.meta.url))),
+};
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', resolve));
@@ -49,6 +60,15 @@ const provider = new Provider(issuer, {
     },
     {
       client_id: `${CLIENT_ID}-github`,
+      client_secret: CLIENT_SECRET,
+      application_type: 'native',
+      redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
+    {
+      client_id: APPLE.clientId,
       client_secret: CLIENT_SECRET,
       application_type: 'native',
       redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
@@ -120,10 +140,38 @@ provider.use(async (ctx, next) => {
   }
 });
 
-async function readJson(req) {
+async function readText(req) {
   let text = '';
   for await (const chunk of req) text += chunk;
+  return text;
+}
+
+async function readJson(req) {
+  const text = await readText(req);
   return text ? JSON.parse(text) : {};
+}
+
+// Apple's token endpoint: the client secret must be the JWT Apple's rules describe. Checked
+// here, then swapped for the secret oidc-provider knows the client by. Whether it is a valid
+// secret is all that is asked; the body is handed on already read (oidc-provider reads
+// `req.body` then).
+async function appleTokenRequest(req) {
+  const form = new URLSearchParams(await readText(req));
+  if (form.get('client_id') === APPLE.clientId) {
+    const secret = form.get('client_secret') ?? '';
+    const { payload, protectedHeader } = await jose.jwtVerify(secret, APPLE.publicKey, {
+      algorithms: ['ES256'],
+      issuer: APPLE.teamId,
+      subject: APPLE.clientId,
+      audience: 'https://appleid.apple.com',
+      requiredClaims: ['iat', 'exp'],
+    });
+    if (protectedHeader.kid !== APPLE.keyId || payload.exp - payload.iat > 15777000) {
+      throw new Error('not a client secret Apple takes');
+    }
+    form.set('client_secret', CLIENT_SECRET);
+  }
+  req.body = form.toString();
 }
 
 // Signs in the account named by the request's login_hint and grants what it asked for.
@@ -169,6 +217,15 @@ server.on('request', async (req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
     } else if (req.url.startsWith('/interaction/')) {
       await interaction(req, res);
+    } else if (req.url === '/token' && req.method === 'POST') {
+      try {
+        await appleTokenRequest(req);
+      } catch (error) {
+        const body = { error: 'invalid_client', error_description: String(error.message) };
+        res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+        return;
+      }
+      callback(req, res);
     } else {
       callback(req, res);
     }

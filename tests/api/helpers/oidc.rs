@@ -8,7 +8,9 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use auth_service::settings::{GitHubUrls, ProviderKind, ProviderSettings, Settings};
+use auth_service::settings::{
+    ClientCredential, GitHubUrls, ProviderKind, ProviderSettings, Settings,
+};
 use serde_json::{Value, json};
 
 use super::{TestApp, status_and_json};
@@ -48,13 +50,19 @@ impl OidcProvider {
 
     /// A provider setting named `name` of `kind` for this provider (its discovery standing in
     /// for a built-in one's issuer).
+    /// Apple's stands in with its own client, which takes only a client secret signed with
+    /// Apple's key (`apple_key`).
     pub fn settings(&self, name: &str, kind: ProviderKind, trust_email: bool) -> ProviderSettings {
         let base = self.issuer();
+        let (client_id, credential) = match kind {
+            ProviderKind::Apple => (format!("{OIDC_CLIENT_ID}-apple"), apple_key("TEAMID0001")),
+            _ => (OIDC_CLIENT_ID.into(), ClientCredential::Secret(OIDC_CLIENT_SECRET.into())),
+        };
         ProviderSettings {
             name: name.into(),
             kind,
-            client_id: OIDC_CLIENT_ID.into(),
-            client_secret: OIDC_CLIENT_SECRET.into(),
+            client_id,
+            credential,
             issuer: Some(base.clone()),
             github: GitHubUrls {
                 authorize: format!("{base}/auth"),
@@ -96,6 +104,15 @@ impl Drop for OidcProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The key the provider's Apple stand-in checks client secrets with, as a team's.
+pub fn apple_key(team_id: &str) -> ClientCredential {
+    ClientCredential::AppleKey {
+        team_id: team_id.into(),
+        key_id: "APPLEKEY01".into(),
+        private_key_pem: std::fs::read_to_string(format!("{DIR}/apple-test-key.p8")).unwrap(),
     }
 }
 
