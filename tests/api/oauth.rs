@@ -357,6 +357,45 @@ async fn built_in_providers_prove_an_address_by_their_own_rules(backend: Backend
     }
 }
 
+async fn a_signed_in_user_links_an_identity_through_the_provider(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let provider = OidcProvider::start();
+    let app =
+        spawn_app_with_smtp_and(backend, &smtp, |settings| provider.configure(settings)).await;
+    // The provider's address need not be the account's: the owner, signed in, vouches for it.
+    provider
+        .account("l1", json!({"email": "elsewhere@example.com", "email_verified": false}))
+        .await;
+    let (_, _, session) = with_mfa(&app).await;
+    assert_eq!(app.oauth_authorize_link("oidc", None).await, (401, error_body("Unauthorized")));
+    let (status, body) = app.oauth_authorize_link("oidc", Some(&session.access)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    let at = body["url"].as_str().unwrap();
+    assert!(at.starts_with(&format!("{}/auth?", provider.issuer())), "{at}");
+    let back = app.oauth_callback(&app.at_provider(at, "l1").await).await.1.unwrap();
+    let (status, body) = app.oauth_exchange(back.get("code").expect(&back.location)).await;
+    assert_eq!((status, body), (200, json!({"status": "success", "message": "Identity linked"})));
+    smtp.wait_for_subject("A sign-in with oidc was added to your account", 1).await;
+    let (_, listed) = app.list_identities(&session.access).await;
+    assert_eq!(listed["identities"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["identities"][0]["provider"], "oidc");
+    // The identity now signs in as its account (whose MFA still asks for its step).
+    let (status, body) = signed_in(&app, "l1").await;
+    assert_eq!((status, &body["mfa_required"]), (200, &json!(true)), "{body}");
+
+    // Another account cannot take an identity that is someone's.
+    app.register("Eve", "eve@example.com", PASSWORD).await;
+    app.mark_verified("eve@example.com");
+    let eve = app.session_for("eve@example.com").await;
+    let (_, body) = app.oauth_authorize_link("oidc", Some(&eve.access)).await;
+    let back =
+        app.oauth_callback(&app.at_provider(body["url"].as_str().unwrap(), "l1").await).await;
+    let back = back.1.unwrap();
+    assert_eq!((back.get("error"), back.get("code")), (Some("identity_taken"), None), "{back:?}");
+    assert_eq!(app.list_identities(&eve.access).await.1["identities"], json!([]));
+}
+
 async fn apples_client_secret_is_signed_with_its_key_for_each_exchange(backend: Backend) {
     let provider = OidcProvider::start();
     let apple = |team: &str| {
@@ -423,6 +462,7 @@ async fn github_proves_only_its_verified_primary_email(backend: Backend) {
 }
 
 both_backends!(
+    a_signed_in_user_links_an_identity_through_the_provider,
     apples_client_secret_is_signed_with_its_key_for_each_exchange,
     github_proves_only_its_verified_primary_email,
     built_in_providers_prove_an_address_by_their_own_rules,

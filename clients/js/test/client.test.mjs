@@ -165,6 +165,33 @@ test('signInWith and completeSignIn: an outside provider, then its identity list
   assert.deepEqual([denied.status, denied.message], [0, 'access_denied']);
 });
 
+test('linkIdentity from a signed-in page, and a link the address cannot make by itself confirmed with confirmLink', async () => {
+  const page = 'http://localhost:3000/signed-in';
+  const account = async (sub, claims) => {
+    const made = await fetch(`${issuer}/test/accounts`, { method: 'POST', body: JSON.stringify({ sub, ...claims }) });
+    assert.equal(made.status, 201);
+  };
+  const { auth, email } = await signedIn('link');
+  await auth.verifyEmail({ email, code: await mailedCode(email, `Your code to verify ${email}`) });
+  await account(`js-link-${email}`, { email: `other-${email}`, email_verified: true });
+  const start = await auth.linkIdentity('oidc', { redirectTo: page });
+  assert.ok(start.startsWith(`${issuer}/auth?`), start);
+  const back = await followToPage(start, { page, issuer, loginHint: `js-link-${email}` });
+  assert.deepEqual(await auth.completeSignIn({ fragment: back.hash }), { linked: true });
+  assert.deepEqual((await auth.identities()).map((i) => [i.provider, i.email]), [['oidc', `other-${email}`]]);
+  // The account's address, not proved by the provider: no session, a link token for the owner.
+  await account(`js-claim-${email}`, { email, email_verified: false });
+  const stranger = new AuthClient({ baseUrl: url });
+  const start2 = stranger.signInWith('oidc', { redirectTo: page });
+  const back2 = await followToPage(start2, { page, issuer, loginHint: `js-claim-${email}` });
+  const required = await stranger.completeSignIn({ fragment: back2.hash });
+  assert.deepEqual([required.linkRequired, required.provider, typeof required.linkToken], [true, 'oidc', 'string']);
+  assert.equal(await stranger.getAccessToken(), null);
+  const identity = await auth.confirmLink({ linkToken: required.linkToken });
+  assert.deepEqual([identity.provider, identity.email], ['oidc', email]);
+  assert.equal((await auth.identities()).length, 2);
+});
+
 test('a code by mail signs in without the password', async () => {
   const email = newEmail('code');
   await new AuthClient({ baseUrl: url }).register({ name: 'JS Client', email, password });

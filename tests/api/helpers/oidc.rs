@@ -191,6 +191,20 @@ impl TestApp {
         (response.status().as_u16(), location.unwrap_or_default())
     }
 
+    /// `GET /api/oauth/{provider}/authorize?mode=link` from the signed-in page (`token`).
+    pub async fn oauth_authorize_link(&self, provider: &str, token: Option<&str>) -> (u16, Value) {
+        let url = reqwest::Url::parse_with_params(
+            &self.url(&format!("/api/oauth/{provider}/authorize")),
+            &[("redirect_to", SIGNED_IN_PAGE), ("mode", "link")],
+        )
+        .unwrap();
+        let mut request = self.client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        status_and_json(request.send().await.expect("request")).await
+    }
+
     /// A browser at the provider's authorization URL `at`, signing in as `sub`: every redirect
     /// followed (the provider's cookies kept) up to the service's callback, which is not taken:
     /// its URL, and the fields of the form a `form_post` provider's page would submit to it.
