@@ -47,35 +47,22 @@ const signingKey = { ...(await jose.exportJWK(privateKey)), kid: 'test-signing-k
 const accounts = new Map();
 let spoil = null;
 
+// A native application, so any loopback port of the callback is a redirect URI (RFC 8252 §7.3).
+const client = (clientId, method) => ({
+  client_id: clientId,
+  client_secret: CLIENT_SECRET,
+  application_type: 'native',
+  redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
+  response_types: ['code'],
+  grant_types: ['authorization_code'],
+  token_endpoint_auth_method: method,
+});
+
 const provider = new Provider(issuer, {
   clients: [
-    {
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      application_type: 'native',
-      redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
-      response_types: ['code'],
-      grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'client_secret_basic',
-    },
-    {
-      client_id: `${CLIENT_ID}-github`,
-      client_secret: CLIENT_SECRET,
-      application_type: 'native',
-      redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
-      response_types: ['code'],
-      grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'client_secret_post',
-    },
-    {
-      client_id: APPLE.clientId,
-      client_secret: CLIENT_SECRET,
-      application_type: 'native',
-      redirect_uris: PROVIDERS.map((name) => `http://127.0.0.1/api/oauth/${name}/callback`),
-      response_types: ['code'],
-      grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'client_secret_post',
-    },
+    client(CLIENT_ID, 'client_secret_basic'),
+    client(`${CLIENT_ID}-github`, 'client_secret_post'),
+    client(APPLE.clientId, 'client_secret_post'),
   ],
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomUUID()] },
