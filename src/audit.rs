@@ -39,6 +39,8 @@ pub enum Event {
     FederatedLogin,
     IdentityLink,
     IdentityUnlink,
+    /// A call to `/api/admin/*` refused (a bad key, throttled); what keys do is `admin`'s.
+    Admin,
 }
 
 impl Event {
@@ -75,6 +77,7 @@ impl Event {
             Event::FederatedLogin => "federated_login",
             Event::IdentityLink => "identity_link",
             Event::IdentityUnlink => "identity_unlink",
+            Event::Admin => "admin",
         }
     }
 }
@@ -111,6 +114,24 @@ pub fn record(
             "{event} {outcome}"
         ),
         None => log::info!(target: "audit", event, outcome, client_ip:%; "{event} {outcome}"),
+    }
+}
+
+/// An operator's action (`/api/admin/*` with a key, or `auth-service admin …`): what was done,
+/// by whom (`key:<id>` or `cli`), to which user, from where.
+pub fn admin(action: &str, actor: &str, user_id: Option<i64>, client: ClientIp) {
+    let (event, client_ip) = ("admin", client.0);
+    match user_id {
+        Some(user_id) => log::info!(
+            target: "audit",
+            event, action, actor, user_id, client_ip:%;
+            "admin {action} by {actor}"
+        ),
+        None => log::info!(
+            target: "audit",
+            event, action, actor, client_ip:%;
+            "admin {action} by {actor}"
+        ),
     }
 }
 

@@ -69,6 +69,17 @@ pub enum ApiError {
     /// nothing.
     #[error("Email not verified")]
     EmailNotVerified,
+    /// An operator disabled the account: every sign-in and refresh, whatever was proved.
+    #[error("Account disabled")]
+    AccountDisabled,
+    /// An admin key without the scope the endpoint needs.
+    #[error("Admin key lacks the scope this needs")]
+    MissingScope,
+    /// Bad input to an admin action (a scope, a time, a webhook URL), said exactly.
+    #[error("{0}")]
+    InvalidAdminInput(String),
+    #[error("Admin key not found")]
+    AdminKeyNotFound,
     /// A passkey ceremony's `challenge_id` that is unknown, expired, spent, or another user's.
     #[error("Invalid or expired challenge")]
     InvalidChallenge,
@@ -233,14 +244,15 @@ impl ResponseError for ApiError {
             | InvalidPasskeyName
             | RedirectNotAllowed
             | InvalidSignInState
+            | InvalidAdminInput(_)
             | UnknownScope => StatusCode::BAD_REQUEST,
             InvalidCredentials | InvalidRefreshToken | InvalidMfaCode | PasskeyRefused
             | NotLoggedIn | Unauthorized => StatusCode::UNAUTHORIZED,
             TooManyPasskeys | LastWayIn | NoPassword | IdentityTaken => StatusCode::CONFLICT,
-            WrongPassword | EmailNotVerified | SecondFactorRequired => StatusCode::FORBIDDEN,
-            UserNotFound | SessionNotFound | PasskeyNotFound | IdentityNotFound | NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            WrongPassword | EmailNotVerified | SecondFactorRequired | AccountDisabled
+            | MissingScope => StatusCode::FORBIDDEN,
+            UserNotFound | SessionNotFound | PasskeyNotFound | IdentityNotFound
+            | AdminKeyNotFound | NotFound => StatusCode::NOT_FOUND,
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

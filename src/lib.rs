@@ -7,8 +7,10 @@
 //! handlers; `startup` wires it all.
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod client_ip;
 pub mod cpu_pool;
 pub mod db;
@@ -27,6 +29,7 @@ pub mod startup;
 pub mod state;
 pub mod sweeper;
 pub mod throttle;
+pub mod timestamps;
 pub mod uploads;
 pub mod validation;
 

@@ -1,74 +1,65 @@
 use std::process::ExitCode;
 
-use auth_service::{logging, settings::Settings, startup::Application};
+use auth_service::{
+    cli::{Cli, Command, StorageCommand, admin, exit},
+    logging,
+    settings::Settings,
+    startup::{self, Application},
+};
+use clap::Parser;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     let settings = match Settings::load() {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("auth-service: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return fail("", error),
     };
     logging::init(settings.log_format);
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => {}
-        ["healthcheck"] => {
-            return match auth_service::healthcheck::check(&settings) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("auth-service healthcheck: {error}");
-                    ExitCode::FAILURE
-                }
-            };
+    match cli.command {
+        None => serve(settings).await,
+        Some(Command::Healthcheck) => match auth_service::healthcheck::check(&settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(" healthcheck", error),
+        },
+        Some(Command::Storage { command: StorageCommand::Migrate { progress_every } }) => {
+            storage_migrate(&settings, progress_every as usize).await
         }
-        ["storage", "migrate", ref rest @ ..] => return storage_migrate(&settings, rest).await,
-        _ => {
-            eprintln!("usage: auth-service [healthcheck | storage migrate [--progress-every N]]");
-            return ExitCode::FAILURE;
-        }
+        Some(Command::Admin { command }) => match startup::command_state(&settings) {
+            Ok(state) => ExitCode::from(admin::run(state, command, &mut std::io::stdout()).await),
+            Err(error) => fail(" admin", error),
+        },
     }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
     let application = match Application::build(settings) {
         Ok(application) => application,
-        Err(error) => {
-            eprintln!("auth-service: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return fail("", error),
     };
     log::info!("listening on port {}", application.port());
     match application.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("auth-service: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => fail("", error),
     }
 }
 
 /// `auth-service storage migrate [--progress-every N]`: `UPLOAD_DIR`'s pictures into the bucket.
-async fn storage_migrate(settings: &Settings, args: &[&str]) -> ExitCode {
-    let every = match args {
-        [] => 100,
-        ["--progress-every", n] if n.parse::<usize>().is_ok_and(|n| n > 0) => n.parse().unwrap(),
-        _ => {
-            eprintln!("usage: auth-service storage migrate [--progress-every N]");
-            return ExitCode::FAILURE;
-        }
-    };
-    match auth_service::uploads::migrate::migrate(
+async fn storage_migrate(settings: &Settings, every: usize) -> ExitCode {
+    let migrated = auth_service::uploads::migrate::migrate(
         &settings.uploads.dir,
         &settings.storage,
         every,
         &mut std::io::stdout(),
     )
-    .await
-    {
+    .await;
+    match migrated {
         Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("auth-service storage migrate: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => fail(" storage migrate", error),
     }
+}
+
+fn fail(command: &str, error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("auth-service{command}: {error}");
+    ExitCode::from(exit::FAILURE)
 }

@@ -79,6 +79,7 @@ impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         bucket::install_tls_provider();
         let state = web::Data::new(app_state(&settings)?);
+        sweep_abandoned_uploads(&settings)?;
         let delivery = delivery(&settings, &state)?;
         let metrics = web::Data::from(Arc::clone(&state.metrics));
         let proxies = web::Data::new(settings.trusted_proxies.clone());
@@ -200,6 +201,26 @@ fn listen_error(address: &str, source: std::io::Error) -> StartupError {
     StartupError::Listen { address: address.to_owned(), source }
 }
 
+/// The state a command run beside the server works with (`auth-service admin …`): the
+/// server's, with no listener, no delivery worker and no sweep (the server's own).
+pub fn command_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
+    bucket::install_tls_provider();
+    Ok(web::Data::new(app_state(settings)?))
+}
+
+/// Temporary files of uploads a crash cut off: older than twice the longest an upload may
+/// stream, plus its re-encoding.
+fn sweep_abandoned_uploads(settings: &Settings) -> Result<(), StartupError> {
+    let uploads = &settings.uploads;
+    let folder_error = |source| StartupError::UploadDir { path: uploads.dir.clone(), source };
+    let idle = std::time::Duration::from_secs(uploads.timeout_secs.saturating_mul(2).max(60));
+    let swept = receive::sweep_abandoned(&uploads.dir, idle).map_err(folder_error)?;
+    if swept > 0 {
+        log::info!("removed {swept} temporary files of uploads cut off by a crash");
+    }
+    Ok(())
+}
+
 /// The shared state, from the settings: the database pool (migrated when the database
 /// answers), the keys, the bcrypt and picture threads, and the upload folder (created).
 fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
@@ -207,12 +228,6 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
     // actix-files once served the working directory when its folder was missing.
     let folder_error = |source| StartupError::UploadDir { path: uploads.dir.clone(), source };
     std::fs::create_dir_all(&uploads.dir).map_err(folder_error)?;
-    // Twice the longest an upload may stream, plus its re-encoding.
-    let idle = std::time::Duration::from_secs(uploads.timeout_secs.saturating_mul(2).max(60));
-    let swept = receive::sweep_abandoned(&uploads.dir, idle).map_err(folder_error)?;
-    if swept > 0 {
-        log::info!("removed {swept} temporary files of uploads cut off by a crash");
-    }
     let tokens = &settings.tokens;
     let db = db::build_pool(&settings.database.url, &settings.database.options())?;
     Ok(AppState {

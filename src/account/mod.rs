@@ -2,12 +2,13 @@
 //! carries (`request`), as zero-to-production's `src/authentication/` is shared by its login
 //! and password routes: granting a session (`sign_in`), proving a second factor
 //! (`second_factor`), confirming the password before a sensitive change (`password`), the
-//! codes the service mails (`codes`), a picture's life (`pictures`), and the attempt budget
+//! codes the service mails (`codes`), deleting an account (`deletion`), a picture's life (`pictures`), and the attempt budget
 //! every secret a user proves draws from (`attempts`). A handler reads like
 //! its contract row and calls these; none imports another handler.
 
 pub mod attempts;
 pub mod codes;
+pub mod deletion;
 pub mod federation;
 pub mod passkeys;
 pub mod password;

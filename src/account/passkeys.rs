@@ -308,6 +308,9 @@ pub async fn prove_sign_in(
         let passkey = passkeys::find_by_credential_id(conn, &credential_id)?
             .ok_or(ApiError::PasskeyRefused)?;
         let user = users::find_user(conn, passkey.user_id)?.ok_or(ApiError::PasskeyRefused)?;
+        if user.is_disabled(now) {
+            return Err(ApiError::AccountDisabled);
+        }
         let handle = users::webauthn_handle_of(conn, user.id)?;
         let presented = credential.response.user_handle.as_ref().map(|h| URL_SAFE_NO_PAD.encode(h));
         if handle.is_none() || presented != handle {

@@ -2,6 +2,7 @@
 //! The pool (and why a request answers 503) is in `pool.rs`, the schema's migrations in
 //! `migrations.rs`, each table's queries in a file named after it.
 
+pub mod admin_keys;
 pub mod email_codes;
 pub mod identities;
 pub mod known_devices;

@@ -2,6 +2,18 @@
 // with migrations/sqlite by the migration test in db/migrations.rs.
 
 diesel::table! {
+    admin_keys (id) {
+        id -> Text,
+        name -> Text,
+        key_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     data_migrations (name) {
         name -> Text,
         done_at -> Timestamp,
@@ -165,6 +177,9 @@ diesel::table! {
         totp_enabled_at -> Nullable<Timestamp>,
         totp_last_step -> Nullable<BigInt>,
         webauthn_handle -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_until -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
     }
 }
 
@@ -205,6 +220,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_keys,
     unsettled_pictures,
     service_keys,
     data_migrations,

@@ -128,7 +128,7 @@ pub struct PasswordCheck<'a> {
 
 /// Starts a session with its first refresh token and returns the session id; `None` when the
 /// check it starts from no longer holds: the password changed, the user logged out everywhere
-/// after it began, or the account is gone. (Expired sessions are the sweeper's.)
+/// after it began, the account was disabled, or it is gone. (Expired sessions are the sweeper's.)
 pub fn start(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -150,10 +150,13 @@ pub fn start(
         let not_ended_since = users::tokens_valid_after_ms
             .is_null()
             .or(users::tokens_valid_after_ms.le(checked_at).assume_not_null());
+        // Nor for a disabled account (an operator's disabling that came since the check).
+        let enabled = users::disabled_at.is_null().or(users::disabled_until.le(now));
         let checked = users::table
             .find(user_id)
             .filter(users::password_hash.eq(check.hash))
-            .filter(not_ended_since);
+            .filter(not_ended_since)
+            .filter(enabled);
         let still_valid = match conn {
             AnyConnection::Postgresql(pg) => {
                 checked.select(users::id).for_share().first::<i64>(pg).optional()?.is_some()

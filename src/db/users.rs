@@ -26,6 +26,17 @@ pub struct User {
     pub email_verified_at: Option<NaiveDateTime>,
     /// When a confirmed code turned the TOTP second factor on; `None`: off (or pending).
     pub totp_enabled_at: Option<NaiveDateTime>,
+    /// When an operator disabled the account; `None`: enabled.
+    pub disabled_at: Option<NaiveDateTime>,
+    /// When a disabling lifts by itself; `None` with `disabled_at`: until enabled.
+    pub disabled_until: Option<NaiveDateTime>,
+}
+
+impl User {
+    /// Whether an operator's disabling holds at `now`.
+    pub fn is_disabled(&self, now: NaiveDateTime) -> bool {
+        self.disabled_at.is_some() && self.disabled_until.is_none_or(|until| until > now)
+    }
 }
 
 /// A user's TOTP columns: the sealed secret (pending until enabled) and the last step used.
@@ -382,4 +393,92 @@ pub fn remove_password(
         .set((users::password_hash.eq(unusable), users::updated_at.eq(now)))
         .execute(conn)
         .map(|changed| changed == 1)
+}
+
+/// Disables the account from `now` (until `until`, if given): no session starts, and every
+/// access token issued before is refused. Its sessions are the caller's to end. False when the
+/// user is gone.
+pub fn disable(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    (reason, until): (Option<&str>, Option<NaiveDateTime>),
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::disabled_at.eq(now),
+            users::disabled_until.eq(until),
+            users::disabled_reason.eq(reason),
+            users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|changed| changed == 1)
+}
+
+/// Lifts a disabling. False when the user is gone.
+pub fn enable(conn: &mut AnyConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::disabled_at.eq(None::<NaiveDateTime>),
+            users::disabled_until.eq(None::<NaiveDateTime>),
+            users::disabled_reason.eq(None::<String>),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|changed| changed == 1)
+}
+
+/// A user as operators list them.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Listed {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub created_at: NaiveDateTime,
+    pub email_verified_at: Option<NaiveDateTime>,
+    pub totp_enabled_at: Option<NaiveDateTime>,
+    pub disabled_at: Option<NaiveDateTime>,
+    pub disabled_until: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+}
+
+/// Up to `limit` users whose address or (lowercased) name starts with `prefix`, by id, after
+/// the id `after` (keyset pagination: a page costs the same however deep it is).
+pub fn search(
+    conn: &mut AnyConnection,
+    prefix: Option<&str>,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Listed>> {
+    let pattern =
+        prefix.filter(|p| !p.is_empty()).map(|p| format!("{}%", escape_like(&p.to_lowercase())));
+    per_backend!(conn => {
+        let mut query =
+            users::table.select(Listed::as_select()).order(users::id).limit(limit).into_boxed();
+        if let Some(pattern) = &pattern {
+            let name = diesel::dsl::sql::<diesel::sql_types::Text>("lower(name)");
+            query = query.filter(
+                users::email
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(name.like(pattern.clone()).escape('\\')),
+            );
+        }
+        if let Some(after) = after {
+            query = query.filter(users::id.gt(after));
+        }
+        query.load(conn)
+    })
+}
+
+/// `text` as a LIKE pattern matching itself.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// A user as operators look one up: by id, or by (normalised) address.
+pub fn find_listed(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Option<Listed>> {
+    users::table.find(user_id).select(Listed::as_select()).get_result(conn).optional()
 }

@@ -27,10 +27,14 @@ pub enum Kind {
     PasswordRemoved,
     IdentityLinked,
     AccountClaimed,
+    AccountDisabled,
+    AccountEnabled,
+    AccountRemoved,
+    MfaReset,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 23] = [
         Kind::VerifyEmail,
         Kind::PasswordReset,
         Kind::PasswordChanged,
@@ -50,6 +54,10 @@ impl Kind {
         Kind::PasswordRemoved,
         Kind::IdentityLinked,
         Kind::AccountClaimed,
+        Kind::AccountDisabled,
+        Kind::AccountEnabled,
+        Kind::AccountRemoved,
+        Kind::MfaReset,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +81,10 @@ impl Kind {
             Kind::PasswordRemoved => "password_removed",
             Kind::IdentityLinked => "identity_linked",
             Kind::AccountClaimed => "account_claimed",
+            Kind::AccountDisabled => "account_disabled",
+            Kind::AccountEnabled => "account_enabled",
+            Kind::AccountRemoved => "account_removed",
+            Kind::MfaReset => "mfa_reset",
         }
     }
 
@@ -97,6 +109,10 @@ impl Kind {
             Kind::PasswordRemoved => include_str!("../../templates/mail/password_removed.txt"),
             Kind::IdentityLinked => include_str!("../../templates/mail/identity_linked.txt"),
             Kind::AccountClaimed => include_str!("../../templates/mail/account_claimed.txt"),
+            Kind::AccountDisabled => include_str!("../../templates/mail/account_disabled.txt"),
+            Kind::AccountEnabled => include_str!("../../templates/mail/account_enabled.txt"),
+            Kind::AccountRemoved => include_str!("../../templates/mail/account_removed.txt"),
+            Kind::MfaReset => include_str!("../../templates/mail/mfa_reset.txt"),
         }
     }
 
@@ -116,7 +132,11 @@ impl Kind {
             | Kind::LoginLimit
             | Kind::MfaEnabled
             | Kind::MfaDisabled
-            | Kind::PasswordRemoved => &["name", "email", "ip", "time", "app_url"],
+            | Kind::PasswordRemoved
+            | Kind::AccountEnabled
+            | Kind::AccountRemoved
+            | Kind::MfaReset => &["name", "email", "ip", "time", "app_url"],
+            Kind::AccountDisabled => &["name", "email", "ip", "time", "app_url", "until"],
             Kind::RecoveryCodeUsed => &["name", "email", "ip", "time", "app_url", "left"],
             Kind::NewSignIn => &["name", "email", "ip", "time", "app_url", "device"],
             Kind::PasskeyAdded | Kind::PasskeyRemoved | Kind::PasskeyCloned => {

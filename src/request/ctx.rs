@@ -61,6 +61,13 @@ impl FromRequest for Ctx {
 }
 
 impl Ctx {
+    /// The context of an operator's command run on the machine (`auth-service admin …`): the
+    /// same verbs as a request's, from the loopback address.
+    pub fn operator(state: web::Data<AppState>) -> Ctx {
+        let client = ClientIp(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        Ctx { state, client, request_id: None, mail_composed: Arc::default() }
+    }
+
     /// Counts this request against `limits` (before any lookup or bcrypt: a throttled guess
     /// costs one upsert per limit). A refusal is answered 429 and recorded as `event`
     /// `throttled`, for `user_id` when the caller is known.

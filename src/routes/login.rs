@@ -45,7 +45,7 @@ pub struct LoginRequest {
         (status = 200, description = "Login successful: a new session. For an account with MFA, instead: {\"status\":\"success\",\"message\":\"MFA required\",\"mfa_required\":true,\"mfa_token\":…,\"expires_in\":300} (MfaRequiredResponse), and no tokens until POST /api/login/mfa", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
-        (status = 403, description = "Email not verified (the right password, with REQUIRE_EMAIL_VERIFICATION)", body = ErrorBody),
+        (status = 403, description = "Email not verified (the right password, with REQUIRE_EMAIL_VERIFICATION), or Account disabled (whatever the password)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address, or past the account's password budget (its gate closed); see Retry-After", body = ErrorBody),
     )
 )]
@@ -68,6 +68,11 @@ pub async fn login(
     let checked_at = chrono::Utc::now().naive_utc();
     let lookup = email.clone();
     let user = ctx.db(move |conn| users::find_user_by_email(conn, &lookup)).await?;
+    // Before the password: the same answer whatever it is, so no guess is learned from.
+    if let Some(user) = user.as_ref().filter(|user| user.is_disabled(checked_at)) {
+        ctx.audit(Event::Login, "account_disabled", Some(user.id));
+        return Err(ApiError::AccountDisabled);
+    }
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = ctx.passwords.verify(password.to_owned(), stored_hash).await?;
     let Some(user) = user.as_ref().filter(|_| matches) else {

@@ -78,6 +78,10 @@ pub async fn login_mfa(
     let found =
         ctx.db(move |conn| second_factor::find_challenge(conn, &lookup, client, now)).await?;
     let (challenge, user, totp) = found.ok_or(ApiError::InvalidMfaCode)?;
+    if user.is_disabled(now) {
+        ctx.audit(Event::MfaLogin, "account_disabled", Some(user.id));
+        return Err(ApiError::AccountDisabled);
+    }
     let user_id = user.id;
     let secret = factor.secret();
     let attempt =

@@ -1,5 +1,6 @@
 //! The route table, in the order of the README's endpoint list; a file per endpoint.
 
+pub mod admin_users;
 pub mod email_change;
 pub mod email_verification;
 pub mod health;
@@ -142,5 +143,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/sessions").route(web::get().to(sessions::list_sessions)))
         .service(web::resource("/api/sessions/{id}").route(web::delete().to(sessions::end_session)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
-        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(admin_routes());
+}
+
+/// `/api/admin/*`: admin keys only (`request::admin_key`).
+fn admin_routes() -> actix_web::Scope {
+    use admin_users::*;
+    web::scope("/api/admin")
+        .service(web::resource("/users").route(web::get().to(list_users)))
+        .service(
+            web::resource("/users/{id}")
+                .route(web::get().to(show_user))
+                .route(web::delete().to(delete_user)),
+        )
+        .service(web::resource("/users/{id}/disable").route(web::post().to(disable_user)))
+        .service(web::resource("/users/{id}/enable").route(web::post().to(enable_user)))
+        .service(web::resource("/users/{id}/logout").route(web::post().to(logout_user)))
+        .service(web::resource("/users/{id}/verify-email").route(web::post().to(verify_user_email)))
+        .service(web::resource("/users/{id}/reset-mfa").route(web::post().to(reset_user_mfa)))
 }

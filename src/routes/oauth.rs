@@ -293,6 +293,10 @@ async fn sign_in(ctx: &Ctx, device: &Device, grant: Grant) -> Result<LoginReply,
     let user = ctx.db(move |conn| users::find_user(conn, user_id)).await?;
     let user = user.ok_or(ApiError::InvalidCode)?;
     let checked_at = chrono::Utc::now().naive_utc();
+    if user.is_disabled(checked_at) {
+        ctx.audit(Event::FederatedLogin, "account_disabled", Some(user.id));
+        return Err(ApiError::AccountDisabled);
+    }
     if user.totp_enabled_at.is_some() && !grant.mfa {
         let waiting = second_factor::Waiting::of(ctx);
         let challenge = Challenge::after(SignIn::Federated.stored(), user.id, checked_at);

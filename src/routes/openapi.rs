@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    email_change, email_verification, health, identities, jwks, login, login_code, login_mfa,
-    login_passkey, logout, me, metrics, mfa, oauth, passkeys, password, password_reset,
+    admin_users, email_change, email_verification, health, identities, jwks, login, login_code,
+    login_mfa, login_passkey, logout, me, metrics, mfa, oauth, passkeys, password, password_reset,
     profile_pic, register, responses, sessions, token_refresh, uploads, user,
 };
 
@@ -16,7 +16,7 @@ use super::{
 #[openapi(
     info(
         title = "auth-service",
-        description = "Stateless JWT authentication: register, login (a password, a code by mail, a passkey, or an outside OpenID or OAuth provider), current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, and a JWKS for verifying EdDSA tokens."
+        description = "Stateless JWT authentication: register, login (a password, a code by mail, a passkey, or an outside OpenID or OAuth provider), current user, profile pictures; refresh tokens, sessions a user can list and end, a TOTP second factor with recovery codes, logout everywhere, password change, account deletion, a JWKS for verifying EdDSA tokens, and an admin API for operators (admin keys)."
     ),
     paths(
         register::register,
@@ -64,6 +64,14 @@ use super::{
         sessions::end_session,
         jwks::jwks,
         metrics::metrics,
+        admin_users::list_users,
+        admin_users::show_user,
+        admin_users::disable_user,
+        admin_users::enable_user,
+        admin_users::logout_user,
+        admin_users::verify_user_email,
+        admin_users::reset_user_mfa,
+        admin_users::delete_user,
     ),
     components(schemas(responses::MfaRequiredResponse, oauth::LinkRequiredResponse)),
     modifiers(&BearerAuth, &SeedUploadPath)
@@ -79,6 +87,17 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+        // `/api/admin/*`: an `ask_…` key made by `auth-service admin keys create`, with scopes.
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ask_… admin key")
+                    .description(Some("An admin key (auth-service admin keys create); scopes users:read, users:write, webhooks:write"))
+                    .build(),
             ),
         );
     }

@@ -112,6 +112,10 @@ pub async fn reset_password(
                 let Some(user) = users::lock_by_email(conn, &email)? else {
                     return Ok::<_, ApiError>(Err(None));
                 };
+                // Whatever the code: nothing is spent or changed, the answer is the same.
+                if user.is_disabled(now) {
+                    return Err(ApiError::AccountDisabled);
+                }
                 if codes::spend(conn, user.id, Purpose::ResetPassword, &code, now)?.is_none() {
                     // Committed: the wrong try is spent.
                     return Ok(Err(Some(user.id)));

@@ -15,10 +15,7 @@ use crate::{
     state::AppState,
 };
 
-/// A moment as every body writes it: RFC 3339, UTC, whole seconds.
-pub fn rfc3339(at: chrono::NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use crate::timestamps::rfc3339;
 
 /// `{"status":"success","message":…}`, the body of register, logout and account deletion.
 #[derive(Debug, Serialize, ToSchema)]

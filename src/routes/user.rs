@@ -2,15 +2,14 @@
 //! `PATCH /api/user`: renames it.
 
 use actix_web::{HttpRequest, web};
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::responses::{CurrentUserResponse, MessageResponse};
 use crate::{
-    account::{password::confirm_password, pictures},
+    account::{deletion, password::confirm_password},
     audit::Event,
-    db::{mail_outbox, unsettled_pictures, users},
+    db::users,
     error::{ApiError, ErrorBody},
     mail::templates::Kind,
     request::{AuthUser, Ctx},
@@ -49,27 +48,9 @@ pub async fn delete_user(
     confirm_password(&ctx, &auth, password, Event::AccountDeletion).await?;
     let user_id = auth.user.id;
     let notice = ctx.mailer().notice(Kind::AccountDeleted, &auth.user, &[]);
-    let password_hash = auth.user.password_hash;
-    let deleted = ctx
-        .db(move |conn| {
-            conn.transaction(|conn| {
-                let Some(before) = users::delete_user(conn, user_id, &password_hash)? else {
-                    return Ok(None);
-                };
-                // The outbox keeps no tie to the user: the notice outlives the account.
-                mail_outbox::enqueue(conn, &notice)?;
-                // No row names it now: should the removal below not happen, the sweeper's.
-                if let Some(picture) = &before.profile_pic {
-                    unsettled_pictures::note(conn, picture, chrono::Utc::now().naive_utc())?;
-                }
-                Ok::<_, diesel::result::Error>(Some(before))
-            })
-        })
-        .await?;
-    // None: the password changed (or the account went) since it was checked.
-    let before = deleted.ok_or(ApiError::WrongPassword)?;
-    if let Some(picture) = before.profile_pic {
-        pictures::remove_unnamed(&ctx, &picture).await;
+    // False: the password changed (or the account went) since it was checked.
+    if !deletion::delete(&ctx, &auth.user, notice).await? {
+        return Err(ApiError::WrongPassword);
     }
     ctx.audit(Event::AccountDeletion, "ok", Some(user_id));
     Ok(web::Json(MessageResponse::success("Account deleted")))

@@ -127,6 +127,7 @@ impl Settings {
                 register_per_ip: source.parsed("RATE_LIMIT_REGISTER_PER_IP")?,
                 upload_per_ip: source.parsed("RATE_LIMIT_UPLOAD_PER_IP")?,
                 refresh_per_ip: source.parsed("RATE_LIMIT_REFRESH_PER_IP")?,
+                admin_per_ip: source.parsed("RATE_LIMIT_ADMIN_PER_IP")?,
                 mail_per_ip: source.parsed("RATE_LIMIT_MAIL_PER_IP")?,
                 mail_per_address: source.parsed("RATE_LIMIT_MAIL_PER_ADDRESS")?,
             },

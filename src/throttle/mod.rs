@@ -60,6 +60,8 @@ pub enum Limit {
     RegisterPerIp,
     UploadPerIp,
     RefreshPerIp,
+    /// Calls to `/api/admin/*`, each of which checks a key.
+    AdminPerIp,
     /// Requests that send a message (a reset or verification code), by address.
     MailPerIp,
     /// Messages asked for one address (its normalised email's hash, known or not: the limit
@@ -107,6 +109,7 @@ impl Limit {
             Limit::RegisterPerIp => "register-ip",
             Limit::UploadPerIp => "upload-ip",
             Limit::RefreshPerIp => "refresh-ip",
+            Limit::AdminPerIp => "admin-ip",
             Limit::MailPerIp => "mail-ip",
         };
         let mut counters = vec![(format!("{name}:{}", client.rate_limit_subject()), rate)];
@@ -139,6 +142,7 @@ pub struct Limits {
     pub register_per_ip: RateLimit,
     pub upload_per_ip: RateLimit,
     pub refresh_per_ip: RateLimit,
+    pub admin_per_ip: RateLimit,
     pub mail_per_ip: RateLimit,
     /// Codes asked for one email address from one network; three times this from anywhere.
     pub mail_per_address: RateLimit,
@@ -194,6 +198,7 @@ impl Limits {
             Limit::RegisterPerIp => self.register_per_ip,
             Limit::UploadPerIp => self.upload_per_ip,
             Limit::RefreshPerIp => self.refresh_per_ip,
+            Limit::AdminPerIp => self.admin_per_ip,
             Limit::MailPerIp => self.mail_per_ip,
             Limit::MailPerAddress(_) => self.mail_per_address,
         }

@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod admin;
+mod admin_cli;
 mod attempts;
 mod audit;
 mod dependencies;

@@ -62,6 +62,14 @@ async fn openapi_documents_every_route(backend: Backend) {
         "GET /api/identities",
         "POST /api/identities/link",
         "DELETE /api/identities/{id}",
+        "GET /api/admin/users",
+        "GET /api/admin/users/{id}",
+        "DELETE /api/admin/users/{id}",
+        "POST /api/admin/users/{id}/disable",
+        "POST /api/admin/users/{id}/enable",
+        "POST /api/admin/users/{id}/logout",
+        "POST /api/admin/users/{id}/verify-email",
+        "POST /api/admin/users/{id}/reset-mfa",
         "GET /api/sessions",
         "DELETE /api/sessions/{id}",
         "GET /.well-known/jwks.json",
@@ -107,10 +115,19 @@ async fn openapi_documents_every_route(backend: Backend) {
         "IdentityResponse",
         "IdentityView",
         "LinkIdentityRequest",
+        "UserPage",
+        "UserDetail",
+        "AdminUser",
+        "DisableRequest",
     ] {
         assert!(schemas[schema].is_object(), "{schema} missing");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::from("bearer"));
+    // The admin endpoints name the admin key's scheme and the scope each needs.
+    let admin_key = &doc["components"]["securitySchemes"]["admin_key"];
+    assert_eq!(admin_key["bearerFormat"], Value::from("ask_… admin key"));
+    let disable = &doc["paths"]["/api/admin/users/{id}/disable"]["post"];
+    assert_eq!(disable["security"], serde_json::json!([{"admin_key": ["users:write"]}]));
     let login_ok = &doc["paths"]["/api/login"]["post"]["responses"]["200"];
     assert_eq!(
         login_ok["content"]["application/json"]["schema"]["$ref"],

@@ -1,8 +1,10 @@
 //! What the integration tests share, by concern: `spawn` (the application on port 0 with a
 //! database of its own, and its replicas), `endpoints` (a `TestApp` method per endpoint),
 //! `tokens` (forging and reading JWTs), `pictures` (images and multipart bodies), `mail` (the
-//! SMTP server), `mfa` (an account with TOTP on), `s3` (the S3 API server) and `process` (the binary in a process of its own).
+//! SMTP server), `mfa` (an account with TOTP on), `s3` (the S3 API server) and `process` (the binary in a process of its own), `admin` (admin keys, the admin API, the
+//! CLI).
 
+mod admin;
 mod endpoints;
 mod mail;
 mod mfa;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use admin::*;
 pub use mail::*;
 pub use mfa::*;
 pub use oidc::*;
