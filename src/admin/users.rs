@@ -266,7 +266,7 @@ pub async fn disable(
         conn.transaction(|conn| {
             let user = users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
             users::disable(conn, user_id, (reason.as_deref(), until), now)?;
-            sessions::end_all(conn, user_id)?;
+            sessions::end_all_disabled(conn, user_id, now)?;
             mfa_challenges::end_all(conn, user_id)?;
             mail_outbox::enqueue(
                 conn,
@@ -288,6 +288,7 @@ pub async fn enable(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail
         conn.transaction(|conn| {
             let user = users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
             users::enable(conn, user_id, now)?;
+            sessions::forget_disabled(conn, user_id)?;
             if user.is_disabled(now) {
                 mail_outbox::enqueue(conn, &mailer.notice(Kind::AccountEnabled, &user, &[]))?;
             }

@@ -14,6 +14,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    disabled_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     data_migrations (name) {
         name -> Text,
         done_at -> Timestamp,
@@ -207,6 +215,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(disabled_refresh_tokens -> users (user_id));
 diesel::joinable!(email_codes -> users (user_id));
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(known_devices -> users (user_id));
@@ -221,6 +230,7 @@ diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     admin_keys,
+    disabled_refresh_tokens,
     unsettled_pictures,
     service_keys,
     data_migrations,

@@ -6,8 +6,9 @@ use diesel::prelude::*;
 
 use super::{
     AnyConnection,
-    schema::{refresh_tokens, sessions, users},
+    schema::{disabled_refresh_tokens, refresh_tokens, sessions, users},
 };
+use crate::per_backend;
 
 /// How long refresh tokens and sessions live, and how a spent token's second use is judged.
 #[derive(Debug, Clone, Copy)]
@@ -329,6 +330,60 @@ pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<()> {
     diesel::delete(sessions::table.find(session_id)).execute(conn).map(drop)
 }
 
+/// Ends every session of a disabled user, keeping its live refresh tokens' hashes so that a
+/// refresh with one is told why (`disabled_owner`).
+pub fn end_all_disabled(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let live = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(refresh_tokens::spent_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(now))
+        .select((refresh_tokens::token_hash, sessions::user_id, refresh_tokens::expires_at));
+    let columns = (
+        disabled_refresh_tokens::token_hash,
+        disabled_refresh_tokens::user_id,
+        disabled_refresh_tokens::expires_at,
+    );
+    per_backend!(conn => diesel::insert_into(disabled_refresh_tokens::table)
+        .values(live)
+        .into_columns(columns)
+        .on_conflict_do_nothing()
+        .execute(conn))?;
+    end_all(conn, user_id)
+}
+
+/// The user whose disabling ended the session of the refresh token `token_hash`, while it
+/// holds.
+pub fn disabled_owner(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<i64>> {
+    let still_disabled = users::disabled_at
+        .is_not_null()
+        .and(users::disabled_until.is_null().or(users::disabled_until.gt(now)).assume_not_null());
+    disabled_refresh_tokens::table
+        .inner_join(users::table)
+        .filter(disabled_refresh_tokens::token_hash.eq(token_hash))
+        .filter(still_disabled)
+        .select(users::id)
+        .get_result(conn)
+        .optional()
+}
+
+/// Forgets the refresh tokens a disabling ended (the account is enabled again).
+pub fn forget_disabled(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    diesel::delete(
+        disabled_refresh_tokens::table.filter(disabled_refresh_tokens::user_id.eq(user_id)),
+    )
+    .execute(conn)
+    .map(drop)
+}
+
 /// Ends every session of a user.
 pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).map(drop)
@@ -370,8 +425,12 @@ pub fn of_user(
 pub fn prune_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
     diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    diesel::delete(
+        disabled_refresh_tokens::table.filter(disabled_refresh_tokens::expires_at.lt(now)),
+    )
+    .execute(conn)
+    .map(drop)
 }
 
 fn insert_refresh_token(

@@ -40,6 +40,7 @@ pub struct RefreshRequest {
         (status = 200, description = "Token refreshed: the presented refresh token is spent; use the new one next time", body = LoginResponse),
         (status = 400, description = "Missing refresh_token or malformed body", body = ErrorBody),
         (status = 401, description = "Invalid refresh token: unknown, expired, its session ended, or spent before (which ends the session)", body = ErrorBody),
+        (status = 403, description = "Account disabled: the session was ended by an operator's disabling, which still holds", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this address; see Retry-After", body = ErrorBody),
     )
 )]
@@ -97,6 +98,18 @@ pub async fn refresh(
             ctx.audit(Event::RefreshReuse, "session_ended", Some(user_id));
             Err(ApiError::InvalidRefreshToken)
         }
-        Refresh::Expired | Refresh::Invalid => Err(ApiError::InvalidRefreshToken),
+        Refresh::Expired => Err(ApiError::InvalidRefreshToken),
+        // A session a disabling ended is told why; any other unknown token is not.
+        Refresh::Invalid if presented.len() == opaque_token::TOKEN_CHARS => {
+            let (hash, now) = (opaque_token::hash(presented), chrono::Utc::now().naive_utc());
+            match ctx.db(move |conn| sessions::disabled_owner(conn, &hash, now)).await? {
+                Some(user_id) => {
+                    ctx.audit(Event::Refresh, "account_disabled", Some(user_id));
+                    Err(ApiError::AccountDisabled)
+                }
+                None => Err(ApiError::InvalidRefreshToken),
+            }
+        }
+        Refresh::Invalid => Err(ApiError::InvalidRefreshToken),
     }
 }

@@ -123,9 +123,9 @@ async fn a_disabled_account_signs_in_nowhere_and_its_tokens_die_on_every_replica
     assert_eq!(detail["sessions"], json!([]));
     // Disabled on one replica, refused on the other at its next request.
     assert_eq!(app.me_status(&session.access).await, 401);
-    let (status, _) = status_and_json(app.refresh(&session.refresh).await).await;
-    assert_eq!(status, 401, "the session ended with the disabling");
     let disabled = (403, error_body("Account disabled"));
+    // Its refresh token is told why, on any replica.
+    assert_eq!(status_and_json(app.refresh(&session.refresh).await).await, disabled);
     // The same answer whatever the password.
     assert_eq!(status_and_json(app.login(EMAIL, PASSWORD).await).await, disabled);
     assert_eq!(status_and_json(app.login(EMAIL, "not the password").await).await, disabled);
@@ -141,6 +141,8 @@ async fn a_disabled_account_signs_in_nowhere_and_its_tokens_die_on_every_replica
     assert_eq!((status, &detail["user"]["status"]), (200, &json!("active")));
     smtp.wait_for_subject("Your account is enabled again", 1).await;
     assert_eq!(app.me_status(&session.access).await, 401);
+    let ended = (401, error_body("Invalid refresh token"));
+    assert_eq!(status_and_json(app.refresh(&session.refresh).await).await, ended);
     assert_eq!(app.login(EMAIL, PASSWORD).await.status(), 200);
 
     // An `until` lifts it by itself once it has passed.

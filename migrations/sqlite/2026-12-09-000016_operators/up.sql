@@ -16,3 +16,13 @@ CREATE TABLE admin_keys (
     last_used_at TIMESTAMP,
     revoked_at TIMESTAMP
 );
+
+-- The live refresh tokens (their SHA-256) of sessions a disabling ended, so that a refresh
+-- with one answers 403 Account disabled rather than a bare 401; gone when the account is
+-- enabled, deleted, or the token would have expired.
+CREATE TABLE disabled_refresh_tokens (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at TIMESTAMP NOT NULL
+);
+CREATE INDEX disabled_refresh_tokens_user_id_idx ON disabled_refresh_tokens (user_id);
