@@ -41,7 +41,7 @@ pub struct ListQuery {
         (status = 429, description = "Too many admin calls from this address; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn list_users(
+pub async fn admin_list_users(
     ctx: Ctx,
     key: AdminKey,
     query: web::Query<ListQuery>,
@@ -64,7 +64,7 @@ pub async fn list_users(
         (status = 404, description = "User not found", body = ErrorBody),
     )
 )]
-pub async fn show_user(
+pub async fn admin_show_user(
     ctx: Ctx,
     key: AdminKey,
     id: web::Path<String>,
@@ -97,7 +97,7 @@ pub struct DisableRequest {
         (status = 404, description = "User not found", body = ErrorBody),
     )
 )]
-pub async fn disable_user(
+pub async fn admin_disable_user(
     ctx: Ctx,
     key: AdminKey,
     id: web::Path<String>,
@@ -137,25 +137,25 @@ macro_rules! user_change {
 }
 
 user_change!(
-    enable_user,
+    admin_enable_user,
     "/api/admin/users/{id}/enable",
     users::enable,
     "Enabled (the sessions the disabling ended stay ended); the user told if it was disabled"
 );
 user_change!(
-    logout_user,
+    admin_logout_user,
     "/api/admin/users/{id}/logout",
     users::logout,
     "Every session ended and every access token issued before refused, on every replica"
 );
 user_change!(
-    verify_user_email,
+    admin_verify_user_email,
     "/api/admin/users/{id}/verify-email",
     users::verify_email,
     "The address marked verified on the operator's word (no mail sent)"
 );
 user_change!(
-    reset_user_mfa,
+    admin_reset_user_mfa,
     "/api/admin/users/{id}/reset-mfa",
     users::reset_mfa,
     "The TOTP second factor, its recovery codes and waiting logins removed, the user told; 400 MFA not enabled when off"
@@ -174,7 +174,7 @@ user_change!(
         (status = 404, description = "User not found", body = ErrorBody),
     )
 )]
-pub async fn delete_user(
+pub async fn admin_delete_user(
     ctx: Ctx,
     key: AdminKey,
     id: web::Path<String>,

@@ -151,15 +151,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn admin_routes() -> actix_web::Scope {
     use admin_users::*;
     web::scope("/api/admin")
-        .service(web::resource("/users").route(web::get().to(list_users)))
+        .service(web::resource("/users").route(web::get().to(admin_list_users)))
         .service(
             web::resource("/users/{id}")
-                .route(web::get().to(show_user))
-                .route(web::delete().to(delete_user)),
+                .route(web::get().to(admin_show_user))
+                .route(web::delete().to(admin_delete_user)),
         )
-        .service(web::resource("/users/{id}/disable").route(web::post().to(disable_user)))
-        .service(web::resource("/users/{id}/enable").route(web::post().to(enable_user)))
-        .service(web::resource("/users/{id}/logout").route(web::post().to(logout_user)))
-        .service(web::resource("/users/{id}/verify-email").route(web::post().to(verify_user_email)))
-        .service(web::resource("/users/{id}/reset-mfa").route(web::post().to(reset_user_mfa)))
+        .service(web::resource("/users/{id}/disable").route(web::post().to(admin_disable_user)))
+        .service(web::resource("/users/{id}/enable").route(web::post().to(admin_enable_user)))
+        .service(web::resource("/users/{id}/logout").route(web::post().to(admin_logout_user)))
+        .service(
+            web::resource("/users/{id}/verify-email")
+                .route(web::post().to(admin_verify_user_email)),
+        )
+        .service(web::resource("/users/{id}/reset-mfa").route(web::post().to(admin_reset_user_mfa)))
 }

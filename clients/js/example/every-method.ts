@@ -12,6 +12,7 @@ import {
   type User,
 } from '@auth-service/client';
 import { verifyAccessToken, type AccessTokenClaims } from '@auth-service/client/verify';
+import { AdminClient, type AdminUser, type UserDetail } from '@auth-service/client/admin';
 
 export async function everyMethod(baseUrl: string): Promise<void> {
   const auth = new AuthClient({ baseUrl, storage: new MemoryStorage() });
@@ -82,4 +83,20 @@ export async function everyMethod(baseUrl: string): Promise<void> {
   console.log(enrolment.otpauth_uri, recoveryCodes.length, renewed.length);
   console.log(byPasskey.mfaRequired, renamedKey.name, renamedKey.backed_up, renamedKey.last_used_at);
   stop();
+}
+
+/** The admin client, as a site's backend uses it with a key. */
+export async function everyAdminMethod(baseUrl: string, key: string): Promise<void> {
+  const admin = new AdminClient({ baseUrl, key });
+  const { users, nextCursor }: { users: AdminUser[]; nextCursor: string | null } = await admin.listUsers({ q: 'ada', limit: 10 });
+  const more = nextCursor ? await admin.listUsers({ cursor: nextCursor }) : null;
+  const detail: UserDetail = await admin.getUser(users[0].id);
+  console.log(more?.users.length, detail.sessions.length, detail.user.status);
+  await admin.disableUser(users[0].id, { reason: 'spam', until: '2030-01-01T00:00:00Z' });
+  await admin.enableUser(users[0].id);
+  await admin.logoutUser(users[0].id);
+  await admin.verifyUserEmail(users[0].id);
+  await admin.resetUserMfa(users[0].id).catch((error: unknown) => console.log(error));
+  const deleted: { status: string; message: string } = await admin.deleteUser(users[0].id);
+  console.log(deleted.message);
 }

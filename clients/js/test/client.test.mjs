@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthClient, AuthError, MemoryStorage } from '@auth-service/client';
 import { verifyAccessToken } from '@auth-service/client/verify';
+import { AdminClient } from '@auth-service/client/admin';
 import http from 'node:http';
 import { refreshes } from '../scripts/metrics.mjs';
 import {
@@ -21,7 +22,8 @@ const url = process.env.AUTH_SERVICE_URL;
 const caught = process.env.MAIL_CATCHER_DIR;
 const algorithm = process.env.JWT_ALGORITHM ?? 'HS256';
 const issuer = process.env.OIDC_PROVIDER_URL;
-assert.ok(url && caught && issuer, 'AUTH_SERVICE_URL, MAIL_CATCHER_DIR and OIDC_PROVIDER_URL must be set (scripts/test sets them)');
+const adminKey = process.env.AUTH_SERVICE_ADMIN_KEY;
+assert.ok(url && caught && issuer && adminKey, 'AUTH_SERVICE_URL, MAIL_CATCHER_DIR, OIDC_PROVIDER_URL and AUTH_SERVICE_ADMIN_KEY must be set (scripts/test sets them)');
 let counter = 0;
 const newEmail = (tag) => `js-${tag}-${process.pid}-${++counter}@example.com`;
 
@@ -190,6 +192,29 @@ test('linkIdentity from a signed-in page, and a link the address cannot make by 
   const identity = await auth.confirmLink({ linkToken: required.linkToken });
   assert.deepEqual([identity.provider, identity.email], ['oidc', email]);
   assert.equal((await auth.identities()).length, 2);
+});
+
+test("AdminClient: a site's backend finds, disables, enables and deletes a user with an admin key", async () => {
+  const { email } = await signedIn('admin');
+  const admin = new AdminClient({ baseUrl: url, key: adminKey });
+  const { users, nextCursor } = await admin.listUsers({ q: email });
+  assert.equal(nextCursor, null);
+  assert.deepEqual(users.map((u) => [u.email, u.name, u.status, u.email_verified, u.mfa]), [[email, 'JS Client', 'active', false, false]]);
+  const id = users[0].id;
+  const disabled = await admin.disableUser(id, { reason: 'js test', until: '2099-01-01T00:00:00Z' });
+  assert.deepEqual([disabled.user.status, disabled.user.disabled_reason, disabled.sessions], ['disabled', 'js test', []]);
+  const refused = await new AuthClient({ baseUrl: url }).login({ email, password }).catch((e) => e);
+  assert.deepEqual([refused.status, refused.message], [403, 'Account disabled']);
+  assert.equal((await admin.enableUser(id)).user.status, 'active');
+  assert.deepEqual(await new AuthClient({ baseUrl: url }).login({ email, password }), { mfaRequired: false });
+  assert.deepEqual((await admin.logoutUser(id)).sessions, []);
+  assert.equal((await admin.verifyUserEmail(id)).user.email_verified, true);
+  const noMfa = await admin.resetUserMfa(id).catch((e) => e);
+  assert.deepEqual([noMfa.status, noMfa.message], [400, 'MFA not enabled']);
+  assert.deepEqual(await admin.deleteUser(id), { status: 'success', message: 'User deleted' });
+  const gone = await admin.getUser(id).catch((e) => e);
+  assert.deepEqual([gone.status, gone.message], [404, 'User not found']);
+  assert.throws(() => new AdminClient({ baseUrl: url, key: 'eyJhbGciOi' }), TypeError);
 });
 
 test('a code by mail signs in without the password', async () => {

@@ -18,7 +18,7 @@ test('the packed tarball installs and its README example runs', () => {
     const { filename, size, unpackedSize, files } = packed[0];
     console.log(`npm pack: ${filename}, ${size} bytes (${unpackedSize} unpacked), ${files.length} files`);
     assert.deepEqual(files.map((f) => f.path).sort(), [
-      'README.md', 'package.json', 'src/index.d.ts', 'src/index.js', 'src/openapi.d.ts', 'src/verify.d.ts', 'src/verify.js',
+      'README.md', 'package.json', 'src/admin.d.ts', 'src/admin.js', 'src/index.d.ts', 'src/index.js', 'src/openapi.d.ts', 'src/verify.d.ts', 'src/verify.js',
     ]);
     writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'fresh', private: true, type: 'module' }));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(folder, filename)], { cwd: folder });
