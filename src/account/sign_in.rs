@@ -47,6 +47,20 @@ pub async fn successor_key(ctx: &Ctx) -> Result<[u8; 32], ApiError> {
     Ok(*key)
 }
 
+/// Ends every session of the user and refuses every access token issued before `now`: logout
+/// everywhere, and an operator's logout.
+pub fn end_everywhere(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        crate::db::users::refuse_tokens_before(conn, user_id, now)?;
+        sessions::end_all(conn, user_id)
+    })
+}
+
 /// A session about to start.
 pub struct SessionGrant {
     refresh_token: String,

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 
 use super::Actor;
 use crate::{
-    account::{deletion, second_factor},
+    account::{deletion, second_factor, sign_in},
     audit,
     db::{
-        identities, mail_outbox, mfa_challenges, passkeys, recovery_codes, sessions,
-        users::{self, Listed},
+        AnyConnection, identities, mail_outbox, mfa_challenges, passkeys, recovery_codes, sessions,
+        users::{self, Listed, User},
     },
     error::ApiError,
     mail::templates::Kind,
@@ -262,89 +262,85 @@ pub async fn disable(
         None => "until they enable it again".to_owned(),
     };
     let mailer = ctx.mailer();
-    ctx.db(move |conn| {
-        conn.transaction(|conn| {
-            let user = users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
-            users::disable(conn, user_id, (reason.as_deref(), until), now)?;
-            sessions::end_all_disabled(conn, user_id, now)?;
-            mfa_challenges::end_all(conn, user_id)?;
-            mail_outbox::enqueue(
-                conn,
-                &mailer.notice(Kind::AccountDisabled, &user, &[("until", &when)]),
-            )?;
-            Ok::<_, ApiError>(())
-        })
+    change(ctx, (actor, "user.disable"), user_id, move |conn, user, now| {
+        users::disable(conn, user.id, (reason.as_deref(), until), now)?;
+        sessions::end_all_disabled(conn, user.id, now)?;
+        mfa_challenges::end_all(conn, user.id)?;
+        let notice = mailer.notice(Kind::AccountDisabled, user, &[("until", &when)]);
+        Ok(mail_outbox::enqueue(conn, &notice)?)
     })
-    .await?;
-    audit::admin("user.disable", &actor.name(), Some(user_id), ctx.client);
-    show(ctx, user_id).await
+    .await
 }
 
 /// Lifts a disabling (sessions ended by it stay ended).
 pub async fn enable(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail, ApiError> {
-    let now = chrono::Utc::now().naive_utc();
     let mailer = ctx.mailer();
-    ctx.db(move |conn| {
-        conn.transaction(|conn| {
-            let user = users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
-            users::enable(conn, user_id, now)?;
-            sessions::forget_disabled(conn, user_id)?;
-            if user.is_disabled(now) {
-                mail_outbox::enqueue(conn, &mailer.notice(Kind::AccountEnabled, &user, &[]))?;
-            }
-            Ok::<_, ApiError>(())
-        })
+    change(ctx, (actor, "user.enable"), user_id, move |conn, user, now| {
+        users::enable(conn, user.id, now)?;
+        sessions::forget_disabled(conn, user.id)?;
+        if user.is_disabled(now) {
+            mail_outbox::enqueue(conn, &mailer.notice(Kind::AccountEnabled, user, &[]))?;
+        }
+        Ok(())
     })
-    .await?;
-    audit::admin("user.enable", &actor.name(), Some(user_id), ctx.client);
-    show(ctx, user_id).await
+    .await
 }
 
 /// Ends every session of the user and refuses every access token issued before now.
 pub async fn logout(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail, ApiError> {
-    let now = chrono::Utc::now().naive_utc();
-    ctx.db(move |conn| {
-        conn.transaction(|conn| {
-            users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
-            users::refuse_tokens_before(conn, user_id, now)?;
-            sessions::end_all(conn, user_id)?;
-            Ok::<_, ApiError>(())
-        })
+    change(ctx, (actor, "user.logout"), user_id, |conn, user, now| {
+        Ok(sign_in::end_everywhere(conn, user.id, now)?)
     })
-    .await?;
-    audit::admin("user.logout", &actor.name(), Some(user_id), ctx.client);
-    show(ctx, user_id).await
+    .await
 }
 
 /// Marks the address verified, on the operator's word (no mail is sent).
 pub async fn verify_email(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail, ApiError> {
-    let now = chrono::Utc::now().naive_utc();
-    ctx.db(move |conn| {
-        users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
-        users::mark_verified(conn, user_id, now).map_err(ApiError::from)
+    change(ctx, (actor, "user.verify_email"), user_id, |conn, user, now| {
+        Ok(users::mark_verified(conn, user.id, now)?)
     })
-    .await?;
-    audit::admin("user.verify_email", &actor.name(), Some(user_id), ctx.client);
-    show(ctx, user_id).await
+    .await
 }
 
 /// Turns the TOTP second factor off (its secret, recovery codes and waiting logins go) for a
 /// user who lost it, and tells them. 400 `MFA not enabled` when it is off.
 pub async fn reset_mfa(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail, ApiError> {
     let mailer = ctx.mailer();
+    change(ctx, (actor, "user.reset_mfa"), user_id, move |conn, user, _| {
+        if user.totp_enabled_at.is_none() {
+            return Err(ApiError::MfaNotEnabled);
+        }
+        second_factor::remove(conn, user.id)?;
+        Ok(mail_outbox::enqueue(conn, &mailer.notice(Kind::MfaReset, user, &[]))?)
+    })
+    .await
+}
+
+/// An operator's change to one user: `work` in one transaction holding the user's row (404
+/// when it is gone), then the audit line naming who acted, then the user as it is now.
+async fn change<F>(
+    ctx: &Ctx,
+    (actor, action): (&Actor, &str),
+    user_id: i64,
+    work: F,
+) -> Result<UserDetail, ApiError>
+where
+    F: FnOnce(&mut AnyConnection, &User, NaiveDateTime) -> Result<(), ApiError> + Send + 'static,
+{
+    let now = chrono::Utc::now().naive_utc();
     ctx.db(move |conn| {
         conn.transaction(|conn| {
-            let user = users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
-            if user.totp_enabled_at.is_none() {
-                return Err(ApiError::MfaNotEnabled);
+            // Locked by a write first: on SQLite a transaction that read first could not wait
+            // for the write lock later (`users::lock_by_email`).
+            if !users::lock(conn, user_id)? {
+                return Err(ApiError::UserNotFound);
             }
-            second_factor::remove(conn, user_id)?;
-            mail_outbox::enqueue(conn, &mailer.notice(Kind::MfaReset, &user, &[]))?;
-            Ok(())
+            let user = users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)?;
+            work(conn, &user, now)
         })
     })
     .await?;
-    audit::admin("user.reset_mfa", &actor.name(), Some(user_id), ctx.client);
+    audit::admin(action, &actor.name(), Some(user_id), ctx.client);
     show(ctx, user_id).await
 }
 

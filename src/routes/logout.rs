@@ -2,15 +2,15 @@
 //! `?scope=others` every one but this.
 
 use actix_web::web;
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::responses::MessageResponse;
 use crate::{
+    account::sign_in,
     audit::Event,
     auth::token::Claims,
-    db::{sessions, users},
+    db::sessions,
     error::{ApiError, ErrorBody},
     request::{AuthUser, Ctx},
 };
@@ -78,12 +78,5 @@ async fn end_this_session(ctx: &Ctx, claims: Claims) -> Result<(), ApiError> {
 
 /// Ends every session of the user and refuses every access token issued before now.
 async fn end_every_session(ctx: &Ctx, user_id: i64) -> Result<(), ApiError> {
-    ctx.db(move |conn| {
-        let now = chrono::Utc::now().naive_utc();
-        conn.transaction(|conn| {
-            users::refuse_tokens_before(conn, user_id, now)?;
-            sessions::end_all(conn, user_id)
-        })
-    })
-    .await
+    ctx.db(move |conn| sign_in::end_everywhere(conn, user_id, chrono::Utc::now().naive_utc())).await
 }

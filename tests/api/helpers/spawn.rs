@@ -89,6 +89,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    // TEST_LOG=1: the apps' log lines (RUST_LOG filters) on the test's output, to see why.
+    static LOGGING: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        LOGGING.call_once(|| auth_service::logging::init(auth_service::logging::LogFormat::Text));
+    }
     let dir = TempDir::new().expect("temp dir");
     let (pg, database_url) = match backend {
         Backend::Sqlite => (None, DatabaseUrl::Sqlite(dir.path().join("data/auth.db"))),
