@@ -80,6 +80,11 @@ pub enum ApiError {
     InvalidAdminInput(String),
     #[error("Admin key not found")]
     AdminKeyNotFound,
+    #[error("Webhook not found")]
+    WebhookNotFound,
+    /// `replay` of an event no delivery holds (never sent, or swept after 7 days).
+    #[error("Event not found")]
+    EventNotFound,
     /// A passkey ceremony's `challenge_id` that is unknown, expired, spent, or another user's.
     #[error("Invalid or expired challenge")]
     InvalidChallenge,
@@ -252,7 +257,9 @@ impl ResponseError for ApiError {
             WrongPassword | EmailNotVerified | SecondFactorRequired | AccountDisabled
             | MissingScope => StatusCode::FORBIDDEN,
             UserNotFound | SessionNotFound | PasskeyNotFound | IdentityNotFound
-            | AdminKeyNotFound | NotFound => StatusCode::NOT_FOUND,
+            | AdminKeyNotFound | WebhookNotFound | EventNotFound | NotFound => {
+                StatusCode::NOT_FOUND
+            }
             FileTooLarge | PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -32,6 +32,7 @@ pub mod throttle;
 pub mod timestamps;
 pub mod uploads;
 pub mod validation;
+pub mod webhooks;
 
 /// The import graph, read from the sources: modules depend on each other in one direction.
 #[cfg(test)]

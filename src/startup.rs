@@ -37,6 +37,7 @@ use crate::{
         receive,
         storage::{PictureStorage, StorageSettings},
     },
+    webhooks::delivery::WebhookWorker,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,7 @@ pub struct Application {
     state: web::Data<AppState>,
     server: Server,
     delivery: Delivery,
+    webhooks: WebhookWorker,
     /// The `METRICS_ADDR` listener, when metrics are kept off the public port.
     metrics: Option<(u16, Server)>,
 }
@@ -130,7 +132,8 @@ impl Application {
             Some(address) => Some(metrics_server(address, state.clone(), shutdown_timeout_secs)?),
             None => None,
         };
-        Ok(Application { port, state, server, delivery, metrics })
+        let webhooks = WebhookWorker { db: state.db.clone(), settings: settings.webhooks.clone() };
+        Ok(Application { port, state, server, delivery, webhooks, metrics })
     }
 
     /// What every request shares (the tests reach the pools through it).
@@ -153,6 +156,7 @@ impl Application {
     /// replica once its lease ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let delivery = tokio::spawn(self.delivery.run());
+        let webhooks = tokio::spawn(self.webhooks.run());
         let sweeper = tokio::spawn(Sweeper { state: self.state.clone() }.run());
         let served = match self.metrics {
             Some((_, metrics)) => {
@@ -161,6 +165,7 @@ impl Application {
             None => self.server.await,
         };
         delivery.abort();
+        webhooks.abort();
         sweeper.abort();
         served
     }
@@ -286,6 +291,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         mfa: second_factor::rules(settings, &db, seconds(settings.mfa.challenge_ttl_secs))
             .map_err(StartupError::MfaKey)?,
         passkeys: passkeys::rules(&settings.passkeys),
+        webhooks: settings.webhooks.clone(),
         federation: Arc::new(FederationRules {
             providers: Providers::new(&settings.federation).map_err(StartupError::Federation)?,
             redirect_allowlist: settings.federation.redirect_allowlist.clone(),

@@ -33,6 +33,8 @@ pub struct AppState {
     pub mfa: MfaRules,
     /// The relying party passkeys belong to (`WEBAUTHN_*`).
     pub passkeys: Arc<PasskeyRules>,
+    /// Where webhooks may go, and how they are tried (`WEBHOOK_*`).
+    pub webhooks: crate::settings::WebhookSettings,
     /// Outside providers (`OIDC_*`, `OAUTH_*`).
     pub federation: Arc<FederationRules>,
     pub rate_limits: Limits,

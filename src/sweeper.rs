@@ -18,9 +18,10 @@ use crate::{
     account::pictures,
     db::{
         self, AnyConnection, email_codes, known_devices, mail_outbox, mfa_challenges, oauth_flows,
-        oauth_grants, rate_limits, sessions, webauthn_ceremonies,
+        oauth_grants, rate_limits, sessions, webauthn_ceremonies, webhook_deliveries,
     },
     state::AppState,
+    webhooks::delivery::KEEP_FINISHED,
 };
 
 const EVERY: Duration = Duration::from_secs(60);
@@ -68,5 +69,6 @@ pub fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
     oauth_flows::prune_expired(conn, now)?;
     oauth_grants::prune_expired(conn, now)?;
     known_devices::prune_forgotten(conn, now)?;
+    webhook_deliveries::prune_finished(conn, now - KEEP_FINISHED)?;
     mail_outbox::prune_finished(conn, now)
 }

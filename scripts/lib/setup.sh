@@ -7,7 +7,8 @@
 #   - elsewhere, everything is checked first and the run stops once, naming all that is missing
 #     and the one command that installs it.
 #   - the client package's dev tools (TypeScript, playwright-core) and the tests' OpenID
-#     provider (npm's oidc-provider, tests/oidc) with `npm ci`.
+#     provider (npm's oidc-provider, tests/oidc) and webhook receiver (npm's standardwebhooks,
+#     tests/webhooks) with `npm ci`.
 
 VENV_DIR="$PWD/.venv"
 
@@ -61,4 +62,6 @@ setup_test_tools() {
   (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
   log "the tests' OpenID provider (npm ci in tests/oidc)"
   (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+  log "the tests' webhook receiver (npm ci in tests/webhooks)"
+  (cd tests/webhooks && npm ci --no-audit --no-fund --loglevel=error)
 }

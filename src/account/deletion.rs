@@ -13,6 +13,7 @@ use crate::{
     },
     error::ApiError,
     request::Ctx,
+    webhooks,
 };
 
 /// Deletes `user` if its password hash is still the one read (a change since wins), queueing
@@ -27,6 +28,7 @@ pub async fn delete(ctx: &Ctx, user: &User, notice: NewMail) -> Result<bool, Api
                 };
                 // The outbox keeps no tie to the user: the notice outlives the account.
                 crate::db::mail_outbox::enqueue(conn, &notice)?;
+                webhooks::emit(conn, "user.deleted", user_id, serde_json::json!({}))?;
                 // No row names it now: should the removal below not happen, the sweeper's.
                 if let Some(picture) = &before.profile_pic {
                     unsettled_pictures::note(conn, picture, chrono::Utc::now().naive_utc())?;

@@ -6,6 +6,7 @@
 mod key_check;
 pub mod keys;
 pub mod users;
+pub mod webhooks;
 
 use serde::Serialize;
 use utoipa::ToSchema;

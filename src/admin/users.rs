@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::Connection;
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::Actor;
@@ -19,6 +20,7 @@ use crate::{
     request::Ctx,
     timestamps::rfc3339,
     validation::normalize_email,
+    webhooks,
 };
 
 /// A page of the list holds at most this many users.
@@ -267,7 +269,9 @@ pub async fn disable(
         sessions::end_all_disabled(conn, user.id, now)?;
         mfa_challenges::end_all(conn, user.id)?;
         let notice = mailer.notice(Kind::AccountDisabled, user, &[("until", &when)]);
-        Ok(mail_outbox::enqueue(conn, &notice)?)
+        mail_outbox::enqueue(conn, &notice)?;
+        let until = until.map(rfc3339);
+        Ok(webhooks::emit(conn, "user.disabled", user.id, json!({ "until": until }))?)
     })
     .await
 }
@@ -280,6 +284,7 @@ pub async fn enable(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail
         sessions::forget_disabled(conn, user.id)?;
         if user.is_disabled(now) {
             mail_outbox::enqueue(conn, &mailer.notice(Kind::AccountEnabled, user, &[]))?;
+            webhooks::emit(conn, "user.enabled", user.id, json!({}))?;
         }
         Ok(())
     })

@@ -1,4 +1,4 @@
-//! `auth-service admin …`: the `admin` functions run as the operator (`Actor::Cli`), printed as
+//! `auth-service admin …` (users, keys, webhooks): the `admin` functions run as the operator (`Actor::Cli`), printed as
 //! tables for people or, with `--json`, as the API's bodies for scripts.
 
 use std::io::Write;
@@ -12,6 +12,7 @@ use crate::{
     admin::{
         Actor, Scope, keys,
         users::{self, AdminUser, UserDetail},
+        webhooks,
     },
     error::ApiError,
     request::Ctx,
@@ -29,6 +30,49 @@ pub enum AdminCommand {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The site's webhook endpoints (Standard Webhooks).
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Adds an endpoint and prints its secret, once.
+    Add {
+        #[arg(long)]
+        url: String,
+        /// Comma-separated event types (user.created, session.ended, …), or *.
+        #[arg(long, default_value = "*")]
+        events: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every endpoint.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new secret, printed once; the old one signs too for 24 hours.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes an endpoint and its deliveries.
+    Remove { id: String },
+    /// Sends an event again to every endpoint it went to, with the same webhook-id.
+    Replay {
+        #[arg(value_name = "EVENT_ID")]
+        event_id: String,
+    },
+    /// An endpoint's latest deliveries, with each try's status.
+    Deliveries {
+        id: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -114,6 +158,7 @@ pub async fn run(state: web::Data<AppState>, command: AdminCommand, out: &mut dy
     let printed = match command {
         AdminCommand::Users { command } => users_command(&ctx, command, out).await,
         AdminCommand::Keys { command } => keys_command(&ctx, command, out).await,
+        AdminCommand::Webhooks { command } => webhooks_command(&ctx, command, out).await,
     };
     match printed {
         Ok(()) => 0,
@@ -228,6 +273,104 @@ async fn keys_command(
                 return print_json(out, &body);
             }
             writeln!(out, "Key {} revoked", id.trim()).map_err(ApiError::internal)
+        }
+    }
+}
+
+async fn webhooks_command(
+    ctx: &Ctx,
+    command: WebhooksCommand,
+    out: &mut dyn Write,
+) -> Result<(), ApiError> {
+    let actor = Actor::Cli;
+    let written = |out: &mut dyn Write, text: String| {
+        out.write_all(text.as_bytes()).map_err(ApiError::internal)
+    };
+    match command {
+        WebhooksCommand::Add { url, events, json } => {
+            let events: Vec<String> = events.split(',').map(str::to_owned).collect();
+            let added = webhooks::add(ctx, &actor, &url, &events).await?;
+            if json {
+                return print_json(out, &added);
+            }
+            let hook = &added.webhook;
+            let text = format!(
+                "Webhook {} to {} for {}. Its secret is shown once; keep it now:\n{}\n",
+                hook.id,
+                hook.url,
+                hook.events.join(","),
+                added.secret
+            );
+            written(out, text)
+        }
+        WebhooksCommand::List { json } => {
+            let listed = webhooks::list(ctx).await?;
+            if json {
+                return print_json(out, &listed);
+            }
+            let rows = listed
+                .webhooks
+                .iter()
+                .map(|hook| {
+                    let status = match &hook.disabled_reason {
+                        Some(reason) => format!("disabled ({reason})"),
+                        None => "live".to_owned(),
+                    };
+                    vec![
+                        hook.id.clone(),
+                        hook.url.clone(),
+                        hook.events.join(","),
+                        hook.created_at.clone(),
+                        status,
+                    ]
+                })
+                .collect();
+            table(out, &["ID", "URL", "EVENTS", "CREATED", "STATUS"], rows)
+        }
+        WebhooksCommand::RotateSecret { id, json } => {
+            let rotated = webhooks::rotate_secret(ctx, &actor, &id).await?;
+            if json {
+                return print_json(out, &rotated);
+            }
+            let until = rotated.webhook.previous_secret_until.clone().unwrap_or_default();
+            let text = format!(
+                "Webhook {} has a new secret; the old one signs too until {until}. Keep it now:\n{}\n",
+                rotated.webhook.id, rotated.secret
+            );
+            written(out, text)
+        }
+        WebhooksCommand::Remove { id } => {
+            webhooks::remove(ctx, &actor, &id).await?;
+            written(out, format!("Webhook {id} removed\n"))
+        }
+        WebhooksCommand::Replay { event_id } => {
+            let queued = webhooks::replay(ctx, &actor, &event_id).await?;
+            written(out, format!("Event {event_id} queued again for {queued} endpoint(s)\n"))
+        }
+        WebhooksCommand::Deliveries { id, json } => {
+            let listed = webhooks::deliveries(ctx, &id).await?;
+            if json {
+                return print_json(out, &listed);
+            }
+            let rows = listed
+                .deliveries
+                .iter()
+                .map(|d| {
+                    let tries: Vec<String> = d
+                        .attempts
+                        .iter()
+                        .map(|s| s.map_or("-".to_owned(), |s| s.to_string()))
+                        .collect();
+                    vec![
+                        d.event_id.clone(),
+                        d.event_type.clone(),
+                        d.created_at.clone(),
+                        d.status.to_owned(),
+                        tries.join(","),
+                    ]
+                })
+                .collect();
+            table(out, &["EVENT", "TYPE", "CREATED", "STATUS", "TRIES"], rows)
         }
     }
 }

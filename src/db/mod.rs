@@ -21,6 +21,8 @@ pub mod sessions;
 pub mod unsettled_pictures;
 pub mod users;
 pub mod webauthn_ceremonies;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 use std::{path::PathBuf, str::FromStr};
 

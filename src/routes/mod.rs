@@ -1,6 +1,7 @@
 //! The route table, in the order of the README's endpoint list; a file per endpoint.
 
 pub mod admin_users;
+pub mod admin_webhooks;
 pub mod email_change;
 pub mod email_verification;
 pub mod health;
@@ -150,6 +151,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `/api/admin/*`: admin keys only (`request::admin_key`).
 fn admin_routes() -> actix_web::Scope {
     use admin_users::*;
+    use admin_webhooks::*;
     web::scope("/api/admin")
         .service(web::resource("/users").route(web::get().to(admin_list_users)))
         .service(
@@ -165,4 +167,22 @@ fn admin_routes() -> actix_web::Scope {
                 .route(web::post().to(admin_verify_user_email)),
         )
         .service(web::resource("/users/{id}/reset-mfa").route(web::post().to(admin_reset_user_mfa)))
+        .service(
+            web::resource("/webhooks")
+                .route(web::get().to(admin_list_webhooks))
+                .route(web::post().to(admin_add_webhook)),
+        )
+        .service(web::resource("/webhooks/{id}").route(web::delete().to(admin_remove_webhook)))
+        .service(
+            web::resource("/webhooks/{id}/rotate-secret")
+                .route(web::post().to(admin_rotate_webhook_secret)),
+        )
+        .service(
+            web::resource("/webhooks/{id}/deliveries")
+                .route(web::get().to(admin_webhook_deliveries)),
+        )
+        .service(
+            web::resource("/webhooks/events/{event_id}/replay")
+                .route(web::post().to(admin_replay_webhook_event)),
+        )
 }

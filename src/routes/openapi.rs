@@ -7,9 +7,9 @@ use utoipa::{
 };
 
 use super::{
-    admin_users, email_change, email_verification, health, identities, jwks, login, login_code,
-    login_mfa, login_passkey, logout, me, metrics, mfa, oauth, passkeys, password, password_reset,
-    profile_pic, register, responses, sessions, token_refresh, uploads, user,
+    admin_users, admin_webhooks, email_change, email_verification, health, identities, jwks, login,
+    login_code, login_mfa, login_passkey, logout, me, metrics, mfa, oauth, passkeys, password,
+    password_reset, profile_pic, register, responses, sessions, token_refresh, uploads, user,
 };
 
 #[derive(OpenApi)]
@@ -72,6 +72,12 @@ use super::{
         admin_users::admin_verify_user_email,
         admin_users::admin_reset_user_mfa,
         admin_users::admin_delete_user,
+        admin_webhooks::admin_add_webhook,
+        admin_webhooks::admin_list_webhooks,
+        admin_webhooks::admin_rotate_webhook_secret,
+        admin_webhooks::admin_remove_webhook,
+        admin_webhooks::admin_webhook_deliveries,
+        admin_webhooks::admin_replay_webhook_event,
     ),
     components(schemas(responses::MfaRequiredResponse, oauth::LinkRequiredResponse)),
     modifiers(&BearerAuth, &SeedUploadPath)

@@ -5,7 +5,10 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use serde_json::json;
+
 use super::responses::MessageResponse;
+
 use crate::{
     account::codes::{CodeMail, VERIFY_PAGE},
     audit::Event,
@@ -15,6 +18,7 @@ use crate::{
     request::Ctx,
     throttle::Limit,
     validation::{required, string_or_none, valid_email, valid_name},
+    webhooks,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -75,6 +79,12 @@ pub async fn register(
                 let user_id =
                     users::insert_user(conn, &new_user).map_err(ApiError::on_email_write)?;
                 code.send_in(conn, user_id, &name, &email, None, &[])?;
+                webhooks::emit(
+                    conn,
+                    "user.created",
+                    user_id,
+                    json!({"email": email, "name": name}),
+                )?;
                 Ok::<_, ApiError>(user_id)
             })
         })

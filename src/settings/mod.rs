@@ -14,6 +14,7 @@ mod server;
 mod source;
 mod tokens;
 mod uploads;
+mod webhooks;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use passwords::PasswordSettings;
 pub use server::{MetricsSettings, ServerSettings};
 pub use source::{Setting, SettingsError};
 pub use uploads::UploadSettings;
+pub use webhooks::WebhookSettings;
 
 use passwords::MIN_PRODUCTION_BCRYPT_COST;
 use source::{Source, invalid};
@@ -73,6 +75,7 @@ pub struct Settings {
     pub mfa: MfaSettings,
     pub passkeys: PasskeySettings,
     pub federation: FederationSettings,
+    pub webhooks: WebhookSettings,
     /// Log lines as readable text or as one JSON object each.
     pub log_format: LogFormat,
 }
@@ -140,6 +143,7 @@ impl Settings {
             mfa: MfaSettings::read(&source)?,
             passkeys: PasskeySettings::read(&source, &server)?,
             federation: FederationSettings::read(&source, &server)?,
+            webhooks: WebhookSettings::read(&source)?,
             log_format: source.parsed::<LogFormat>("LOG_FORMAT")?,
             server,
             app_env,

@@ -487,3 +487,29 @@ fn outside_providers_are_read_by_name_and_apple_signs_its_own_secret() {
     );
     assert_eq!(with(&[("OAUTH_REDIRECT_ALLOWLIST", "")]).variable, "OAUTH_REDIRECT_ALLOWLIST");
 }
+
+#[test]
+fn webhooks_retry_on_the_standard_schedule_and_refuse_private_addresses_by_default() {
+    let s = load(&[]).unwrap().webhooks;
+    let hours = |h: u64| std::time::Duration::from_secs(h * 3600);
+    assert_eq!(
+        s.retry_schedule,
+        [
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(300),
+            std::time::Duration::from_secs(1800),
+            hours(2),
+            hours(5),
+            hours(10),
+            hours(10)
+        ]
+    );
+    assert!(!s.allow_private);
+    assert_eq!(s.timeout, std::time::Duration::from_secs(15));
+    let fast = load(&[("WEBHOOK_RETRY_SCHEDULE", "1s,2s,4s")]).unwrap().webhooks.retry_schedule;
+    assert_eq!(fast.iter().map(|d| d.as_secs()).collect::<Vec<_>>(), [1, 2, 4]);
+    for bad in ["", "soon", "5x", "1s,,lots"] {
+        let error = load(&[("WEBHOOK_RETRY_SCHEDULE", bad)]).unwrap_err();
+        assert_eq!(error.variable, "WEBHOOK_RETRY_SCHEDULE", "{bad:?}");
+    }
+}

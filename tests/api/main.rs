@@ -39,3 +39,4 @@ mod tokens;
 mod upload_attacks;
 mod uploads;
 mod user;
+mod webhooks;

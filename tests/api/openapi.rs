@@ -70,6 +70,12 @@ async fn openapi_documents_every_route(backend: Backend) {
         "POST /api/admin/users/{id}/logout",
         "POST /api/admin/users/{id}/verify-email",
         "POST /api/admin/users/{id}/reset-mfa",
+        "GET /api/admin/webhooks",
+        "POST /api/admin/webhooks",
+        "DELETE /api/admin/webhooks/{id}",
+        "POST /api/admin/webhooks/{id}/rotate-secret",
+        "GET /api/admin/webhooks/{id}/deliveries",
+        "POST /api/admin/webhooks/events/{event_id}/replay",
         "GET /api/sessions",
         "DELETE /api/sessions/{id}",
         "GET /.well-known/jwks.json",
@@ -119,6 +125,10 @@ async fn openapi_documents_every_route(backend: Backend) {
         "UserDetail",
         "AdminUser",
         "DisableRequest",
+        "AddWebhookRequest",
+        "WebhookSecret",
+        "WebhookList",
+        "DeliveryList",
     ] {
         assert!(schemas[schema].is_object(), "{schema} missing");
     }

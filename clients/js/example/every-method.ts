@@ -12,7 +12,14 @@ import {
   type User,
 } from '@auth-service/client';
 import { verifyAccessToken, type AccessTokenClaims } from '@auth-service/client/verify';
-import { AdminClient, type AdminUser, type UserDetail } from '@auth-service/client/admin';
+import {
+  AdminClient,
+  type AdminUser,
+  type UserDetail,
+  type Webhook,
+  type WebhookDelivery,
+  type WebhookSecret,
+} from '@auth-service/client/admin';
 
 export async function everyMethod(baseUrl: string): Promise<void> {
   const auth = new AuthClient({ baseUrl, storage: new MemoryStorage() });
@@ -99,4 +106,10 @@ export async function everyAdminMethod(baseUrl: string, key: string): Promise<vo
   await admin.resetUserMfa(users[0].id).catch((error: unknown) => console.log(error));
   const deleted: { status: string; message: string } = await admin.deleteUser(users[0].id);
   console.log(deleted.message);
+  const added: WebhookSecret = await admin.addWebhook({ url: 'https://api.example.com/hooks', events: ['user.created'] });
+  const hooks: Webhook[] = await admin.webhooks();
+  const rotated: WebhookSecret = await admin.rotateWebhookSecret(added.webhook.id);
+  const deliveries: WebhookDelivery[] = await admin.webhookDeliveries(added.webhook.id);
+  if (deliveries[0]) await admin.replayWebhookEvent(deliveries[0].event_id);
+  console.log(hooks.length, rotated.secret, (await admin.removeWebhook(added.webhook.id)).message);
 }

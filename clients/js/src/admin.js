@@ -15,7 +15,7 @@ export class AdminClient {
     this.#fetch = fetchImpl;
   }
 
-  async #call(method, path, { json, query } = {}) {
+  async #call(method, path, { json, query } = {}, ok = 200) {
     const headers = { Authorization: `Bearer ${this.#key}` };
     if (json !== undefined) headers['Content-Type'] = 'application/json';
     const search = query ? `?${new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined))}` : '';
@@ -31,7 +31,7 @@ export class AdminClient {
     } catch {
       body = null;
     }
-    if (response.status === 200) return body;
+    if (response.status === ok) return body;
     throw new AuthError(response.status, body?.message ?? `HTTP ${response.status}`, body);
   }
 
@@ -71,5 +71,33 @@ export class AdminClient {
 
   deleteUser(id) {
     return this.#call('DELETE', `/users/${encodeURIComponent(id)}`);
+  }
+
+  /** Adds a webhook endpoint for `events` (types, or ['*']): `{ webhook, secret }`, the secret once. */
+  addWebhook({ url, events }) {
+    return this.#call('POST', '/webhooks', { json: { url, events } }, 201);
+  }
+
+  async webhooks() {
+    return (await this.#call('GET', '/webhooks')).webhooks;
+  }
+
+  /** A new secret, once; the old one signs too for 24 hours. */
+  rotateWebhookSecret(id) {
+    return this.#call('POST', `/webhooks/${encodeURIComponent(id)}/rotate-secret`);
+  }
+
+  removeWebhook(id) {
+    return this.#call('DELETE', `/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  /** The endpoint's latest deliveries, each with the status of every try. */
+  async webhookDeliveries(id) {
+    return (await this.#call('GET', `/webhooks/${encodeURIComponent(id)}/deliveries`)).deliveries;
+  }
+
+  /** Sends an event again, with the same webhook-id. */
+  replayWebhookEvent(eventId) {
+    return this.#call('POST', `/webhooks/events/${encodeURIComponent(eventId)}/replay`);
   }
 }

@@ -217,6 +217,24 @@ test("AdminClient: a site's backend finds, disables, enables and deletes a user 
   assert.throws(() => new AdminClient({ baseUrl: url, key: 'eyJhbGciOi' }), TypeError);
 });
 
+test('AdminClient: webhook endpoints added, listed, their secret rotated, removed', async () => {
+  const admin = new AdminClient({ baseUrl: url, key: adminKey });
+  const refused = await admin.addWebhook({ url: 'http://127.0.0.1:9/hook', events: ['*'] }).catch((e) => e);
+  assert.equal(refused.status, 400);
+  assert.match(refused.message, /WEBHOOK_ALLOW_PRIVATE/);
+  const added = await admin.addWebhook({ url: 'https://hooks.example.com/auth', events: ['user.created', 'user.deleted'] });
+  assert.match(added.secret, /^whsec_/);
+  assert.deepEqual([added.webhook.url, added.webhook.events], ['https://hooks.example.com/auth', ['user.created', 'user.deleted']]);
+  assert.ok((await admin.webhooks()).some((hook) => hook.id === added.webhook.id));
+  const rotated = await admin.rotateWebhookSecret(added.webhook.id);
+  assert.notEqual(rotated.secret, added.secret);
+  assert.ok(rotated.webhook.previous_secret_until);
+  assert.ok(Array.isArray(await admin.webhookDeliveries(added.webhook.id)));
+  assert.deepEqual(await admin.removeWebhook(added.webhook.id), { status: 'success', message: 'Webhook removed' });
+  const unknown = await admin.replayWebhookEvent('msg_unknown').catch((e) => e);
+  assert.deepEqual([unknown.status, unknown.message], [404, 'Event not found']);
+});
+
 test('a code by mail signs in without the password', async () => {
   const email = newEmail('code');
   await new AuthClient({ baseUrl: url }).register({ name: 'JS Client', email, password });

@@ -15,6 +15,7 @@ mod process;
 pub mod s3;
 mod spawn;
 mod tokens;
+mod webhooks;
 
 pub use std::future::ready;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ pub use pictures::*;
 pub use process::*;
 pub use spawn::*;
 pub use tokens::*;
+pub use webhooks::*;
 
 /// Signs the tokens of every test app, so tests can forge tokens with or without it.
 pub const TEST_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
@@ -118,4 +120,26 @@ pub fn database_down_body() -> Value {
         "message": "Database unavailable",
         "checks": {"database": "down", "storage": "ok"}
     })
+}
+
+/// `npm ci` in `dir` when its `package` is missing, one test process at a time (a plain
+/// `cargo test` may come before `./scripts/test` installed the tests' Node servers).
+pub fn npm_ci(dir: &str, package: &str) {
+    use std::{os::fd::AsRawFd, path::Path, process::Command};
+    let installed = || Path::new(dir).join("node_modules").join(package).exists();
+    if installed() {
+        return;
+    }
+    let lock = std::fs::File::create(std::env::temp_dir().join("auth-service-npm.lock"))
+        .expect("the npm lock file");
+    // SAFETY: flock on a file descriptor this function owns; released when it is closed.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    if !installed() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm ci in {dir} failed");
+    }
 }

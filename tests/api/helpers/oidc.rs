@@ -4,7 +4,6 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::Path,
     process::{Child, Command, Stdio},
 };
 
@@ -30,7 +29,7 @@ impl OidcProvider {
     /// Starts the provider on a free port (its dependencies installed first, once, if a plain
     /// `cargo test` runs before `./scripts/test` did).
     pub fn start() -> OidcProvider {
-        install();
+        super::npm_ci(DIR, "oidc-provider");
         let mut child = Command::new("node")
             .arg(format!("{DIR}/provider.mjs"))
             .stdout(Stdio::piped())
@@ -113,26 +112,6 @@ pub fn apple_key(team_id: &str) -> ClientCredential {
         team_id: team_id.into(),
         key_id: "APPLEKEY01".into(),
         private_key_pem: std::fs::read_to_string(format!("{DIR}/apple-test-key.p8")).unwrap(),
-    }
-}
-
-/// `npm ci` in tests/oidc when its dependencies are missing, one test process at a time.
-fn install() {
-    if Path::new(DIR).join("node_modules/oidc-provider").exists() {
-        return;
-    }
-    let lock = std::fs::File::create(std::env::temp_dir().join("auth-service-oidc-npm.lock"))
-        .expect("the npm lock file");
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a file descriptor this function owns; released when it is closed.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-    if !Path::new(DIR).join("node_modules/oidc-provider").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(DIR)
-            .status()
-            .expect("npm runs");
-        assert!(status.success(), "npm ci in tests/oidc failed");
     }
 }
 

@@ -1,0 +1,74 @@
+//! The site's backend the webhook tests deliver to (`tests/webhooks/receiver.mjs`): it verifies
+//! each delivery with npm's standardwebhooks and answers as planned.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+};
+
+use serde_json::{Value, json};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks");
+
+pub struct WebhookReceiver {
+    pub port: u16,
+    child: Child,
+}
+
+impl WebhookReceiver {
+    /// Starts the receiver on a free port (its dependencies installed first, once, if a plain
+    /// `cargo test` runs before `./scripts/test` did).
+    pub fn start() -> WebhookReceiver {
+        super::npm_ci(DIR, "standardwebhooks");
+        let mut child = Command::new("node")
+            .arg(format!("{DIR}/receiver.mjs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs tests/webhooks/receiver.mjs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("the webhook receiver did not start: {line:?}"));
+        WebhookReceiver { port, child }
+    }
+
+    /// The URL deliveries to the endpoint `name` go to.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/hooks/{name}", self.port)
+    }
+
+    /// Verifies deliveries to `name` with `secrets`, and answers them with `answers` in turn.
+    pub async fn plan(&self, name: &str, secrets: &[&str], answers: &[u16]) {
+        let url = format!("http://127.0.0.1:{}/test/endpoints", self.port);
+        let body = json!({"name": name, "secrets": secrets, "answers": answers});
+        let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    /// Every delivery so far.
+    pub async fn received(&self) -> Vec<Value> {
+        let url = format!("http://127.0.0.1:{}/test/received", self.port);
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    }
+
+    /// The deliveries to `name`, once there are `count` of them (within 20 seconds).
+    pub async fn wait_for(&self, name: &str, count: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let to: Vec<Value> =
+                self.received().await.into_iter().filter(|d| d["name"] == name).collect();
+            if to.len() >= count || std::time::Instant::now() > deadline {
+                return to;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
