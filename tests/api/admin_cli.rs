@@ -166,4 +166,59 @@ async fn the_cli_makes_lists_and_revokes_admin_keys(backend: Backend) {
     );
 }
 
-both_backends!(the_cli_lists_shows_and_changes_users, the_cli_makes_lists_and_revokes_admin_keys);
+async fn the_cli_adds_lists_rotates_and_removes_webhooks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let url = "https://hooks.example.com/auth";
+    let added =
+        ok(app.cli(&["webhooks", "add", "--url", url, "--events", "user.created,user.deleted"]));
+    let lines: Vec<&str> = added.lines().collect();
+    let id = lines[0].strip_prefix("Webhook ").unwrap().split(' ').next().unwrap().to_owned();
+    assert_eq!(
+        lines,
+        [
+            format!("Webhook {id} to {url} for user.created,user.deleted. Its secret is shown once; keep it now:").as_str(),
+            lines[1],
+        ]
+    );
+    assert!(lines[1].starts_with("whsec_"), "{added}");
+    let listed: Value =
+        serde_json::from_str(&ok(app.cli(&["webhooks", "list", "--json"]))).unwrap();
+    let created = listed["webhooks"][0]["created_at"].as_str().unwrap().to_owned();
+    let events = "user.created,user.deleted";
+    let header = format!(
+        "{:<id_width$}  {:<url_width$}  {:<events_width$}  CREATED               STATUS",
+        "ID",
+        "URL",
+        "EVENTS",
+        id_width = id.len(),
+        url_width = url.len(),
+        events_width = events.len()
+    );
+    assert_eq!(
+        ok(app.cli(&["webhooks", "list"])),
+        format!("{header}\n{id}  {url}  {events}  {created}  live\n")
+    );
+    let rotated = ok(app.cli(&["webhooks", "rotate-secret", &id]));
+    assert!(
+        rotated
+            .starts_with(&format!("Webhook {id} has a new secret; the old one signs too until ")),
+        "{rotated}"
+    );
+    assert_eq!(
+        ok(app.cli(&["webhooks", "deliveries", &id])),
+        "EVENT  TYPE  CREATED  STATUS  TRIES\n"
+    );
+    let run = app.cli(&["webhooks", "replay", "msg_unknown"]);
+    assert_eq!((run.code, run.stderr.as_str()), (3, "auth-service admin: Event not found\n"));
+    let run = app.cli(&["webhooks", "add", "--url", "http://127.0.0.1:9/hook"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("WEBHOOK_ALLOW_PRIVATE"), "{}", run.stderr);
+    assert_eq!(ok(app.cli(&["webhooks", "remove", &id])), format!("Webhook {id} removed\n"));
+    assert_eq!(app.cli(&["webhooks", "remove", &id]).code, 3);
+}
+
+both_backends!(
+    the_cli_lists_shows_and_changes_users,
+    the_cli_makes_lists_and_revokes_admin_keys,
+    the_cli_adds_lists_rotates_and_removes_webhooks,
+);
