@@ -143,3 +143,38 @@ pub fn npm_ci(dir: &str, package: &str) {
         assert!(status.success(), "npm ci in {dir} failed");
     }
 }
+
+/// A Node server of the tests (`script` in `dir`, its `package` installed first): started on a
+/// free port, which it prints as `listening on PORT`; killed when the `NodeServer` is dropped.
+pub struct NodeServer {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl NodeServer {
+    pub fn start(dir: &str, package: &str, script: &str) -> NodeServer {
+        use std::{
+            io::{BufRead, BufReader},
+            process::{Command, Stdio},
+        };
+        npm_ci(dir, package);
+        let mut child = Command::new("node")
+            .arg(format!("{dir}/{script}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node runs {dir}/{script}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("{script} did not start: {line:?}"));
+        NodeServer { port, child }
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,11 +2,6 @@
 //! `tests/oidc/provider.mjs`), and a browser's part of the redirect flow: following the
 //! service's redirect to the provider and the provider's back, with the provider's cookies.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-};
-
 use auth_service::settings::{
     ClientCredential, GitHubUrls, ProviderKind, ProviderSettings, Settings,
 };
@@ -22,25 +17,15 @@ pub const SIGNED_IN_PAGE: &str = "http://localhost:3000/signed-in";
 
 pub struct OidcProvider {
     pub port: u16,
-    child: Child,
+    _server: super::NodeServer,
 }
 
 impl OidcProvider {
     /// Starts the provider on a free port (its dependencies installed first, once, if a plain
     /// `cargo test` runs before `./scripts/test` did).
     pub fn start() -> OidcProvider {
-        super::npm_ci(DIR, "oidc-provider");
-        let mut child = Command::new("node")
-            .arg(format!("{DIR}/provider.mjs"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs tests/oidc/provider.mjs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
-        let port = port.unwrap_or_else(|| panic!("the OpenID provider did not start: {line:?}"));
-        OidcProvider { port, child }
+        let server = super::NodeServer::start(DIR, "oidc-provider", "provider.mjs");
+        OidcProvider { port: server.port, _server: server }
     }
 
     pub fn issuer(&self) -> String {
@@ -96,13 +81,6 @@ impl OidcProvider {
         let response =
             reqwest::Client::new().post(url).json(&json!({"how": how})).send().await.unwrap();
         assert_eq!(response.status(), 204);
-    }
-}
-
-impl Drop for OidcProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,36 +1,21 @@
 //! The site's backend the webhook tests deliver to (`tests/webhooks/receiver.mjs`): it verifies
 //! each delivery with npm's standardwebhooks and answers as planned.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-};
-
 use serde_json::{Value, json};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks");
 
 pub struct WebhookReceiver {
     pub port: u16,
-    child: Child,
+    _server: super::NodeServer,
 }
 
 impl WebhookReceiver {
     /// Starts the receiver on a free port (its dependencies installed first, once, if a plain
     /// `cargo test` runs before `./scripts/test` did).
     pub fn start() -> WebhookReceiver {
-        super::npm_ci(DIR, "standardwebhooks");
-        let mut child = Command::new("node")
-            .arg(format!("{DIR}/receiver.mjs"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs tests/webhooks/receiver.mjs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
-        let port = port.unwrap_or_else(|| panic!("the webhook receiver did not start: {line:?}"));
-        WebhookReceiver { port, child }
+        let server = super::NodeServer::start(DIR, "standardwebhooks", "receiver.mjs");
+        WebhookReceiver { port: server.port, _server: server }
     }
 
     /// The URL deliveries to the endpoint `name` go to.
@@ -63,12 +48,5 @@ impl WebhookReceiver {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-    }
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
