@@ -7,7 +7,7 @@ use diesel::Connection;
 use super::pictures;
 use crate::{
     db::{
-        mail_outbox::NewMail,
+        mail_outbox::{self, NewMail},
         unsettled_pictures,
         users::{self, User},
     },
@@ -27,7 +27,7 @@ pub async fn delete(ctx: &Ctx, user: &User, notice: NewMail) -> Result<bool, Api
                     return Ok(None);
                 };
                 // The outbox keeps no tie to the user: the notice outlives the account.
-                crate::db::mail_outbox::enqueue(conn, &notice)?;
+                mail_outbox::enqueue(conn, &notice)?;
                 webhooks::emit(conn, "user.deleted", user_id, serde_json::json!({}))?;
                 // No row names it now: should the removal below not happen, the sweeper's.
                 if let Some(picture) = &before.profile_pic {

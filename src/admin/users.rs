@@ -161,8 +161,7 @@ pub async fn show(ctx: &Ctx, user_id: i64) -> Result<UserDetail, ApiError> {
     let found = ctx
         .db(move |conn| {
             let Some(user) = users::find_listed(conn, user_id)? else { return Ok(None) };
-            let has_password = users::find_user(conn, user_id)?
-                .is_some_and(|user| crate::auth::password::is_set(&user.password_hash));
+            let has_password = crate::auth::password::is_set(&user.password_hash);
             let detail = (
                 user,
                 has_password,

@@ -442,6 +442,8 @@ pub struct Listed {
     pub disabled_at: Option<NaiveDateTime>,
     pub disabled_until: Option<NaiveDateTime>,
     pub disabled_reason: Option<String>,
+    /// Never shown: whether the account has a password is read from it.
+    pub password_hash: String,
 }
 
 /// Up to `limit` users whose address or (lowercased) name starts with `prefix`, by id, after
