@@ -13,12 +13,18 @@ use crate::{
     },
     error::ApiError,
     request::Ctx,
-    webhooks,
+    webhooks::events,
 };
 
 /// Deletes `user` if its password hash is still the one read (a change since wins), queueing
-/// `notice` in the same transaction. False when nothing was deleted.
-pub async fn delete(ctx: &Ctx, user: &User, notice: NewMail) -> Result<bool, ApiError> {
+/// `notice` in the same transaction; `reason` says who asked (`user` or `operator`). False when
+/// nothing was deleted.
+pub async fn delete(
+    ctx: &Ctx,
+    user: &User,
+    notice: NewMail,
+    reason: &'static str,
+) -> Result<bool, ApiError> {
     let (user_id, password_hash) = (user.id, user.password_hash.clone());
     let deleted = ctx
         .db(move |conn| {
@@ -28,7 +34,7 @@ pub async fn delete(ctx: &Ctx, user: &User, notice: NewMail) -> Result<bool, Api
                 };
                 // The outbox keeps no tie to the user: the notice outlives the account.
                 mail_outbox::enqueue(conn, &notice)?;
-                webhooks::emit(conn, "user.deleted", user_id, serde_json::json!({}))?;
+                events::user_deleted(conn, user_id, reason)?;
                 // No row names it now: should the removal below not happen, the sweeper's.
                 if let Some(picture) = &before.profile_pic {
                     unsettled_pictures::note(conn, picture, chrono::Utc::now().naive_utc())?;

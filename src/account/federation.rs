@@ -27,6 +27,7 @@ use crate::{
     mail::templates::Kind as Mail,
     request::{Ctx, ctx::Mailer},
     validation::valid_email,
+    webhooks::events,
 };
 
 /// Why an identity signs no one in: told to the website in the redirect's fragment.
@@ -93,8 +94,8 @@ pub async fn resolve(
                 return Ok(Err(Unlinked::NoEmail));
             };
             let Some(user) = users::lock_by_email(conn, &email)? else {
-                let user = create(conn, &email, &proved, &unusable, now)?;
-                identities::link(conn, user.id, (&provider, &proved.subject, Some(&email)), now)?;
+                let user = create(conn, (&email, &provider), &proved, &unusable, now)?;
+                linked(conn, user.id, &provider, &proved.subject, Some(&email), now)?;
                 return Ok(Ok((Kind::SignIn, grant(user.id, proved.mfa))));
             };
             match (proved.email_proved, user.email_verified_at.is_some()) {
@@ -104,12 +105,7 @@ pub async fn resolve(
                 }
                 (true, false) => {
                     claim(conn, &user, &provider, &unusable, now, &mailer)?;
-                    identities::link(
-                        conn,
-                        user.id,
-                        (&provider, &proved.subject, Some(&email)),
-                        now,
-                    )?;
+                    linked(conn, user.id, &provider, &proved.subject, Some(&email), now)?;
                     Ok(Ok((Kind::SignIn, grant(user.id, proved.mfa))))
                 }
                 (false, _) => Ok(Ok((Kind::LinkRequired, grant(user.id, false)))),
@@ -126,9 +122,36 @@ pub fn first_proof(conn: &mut AnyConnection, user: &User) -> QueryResult<()> {
     if user.email_verified_at.is_some() {
         return Ok(());
     }
-    second_factor::remove(conn, user.id)?;
-    passkeys::delete_all(conn, user.id)?;
-    identities::unlink_all(conn, user.id)
+    end_ways_in(conn, user.id)
+}
+
+/// The address proved by a code mailed to it (`via` says which): what came before its first
+/// proof goes (`first_proof`), and it is verified from now.
+pub fn prove_address(
+    conn: &mut AnyConnection,
+    user: &User,
+    now: NaiveDateTime,
+    via: &str,
+) -> QueryResult<()> {
+    first_proof(conn, user)?;
+    if users::mark_verified(conn, user.id, now)? {
+        events::email_verified(conn, user.id, &user.email, via)?;
+    }
+    Ok(())
+}
+
+/// The second factor, passkeys and identities of an account the address's owner proved
+/// theirs, each removal reported.
+fn end_ways_in(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    const REASON: &str = "address_proved";
+    second_factor::remove(conn, user_id, REASON)?;
+    for (id, name) in passkeys::delete_all(conn, user_id)? {
+        events::passkey_removed(conn, user_id, (&id, &name), REASON)?;
+    }
+    for (id, provider) in identities::unlink_all(conn, user_id)? {
+        events::identity_unlinked(conn, user_id, (&id, &provider), REASON)?;
+    }
+    Ok(())
 }
 
 /// Links the identity to `user` and tells them.
@@ -140,16 +163,29 @@ pub fn link(
     now: NaiveDateTime,
     mailer: &Mailer,
 ) -> Result<(), ApiError> {
-    identities::link(conn, user.id, (provider, &proved.subject, proved.email.as_deref()), now)?;
+    linked(conn, user.id, provider, &proved.subject, proved.email.as_deref(), now)?;
     let notice = mailer.notice(Mail::IdentityLinked, user, &[("provider", provider)]);
     mail_outbox::enqueue(conn, &notice)?;
     Ok(())
 }
 
+/// Links the identity (`subject` at `provider`, which gave `email`) to the user.
+fn linked(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    provider: &str,
+    subject: &str,
+    email: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let id = identities::link(conn, user_id, (provider, subject, email), now)?;
+    events::identity_linked(conn, user_id, &id, provider)
+}
+
 /// A new account for the identity: no password, its address verified if the provider proved it.
 fn create(
     conn: &mut AnyConnection,
-    email: &str,
+    (email, provider): (&str, &str),
     proved: &Proved,
     unusable: &str,
     now: NaiveDateTime,
@@ -160,8 +196,10 @@ fn create(
     let name = given.unwrap_or_else(|| email.split('@').next().unwrap_or(email));
     let new = NewUser { name, email, password_hash: unusable, created_at: now, updated_at: now };
     let user_id = users::insert_user(conn, &new).map_err(ApiError::on_email_write)?;
+    events::user_created(conn, user_id, (email, name), provider)?;
     if proved.email_proved {
         users::mark_verified(conn, user_id, now)?;
+        events::email_verified(conn, user_id, email, "provider")?;
     }
     users::find_user(conn, user_id)?.ok_or(ApiError::UserNotFound)
 }
@@ -177,12 +215,14 @@ fn claim(
     now: NaiveDateTime,
     mailer: &Mailer,
 ) -> Result<(), ApiError> {
-    users::reset_password(conn, user.id, unusable, now)?;
-    second_factor::remove(conn, user.id)?;
-    passkeys::delete_all(conn, user.id)?;
-    identities::unlink_all(conn, user.id)?;
+    if users::reset_password(conn, user.id, unusable, now)? {
+        events::email_verified(conn, user.id, &user.email, "provider")?;
+    }
+    events::password_changed(conn, user.id, "address_proved")?;
+    end_ways_in(conn, user.id)?;
     email_codes::end(conn, user.id, None)?;
-    sessions::end_all(conn, user.id)?;
+    let ended = sessions::end_all(conn, user.id)?;
+    events::sessions_ended(conn, user.id, &ended, "address_proved")?;
     let notice = mailer.notice(Mail::AccountClaimed, user, &[("provider", provider)]);
     mail_outbox::enqueue(conn, &notice)?;
     Ok(())

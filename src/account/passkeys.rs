@@ -39,6 +39,7 @@ use crate::{
     request::{Ctx, ctx::Mailer},
     settings::PasskeySettings,
     state::PasskeyRules,
+    webhooks::events,
 };
 
 /// The signature algorithms a new passkey may use, the authenticator's pick in this order.
@@ -159,6 +160,7 @@ pub async fn register(
                 created_at: now,
             };
             passkeys::add(conn, &new)?;
+            events::passkey_added(conn, user_id, &id, &name)?;
             mail_outbox::enqueue(conn, &notice)?;
             Ok(Passkey {
                 id,
@@ -435,6 +437,7 @@ pub async fn remove(ctx: &Ctx, user: &User, id: String) -> Result<Removal, ApiEr
                 return Ok(Removal::LastWayIn);
             }
             passkeys::remove(conn, user_id, &id)?;
+            events::passkey_removed(conn, user_id, (&id, &passkey.name), "user")?;
             let notice = mailer.notice(Kind::PasskeyRemoved, &owner, &[("passkey", &passkey.name)]);
             mail_outbox::enqueue(conn, &notice)?;
             Ok::<_, diesel::result::Error>(Removal::Removed)

@@ -17,6 +17,7 @@ use crate::{
     mail::templates::Kind,
     request::{AuthUser, Ctx, ctx::Mailer},
     throttle::Limit,
+    webhooks::events,
 };
 
 /// Checks the password a sensitive change is confirmed with, from the account's password budget
@@ -65,8 +66,12 @@ pub fn reset_in(
     mailer: &Mailer,
 ) -> QueryResult<()> {
     email_codes::end(conn, user.id, None)?;
-    users::reset_password(conn, user.id, new_hash, now)?;
-    sessions::end_all(conn, user.id)?;
+    if users::reset_password(conn, user.id, new_hash, now)? {
+        events::email_verified(conn, user.id, &user.email, "reset")?;
+    }
+    events::password_changed(conn, user.id, "reset")?;
+    let ended = sessions::end_all(conn, user.id)?;
+    events::sessions_ended(conn, user.id, &ended, "password_reset")?;
     mail_outbox::enqueue(conn, &mailer.notice(Kind::PasswordChanged, user, &[]))
 }
 

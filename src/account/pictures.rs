@@ -14,6 +14,7 @@ use crate::{
     error::ApiError,
     state::AppState,
     uploads::receive::{self, UploadPlan, receive_profile_pic},
+    webhooks::events,
 };
 
 /// How long after its deadline an unfinished upload's picture is left before the sweeper may
@@ -54,6 +55,7 @@ pub async fn name_in_the_row(state: &AppState, user: &User, stored: &str) -> Res
             let previous = users::replace_profile_pic(conn, user_id, &name)?;
             if let Some(previous) = &previous {
                 unsettled_pictures::settle(conn, &name)?;
+                events::user_updated(conn, user_id, ("profile_pic", &name))?;
                 if let Some(old) = previous.profile_pic.as_deref().filter(|old| *old != name) {
                     unsettled_pictures::note(conn, old, chrono::Utc::now().naive_utc())?;
                 }

@@ -23,6 +23,7 @@ use crate::{
     request::Ctx,
     settings::Settings,
     state::{MfaRules, PasskeyRules},
+    webhooks::events,
 };
 
 /// The second factor presented at a login's second step.
@@ -240,9 +241,11 @@ pub fn spend(
 }
 
 /// Removes the user's second factor: the secret, the recovery codes and the logins waiting
-/// for it.
-pub fn remove(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
-    users::disable_totp(conn, user_id)?;
+/// for it; `mfa.disabled` says why (`reason`) when it was on.
+pub fn remove(conn: &mut AnyConnection, user_id: i64, reason: &str) -> QueryResult<()> {
+    if users::disable_totp(conn, user_id)? {
+        events::mfa_disabled(conn, user_id, reason)?;
+    }
     recovery_codes::delete_all(conn, user_id)?;
     mfa_challenges::end_all(conn, user_id)
 }

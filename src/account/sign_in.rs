@@ -22,6 +22,7 @@ use crate::{
     error::ApiError,
     mail::templates::Kind,
     request::{Ctx, Device},
+    webhooks::events,
 };
 
 /// The name of the key refresh-token successors are derived under, in `service_keys`.
@@ -48,16 +49,18 @@ pub async fn successor_key(ctx: &Ctx) -> Result<[u8; 32], ApiError> {
 }
 
 /// Ends every session of the user and refuses every access token issued before `now`: logout
-/// everywhere, and an operator's logout.
+/// everywhere (`reason` `user`), and an operator's logout (`operator`).
 pub fn end_everywhere(
     conn: &mut AnyConnection,
     user_id: i64,
     now: NaiveDateTime,
+    reason: &str,
 ) -> QueryResult<()> {
     use diesel::Connection;
     conn.transaction(|conn| {
         crate::db::users::refuse_tokens_before(conn, user_id, now)?;
-        sessions::end_all(conn, user_id)
+        let ended = sessions::end_all(conn, user_id)?;
+        events::sessions_ended(conn, user_id, &ended, reason)
     })
 }
 
@@ -107,7 +110,14 @@ impl SessionGrant {
     ) -> QueryResult<Option<String>> {
         let seen = self.device.seen();
         let new = NewSession { first: &self.first, seen: &seen, amr: self.sign_in.stored() };
-        sessions::start(conn, user_id, check, new, self.now)
+        let Some((session_id, ended)) = sessions::start(conn, user_id, check, new, self.now)?
+        else {
+            return Ok(None);
+        };
+        let amr = self.sign_in.amr();
+        events::session_created(conn, user_id, &session_id, amr, self.ends_at)?;
+        events::sessions_ended(conn, user_id, &ended, "session_limit")?;
+        Ok(Some(session_id))
     }
 
     /// What the client is given for the session `session_id` of the user `user_id`, whose

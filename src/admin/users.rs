@@ -4,7 +4,6 @@
 use chrono::NaiveDateTime;
 use diesel::Connection;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::Actor;
@@ -20,7 +19,7 @@ use crate::{
     request::Ctx,
     timestamps::rfc3339,
     validation::normalize_email,
-    webhooks,
+    webhooks::events,
 };
 
 /// A page of the list holds at most this many users.
@@ -265,12 +264,12 @@ pub async fn disable(
     let mailer = ctx.mailer();
     change(ctx, (actor, "user.disable"), user_id, move |conn, user, now| {
         users::disable(conn, user.id, (reason.as_deref(), until), now)?;
-        sessions::end_all_disabled(conn, user.id, now)?;
+        let ended = sessions::end_all_disabled(conn, user.id, now)?;
         mfa_challenges::end_all(conn, user.id)?;
         let notice = mailer.notice(Kind::AccountDisabled, user, &[("until", &when)]);
         mail_outbox::enqueue(conn, &notice)?;
-        let until = until.map(rfc3339);
-        Ok(webhooks::emit(conn, "user.disabled", user.id, json!({ "until": until }))?)
+        events::user_disabled(conn, user.id, until)?;
+        Ok(events::sessions_ended(conn, user.id, &ended, "disabled")?)
     })
     .await
 }
@@ -283,7 +282,7 @@ pub async fn enable(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail
         sessions::forget_disabled(conn, user.id)?;
         if user.is_disabled(now) {
             mail_outbox::enqueue(conn, &mailer.notice(Kind::AccountEnabled, user, &[]))?;
-            webhooks::emit(conn, "user.enabled", user.id, json!({}))?;
+            events::user_enabled(conn, user.id)?;
         }
         Ok(())
     })
@@ -293,7 +292,7 @@ pub async fn enable(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail
 /// Ends every session of the user and refuses every access token issued before now.
 pub async fn logout(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail, ApiError> {
     change(ctx, (actor, "user.logout"), user_id, |conn, user, now| {
-        Ok(sign_in::end_everywhere(conn, user.id, now)?)
+        Ok(sign_in::end_everywhere(conn, user.id, now, "operator")?)
     })
     .await
 }
@@ -301,7 +300,10 @@ pub async fn logout(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail
 /// Marks the address verified, on the operator's word (no mail is sent).
 pub async fn verify_email(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDetail, ApiError> {
     change(ctx, (actor, "user.verify_email"), user_id, |conn, user, now| {
-        Ok(users::mark_verified(conn, user.id, now)?)
+        if users::mark_verified(conn, user.id, now)? {
+            events::email_verified(conn, user.id, &user.email, "operator")?;
+        }
+        Ok(())
     })
     .await
 }
@@ -314,7 +316,7 @@ pub async fn reset_mfa(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<UserDet
         if user.totp_enabled_at.is_none() {
             return Err(ApiError::MfaNotEnabled);
         }
-        second_factor::remove(conn, user.id)?;
+        second_factor::remove(conn, user.id, "operator")?;
         Ok(mail_outbox::enqueue(conn, &mailer.notice(Kind::MfaReset, user, &[]))?)
     })
     .await
@@ -355,7 +357,7 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, user_id: i64) -> Result<(), ApiErr
         let user = ctx.db(move |conn| users::find_user(conn, user_id)).await?;
         let user = user.ok_or(ApiError::UserNotFound)?;
         let notice = ctx.mailer().notice(Kind::AccountRemoved, &user, &[]);
-        if deletion::delete(ctx, &user, notice).await? {
+        if deletion::delete(ctx, &user, notice, "operator").await? {
             audit::admin("user.delete", &actor.name(), Some(user_id), ctx.client);
             return Ok(());
         }

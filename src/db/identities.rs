@@ -90,8 +90,10 @@ pub fn unlink(conn: &mut AnyConnection, user_id: i64, id: &str) -> QueryResult<O
 }
 
 /// Unlinks every identity of the user (an address's first proof outranks what came before).
-pub fn unlink_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
-    diesel::delete(identities::table.filter(identities::user_id.eq(user_id)))
-        .execute(conn)
-        .map(drop)
+/// Their ids and providers.
+pub fn unlink_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<(String, String)>> {
+    let all = identities::table.filter(identities::user_id.eq(user_id));
+    per_backend!(conn => diesel::delete(all)
+        .returning((identities::id, identities::provider))
+        .load(conn))
 }

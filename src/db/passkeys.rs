@@ -107,6 +107,8 @@ pub fn remove(conn: &mut AnyConnection, user_id: i64, id: &str) -> QueryResult<O
 }
 
 /// Removes every passkey of the user (an address's first proof outranks what came before).
-pub fn delete_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
-    diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn).map(drop)
+/// Their ids and names.
+pub fn delete_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<(String, String)>> {
+    let all = passkeys::table.filter(passkeys::user_id.eq(user_id));
+    per_backend!(conn => diesel::delete(all).returning((passkeys::id, passkeys::name)).load(conn))
 }

@@ -127,8 +127,9 @@ pub struct PasswordCheck<'a> {
     pub at: NaiveDateTime,
 }
 
-/// Starts a session with its first refresh token and returns the session id; `None` when the
-/// check it starts from no longer holds: the password changed, the user logged out everywhere
+/// Starts a session with its first refresh token and returns the session id, and the ids of
+/// the oldest sessions it ended past the cap; `None` when the check it starts from no longer
+/// holds: the password changed, the user logged out everywhere
 /// after it began, the account was disabled, or it is gone. (Expired sessions are the sweeper's.)
 pub fn start(
     conn: &mut AnyConnection,
@@ -136,7 +137,7 @@ pub fn start(
     check: PasswordCheck,
     new: NewSession,
     now: NaiveDateTime,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<(String, Vec<String>)>> {
     let NewSession { first, seen, amr } = new;
     let session_id = uuid::Uuid::new_v4().to_string();
     conn.transaction(|conn| {
@@ -191,8 +192,8 @@ pub fn start(
             ))
             .execute(conn)?;
         insert_refresh_token(conn, &session_id, first)?;
-        end_beyond_the_cap(conn, user_id)?;
-        Ok(Some(session_id))
+        let ended = end_beyond_the_cap(conn, user_id)?;
+        Ok(Some((session_id, ended)))
     })
 }
 
@@ -213,8 +214,8 @@ fn has_mfa(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
 /// in a loop cannot grow the table without bound).
 pub const MAX_SESSIONS_PER_USER: i64 = 50;
 
-/// Ends the user's sessions past `MAX_SESSIONS_PER_USER`, oldest first.
-fn end_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+/// Ends the user's sessions past `MAX_SESSIONS_PER_USER`, oldest first; their ids.
+fn end_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<String>> {
     let beyond: Vec<String> = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .order((sessions::created_at.desc(), sessions::id.desc()))
@@ -225,7 +226,7 @@ fn end_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()>
     if !beyond.is_empty() {
         diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond))).execute(conn)?;
     }
-    Ok(())
+    Ok(beyond)
 }
 
 /// Spends the token `presented_hash` names and stores its successor `successor_hash` (derived
@@ -233,15 +234,15 @@ fn end_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()>
 /// A token spent at most `refresh_reuse_interval` ago is answered with that same successor, so
 /// two requests racing with one token (two tabs, a retried request) both succeed and the
 /// session keeps one chain; past `max_lifetime` from the login, the session ends. A token
-/// reused past that interval ends its session, and `on_reuse` (given the user) writes what
-/// must be written with that end, in its transaction (the user's notice).
+/// reused past that interval ends its session, and `on_reuse` (given the user and the session
+/// ended) writes what must be written with that end, in its transaction (the user's notice).
 pub fn rotate(
     conn: &mut AnyConnection,
     presented_hash: &str,
     successor_hash: &str,
     seen: &SeenFrom,
     rules: SessionRules,
-    on_reuse: impl FnOnce(&mut AnyConnection, i64) -> QueryResult<()>,
+    on_reuse: impl FnOnce(&mut AnyConnection, i64, &[String]) -> QueryResult<()>,
 ) -> QueryResult<Refresh> {
     conn.transaction(|conn| {
         // The session row is locked first, in the same order as a logout deleting it takes its
@@ -295,8 +296,8 @@ pub fn rotate(
         let within_grace =
             spent_at.is_some_and(|spent_at| now - spent_at <= rules.refresh_reuse_interval);
         if !spent_now && !within_grace {
-            end(conn, &session_id)?;
-            on_reuse(conn, user_id)?;
+            let ended = end(conn, &session_id)?;
+            on_reuse(conn, user_id, &ended)?;
             return Ok(Refresh::ReuseDetected { user_id });
         }
         let stored = refresh_tokens::table
@@ -325,9 +326,12 @@ pub fn rotate(
     })
 }
 
-/// Ends one session: its refresh tokens (by cascade) and the access tokens naming it.
-pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<()> {
-    diesel::delete(sessions::table.find(session_id)).execute(conn).map(drop)
+/// Ends one session: its refresh tokens (by cascade) and the access tokens naming it. Each
+/// ending returns the ids of the sessions it ended, for the `session.ended` event.
+pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Vec<String>> {
+    per_backend!(conn => diesel::delete(sessions::table.find(session_id))
+        .returning(sessions::id)
+        .load(conn))
 }
 
 /// Ends every session of a disabled user, keeping its live refresh tokens' hashes so that a
@@ -336,7 +340,7 @@ pub fn end_all_disabled(
     conn: &mut AnyConnection,
     user_id: i64,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<Vec<String>> {
     let live = refresh_tokens::table
         .inner_join(sessions::table)
         .filter(sessions::user_id.eq(user_id))
@@ -385,27 +389,28 @@ pub fn forget_disabled(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()
 }
 
 /// Ends every session of a user.
-pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).map(drop)
+pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<String>> {
+    let all = sessions::table.filter(sessions::user_id.eq(user_id));
+    per_backend!(conn => diesel::delete(all).returning(sessions::id).load(conn))
 }
 
-/// Ends the session `session_id` if it is the user's; false when the user has none of that id
-/// (another user's session is not found either).
-pub fn end_of_user(conn: &mut AnyConnection, user_id: i64, session_id: &str) -> QueryResult<bool> {
-    diesel::delete(
-        sessions::table.filter(sessions::id.eq(session_id)).filter(sessions::user_id.eq(user_id)),
-    )
-    .execute(conn)
-    .map(|deleted| deleted == 1)
+/// Ends the session `session_id` if it is the user's; none ended when the user has none of
+/// that id (another user's session is not found either).
+pub fn end_of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    session_id: &str,
+) -> QueryResult<Vec<String>> {
+    let own =
+        sessions::table.filter(sessions::id.eq(session_id)).filter(sessions::user_id.eq(user_id));
+    per_backend!(conn => diesel::delete(own).returning(sessions::id).load(conn))
 }
 
 /// Ends every session of a user but `keep`.
-pub fn end_all_but(conn: &mut AnyConnection, user_id: i64, keep: &str) -> QueryResult<()> {
-    diesel::delete(
-        sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::id.ne(keep)),
-    )
-    .execute(conn)
-    .map(drop)
+pub fn end_all_but(conn: &mut AnyConnection, user_id: i64, keep: &str) -> QueryResult<Vec<String>> {
+    let others =
+        sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::id.ne(keep));
+    per_backend!(conn => diesel::delete(others).returning(sessions::id).load(conn))
 }
 
 /// The user's live sessions, newest first.

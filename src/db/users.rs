@@ -139,13 +139,14 @@ pub fn change_password(
 }
 
 /// Sets a new password whatever the old one was (a reset: the mailed code proved the
-/// mailbox), refuses every access token issued before `now`, and marks the address verified.
+/// mailbox), refuses every access token issued before `now`, and marks the address verified;
+/// true when it was not before.
 pub fn reset_password(
     conn: &mut AnyConnection,
     user_id: i64,
     new_hash: &str,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     diesel::update(users::table.find(user_id))
         .set((
             users::password_hash.eq(new_hash),
@@ -187,16 +188,16 @@ pub fn change_email(
         .map(drop)
 }
 
-/// Marks the address verified (a code mailed to it came back).
+/// Marks the address verified (a code mailed to it came back); true when it was not before.
 pub fn mark_verified(
     conn: &mut AnyConnection,
     user_id: i64,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     diesel::update(users::table.find(user_id).filter(users::email_verified_at.is_null()))
         .set(users::email_verified_at.eq(now))
         .execute(conn)
-        .map(drop)
+        .map(|updated| updated == 1)
 }
 
 /// Stores the same password hashed again (at today's cost) if the hash is still `old_hash`;
@@ -326,15 +327,18 @@ pub fn use_totp_step(conn: &mut AnyConnection, user_id: i64, step: i64) -> Query
     .map(|updated| updated == 1)
 }
 
-pub fn disable_totp(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+/// Clears the user's TOTP secret, on or pending; true when it was on.
+pub fn disable_totp(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool> {
+    let was_on = users::table.find(user_id).select(users::totp_enabled_at.is_not_null());
+    let was_on = was_on.get_result(conn).optional()?.unwrap_or(false);
     diesel::update(users::table.find(user_id))
         .set((
             users::totp_secret.eq(None::<String>),
             users::totp_enabled_at.eq(None::<NaiveDateTime>),
             users::totp_last_step.eq(None::<i64>),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    Ok(was_on)
 }
 
 /// How many accounts hold a TOTP secret (on or pending), and the newest one's id and secret:

@@ -24,6 +24,7 @@ use crate::{
     request::{AuthUser, Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none, valid_email},
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,7 +135,9 @@ pub async fn confirm_email_change(
                 // A code proves the mailbox it was sent to: none sent to the old address (a
                 // verification, a password reset) works for the account now.
                 email_codes::end(conn, user.id, None)?;
-                sessions::end_all(conn, user.id)?;
+                events::email_changed(conn, user.id, &new_email, &user.email)?;
+                let ended = sessions::end_all(conn, user.id)?;
+                events::sessions_ended(conn, user.id, &ended, "email_changed")?;
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
                 let session_id =
                     grant.start_in(conn, user.id, check)?.ok_or(ApiError::Unauthorized)?;

@@ -66,8 +66,7 @@ pub async fn verify_email(
                 if codes::spend(conn, user.id, Purpose::VerifyEmail, &code, now)?.is_none() {
                     return Ok(Err(Some(user.id)));
                 }
-                federation::first_proof(conn, &user)?;
-                users::mark_verified(conn, user.id, now)?;
+                federation::prove_address(conn, &user, now, "code")?;
                 Ok(Ok(user.id))
             })
         })

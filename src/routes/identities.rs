@@ -21,6 +21,7 @@ use crate::{
     federation::Proved,
     request::{AuthUser, Ctx},
     validation::{required, string_or_none},
+    webhooks::events,
 };
 
 /// An identity as its owner sees it.
@@ -170,7 +171,9 @@ pub async fn unlink_identity(
             if WaysIn::of(conn, user_id)?.only_one() {
                 return Err(ApiError::LastWayIn);
             }
-            identities::unlink(conn, user_id, &id)?;
+            if let Some(provider) = identities::unlink(conn, user_id, &id)? {
+                events::identity_unlinked(conn, user_id, (&id, &provider), "user")?;
+            }
             Ok(())
         })
     })

@@ -120,8 +120,7 @@ pub async fn verify_sign_in_code(
                     // Committed: the wrong try is spent.
                     return Ok(Err(Some(user.id)));
                 }
-                federation::first_proof(conn, &user)?;
-                users::mark_verified(conn, user.id, now)?;
+                federation::prove_address(conn, &user, now, "sign_in_code")?;
                 if user.totp_enabled_at.is_some() && user.email_verified_at.is_some() {
                     let first = Challenge::after(SignIn::EmailCode.stored(), user.id, now);
                     let pending = second_factor::challenge(conn, &waiting, first)?;

@@ -2,6 +2,7 @@
 //! `?scope=others` every one but this.
 
 use actix_web::web;
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -13,6 +14,7 @@ use crate::{
     db::sessions,
     error::{ApiError, ErrorBody},
     request::{AuthUser, Ctx},
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -53,7 +55,7 @@ pub async fn logout(
     let user_id = auth.user.id;
     let (event, message) = match query.scope {
         None => {
-            end_this_session(&ctx, auth.claims).await?;
+            end_this_session(&ctx, user_id, auth.claims).await?;
             (Event::Logout, "Logged out")
         }
         Some(LogoutScope::All) => {
@@ -62,7 +64,13 @@ pub async fn logout(
         }
         Some(LogoutScope::Others) => {
             let this = auth.claims.sid;
-            ctx.db(move |conn| sessions::end_all_but(conn, user_id, &this)).await?;
+            ctx.db(move |conn| {
+                conn.transaction(|conn| {
+                    let ended = sessions::end_all_but(conn, user_id, &this)?;
+                    events::sessions_ended(conn, user_id, &ended, "user")
+                })
+            })
+            .await?;
             (Event::LogoutOthers, "Logged out of other sessions")
         }
         Some(LogoutScope::Unknown) => return Err(ApiError::UnknownScope),
@@ -72,11 +80,18 @@ pub async fn logout(
 }
 
 /// Ends the token's session: its access tokens and refresh tokens, on every replica.
-async fn end_this_session(ctx: &Ctx, claims: Claims) -> Result<(), ApiError> {
-    ctx.db(move |conn| sessions::end(conn, &claims.sid)).await
+async fn end_this_session(ctx: &Ctx, user_id: i64, claims: Claims) -> Result<(), ApiError> {
+    ctx.db(move |conn| {
+        conn.transaction(|conn| {
+            let ended = sessions::end(conn, &claims.sid)?;
+            events::sessions_ended(conn, user_id, &ended, "user")
+        })
+    })
+    .await
 }
 
 /// Ends every session of the user and refuses every access token issued before now.
 async fn end_every_session(ctx: &Ctx, user_id: i64) -> Result<(), ApiError> {
-    ctx.db(move |conn| sign_in::end_everywhere(conn, user_id, chrono::Utc::now().naive_utc())).await
+    let now = chrono::Utc::now().naive_utc();
+    ctx.db(move |conn| sign_in::end_everywhere(conn, user_id, now, "user")).await
 }

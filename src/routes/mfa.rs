@@ -24,6 +24,7 @@ use crate::{
     mail::templates::Kind,
     request::{AuthUser, Ctx, Device},
     validation::{required, string_or_none},
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -158,9 +159,11 @@ pub async fn confirm_totp(
                     return Err(ApiError::MfaAlreadyEnabled);
                 }
                 recovery_codes::replace(conn, user_id, &hashes)?;
+                events::mfa_enabled(conn, user_id)?;
                 // Every session ends, this one too: a copy of its refresh token must not
                 // mint aal2 tokens. The caller goes on in a new one that proved the code.
-                sessions::end_all(conn, user_id)?;
+                let ended = sessions::end_all(conn, user_id)?;
+                events::sessions_ended(conn, user_id, &ended, "mfa_enabled")?;
                 let check = sessions::PasswordCheck { hash: &user.password_hash, at: now };
                 let session_id = grant.start_in(conn, user_id, check)?;
                 let session_id = session_id.ok_or(ApiError::Unauthorized)?;
@@ -250,7 +253,7 @@ pub async fn disable_totp(
                 if !second_factor::use_proof(conn, user_id, &proof, now)? {
                     return Ok(false);
                 }
-                second_factor::remove(conn, user_id)?;
+                second_factor::remove(conn, user_id, "user")?;
                 mail_outbox::enqueue(conn, &notice)?;
                 Ok::<_, diesel::result::Error>(true)
             })

@@ -17,6 +17,7 @@ use crate::{
     mail::templates::Kind,
     request::{AuthUser, Ctx, Device},
     validation::{required, string_or_none},
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,7 +72,9 @@ pub async fn change_password(
                 // Every mailed code ends with the password, and the user is told.
                 email_codes::end(conn, user.id, None)?;
                 mail_outbox::enqueue(conn, &notice)?;
-                sessions::end_all(conn, user.id)?;
+                events::password_changed(conn, user.id, "change")?;
+                let ended = sessions::end_all(conn, user.id)?;
+                events::sessions_ended(conn, user.id, &ended, "password_changed")?;
                 let check = sessions::PasswordCheck { hash: &new_hash, at: now };
                 let session_id = grant.start_in(conn, user.id, check)?;
                 let session_id = session_id.ok_or(ApiError::WrongPassword)?;
@@ -122,7 +125,7 @@ pub async fn remove_password(
                 return Err(ApiError::NoPassword);
             }
             mail_outbox::enqueue(conn, &notice)?;
-            Ok(())
+            Ok(events::password_changed(conn, user_id, "removal")?)
         })
     })
     .await?;

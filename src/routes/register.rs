@@ -5,8 +5,6 @@ use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use serde_json::json;
-
 use super::responses::MessageResponse;
 
 use crate::{
@@ -18,7 +16,7 @@ use crate::{
     request::Ctx,
     throttle::Limit,
     validation::{required, string_or_none, valid_email, valid_name},
-    webhooks,
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -79,12 +77,7 @@ pub async fn register(
                 let user_id =
                     users::insert_user(conn, &new_user).map_err(ApiError::on_email_write)?;
                 code.send_in(conn, user_id, &name, &email, None, &[])?;
-                webhooks::emit(
-                    conn,
-                    "user.created",
-                    user_id,
-                    json!({"email": email, "name": name}),
-                )?;
+                events::user_created(conn, user_id, (&email, &name), "registration")?;
                 Ok::<_, ApiError>(user_id)
             })
         })

@@ -1,6 +1,7 @@
 //! `GET /api/sessions`: the user's sessions; `DELETE /api/sessions/{id}`: ends one of them.
 
 use actix_web::web;
+use diesel::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -10,6 +11,7 @@ use crate::{
     db::sessions::{self, Session},
     error::{ApiError, ErrorBody},
     request::{AuthUser, Ctx},
+    webhooks::events,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,7 +85,15 @@ pub async fn end_session(
     // Ids are UUIDs: anything else is no session, and never reaches the database.
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::SessionNotFound)?.to_string();
     let user_id = auth.user.id;
-    let ended = ctx.db(move |conn| sessions::end_of_user(conn, user_id, &id)).await?;
+    let ended = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let ended = sessions::end_of_user(conn, user_id, &id)?;
+                events::sessions_ended(conn, user_id, &ended, "user")?;
+                Ok::<_, diesel::result::Error>(!ended.is_empty())
+            })
+        })
+        .await?;
     if !ended {
         return Err(ApiError::SessionNotFound);
     }

@@ -22,6 +22,7 @@ use crate::{
     request::{Ctx, Device},
     throttle::Limit,
     validation::{required, string_or_none},
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,7 +63,8 @@ pub async fn refresh(
             (opaque_token::hash(presented), ctx.sessions, ctx.mailer());
         let seen = device.seen();
         // A copy of the token was used: the user is told, in the transaction that ends it.
-        let tell_the_user = move |conn: &mut AnyConnection, user_id| {
+        let tell_the_user = move |conn: &mut AnyConnection, user_id, ended: &[String]| {
+            events::sessions_ended(conn, user_id, ended, "refresh_token_reuse")?;
             let Some(user) = users::find_user(conn, user_id)? else { return Ok(()) };
             mail_outbox::enqueue(conn, &mailer.notice(Kind::SessionEnded, &user, &[]))
         };

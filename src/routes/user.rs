@@ -2,6 +2,7 @@
 //! `PATCH /api/user`: renames it.
 
 use actix_web::{HttpRequest, web};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -14,6 +15,7 @@ use crate::{
     mail::templates::Kind,
     request::{AuthUser, Ctx},
     validation::{required, string_or_none, valid_name},
+    webhooks::events,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -49,7 +51,7 @@ pub async fn delete_user(
     let user_id = auth.user.id;
     let notice = ctx.mailer().notice(Kind::AccountDeleted, &auth.user, &[]);
     // False: the password changed (or the account went) since it was checked.
-    if !deletion::delete(&ctx, &auth.user, notice).await? {
+    if !deletion::delete(&ctx, &auth.user, notice, "user").await? {
         return Err(ApiError::WrongPassword);
     }
     ctx.audit(Event::AccountDeletion, "ok", Some(user_id));
@@ -84,7 +86,17 @@ pub async fn update_user(
 ) -> Result<web::Json<CurrentUserResponse>, ApiError> {
     let name = valid_name(required(&body.name).ok_or(ApiError::AllFieldsRequired)?)?;
     let user_id = auth.user.id;
-    let renamed = ctx.db(move |conn| users::rename(conn, user_id, &name)).await?;
+    let renamed = ctx
+        .db(move |conn| {
+            conn.transaction(|conn| {
+                let renamed = users::rename(conn, user_id, &name)?;
+                if renamed.is_some() {
+                    events::user_updated(conn, user_id, ("name", &name))?;
+                }
+                Ok::<_, diesel::result::Error>(renamed)
+            })
+        })
+        .await?;
     let user = renamed.ok_or(ApiError::UserNotFound)?;
     Ok(web::Json(CurrentUserResponse::of(&req, &ctx, user)))
 }

@@ -5,6 +5,7 @@
 //! allows otherwise (`target`), tried again on the schedule until it is taken.
 
 pub mod delivery;
+pub mod events;
 pub mod signature;
 pub mod target;
 
@@ -36,7 +37,7 @@ pub const EVENT_TYPES: [&str; 16] = [
 /// Queues the event `event_type` about the user `user_id` (with `more` facts beside its id) for
 /// every endpoint that takes it, in the caller's transaction. Never a secret or a hash in
 /// `more`: the payload is `{type, timestamp, data: {user_id, …more}}`.
-pub fn emit(
+fn emit(
     conn: &mut AnyConnection,
     event_type: &'static str,
     user_id: i64,

@@ -39,4 +39,5 @@ mod tokens;
 mod upload_attacks;
 mod uploads;
 mod user;
+mod webhook_events;
 mod webhooks;

@@ -19,24 +19,14 @@ async fn app_for_webhooks(backend: Backend) -> TestApp {
     .await
 }
 
-async fn add_webhook(app: &TestApp, key: &str, url: &str, events: &[&str]) -> (String, String) {
-    let body = json!({"url": url, "events": events});
-    let (status, added) = app.admin(Method::POST, "/webhooks", Some(key), Some(&body)).await;
-    assert_eq!(status, 201, "{added}");
-    let (id, secret) =
-        (added["webhook"]["id"].as_str().unwrap(), added["secret"].as_str().unwrap());
-    assert!(id.starts_with("wh_") && secret.starts_with("whsec_"), "{added}");
-    (id.to_owned(), secret.to_owned())
-}
-
 async fn a_delivery_is_signed_retried_with_one_id_and_stopped_by_410(backend: Backend) {
     let receiver = WebhookReceiver::start();
     let app = app_for_webhooks(backend).await;
     let key = app.admin_key("users:write,webhooks:write").await;
     let (flaky, secret) =
-        add_webhook(&app, &key, &receiver.url("flaky"), &["user.created", "user.disabled"]).await;
+        app.add_webhook(&key, &receiver.url("flaky"), &["user.created", "user.disabled"]).await;
     receiver.plan("flaky", &[&secret], &[500, 500, 200]).await;
-    let (gone, gone_secret) = add_webhook(&app, &key, &receiver.url("gone"), &["*"]).await;
+    let (gone, gone_secret) = app.add_webhook(&key, &receiver.url("gone"), &["*"]).await;
     receiver.plan("gone", &[&gone_secret], &[410]).await;
 
     app.register("Ada", "ada@example.com", PASSWORD).await;
@@ -51,7 +41,7 @@ async fn a_delivery_is_signed_retried_with_one_id_and_stopped_by_410(backend: Ba
         assert_eq!(attempt["type"], "user.created");
         assert_eq!(
             attempt["data"],
-            json!({"user_id": id, "email": "ada@example.com", "name": "Ada"})
+            json!({"user_id": id, "email": "ada@example.com", "name": "Ada", "via": "registration"})
         );
     }
     // The 410 endpoint had it once, and is disabled.
@@ -104,7 +94,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_and_endpoints_are_checked(bac
     let receiver = WebhookReceiver::start();
     let app = app_for_webhooks(backend).await;
     let key = app.admin_key("webhooks:write").await;
-    let (hook, old) = add_webhook(&app, &key, &receiver.url("site"), &["user.created"]).await;
+    let (hook, old) = app.add_webhook(&key, &receiver.url("site"), &["user.created"]).await;
     let (status, rotated) =
         app.admin(Method::POST, &format!("/webhooks/{hook}/rotate-secret"), Some(&key), None).await;
     assert_eq!(status, 200, "{rotated}");

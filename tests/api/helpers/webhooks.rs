@@ -1,7 +1,10 @@
 //! The site's backend the webhook tests deliver to (`tests/webhooks/receiver.mjs`): it verifies
 //! each delivery with npm's standardwebhooks and answers as planned.
 
+use reqwest::Method;
 use serde_json::{Value, json};
+
+use super::TestApp;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks");
 
@@ -48,5 +51,18 @@ impl WebhookReceiver {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+}
+
+impl TestApp {
+    /// Adds an endpoint at `url` taking `events` with the admin key `key`: its id and secret.
+    pub async fn add_webhook(&self, key: &str, url: &str, events: &[&str]) -> (String, String) {
+        let body = json!({"url": url, "events": events});
+        let (status, added) = self.admin(Method::POST, "/webhooks", Some(key), Some(&body)).await;
+        assert_eq!(status, 201, "{added}");
+        let (id, secret) =
+            (added["webhook"]["id"].as_str().unwrap(), added["secret"].as_str().unwrap());
+        assert!(id.starts_with("wh_") && secret.starts_with("whsec_"), "{added}");
+        (id.to_owned(), secret.to_owned())
     }
 }
