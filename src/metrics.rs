@@ -64,6 +64,11 @@ pub struct Metrics {
     pub mail_outbox_pending: IntGauge,
     pub mail_sent: IntCounter,
     pub mail_failed: IntCounterVec,
+    pub webhook_backlog: IntGauge,
+    /// Tries, by what the endpoint answered.
+    pub webhook_attempts: IntCounterVec,
+    /// Deliveries given up on, by why.
+    pub webhook_failures: IntCounterVec,
     bcrypt: CpuPoolSeries,
     images: CpuPoolSeries,
     db_connections: IntGauge,
@@ -142,6 +147,20 @@ impl Metrics {
             mail_failed: counter_vec(
                 "mail_failed_total",
                 "Messages given up on, by reason (rejected, invalid, and after a day: timeout, deferred, unreachable, file)",
+                &["reason"],
+            ),
+            webhook_backlog: gauge(
+                "webhook_backlog",
+                "Webhook deliveries neither delivered nor given up on (of every replica)",
+            ),
+            webhook_attempts: counter_vec(
+                "webhook_attempts_total",
+                "Webhook delivery tries by answer (2xx, 3xx, 4xx, 5xx, none: no answer within the timeout, no connection, or a refused address)",
+                &["answer"],
+            ),
+            webhook_failures: counter_vec(
+                "webhook_failures_total",
+                "Webhook deliveries given up on, by reason (retries_exhausted, gone: the endpoint answered 410, endpoint_disabled)",
                 &["reason"],
             ),
             bcrypt: CpuPoolSeries::new(&registry, "bcrypt", "bcrypt hashes and verifications"),

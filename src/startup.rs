@@ -132,7 +132,11 @@ impl Application {
             Some(address) => Some(metrics_server(address, state.clone(), shutdown_timeout_secs)?),
             None => None,
         };
-        let webhooks = WebhookWorker { db: state.db.clone(), settings: settings.webhooks.clone() };
+        let webhooks = WebhookWorker {
+            db: state.db.clone(),
+            settings: settings.webhooks.clone(),
+            metrics: Arc::clone(&state.metrics),
+        };
         Ok(Application { port, state, server, delivery, webhooks, metrics })
     }
 

@@ -163,7 +163,7 @@ pub fn fail_pending_of(
     conn: &mut AnyConnection,
     endpoint_id: &str,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<usize> {
     diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
@@ -175,7 +175,6 @@ pub fn fail_pending_of(
         webhook_deliveries::last_error.eq("endpoint disabled"),
     ))
     .execute(conn)
-    .map(drop)
 }
 
 /// The deliveries of `endpoint_id`, newest first, at most `limit`.
@@ -215,7 +214,7 @@ pub fn replay(conn: &mut AnyConnection, event_id: &str, now: NaiveDateTime) -> Q
         .execute(conn)
 }
 
-/// Deliveries neither delivered nor given up on.
+/// Deliveries neither delivered nor given up on, of every endpoint.
 pub fn backlog(conn: &mut AnyConnection) -> QueryResult<i64> {
     webhook_deliveries::table
         .filter(webhook_deliveries::delivered_at.is_null())

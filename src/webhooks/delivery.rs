@@ -8,7 +8,10 @@
 //! delivery again when the lease ends: at least once, with the same `webhook-id`, which a
 //! receiver deduplicates on.
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use crate::{
     db::{
@@ -16,6 +19,7 @@ use crate::{
         webhook_deliveries::{self, Delivery},
         webhook_endpoints::{self, Endpoint},
     },
+    metrics::Metrics,
     settings::WebhookSettings,
 };
 
@@ -25,18 +29,29 @@ use super::{signature, target};
 const BATCH: i64 = 10;
 /// How often the outbox is looked at: events of every replica, retries coming due.
 const POLL: Duration = Duration::from_millis(500);
+/// How often the backlog (`webhook_backlog`) is counted, at most.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 /// Finished deliveries are kept this long for operators to look at, then swept.
 pub const KEEP_FINISHED: chrono::Duration = chrono::Duration::days(7);
 
 pub struct WebhookWorker {
     pub db: Pool,
     pub settings: WebhookSettings,
+    pub metrics: Arc<Metrics>,
 }
 
 impl WebhookWorker {
     pub async fn run(self) {
+        let mut counted: Option<Instant> = None;
         loop {
-            if self.round().await < BATCH as usize {
+            let claimed = self.round().await;
+            if claimed > 0 || counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY) {
+                if let Ok(backlog) = db::run(&self.db, webhook_deliveries::backlog).await {
+                    self.metrics.webhook_backlog.set(backlog);
+                }
+                counted = Some(Instant::now());
+            }
+            if claimed < BATCH as usize {
                 tokio::time::sleep(POLL).await;
             }
         }
@@ -90,19 +105,58 @@ impl WebhookWorker {
                 .and_then(|wait| chrono::Duration::from_std(*wait).ok())
                 .map(|wait| now + wait),
         };
-        let id = delivery.id;
+        let (id, disabled) = (delivery.id, endpoint.disabled_at.is_some());
+        let outcome = status.map_or_else(|| error.clone().unwrap_or_default(), |s| s.to_string());
+        log::info!(
+            "webhook {} ({}) to {}: {outcome}",
+            delivery.event_id,
+            delivery.event_type,
+            endpoint.id
+        );
         let recorded = db::run(&self.db, move |conn| {
             webhook_deliveries::record(conn, id, (status, error.as_deref()), next, now)?;
             if gone {
                 webhook_endpoints::disable(conn, &endpoint.id, "answered 410 Gone", now)?;
-                webhook_deliveries::fail_pending_of(conn, &endpoint.id, now)?;
+                return webhook_deliveries::fail_pending_of(conn, &endpoint.id, now);
             }
-            Ok::<_, diesel::result::Error>(())
+            Ok::<_, diesel::result::Error>(0)
         })
         .await;
-        if let Err(error) = recorded {
-            log::warn!("webhook delivery {id}: its try not recorded: {error}");
+        let ended_with_the_endpoint = match recorded {
+            Ok(ended) => ended as u64,
+            Err(error) => {
+                log::warn!("webhook delivery {id}: its try not recorded: {error}");
+                0
+            }
+        };
+        let given_up = match (status, disabled, next) {
+            (Some(200..=299), ..) => None,
+            (Some(410), ..) => Some("gone"),
+            (_, true, _) => Some("endpoint_disabled"),
+            (.., None) => Some("retries_exhausted"),
+            _ => None,
+        };
+        self.count((!disabled).then_some(status), given_up, ended_with_the_endpoint);
+    }
+
+    /// Counts the try, if one was made (the endpoint's status, or `None`: no answer), the
+    /// delivery given up on, and the deliveries an endpoint's 410 ended with it.
+    fn count(
+        &self,
+        tried: Option<Option<i32>>,
+        given_up: Option<&str>,
+        ended_with_the_endpoint: u64,
+    ) {
+        let metrics = &self.metrics;
+        if let Some(status) = tried {
+            let answer = status.map_or_else(|| "none".to_owned(), |s| format!("{}xx", s / 100));
+            metrics.webhook_attempts.with_label_values(&[answer.as_str()]).inc();
         }
+        if let Some(reason) = given_up {
+            metrics.webhook_failures.with_label_values(&[reason]).inc();
+        }
+        let ended = metrics.webhook_failures.with_label_values(&["endpoint_disabled"]);
+        ended.inc_by(ended_with_the_endpoint);
     }
 
     /// One try: the endpoint's status, or why there was none.

@@ -40,4 +40,5 @@ mod upload_attacks;
 mod uploads;
 mod user;
 mod webhook_events;
+mod webhook_faults;
 mod webhooks;

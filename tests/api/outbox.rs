@@ -146,17 +146,12 @@ fn failed_rows(app: &TestApp) -> Vec<(Option<chrono::NaiveDateTime>, String, Opt
         .unwrap()
 }
 
-async fn metric(app: &TestApp, line: &str) -> bool {
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    text.contains(&format!("\n{line}\n"))
-}
-
 async fn a_mailbox_refused_for_good_is_given_up_at_once(backend: Backend) {
     let smtp = SmtpServer::start();
     let app = spawn_app_with_smtp(backend, &smtp).await;
     assert_eq!(app.register("Ghost", "ghost@rejected.example", PASSWORD).await.status(), 201);
     let app = &app;
-    assert!(eventually(|| metric(app, r#"mail_failed_total{reason="rejected"} 1"#)).await);
+    assert!(eventually(|| app.has_metric(r#"mail_failed_total{reason="rejected"} 1"#)).await);
     let rows = failed_rows(app);
     assert_eq!(rows.len(), 1);
     let (failed_at, body, error) = &rows[0];
@@ -184,9 +179,9 @@ async fn a_message_undeliverable_for_a_day_is_given_up(backend: Backend) {
         ))
         .execute(&mut app.db())
         .unwrap();
-    assert!(eventually(|| metric(app, r#"mail_failed_total{reason="unreachable"} 1"#)).await);
+    assert!(eventually(|| app.has_metric(r#"mail_failed_total{reason="unreachable"} 1"#)).await);
     assert!(failed_rows(app)[0].0.is_some());
-    assert!(eventually(|| metric(app, "mail_outbox_pending 0")).await);
+    assert!(eventually(|| app.has_metric("mail_outbox_pending 0")).await);
 }
 
 fn outbox_attempts(app: &TestApp) -> i32 {

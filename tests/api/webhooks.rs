@@ -31,6 +31,8 @@ async fn a_delivery_is_signed_retried_with_one_id_and_stopped_by_410(backend: Ba
 
     app.register("Ada", "ada@example.com", PASSWORD).await;
     let id = app.user_id("ada@example.com");
+    // Between the tries of the flaky endpoint, its delivery waits in the backlog.
+    assert!(eventually(|| app.has_metric("webhook_backlog 1")).await);
     let tries = receiver.wait_for("flaky", 3).await;
     let answered: Vec<&Value> = tries.iter().map(|t| &t["answered"]).collect();
     assert_eq!(answered, [&json!(500), &json!(500), &json!(200)], "{tries:?}");
@@ -54,6 +56,17 @@ async fn a_delivery_is_signed_retried_with_one_id_and_stopped_by_410(backend: Ba
         (&delivery["status"], &delivery["attempts"], &delivery["event_type"]),
         (&json!("delivered"), &json!([500, 500, 200]), &json!("user.created"))
     );
+
+    // Counted: three tries of one, one of the other; the 410 gave one up; none left.
+    for line in [
+        r#"webhook_attempts_total{answer="5xx"} 2"#,
+        r#"webhook_attempts_total{answer="2xx"} 1"#,
+        r#"webhook_attempts_total{answer="4xx"} 1"#,
+        r#"webhook_failures_total{reason="gone"} 1"#,
+        "webhook_backlog 0",
+    ] {
+        assert!(eventually(|| app.has_metric(line)).await, "{line}");
+    }
 
     // A disabling goes to the endpoint that takes it, and no more to the one that said 410.
     let (status, _) = app.admin_post(&format!("/users/{id}/disable"), &key, None).await;

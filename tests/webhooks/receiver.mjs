@@ -4,7 +4,7 @@
 //
 // - POST /test/endpoints {name, secrets, answers}: deliveries to /hooks/{name} are verified with
 //   any of `secrets` (whsec_…) and answered with the next status of `answers` (the last one
-//   repeats; none: 200);
+//   repeats; none: 200; 0: held unanswered, as a site that hangs, until the sender goes);
 // - POST /hooks/{name}: a delivery, recorded whether it verified or not;
 // - GET /test/received: every delivery so far, [{name, id, type, data, verified, error, answered}].
 //
@@ -56,8 +56,9 @@ const server = http.createServer(async (req, res) => {
         data: event?.data ?? null,
         verified: event !== null,
         error: event ? null : error,
-        answered: status,
+        answered: status || null,
       });
+      if (status === 0) return undefined;
       return answer(res, status);
     }
     answer(res, 404, { error: 'not found' });

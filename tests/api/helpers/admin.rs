@@ -58,20 +58,32 @@ impl TestApp {
             DatabaseUrl::Postgres(url) => url.clone(),
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
         };
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
-            .arg("admin")
-            .args(args)
-            .env_clear()
-            .env("DATABASE_URL", url)
-            .env("UPLOAD_DIR", &self.upload_dir)
-            .env("JWT_SECRET", TEST_SECRET)
-            .env("RUST_LOG", "error")
-            .output()
-            .expect("the binary runs");
-        CliRun {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
+        admin_cli(&url, &self.upload_dir, &[], args)
+    }
+}
+
+/// `auth-service admin <args>` against the database at `url`, with `env` beside, as an
+/// operator runs it.
+pub fn admin_cli(
+    url: &str,
+    upload_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> CliRun {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
+        .arg("admin")
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .env("UPLOAD_DIR", upload_dir)
+        .env("JWT_SECRET", TEST_SECRET)
+        .env("RUST_LOG", "error")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    CliRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
     }
 }

@@ -226,6 +226,13 @@ impl TestApp {
     }
 
     /// `GET /.well-known/jwks.json`: its status, `Cache-Control` and body.
+    /// Whether `GET /metrics` shows the sample `line` (`name{labels} value`) now.
+    pub async fn has_metric(&self, line: &str) -> bool {
+        let text =
+            self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.contains(&format!("\n{line}\n"))
+    }
+
     pub async fn jwks(&self) -> (u16, String, Value) {
         let response =
             self.client.get(self.url("/.well-known/jwks.json")).send().await.expect("request");
