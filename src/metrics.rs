@@ -64,6 +64,12 @@ pub struct Metrics {
     pub mail_outbox_pending: IntGauge,
     pub mail_sent: IntCounter,
     pub mail_failed: IntCounterVec,
+    /// Authenticated requests by where their user came from: `hit` (the session cache),
+    /// `miss` (the database, then cached), `bypass` (the database: the cache is off or not
+    /// trusted now).
+    pub session_cache_lookups: IntCounterVec,
+    session_cache_entries: IntGauge,
+    session_cache_trusted: IntGauge,
     pub webhook_backlog: IntGauge,
     /// Tries, by what the endpoint answered.
     pub webhook_attempts: IntCounterVec,
@@ -86,6 +92,8 @@ pub struct PoolReadings<'a> {
     pub db_connections: u32,
     pub db_idle: u32,
     pub db: &'a PoolStats,
+    /// Users cached and whether the cache is trusted, if there is one.
+    pub session_cache: Option<(u64, bool)>,
 }
 
 impl Metrics {
@@ -149,6 +157,16 @@ impl Metrics {
                 "Messages given up on, by reason (rejected, invalid, and after a day: timeout, deferred, unreachable, file)",
                 &["reason"],
             ),
+            session_cache_lookups: counter_vec(
+                "session_cache_lookups_total",
+                "Authenticated requests by where the user and session came from (hit: this replica's session cache; miss: the database, then cached; bypass: the database, the cache being off or not trusted while its change feed is down)",
+                &["result"],
+            ),
+            session_cache_entries: gauge("session_cache_entries", "Users in the session cache"),
+            session_cache_trusted: gauge(
+                "session_cache_trusted",
+                "1 while the session cache hears every change (its LISTEN connection is up), else 0",
+            ),
             webhook_backlog: gauge(
                 "webhook_backlog",
                 "Webhook deliveries neither delivered nor given up on (of every replica)",
@@ -192,6 +210,10 @@ impl Metrics {
         self.images.set(pools.images);
         self.db_connections.set(i64::from(pools.db_connections));
         self.db_idle.set(i64::from(pools.db_idle));
+        if let Some((entries, trusted)) = pools.session_cache {
+            self.session_cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+            self.session_cache_trusted.set(i64::from(trusted));
+        }
         set_counter(&self.db_checkouts, total(&pools.db.checkouts));
         set_seconds(&self.db_wait_seconds, secs(&pools.db.wait_nanos));
         let mut text = Vec::new();

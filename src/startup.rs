@@ -17,7 +17,7 @@ use crate::{
     account::{passkeys, second_factor},
     auth::{keys, password::Passwords, password_policy::PasswordPolicy, token::TokenKeys},
     cpu_pool::{self, CpuPool, QueueLimits},
-    db::{self, sessions::SessionRules},
+    db::{self, cache_listener, sessions::SessionRules},
     error::{self, ApiError},
     federation::Providers,
     mail::{
@@ -161,6 +161,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let delivery = tokio::spawn(self.delivery.run());
         let webhooks = tokio::spawn(self.webhooks.run());
+        let cache_listener = cache_listener::start(&self.state.db)?;
         let sweeper = tokio::spawn(Sweeper { state: self.state.clone() }.run());
         let served = match self.metrics {
             Some((_, metrics)) => {
@@ -171,6 +172,9 @@ impl Application {
         delivery.abort();
         webhooks.abort();
         sweeper.abort();
+        if let Some(cache_listener) = cache_listener {
+            cache_listener.abort();
+        }
         served
     }
 }

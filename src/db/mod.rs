@@ -3,6 +3,8 @@
 //! `migrations.rs`, each table's queries in a file named after it.
 
 pub mod admin_keys;
+pub mod cache_listener;
+pub mod changes;
 pub mod email_codes;
 pub mod identities;
 pub mod known_devices;
@@ -17,6 +19,7 @@ pub mod rate_limits;
 pub mod recovery_codes;
 pub mod schema;
 pub mod service_keys;
+pub mod session_cache;
 pub mod sessions;
 pub mod unsettled_pictures;
 pub mod users;

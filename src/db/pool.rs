@@ -19,8 +19,9 @@ use diesel::{
 use tokio::sync::Semaphore;
 
 use super::{
-    AnyConnection, DatabaseUrl, establish,
+    AnyConnection, DatabaseUrl, changes, establish,
     migrations::{MigrationError, run_migrations},
+    session_cache::SessionCache,
 };
 use crate::error::ApiError;
 
@@ -36,6 +37,8 @@ pub struct DatabaseOptions {
     pub statement_timeout: Duration,
     /// PostgreSQL: cache named prepared statements per connection.
     pub prepared_statements: bool,
+    /// How many users the session cache keeps; `None`: no cache (`SESSION_CACHE=off`).
+    pub session_cache: Option<u64>,
 }
 
 /// The connection pool, and as many permits as it has connections: a request waits for a
@@ -47,6 +50,8 @@ pub struct Pool {
     connections: r2d2::Pool<ConnectionManager>,
     checkouts: Arc<Semaphore>,
     stats: Arc<PoolStats>,
+    session_cache: Option<Arc<SessionCache>>,
+    url: DatabaseUrl,
 }
 
 /// Totals since start, for `/metrics`.
@@ -66,6 +71,15 @@ impl Pool {
     pub fn connections(&self) -> (u32, u32) {
         let state = self.connections.state();
         (state.connections, state.idle_connections)
+    }
+
+    /// What `AuthUser` reads before the database, if the cache is on.
+    pub fn session_cache(&self) -> Option<&Arc<SessionCache>> {
+        self.session_cache.as_ref()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// A connection, waiting for one at most `DATABASE_POOL_TIMEOUT_SECS`.
@@ -266,10 +280,15 @@ pub fn build_pool(url: &DatabaseUrl, options: &DatabaseOptions) -> Result<Pool, 
         // is down; a request that cannot get a connection logs its cause once, as a 503.
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build_unchecked(manager);
+    // Untrusted until what tells it of changes listens (`cache_listener`).
+    let session_cache =
+        options.session_cache.map(|capacity| Arc::new(SessionCache::new(capacity, false)));
     Ok(Pool {
         connections,
         checkouts: Arc::new(Semaphore::new(POOL_SIZE as usize)),
         stats: Arc::default(),
+        session_cache,
+        url: url.clone(),
     })
 }
 
@@ -321,7 +340,13 @@ where
         let waited = u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX);
         pool.stats.checkouts.fetch_add(1, Ordering::Relaxed);
         pool.stats.wait_nanos.fetch_add(waited, Ordering::Relaxed);
-        match work(&mut conn).map_err(Into::into) {
+        let done = work(&mut conn).map_err(Into::into);
+        // The users the work changed leave this replica's cache now, before it answers.
+        let changed = changes::take_changed();
+        if let Some(cache) = &pool.session_cache {
+            cache.settle(changed);
+        }
+        match done {
             Err(ApiError::Internal(source))
                 if source.downcast_ref::<diesel::result::Error>().is_some_and(is_busy) =>
             {

@@ -202,6 +202,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_changes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     webhook_deliveries (id) {
         id -> BigInt,
         event_id -> Text,

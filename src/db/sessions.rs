@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{
-    AnyConnection,
+    AnyConnection, changes,
     schema::{disabled_refresh_tokens, refresh_tokens, sessions, users},
 };
 use crate::per_backend;
@@ -226,7 +226,7 @@ fn end_beyond_the_cap(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec
     if !beyond.is_empty() {
         diesel::delete(sessions::table.filter(sessions::id.eq_any(&beyond))).execute(conn)?;
     }
-    Ok(beyond)
+    told(conn, user_id, beyond)
 }
 
 /// Spends the token `presented_hash` names and stores its successor `successor_hash` (derived
@@ -329,9 +329,21 @@ pub fn rotate(
 /// Ends one session: its refresh tokens (by cascade) and the access tokens naming it. Each
 /// ending returns the ids of the sessions it ended, for the `session.ended` event.
 pub fn end(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Vec<String>> {
-    per_backend!(conn => diesel::delete(sessions::table.find(session_id))
-        .returning(sessions::id)
-        .load(conn))
+    let ended: Vec<(String, i64)> = per_backend!(conn => diesel::delete(
+        sessions::table.find(session_id)
+    )
+    .returning((sessions::id, sessions::user_id))
+    .load(conn))?;
+    if let Some((_, user_id)) = ended.first() {
+        changes::changed(conn, *user_id)?;
+    }
+    Ok(ended.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Tells the user's change (`changes`) if sessions of theirs ended; their ids.
+fn told(conn: &mut AnyConnection, user_id: i64, ended: Vec<String>) -> QueryResult<Vec<String>> {
+    changes::when_written(conn, user_id, ended.len())?;
+    Ok(ended)
 }
 
 /// Ends every session of a disabled user, keeping its live refresh tokens' hashes so that a
@@ -391,7 +403,8 @@ pub fn forget_disabled(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()
 /// Ends every session of a user.
 pub fn end_all(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<String>> {
     let all = sessions::table.filter(sessions::user_id.eq(user_id));
-    per_backend!(conn => diesel::delete(all).returning(sessions::id).load(conn))
+    let ended = per_backend!(conn => diesel::delete(all).returning(sessions::id).load(conn))?;
+    told(conn, user_id, ended)
 }
 
 /// Ends the session `session_id` if it is the user's; none ended when the user has none of
@@ -403,14 +416,16 @@ pub fn end_of_user(
 ) -> QueryResult<Vec<String>> {
     let own =
         sessions::table.filter(sessions::id.eq(session_id)).filter(sessions::user_id.eq(user_id));
-    per_backend!(conn => diesel::delete(own).returning(sessions::id).load(conn))
+    let ended = per_backend!(conn => diesel::delete(own).returning(sessions::id).load(conn))?;
+    told(conn, user_id, ended)
 }
 
 /// Ends every session of a user but `keep`.
 pub fn end_all_but(conn: &mut AnyConnection, user_id: i64, keep: &str) -> QueryResult<Vec<String>> {
     let others =
         sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::id.ne(keep));
-    per_backend!(conn => diesel::delete(others).returning(sessions::id).load(conn))
+    let ended = per_backend!(conn => diesel::delete(others).returning(sessions::id).load(conn))?;
+    told(conn, user_id, ended)
 }
 
 /// The user's live sessions, newest first.

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::{dsl::exists, prelude::*};
 
 use super::{
-    AnyConnection,
+    AnyConnection, changes,
     schema::{sessions, users},
 };
 use crate::per_backend;
@@ -135,7 +135,7 @@ pub fn change_password(
             users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
         ))
         .execute(conn)
-        .map(|changed| changed == 1)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
 }
 
 /// Sets a new password whatever the old one was (a reset: the mailed code proved the
@@ -154,6 +154,7 @@ pub fn reset_password(
             users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
         ))
         .execute(conn)?;
+    changes::changed(conn, user_id)?;
     mark_verified(conn, user_id, now)
 }
 
@@ -163,7 +164,7 @@ pub fn rename(conn: &mut AnyConnection, user_id: i64, name: &str) -> QueryResult
     let renamed = diesel::update(users::table.find(user_id))
         .set((users::name.eq(name), users::updated_at.eq(now)))
         .execute(conn)?;
-    if renamed == 0 {
+    if !changes::when_written(conn, user_id, renamed)? {
         return Ok(None);
     }
     users::table.find(user_id).select(User::as_select()).get_result(conn).optional()
@@ -185,6 +186,7 @@ pub fn change_email(
             users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()),
         ))
         .execute(conn)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
         .map(drop)
 }
 
@@ -197,7 +199,7 @@ pub fn mark_verified(
     diesel::update(users::table.find(user_id).filter(users::email_verified_at.is_null()))
         .set(users::email_verified_at.eq(now))
         .execute(conn)
-        .map(|updated| updated == 1)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
 }
 
 /// Stores the same password hashed again (at today's cost) if the hash is still `old_hash`;
@@ -211,6 +213,7 @@ pub fn rehash_password(
     diesel::update(users::table.find(user_id).filter(users::password_hash.eq(old_hash)))
         .set(users::password_hash.eq(new_hash))
         .execute(conn)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
         .map(drop)
 }
 
@@ -224,6 +227,7 @@ pub fn refuse_tokens_before(
     diesel::update(users::table.find(user_id))
         .set(users::tokens_valid_after_ms.eq(now.and_utc().timestamp_millis()))
         .execute(conn)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
         .map(drop)
 }
 
@@ -249,8 +253,12 @@ pub fn delete_user(
     )
     .returning(users::profile_pic)
     .get_result::<Option<String>>(conn)
-    .optional())
-    .map(|deleted| deleted.map(|profile_pic| PictureBefore { profile_pic }))
+    .optional())?
+    .map(|profile_pic| {
+        changes::changed(conn, user_id)?;
+        Ok(PictureBefore { profile_pic })
+    })
+    .transpose()
 }
 
 /// Sets the user's picture and returns the one it replaces; `None` when the user is gone (a
@@ -278,6 +286,7 @@ pub fn replace_profile_pic(
         diesel::update(users::table.find(user_id))
             .set(users::profile_pic.eq(profile_pic))
             .execute(conn)?;
+        changes::changed(conn, user_id)?;
         Ok(Some(PictureBefore { profile_pic: previous }))
     })
 }
@@ -311,7 +320,7 @@ pub fn enable_totp(
     )
     .set((users::totp_enabled_at.eq(now), users::totp_last_step.eq(step)))
     .execute(conn)
-    .map(|updated| updated == 1)
+    .and_then(|rows| changes::when_written(conn, user_id, rows))
 }
 
 /// Uses `step` if it is later than the last step used: one statement, so two requests with
@@ -338,6 +347,7 @@ pub fn disable_totp(conn: &mut AnyConnection, user_id: i64) -> QueryResult<bool>
             users::totp_last_step.eq(None::<i64>),
         ))
         .execute(conn)?;
+    changes::changed(conn, user_id)?;
     Ok(was_on)
 }
 
@@ -396,7 +406,7 @@ pub fn remove_password(
     diesel::update(users::table.find(user_id).filter(users::password_hash.eq(current_hash)))
         .set((users::password_hash.eq(unusable), users::updated_at.eq(now)))
         .execute(conn)
-        .map(|changed| changed == 1)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
 }
 
 /// Disables the account from `now` (until `until`, if given): no session starts, and every
@@ -417,7 +427,7 @@ pub fn disable(
             users::updated_at.eq(now),
         ))
         .execute(conn)
-        .map(|changed| changed == 1)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
 }
 
 /// Lifts a disabling. False when the user is gone.
@@ -430,7 +440,7 @@ pub fn enable(conn: &mut AnyConnection, user_id: i64, now: NaiveDateTime) -> Que
             users::updated_at.eq(now),
         ))
         .execute(conn)
-        .map(|changed| changed == 1)
+        .and_then(|rows| changes::when_written(conn, user_id, rows))
 }
 
 /// A user as operators list them.

@@ -41,6 +41,7 @@ pub async fn metrics(
         db_connections,
         db_idle,
         db: state.db.stats(),
+        session_cache: state.db.session_cache().map(|cache| (cache.len(), cache.is_trusted())),
     });
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
 }

@@ -14,6 +14,9 @@ pub struct DatabaseSettings {
     /// PostgreSQL: named prepared statements, cached per connection. Off for a pooler that
     /// does not keep them per client (PgBouncer before 1.21 in transaction mode).
     pub prepared_statements: bool,
+    /// Each replica keeps what an authenticated request reads (`SESSION_CACHE`), for this many
+    /// users at most (`SESSION_CACHE_CAPACITY`); `None`: every request asks the database.
+    pub session_cache: Option<u64>,
 }
 
 impl DatabaseSettings {
@@ -23,6 +26,10 @@ impl DatabaseSettings {
             pool_timeout_secs: source.positive("DATABASE_POOL_TIMEOUT_SECS")?,
             statement_timeout_ms: source.positive("DATABASE_STATEMENT_TIMEOUT_MS")?,
             prepared_statements: source.parsed("DATABASE_PREPARED_STATEMENTS")?,
+            session_cache: match source.parsed::<bool>("SESSION_CACHE")? {
+                true => Some(source.positive("SESSION_CACHE_CAPACITY")?),
+                false => None,
+            },
         })
     }
 
@@ -31,6 +38,7 @@ impl DatabaseSettings {
             pool_timeout: std::time::Duration::from_secs(self.pool_timeout_secs),
             statement_timeout: std::time::Duration::from_millis(self.statement_timeout_ms),
             prepared_statements: self.prepared_statements,
+            session_cache: self.session_cache,
         }
     }
 }

@@ -30,6 +30,7 @@ mod password_reset;
 mod profile_pic;
 mod refresh;
 mod register;
+mod session_cache;
 mod sessions;
 mod shutdown;
 mod startup;

@@ -376,6 +376,7 @@ async fn a_reset_that_first_proves_the_mailbox_drops_the_factors_set_up_before(b
         .set(users::email_verified_at.eq(None::<chrono::NaiveDateTime>))
         .execute(&mut app.db())
         .unwrap();
+    app.forget_cached();
     let (status, body) = reset_by_mail(&app, &smtp).await;
     assert_eq!((status, body["message"].clone()), (200, json!("Password reset")), "{body}");
     let claims = jwt_claims(body["access_token"].as_str().unwrap());

@@ -23,6 +23,10 @@ pub fn postgres_base_url() -> String {
     )
 }
 
+/// How long a change may take to reach another replica's session cache, in these tests: the
+/// documented bound (docs/SCALING.md) with room for a busy test machine.
+pub const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A database created for one test and dropped with it.
 pub struct PgTestDatabase {
     base_url: String,
@@ -185,6 +189,28 @@ impl TestApp {
             .set(users::email_verified_at.eq(chrono::Utc::now().naive_utc()))
             .execute(&mut self.db())
             .expect("mark the address verified");
+        self.forget_cached();
+    }
+
+    /// Empties this app's session cache: for a test that wrote a user's row itself, which the
+    /// service's own writes would have told it.
+    pub fn forget_cached(&self) {
+        if let Some(cache) = self.state.db.session_cache() {
+            cache.settle(auth_service::db::changes::Pending::Everyone);
+        }
+    }
+
+    /// How long until this app refuses `token` (401), asked every 2 ms for at most
+    /// `REVOCATION_BOUND`: `None` if it never did.
+    pub async fn time_to_refusal(&self, token: &str) -> Option<std::time::Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < REVOCATION_BOUND {
+            if self.me_status(token).await == 401 {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        None
     }
 
     pub fn user_id(&self, email: &str) -> i64 {
