@@ -42,7 +42,7 @@ pub enum LogoutScope {
     security(("bearer" = [])),
     params(LogoutQuery),
     responses(
-        (status = 200, description = "Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user; with scope=others, those of every other session) are refused from now on, on every replica", body = MessageResponse),
+        (status = 200, description = "Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user; with scope=others, those of every other session) are refused from now on: at once by the replica that answered, within milliseconds by every other (the session cache's bound, docs/SCALING.md)", body = MessageResponse),
         (status = 400, description = "Unknown logout scope, or a malformed query string", body = ErrorBody),
         (status = 401, description = "Unauthorized", body = ErrorBody),
     )

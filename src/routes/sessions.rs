@@ -72,7 +72,7 @@ pub async fn list_sessions(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "A session id from `GET /api/sessions`")),
     responses(
-        (status = 200, description = "Session ended: its access and refresh tokens are refused from now on, on every replica", body = MessageResponse),
+        (status = 200, description = "Session ended: its access and refresh tokens are refused from now on: at once by the replica that answered, within milliseconds by every other (the session cache's bound, docs/SCALING.md)", body = MessageResponse),
         (status = 401, description = "Unauthorized", body = ErrorBody),
         (status = 404, description = "Session not found (also another user's)", body = ErrorBody),
     )

@@ -15,6 +15,17 @@ export const png = Buffer.from(
 
 let counter = 0;
 /** An address no other test of any process uses. */
+// Calls `ask` until `done` holds of its answer, for at most `ms` (what a change takes to reach
+// every replica's session cache: docs/SCALING.md), and returns the last answer.
+export async function settled(ask, done, ms = 1000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const answer = await ask();
+    if (done(answer) || Date.now() > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 export const uniqueEmail = (tag) => `${tag}-${process.pid}-${Date.now()}-${++counter}@example.com`;
 
 /** Requests to the service at `baseUrl`: `call(method, path, { json, form, token })` answers

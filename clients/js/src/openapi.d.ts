@@ -2766,7 +2766,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user; with scope=others, those of every other session) are refused from now on, on every replica */
+            /** @description Logged out: the session's access and refresh tokens (with scope=all, every access token issued before now and every refresh token of the user; with scope=others, those of every other session) are refused from now on: at once by the replica that answered, within milliseconds by every other (the session cache's bound, docs/SCALING.md) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3858,7 +3858,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Session ended: its access and refresh tokens are refused from now on, on every replica */
+            /** @description Session ended: its access and refresh tokens are refused from now on: at once by the replica that answered, within milliseconds by every other (the session cache's bound, docs/SCALING.md) */
             200: {
                 headers: {
                     [name: string]: unknown;
