@@ -155,7 +155,7 @@ pub fn reset_password(
         ))
         .execute(conn)?;
     changes::changed(conn, user_id)?;
-    mark_verified(conn, user_id, now)
+    set_verified(conn, user_id, now)
 }
 
 /// Renames the user and returns its row; `None` when it is gone.
@@ -196,10 +196,16 @@ pub fn mark_verified(
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    let newly = set_verified(conn, user_id, now)?;
+    changes::when_written(conn, user_id, usize::from(newly))
+}
+
+/// Sets the verification time if there was none, telling no one (the caller's change does).
+fn set_verified(conn: &mut AnyConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::update(users::table.find(user_id).filter(users::email_verified_at.is_null()))
         .set(users::email_verified_at.eq(now))
         .execute(conn)
-        .and_then(|rows| changes::when_written(conn, user_id, rows))
+        .map(|updated| updated == 1)
 }
 
 /// Stores the same password hashed again (at today's cost) if the hash is still `old_hash`;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use auth_service::db::{DatabaseUrl, establish, schema::mail_outbox};
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use serde_json::json;
 
 use crate::helpers::*;
 
@@ -18,12 +17,6 @@ fn recipients(smtp: &SmtpServer) -> BTreeMap<String, usize> {
         *seen.entry(to).or_default() += 1;
     }
     seen
-}
-
-async fn register(client: &reqwest::Client, service: &ServiceProcess, email: &str) {
-    let user = json!({"name": "Outbox", "email": email, "password": PASSWORD});
-    let response = client.post(service.url("/api/register")).json(&user).send().await.unwrap();
-    assert_eq!(response.status(), 201);
 }
 
 fn outbox(
@@ -49,7 +42,7 @@ async fn pending_mail_outlives_kill_9_and_is_delivered_once_by_the_next_start(da
     let mut first = ServiceProcess::start(&env);
     let client = reqwest::Client::new();
     for i in 0..5 {
-        register(&client, &first, &format!("user{i}@example.com")).await;
+        first.register(&client, "Outbox", &format!("user{i}@example.com")).await;
     }
     let tried_once = || {
         ready(outbox(&url).iter().all(|(attempts, locked, _)| *attempts == 1 && locked.is_none()))
@@ -102,7 +95,7 @@ async fn two_replicas_on_one_postgres_deliver_every_message_exactly_once() {
     let client = reqwest::Client::new();
     let registrations = (0..40).map(|i| {
         let (client, replica) = (&client, &replicas[i % 2]);
-        async move { register(client, replica, &format!("replica{i}@example.com")).await }
+        async move { replica.register(client, "Outbox", &format!("replica{i}@example.com")).await }
     });
     futures_util::future::join_all(registrations).await;
     assert!(

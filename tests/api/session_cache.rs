@@ -4,7 +4,7 @@
 //! `user_changes` on SQLite); a killed LISTEN connection leaves no stale entry served; the
 //! cache keeps its bound however many tokens come; `SESSION_CACHE=off` asks every time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -16,18 +16,6 @@ const EMAIL: &str = "ada@example.com";
 /// Waits until the app's cache is in use (its change feed listening).
 async fn trusted(app: &TestApp) {
     assert!(eventually(|| app.has_metric("session_cache_trusted 1")).await);
-}
-
-/// How long until `holds` is true, asked every 2 ms for at most `REVOCATION_BOUND`.
-async fn time_until<F: Future<Output = bool>>(mut holds: impl FnMut() -> F) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < REVOCATION_BOUND {
-        if holds().await {
-            return Some(start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    None
 }
 
 async fn me(app: &TestApp, token: &str) -> (u16, Value) {

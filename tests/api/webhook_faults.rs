@@ -29,12 +29,6 @@ fn add_endpoint(database: &str, service: &ServiceProcess, url: &str) -> String {
     run.stdout.lines().nth(1).unwrap().to_owned()
 }
 
-async fn register(client: &reqwest::Client, service: &ServiceProcess, email: &str) {
-    let user = json!({"name": "Hooked", "email": email, "password": PASSWORD});
-    let response = client.post(service.url("/api/register")).json(&user).send().await.unwrap();
-    assert_eq!(response.status(), 201);
-}
-
 fn delivered(url: &DatabaseUrl) -> Vec<(String, i32, bool)> {
     webhook_deliveries::table
         .order(webhook_deliveries::id)
@@ -57,10 +51,10 @@ async fn events_outlive_kill_9_and_arrive_once_after_the_restart(database: &str)
     let secret = add_endpoint(database, &first, &receiver.url("site"));
     receiver.plan("site", &[&secret], &[0]).await;
     let client = reqwest::Client::new();
-    register(&client, &first, "ada@example.com").await;
+    first.register(&client, "Hooked", "ada@example.com").await;
     let held = receiver.wait_for("site", 1).await;
     assert_eq!((&held[0]["answered"], &held[0]["verified"]), (&Value::Null, &json!(true)));
-    register(&client, &first, "bob@example.com").await;
+    first.register(&client, "Hooked", "bob@example.com").await;
     first.signal("-KILL");
     first.wait();
     let rows = delivered(&url);
@@ -127,7 +121,7 @@ async fn two_replicas_on_one_postgres_deliver_each_event_once() {
     let client = reqwest::Client::new();
     let registrations = (0..40).map(|i| {
         let (client, replica) = (&client, &replicas[i % 2]);
-        async move { register(client, replica, &format!("replica{i}@example.com")).await }
+        async move { replica.register(client, "Hooked", &format!("replica{i}@example.com")).await }
     });
     futures_util::future::join_all(registrations).await;
     receiver.wait_for("site", 40).await;

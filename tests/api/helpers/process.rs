@@ -103,10 +103,16 @@ impl ServiceProcess {
         files_in(&self.upload_dir)
     }
 
-    pub async fn token(&self, client: &reqwest::Client, email: &str) -> String {
-        let user = json!({"name": "Slow Uploader", "email": email, "password": PASSWORD});
+    /// Registers `name` at `email` (with the tests' password) through this process: 201.
+    pub async fn register(&self, client: &reqwest::Client, name: &str, email: &str) {
+        let user = json!({"name": name, "email": email, "password": PASSWORD});
         let response = client.post(self.url("/api/register")).json(&user).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 201);
+    }
+
+    pub async fn token(&self, client: &reqwest::Client, email: &str) -> String {
+        self.register(client, "Slow Uploader", email).await;
+        let user = json!({"email": email, "password": PASSWORD});
         let response = client.post(self.url("/api/login")).json(&user).send().await.unwrap();
         let body: Value = response.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()

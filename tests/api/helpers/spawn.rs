@@ -27,6 +27,21 @@ pub fn postgres_base_url() -> String {
 /// documented bound (docs/SCALING.md) with room for a busy test machine.
 pub const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long until `holds` is true, asked every 2 ms for at most `REVOCATION_BOUND`: `None` if
+/// it never was.
+pub async fn time_until<F: Future<Output = bool>>(
+    mut holds: impl FnMut() -> F,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < REVOCATION_BOUND {
+        if holds().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    None
+}
+
 /// A database created for one test and dropped with it.
 pub struct PgTestDatabase {
     base_url: String,
@@ -200,17 +215,9 @@ impl TestApp {
         }
     }
 
-    /// How long until this app refuses `token` (401), asked every 2 ms for at most
-    /// `REVOCATION_BOUND`: `None` if it never did.
+    /// How long until this app refuses `token` (401), within `REVOCATION_BOUND`.
     pub async fn time_to_refusal(&self, token: &str) -> Option<std::time::Duration> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < REVOCATION_BOUND {
-            if self.me_status(token).await == 401 {
-                return Some(start.elapsed());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        None
+        time_until(|| async { self.me_status(token).await == 401 }).await
     }
 
     pub fn user_id(&self, email: &str) -> i64 {
